@@ -1,0 +1,77 @@
+"""Carry out the build part of a plan: up to N builds at once, live logs, a summary."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence
+
+from .console import Console
+from .engine import BuildFailed, Engine
+from .plan import BuildStep
+
+
+@dataclass
+class BuildResult:
+    step: BuildStep
+    status: str = "pending"  # ok | failed
+    image_id: Optional[str] = None
+    seconds: float = 0.0
+    error: str = ""
+    failed_step: str = ""
+    tail: List[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def metadata(self) -> dict:
+        fields = {
+            "refs": list(self.step.refs),
+            "build": {"status": self.status, "seconds": round(self.seconds, 2)},
+        }
+        if self.image_id:
+            fields["image.id"] = self.image_id
+        if self.error:
+            fields["build"]["error"] = self.error
+        return fields
+
+
+def run_builds(engine: Engine, steps: Sequence[BuildStep], parallel: int, no_cache: bool,
+               console: Console) -> List[BuildResult]:
+    """Build every step; a failure does not stop the builds already running or queued."""
+    width = max(len(step.component) for step in steps)
+
+    def build_one(step: BuildStep) -> BuildResult:
+        result = BuildResult(step)
+        started = time.monotonic()
+        try:
+            result.image_id = engine.build(
+                step, no_cache, lambda line: console.prefixed(step.component, width, line)
+            )
+            for ref in step.refs[1:]:
+                engine.tag(result.image_id, ref)
+            result.status = "ok"
+        except BuildFailed as exc:
+            result.status, result.error, result.failed_step, result.tail = "failed", str(exc), exc.step, exc.tail
+        result.seconds = time.monotonic() - started
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(steps)))) as pool:
+        return list(pool.map(build_one, steps))
+
+
+def print_summary(results: Sequence[BuildResult], console: Console) -> None:
+    rows = []
+    for result in results:
+        short_id = (result.image_id or "-").replace("sha256:", "")[:12]
+        rows.append((result.step.component, result.step.refs[0], short_id, result.status, f"{result.seconds:.1f}"))
+        rows.extend(("", ref, "", "", "") for ref in result.step.refs[1:])
+    console.say()
+    console.table(("component", "refs", "image id", "status", "seconds"), rows)
+    for result in results:
+        if not result.ok:
+            console.say()
+            console.say(f"{result.step.component} failed at: {result.failed_step or '(before the first step)'}")
+            console.say(f"  error: {result.error}")
+            for line in result.tail[-8:]:
+                console.say(f"  | {line}")

@@ -1,0 +1,369 @@
+"""build.toml: finding it, reading it, validating it, and applying overrides.
+
+Everything about configuration lives here, so that a bad value is caught once,
+up front, with one line naming the file, the key, its line and what is
+allowed. Precedence, strongest first: task flag > environment > build.toml >
+built-in default (see :func:`resolve`).
+"""
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from . import gitinfo
+from .errors import ConfigError, UsageError
+from .naming import LAYOUTS, Naming, check_path_component, check_tag, naming_for
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python < 3.11 only
+    import tomli as tomllib
+
+CONFIG_NAME = "build.toml"
+BUILTIN_MODES = ("dev", "prod")
+
+# Each key: (type, default). ``dict`` means a table of string -> string.
+_REQUIRED = object()
+SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
+    "project": {"name": (str, _REQUIRED), "image_prefix": (str, None)},
+    "registry": {"url": (str, ""), "layout": (str, "auto"), "flat_hosts": (list, [".aliyuncs.com"])},
+    "build": {"version": (str, ""), "mode": (str, "prod"), "tag_latest": (bool, False), "parallel": (int, 2)},
+    "deps": {
+        "namespace": (str, ""),
+        "images": (list, []),
+        "compose_files": (list, []),
+        "rename": (dict, {}),
+        "skip_existing": (bool, True),
+    },
+}
+# Tables of named sub-tables: [modes.<name>] and [components.<name>].
+MODE_SCHEMA = {"build_args": (dict, {})}
+COMPONENT_SCHEMA = {
+    "context": (str, _REQUIRED),
+    "dockerfile": (str, "Dockerfile"),
+    "target": (str, ""),
+    "build_args": (dict, {}),
+    "aliases": (list, []),
+}
+_TYPE_NAMES = {str: "a string", bool: "true or false", int: "an integer", list: "a list of strings",
+               dict: "a table of string values"}
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    context: Path  # absolute
+    dockerfile: str  # relative to context
+    target: str
+    build_args: Dict[str, str]
+    aliases: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    """build.toml, validated, with defaults filled in."""
+
+    path: Path
+    project: str
+    image_prefix: str
+    registry: str
+    layout: str
+    flat_hosts: Tuple[str, ...]
+    version: str
+    mode: str
+    tag_latest: bool
+    parallel: int
+    modes: Dict[str, Dict[str, str]]
+    components: Dict[str, Component]
+    deps_namespace: str
+    deps_images: Tuple[str, ...]
+    deps_compose_files: Tuple[str, ...]
+    deps_rename: Dict[str, str]
+    deps_skip_existing: bool
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def mode_names(self) -> List[str]:
+        return sorted(set(BUILTIN_MODES) | set(self.modes))
+
+
+def find_config(project_dir: Optional[str] = None) -> Path:
+    """``$ACRTASKS_CONFIG``, else build.toml beside the loaded tasks.py, else in the current directory."""
+    explicit = os.environ.get("ACRTASKS_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"ACRTASKS_CONFIG={explicit!r}: no such file")
+        return path.resolve()
+    base = Path(project_dir) if project_dir else Path.cwd()
+    path = base / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(
+            f"no {CONFIG_NAME} in {base}: create one (see README, 'build.toml reference') "
+            "or point ACRTASKS_CONFIG at it"
+        )
+    return path.resolve()
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate ``path``; raise :class:`ConfigError` with one line on the first problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return _Validator(path, text).config(data)
+
+
+class _Validator:
+    def __init__(self, path: Path, text: str):
+        self.path = path
+        self.lines = text.splitlines()
+
+    def fail(self, dotted: str, message: str) -> "ConfigError":
+        line = _line_of(self.lines, dotted)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        return ConfigError(f"{where}: {dotted}: {message}")
+
+    def table(self, data: Any, dotted: str, schema: Mapping[str, Tuple[type, Any]]) -> Dict[str, Any]:
+        if not isinstance(data, dict):
+            raise self.fail(dotted, "must be a table")
+        for key in data:
+            if key not in schema:
+                raise self.fail(f"{dotted}.{key}", f"unknown key; allowed in [{dotted}]: {', '.join(schema)}")
+        out = {}
+        for key, (kind, default) in schema.items():
+            name = f"{dotted}.{key}"
+            if key not in data:
+                if default is _REQUIRED:
+                    raise self.fail(dotted, f"missing required key {key!r}")
+                out[key] = default
+                continue
+            out[key] = self.value(data[key], name, kind)
+        return out
+
+    def value(self, value: Any, name: str, kind: type) -> Any:
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if ok and kind is list:
+            ok = all(isinstance(item, str) for item in value)
+        if ok and kind is dict:
+            ok = all(isinstance(item, str) for item in value.values())
+        if not ok:
+            raise self.fail(name, f"must be {_TYPE_NAMES[kind]}, got {value!r}")
+        return value
+
+    def config(self, data: Dict[str, Any]) -> Config:
+        allowed = [*SCHEMA, "modes", "components"]
+        for key in data:
+            if key not in allowed:
+                raise self.fail(key, f"unknown table; allowed: {', '.join(allowed)}")
+        sections = {name: self.table(data.get(name, {}), name, schema) for name, schema in SCHEMA.items()}
+        project, registry, build, deps = (sections[k] for k in ("project", "registry", "build", "deps"))
+
+        modes = {}
+        for name, table in self.named_tables(data, "modes").items():
+            modes[name] = dict(self.table(table, f"modes.{name}", MODE_SCHEMA)["build_args"])
+        components = {}
+        for name, table in self.named_tables(data, "components").items():
+            self.check(lambda: check_path_component(name, "component name"), f"components.{name}")
+            values = self.table(table, f"components.{name}", COMPONENT_SCHEMA)
+            for alias in values["aliases"]:
+                self.check(lambda: check_path_component(alias, "alias"), f"components.{name}.aliases")
+            context = (self.path.parent / values["context"]).resolve()
+            components[name] = Component(
+                name=name,
+                context=context,
+                dockerfile=values["dockerfile"],
+                target=values["target"],
+                build_args=dict(values["build_args"]),
+                aliases=tuple(values["aliases"]),
+            )
+
+        if registry["layout"] not in LAYOUTS:
+            raise self.fail("registry.layout", f"{registry['layout']!r} is not one of {', '.join(LAYOUTS)}")
+        if build["parallel"] < 1:
+            raise self.fail("build.parallel", f"must be at least 1, got {build['parallel']}")
+        mode_names = sorted(set(BUILTIN_MODES) | set(modes))
+        if build["mode"] not in mode_names:
+            raise self.fail("build.mode", f"unknown mode {build['mode']!r}; known: {', '.join(mode_names)}")
+        if build["version"]:
+            self.check(lambda: check_tag(build["version"], "version"), "build.version")
+        image_prefix = project["image_prefix"]
+        if image_prefix is None:
+            image_prefix = project["name"] + "-"
+        # Naming errors (bad registry, bad project name) surface here with the key that caused them.
+        self.check(lambda: naming_for(project["name"], image_prefix, "", registry["layout"]), "project")
+        if registry["url"]:
+            self.check(
+                lambda: naming_for(project["name"], image_prefix, registry["url"], registry["layout"],
+                                   registry["flat_hosts"]),
+                "registry.url",
+            )
+        return Config(
+            path=self.path,
+            project=project["name"],
+            image_prefix=image_prefix,
+            registry=registry["url"],
+            layout=registry["layout"],
+            flat_hosts=tuple(registry["flat_hosts"]),
+            version=build["version"],
+            mode=build["mode"],
+            tag_latest=build["tag_latest"],
+            parallel=build["parallel"],
+            modes=modes,
+            components=components,
+            deps_namespace=deps["namespace"],
+            deps_images=tuple(deps["images"]),
+            deps_compose_files=tuple(deps["compose_files"]),
+            deps_rename=dict(deps["rename"]),
+            deps_skip_existing=deps["skip_existing"],
+        )
+
+    def named_tables(self, data: Dict[str, Any], key: str) -> Dict[str, Any]:
+        tables = data.get(key, {})
+        if not isinstance(tables, dict):
+            raise self.fail(key, f"must be a table of [{key}.<name>] tables")
+        return tables
+
+    def check(self, func, dotted: str) -> None:
+        try:
+            func()
+        except UsageError as exc:
+            raise self.fail(dotted, str(exc)) from None
+
+
+def _line_of(lines: Sequence[str], dotted: str) -> Optional[int]:
+    """Best-effort line number of ``dotted`` (tomllib reports lines for syntax errors only)."""
+    *tables, key = dotted.split(".")
+    header = ".".join(tables)
+    current = ""
+    header_line = None
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        match = re.match(r"\[\s*([^\]]+?)\s*\]", stripped)
+        if match:
+            current = re.sub(r"\s*\.\s*", ".", match.group(1)).replace('"', "")
+            if current == dotted:
+                return number
+            if current == header:
+                header_line = number
+            continue
+        if current == header and re.match(rf'"?{re.escape(key)}"?\s*=', stripped):
+            return number
+    return header_line
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective values for one task run: build.toml with environment and flags applied."""
+
+    config: Config
+    registry: str
+    version: str
+    mode: str
+    layout: str
+    tag_latest: bool
+    parallel: int
+    naming: Naming
+    warnings: Tuple[str, ...] = field(default=())
+
+    def components(self, selected: Sequence[str] = ()) -> List:
+        """The components to work on: ``selected`` (validated, in order) or all of them."""
+        known = self.config.components
+        if not known:
+            raise ConfigError(f"{self.config.path}: no [components.<name>] tables; nothing to build")
+        names = list(dict.fromkeys(selected)) if selected else list(known)
+        for name in names:
+            if name not in known:
+                raise UsageError(f"unknown component {name!r}; known: {', '.join(known)}")
+        return [known[name] for name in names]
+
+    def build_args(self, component: Component, environ: Mapping[str, str] = os.environ) -> Dict[str, str]:
+        """The mode's build args, then the component's (which win), with placeholders expanded."""
+        merged = {**self.config.modes.get(self.mode, {}), **component.build_args}
+        return {name: self._expand(value, name, component, environ) for name, value in merged.items()}
+
+    def _expand(self, value: str, arg: str, component: Component, environ: Mapping[str, str]) -> str:
+        def replace(match: "re.Match[str]") -> str:
+            key = match.group(1)
+            if key == "version":
+                return self.version
+            if key == "mode":
+                return self.mode
+            if key.startswith("env:"):
+                var = key[4:]
+                if var not in environ:
+                    raise UsageError(
+                        f"build arg {arg} of component {component.name!r} uses {{env:{var}}} but ${var} is not set"
+                    )
+                return environ[var]
+            raise ConfigError(
+                f"{self.config.path}: build arg {arg} of {component.name!r}: unknown placeholder {{{key}}}; "
+                "use {version}, {mode} or {env:NAME}"
+            )
+
+        return re.sub(r"\{([^{}]*)\}", replace, value)
+
+
+def _env(name: str) -> Optional[str]:
+    value = os.environ.get(name)
+    return value if value else None
+
+
+def resolve(
+    config: Config,
+    registry: Optional[str] = None,
+    version: Optional[str] = None,
+    mode: Optional[str] = None,
+    layout: Optional[str] = None,
+    tag_latest: Optional[bool] = None,
+    parallel: Optional[int] = None,
+) -> Settings:
+    """Apply flags (arguments here; None = not given) and ``ACRTASKS_*`` environment to ``config``."""
+
+    def pick(flag, env_name, file_value):
+        if flag is not None:
+            return flag, "flag"
+        env_value = _env(env_name)
+        if env_value is not None:
+            return env_value, f"${env_name}"
+        return file_value, str(config.path.name)
+
+    registry_value, _ = pick(registry, "ACRTASKS_REGISTRY", config.registry)
+    mode_value, mode_from = pick(mode, "ACRTASKS_MODE", config.mode)
+    if mode_value not in config.mode_names:
+        raise UsageError(f"mode {mode_value!r} (from {mode_from}) is unknown; known: {', '.join(config.mode_names)}")
+    layout_value, layout_from = pick(layout, "ACRTASKS_LAYOUT", config.layout)
+    if layout_value not in LAYOUTS:
+        raise UsageError(f"layout {layout_value!r} (from {layout_from}) is invalid; use one of {', '.join(LAYOUTS)}")
+    parallel_value, parallel_from = pick(parallel, "ACRTASKS_PARALLEL", config.parallel)
+    try:
+        parallel_value = int(parallel_value)
+    except ValueError:
+        raise UsageError(f"parallel {parallel_value!r} (from {parallel_from}) is not a number") from None
+    if parallel_value < 1:
+        raise UsageError(f"parallel must be at least 1 (from {parallel_from}), got {parallel_value}")
+    version_value, version_from = pick(version, "ACRTASKS_VERSION", config.version or None)
+    if version_value is None:
+        version_value, version_from = gitinfo.derive_version(config.root), "git"
+    check_tag(version_value, f"version (from {version_from})")
+    naming = naming_for(config.project, config.image_prefix, registry_value, layout_value, config.flat_hosts)
+    return Settings(
+        config=config,
+        registry=registry_value,
+        version=version_value,
+        mode=mode_value,
+        layout=naming.layout,
+        tag_latest=config.tag_latest if tag_latest is None else tag_latest,
+        parallel=parallel_value,
+        naming=naming,
+    )

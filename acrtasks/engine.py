@@ -1,0 +1,252 @@
+"""The Docker engine, through docker-py: connect, build, tag, inspect, push.
+
+docker-py is imported inside functions only, so that ``import acrtasks``,
+``inv --list`` and ``inv test-naming`` never pay for it.
+
+Everything here speaks in refs and plan steps and reports through callbacks;
+deciding what to do and printing it belongs to ``builder`` and ``pusher``.
+"""
+
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Deque, Dict, List, Optional
+
+from .errors import AcrError, EngineUnavailable
+
+#: How many log lines a failed build keeps to show in the summary.
+LOG_TAIL = 12
+
+
+class BuildFailed(AcrError):
+    """The engine reported a build error."""
+
+    def __init__(self, message: str, step: str, tail: List[str]):
+        super().__init__(message)
+        self.step = step
+        self.tail = tail
+
+
+class PushFailed(AcrError):
+    """A push did not complete; ``kind`` is auth | immutable | transient | other."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+# Substrings of registry and daemon errors, lower case, by kind. Order matters:
+# an immutable-tag refusal often also says "denied".
+_ERROR_KINDS = (
+    ("immutable", ("cannot be overwritten", "tag already exists", "immutable")),
+    ("auth", ("unauthorized", "authentication required", "denied", "no basic auth credentials",
+              "401", "403", "forbidden")),
+    ("transient", ("connection refused", "connection reset", "timeout", "timed out", "eof", "toomanyrequests",
+                   "too many requests", "429", "500", "502", "503", "504", "internal server error",
+                   "bad gateway", "service unavailable", "temporarily", "broken pipe", "no route to host")),
+)
+
+
+def classify_push_error(message: str) -> str:
+    text = message.lower()
+    for kind, needles in _ERROR_KINDS:
+        if any(needle in text for needle in needles):
+            return kind
+    return "other"
+
+
+@dataclass
+class PushProgress:
+    """Bytes done and total over the layers of one push, as the engine reports them."""
+
+    layers: Dict[str, List[int]] = field(default_factory=dict)  # layer id -> [current, total]
+    done_layers: int = 0
+
+    def update(self, chunk: dict) -> None:
+        layer, status = chunk.get("id"), chunk.get("status", "")
+        detail = chunk.get("progressDetail") or {}
+        if not layer or len(layer) < 8:
+            return
+        entry = self.layers.setdefault(layer, [0, 0])
+        if detail.get("total"):
+            entry[0], entry[1] = detail.get("current", 0), detail["total"]
+        if status in ("Pushed", "Layer already exists", "Mounted from"):
+            self.done_layers += 1
+            entry[0] = entry[1] = max(entry[1], entry[0])
+
+    @property
+    def current(self) -> int:
+        return sum(c for c, _ in self.layers.values())
+
+    @property
+    def total(self) -> int:
+        return sum(t for _, t in self.layers.values())
+
+
+def split_ref(ref: str):
+    """``host/repo:tag`` -> (``host/repo``, ``tag``); ports stay in the repository part."""
+    slash, colon = ref.rfind("/"), ref.rfind(":")
+    if colon > slash:
+        return ref[:colon], ref[colon + 1 :]
+    return ref, "latest"
+
+
+def _endpoint() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+class Engine:
+    """A connected Docker engine."""
+
+    def __init__(self, api):
+        self.api = api  # docker.APIClient
+
+    @classmethod
+    def connect(cls, timeout: int = 600) -> "Engine":
+        """Connect like the docker CLI: $DOCKER_HOST (and TLS vars), else the current docker context."""
+        import docker
+        from docker.errors import DockerException
+
+        endpoint = _endpoint()
+        try:
+            if not os.environ.get("DOCKER_HOST"):
+                from docker.context import ContextAPI
+
+                context = ContextAPI.get_current_context()
+                if context is not None and context.name != "default" and context.Host:
+                    endpoint = context.Host
+                    api = docker.APIClient(base_url=context.Host, tls=context.TLSConfig, timeout=timeout)
+                    api.ping()
+                    return cls(api)
+            api = docker.from_env(timeout=timeout).api
+            api.ping()
+        except DockerException as exc:
+            reason = str(exc).split("(Caused by")[0].strip()
+            raise EngineUnavailable(
+                f"cannot reach the Docker engine at {endpoint} ({reason[:160]}); "
+                "start dockerd, or point DOCKER_HOST at a running engine"
+            ) from None
+        except Exception as exc:  # requests' connection errors escape DockerException on ping
+            raise EngineUnavailable(
+                f"cannot reach the Docker engine at {endpoint} ({type(exc).__name__}); "
+                "start dockerd, or point DOCKER_HOST at a running engine"
+            ) from None
+        return cls(api)
+
+    # -- images ---------------------------------------------------------------------------
+
+    def image_id(self, ref: str) -> Optional[str]:
+        """The id of the local image ``ref``, or None when the engine does not have it."""
+        from docker.errors import ImageNotFound, NotFound
+
+        try:
+            return self.api.inspect_image(ref)["Id"]
+        except (ImageNotFound, NotFound):
+            return None
+
+    def repo_digests(self, ref: str) -> List[str]:
+        return list(self.api.inspect_image(ref).get("RepoDigests") or [])
+
+    def tag(self, image_id: str, ref: str) -> None:
+        repository, tag = split_ref(ref)
+        self.api.tag(image_id, repository, tag, force=True)
+
+    # -- build ----------------------------------------------------------------------------
+
+    def build(self, step, no_cache: bool, on_line: Callable[[str], None]) -> str:
+        """Build ``step`` (a plan.BuildStep) tagged with its local ref; return the image id."""
+        from docker.errors import APIError
+
+        tail: Deque[str] = deque(maxlen=LOG_TAIL)
+        current_step = ""
+        image_id = None
+        error = None
+        try:
+            stream = self.api.build(
+                path=str(step.context),
+                dockerfile=step.dockerfile,
+                tag=step.local_ref,
+                buildargs=step.build_args,
+                labels=step.labels,
+                target=step.target or None,
+                nocache=no_cache,
+                rm=True,
+                forcerm=True,
+                decode=True,
+            )
+            for chunk in stream:
+                if "stream" in chunk:
+                    for line in chunk["stream"].splitlines():
+                        if not line.strip():
+                            continue
+                        if line.startswith("Step "):
+                            current_step = line
+                        tail.append(line)
+                        on_line(line)
+                if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
+                    image_id = chunk["aux"]["ID"]
+                if "error" in chunk or "errorDetail" in chunk:
+                    detail = chunk.get("errorDetail") or {}
+                    error = detail.get("message") or chunk.get("error") or "build failed"
+                    tail.append(error)
+                    on_line(error)
+        except APIError as exc:
+            error = exc.explanation or str(exc)
+        if error:
+            raise BuildFailed(error.strip(), current_step, list(tail))
+        if image_id is None:
+            image_id = self.image_id(step.local_ref)
+        if image_id is None:  # pragma: no cover - an engine that neither failed nor produced an image
+            raise BuildFailed("the engine reported no image", current_step, list(tail))
+        return image_id
+
+    # -- push -----------------------------------------------------------------------------
+
+    def push(self, ref: str, on_progress: Callable[[PushProgress], None]) -> str:
+        """Push ``ref`` once with the docker config's credentials; return the manifest digest.
+
+        docker-py does not raise on an error inside the push stream, so each
+        chunk is checked for ``error``/``errorDetail``.
+        """
+        from docker.errors import APIError, DockerException
+
+        repository, tag = split_ref(ref)
+        progress = PushProgress()
+        digest = None
+        try:
+            for chunk in self.api.push(repository, tag=tag, stream=True, decode=True):
+                if "error" in chunk or "errorDetail" in chunk:
+                    detail = chunk.get("errorDetail") or {}
+                    message = (detail.get("message") or chunk.get("error") or "push failed").strip()
+                    raise PushFailed(message, classify_push_error(message))
+                aux = chunk.get("aux")
+                if isinstance(aux, dict) and aux.get("Digest"):
+                    digest = aux["Digest"]
+                progress.update(chunk)
+                on_progress(progress)
+        except APIError as exc:
+            message = exc.explanation or str(exc)
+            raise PushFailed(message, classify_push_error(message)) from None
+        except DockerException as exc:
+            raise PushFailed(str(exc), "transient") from None
+        except OSError as exc:  # the connection to the engine dropped mid-stream
+            raise PushFailed(str(exc), "transient") from None
+        if not digest:
+            raise PushFailed("the engine finished the push without reporting a digest", "other")
+        return digest
+
+
+def with_retries(func: Callable[[], str], tries: int = 3, backoff: float = 1.0,
+                 on_retry: Callable[[int, PushFailed, float], None] = lambda *_: None) -> str:
+    """Call ``func``; retry transient :class:`PushFailed` errors with exponential backoff."""
+    for attempt in range(1, tries + 1):
+        try:
+            return func()
+        except PushFailed as exc:
+            if exc.kind != "transient" or attempt == tries:
+                raise
+            delay = backoff * 2 ** (attempt - 1)
+            on_retry(attempt, exc, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,95 @@
+"""The naming cases ``inv test-naming`` checks: the seed guide's own, then more.
+
+Each case maps (registry, local image name, version) to the expected ref, or
+to ``error: <text the message must contain>``. They run with the seed's
+project (``ai-infra-matrix``, prefix ``ai-infra-``), whatever build.toml says,
+so the table means the same in every repository.
+"""
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+from .errors import NamingError
+from .naming import naming_for
+
+SEED_PROJECT = "ai-infra-matrix"
+SEED_PREFIX = "ai-infra-"
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str
+    registry: str
+    name: str
+    version: str
+    expected: str
+    layout: str = "auto"
+
+
+SEED = "seed"
+CASES: List[Case] = [
+    # The seed guide's table, verbatim.
+    Case(SEED, "xxx.aliyuncs.com/ai-infra-matrix", "ai-infra-backend", "v0.0.3.3",
+         "xxx.aliyuncs.com/ai-infra-matrix/ai-infra-matrix:backend-v0.0.3.3"),
+    Case(SEED, "xxx.aliyuncs.com/ai-infra-matrix", "ai-infra-frontend", "v0.0.3.3",
+         "xxx.aliyuncs.com/ai-infra-matrix/ai-infra-matrix:frontend-v0.0.3.3"),
+    Case(SEED, "xxx.aliyuncs.com", "ai-infra-nginx", "v0.0.3.3",
+         "xxx.aliyuncs.com/ai-infra-matrix/ai-infra-matrix:nginx-v0.0.3.3"),
+    Case(SEED, "xxx.aliyuncs.com/ai-infra-matrix", "postgres", "13",
+         "xxx.aliyuncs.com/ai-infra-matrix/postgres:13"),
+    Case(SEED, "docker.io/myuser", "ai-infra-backend", "v0.0.3.3", "docker.io/myuser/ai-infra-backend:v0.0.3.3"),
+    Case(SEED, "localhost:5000", "ai-infra-frontend", "latest", "localhost:5000/ai-infra-frontend:latest"),
+    Case(SEED, "", "ai-infra-backend", "v0.0.3.3", "ai-infra-backend:v0.0.3.3"),
+    Case(SEED, "xxx.aliyuncs.com/my-namespace", "ai-infra-jupyterhub", "v0.0.3.3",
+         "xxx.aliyuncs.com/my-namespace/ai-infra-matrix:jupyterhub-v0.0.3.3"),
+    # ACR hosts of every edition are flat.
+    Case("acr", "registry.cn-hangzhou.aliyuncs.com/team", "ai-infra-backend", "v1",
+         "registry.cn-hangzhou.aliyuncs.com/team/ai-infra-matrix:backend-v1"),
+    Case("acr", "crpi-x.cn-hangzhou.personal.cr.aliyuncs.com/ns", "ai-infra-nginx", "v1",
+         "crpi-x.cn-hangzhou.personal.cr.aliyuncs.com/ns/ai-infra-matrix:nginx-v1"),
+    Case("acr", "inst-registry.cn-shanghai.cr.aliyuncs.com", "ai-infra-backend", "v2",
+         "inst-registry.cn-shanghai.cr.aliyuncs.com/ai-infra-matrix/ai-infra-matrix:backend-v2"),
+    Case("acr", "registry-vpc.cn-beijing.aliyuncs.com/ns/", "redis", "7-alpine",
+         "registry-vpc.cn-beijing.aliyuncs.com/ns/redis:7-alpine"),
+    Case("acr", "registry.cn-hangzhou.aliyuncs.com/a/b", "ai-infra-backend", "v1", "error: one namespace level"),
+    # Look-alikes are not ACR.
+    Case("lookalike", "aliyuncs.com.evil.io/ns", "ai-infra-backend", "v1",
+         "aliyuncs.com.evil.io/ns/ai-infra-backend:v1"),
+    Case("lookalike", "notaliyuncs.com/ns", "ai-infra-backend", "v1", "notaliyuncs.com/ns/ai-infra-backend:v1"),
+    # Other registries nest; ports stay with the host.
+    Case("nested", "harbor.example.com/proj/sub", "ai-infra-backend", "v1",
+         "harbor.example.com/proj/sub/ai-infra-backend:v1"),
+    Case("nested", "localhost:5000/ns", "ai-infra-backend", "v1", "localhost:5000/ns/ai-infra-backend:v1"),
+    Case("nested", "myuser", "ai-infra-backend", "v1", "docker.io/myuser/ai-infra-backend:v1"),
+    Case("nested", "127.0.0.1:5000", "bitnami/redis", "7", "127.0.0.1:5000/redis:7"),
+    Case("forced", "127.0.0.1:5000", "ai-infra-backend", "v1",
+         "127.0.0.1:5000/ai-infra-matrix/ai-infra-matrix:backend-v1", layout="flat"),
+    Case("forced", "xxx.aliyuncs.com/ns", "ai-infra-backend", "v1", "xxx.aliyuncs.com/ns/ai-infra-backend:v1",
+         layout="nested"),
+    # Registry strings that are rejected, with the fix in the message.
+    Case("reject", "https://xxx.aliyuncs.com/ns", "ai-infra-backend", "v1", "error: did you mean 'xxx.aliyuncs.com/ns'"),
+    Case("reject", "XXX.aliyuncs.com/ns", "ai-infra-backend", "v1", "error: upper case"),
+    Case("reject", "xxx.aliyuncs.com//ns", "ai-infra-backend", "v1", "error: empty path segment"),
+    Case("reject", " xxx.aliyuncs.com", "ai-infra-backend", "v1", "error: whitespace"),
+    Case("reject", "localhost:99999", "ai-infra-backend", "v1", "error: port"),
+    Case("reject", "docker.io", "ai-infra-backend", "v1", "error: Docker Hub needs a namespace"),
+    # Tags must stay tags after composition.
+    Case("tag", "xxx.aliyuncs.com/ns", "ai-infra-backend", "v1+build", "error: '+'"),
+    Case("tag", "", "ai-infra-backend", "-v1", "error: must not start with '-'"),
+    Case("dep", "", "postgres", "15", "error: needs a registry"),
+]
+
+
+def run_case(case: Case) -> str:
+    """The actual result of ``case``: a ref, or ``error: <message>``."""
+    try:
+        naming = naming_for(SEED_PROJECT, SEED_PREFIX, case.registry, case.layout)
+        return naming.map_image_name(case.name, case.version)
+    except NamingError as exc:
+        return f"error: {exc}"
+
+
+def passed(case: Case, actual: Optional[str]) -> bool:
+    if case.expected.startswith("error: "):
+        return bool(actual) and actual.startswith("error: ") and case.expected[7:] in actual
+    return actual == case.expected

@@ -1,0 +1,126 @@
+"""The plan: every build, tag and push a task will do, computed before doing any.
+
+``--dry`` prints it, the executors (``builder``, ``pusher``) carry it out, and
+tests read it: all three see the same value.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from . import gitinfo
+from .config import Settings
+from .errors import PreflightError
+
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
+MASK = "***"
+
+
+def is_secret_name(name: str) -> bool:
+    """Build args whose name looks secret are never printed."""
+    return bool(_SECRET_NAME.search(name))
+
+
+def masked(args: Dict[str, str]) -> Dict[str, str]:
+    return {name: (MASK if is_secret_name(name) else value) for name, value in args.items()}
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    component: str
+    context: Path
+    dockerfile: str
+    target: str
+    build_args: Dict[str, str]
+    labels: Dict[str, str]
+    refs: Tuple[str, ...]  # the local name first, then registry refs
+
+    @property
+    def local_ref(self) -> str:
+        return self.refs[0]
+
+
+@dataclass(frozen=True)
+class PushStep:
+    component: str
+    refs: Tuple[str, ...]  # registry refs, all tags of one local image
+    local_ref: str
+
+
+def oci_labels(settings: Settings, created: Optional[str] = None) -> Dict[str, str]:
+    """The OCI annotations every image gets: version, revision, created, source."""
+    root = settings.config.root
+    labels = {
+        "org.opencontainers.image.version": settings.version,
+        "org.opencontainers.image.revision": gitinfo.revision(root),
+        "org.opencontainers.image.created": created
+        or datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "org.opencontainers.image.source": gitinfo.source_url(root),
+    }
+    return {key: value for key, value in labels.items() if value}
+
+
+def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Optional[Dict[str, str]] = None
+                ) -> List[BuildStep]:
+    """One step per selected component, with every ref and expanded build arg; checks contexts exist."""
+    labels = oci_labels(settings) if labels is None else labels
+    steps = []
+    for component in settings.components(selected):
+        dockerfile = component.context / component.dockerfile
+        if not component.context.is_dir():
+            raise PreflightError(f"component {component.name!r}: context {component.context} is not a directory")
+        if not dockerfile.is_file():
+            raise PreflightError(f"component {component.name!r}: no Dockerfile at {dockerfile}")
+        refs = settings.naming.component_refs(
+            component.name, settings.version, component.aliases, settings.tag_latest
+        )
+        steps.append(
+            BuildStep(
+                component=component.name,
+                context=component.context,
+                dockerfile=component.dockerfile,
+                target=component.target,
+                build_args=settings.build_args(component),
+                labels=dict(labels),
+                refs=tuple(refs),
+            )
+        )
+    return steps
+
+
+def plan_pushes(settings: Settings, selected: Sequence[str] = ()) -> List[PushStep]:
+    """One step per selected component: the registry refs its local image is pushed as."""
+    if settings.naming.registry is None:
+        raise PreflightError(
+            "no registry to push to: pass --registry host[/namespace], set ACRTASKS_REGISTRY, "
+            "or [registry] url in build.toml"
+        )
+    steps = []
+    for component in settings.components(selected):
+        naming, version = settings.naming, settings.version
+        refs = naming.registry_refs(component.name, version, component.aliases, settings.tag_latest)
+        steps.append(PushStep(component=component.name, refs=tuple(refs), local_ref=naming.local_ref(component.name, version)))
+    return steps
+
+
+def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool) -> List[str]:
+    lines = [f"build {len(steps)} image(s), up to {parallel} at once{', no cache' if no_cache else ''}:"]
+    for step in steps:
+        where = step.context / step.dockerfile
+        target = f" (target {step.target})" if step.target else ""
+        lines.append(f"  build {step.component}: {where}{target}")
+        for name, value in masked(step.build_args).items():
+            lines.append(f"    --build-arg {name}={value}")
+        for ref in step.refs:
+            lines.append(f"    tag {ref}")
+    return lines
+
+
+def describe_pushes(steps: Sequence[PushStep]) -> List[str]:
+    lines = [f"push {sum(len(s.refs) for s in steps)} ref(s):"]
+    for step in steps:
+        for ref in step.refs:
+            lines.append(f"  push {step.component}: {step.local_ref} -> {ref}")
+    return lines

@@ -1,0 +1,131 @@
+"""Carry out the push part of a plan: preflight, push with retries, progress, a summary."""
+
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Sequence
+
+from .console import Console, human_bytes
+from .engine import Engine, PushFailed, PushProgress, with_retries
+from .errors import PreflightError
+from .naming import looks_like_host
+from .plan import PushStep
+
+#: Seconds before the first retry of a transient failure; doubled for each further try.
+RETRY_BACKOFF = 1.0
+TRIES = 3
+
+
+@dataclass
+class PushResult:
+    component: str
+    ref: str
+    status: str  # pushed | failed | skipped
+    digest: str = ""
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "pushed"
+
+
+def registry_host(ref: str) -> str:
+    first = ref.split("/", 1)[0]
+    return first if "/" in ref and looks_like_host(first) else "docker.io"
+
+
+def preflight(engine: Engine, steps: Sequence[PushStep]) -> Dict[str, str]:
+    """Every local image exists, or nothing is pushed: return local ref -> image id."""
+    found, missing = {}, []
+    for step in steps:
+        image_id = engine.image_id(step.local_ref)
+        if image_id is None:
+            missing.append(step)
+        else:
+            found[step.local_ref] = image_id
+    if missing:
+        names = ", ".join(step.local_ref for step in missing)
+        components = " ".join(f"--component {step.component}" for step in missing)
+        raise PreflightError(
+            f"nothing pushed: {len(missing)} image(s) not in the engine: {names}; "
+            f"build them first, e.g. `inv build push {components}` with the same --version/--registry"
+        )
+    return found
+
+
+def _explain(exc: PushFailed, ref: str) -> str:
+    host = registry_host(ref)
+    if exc.kind == "auth":
+        return f"{host} refused the credentials ({exc}); run `inv login --registry {host}` (or docker login {host})"
+    if exc.kind == "immutable":
+        return f"{ref}: the registry refuses to overwrite an existing immutable tag ({exc}); push a new version"
+    if exc.kind == "transient":
+        return f"{host} unreachable after {TRIES} tries ({exc})"
+    return str(exc)
+
+
+def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, str],
+               console: Console) -> List[PushResult]:
+    """Push every ref; after an auth or connection failure the same registry's other refs are skipped."""
+    results = []
+    dead_hosts: Dict[str, str] = {}
+    for step in steps:
+        for ref in step.refs:
+            host = registry_host(ref)
+            if host in dead_hosts:
+                results.append(PushResult(step.component, ref, "skipped", error=dead_hosts[host]))
+                continue
+            engine.tag(image_ids[step.local_ref], ref)
+            results.append(_push_one(engine, step.component, ref, console, dead_hosts))
+    return results
+
+
+def _push_one(engine: Engine, component: str, ref: str, console: Console, dead_hosts: Dict[str, str]) -> PushResult:
+    started = time.monotonic()
+    console.say(f"push {ref}")
+    last_draw = [0.0]
+
+    def on_progress(progress: PushProgress) -> None:
+        now = time.monotonic()
+        if now - last_draw[0] >= 0.1:
+            last_draw[0] = now
+            console.progress(
+                f"  {ref}: {human_bytes(progress.current)} / {human_bytes(progress.total)}"
+                f" ({progress.done_layers}/{len(progress.layers)} layers)"
+            )
+
+    def on_retry(attempt: int, exc: PushFailed, delay: float) -> None:
+        console.warn(f"push {ref}: try {attempt}/{TRIES} failed ({exc}); retrying in {delay:.0f}s")
+
+    try:
+        digest = with_retries(lambda: engine.push(ref, on_progress), TRIES, RETRY_BACKOFF, on_retry)
+    except PushFailed as exc:
+        message = _explain(exc, ref)
+        if exc.kind in ("auth", "transient"):
+            dead_hosts[registry_host(ref)] = f"skipped after: {message}"
+        console.say(f"  failed: {message}")
+        return PushResult(component, ref, "failed", error=message, seconds=time.monotonic() - started)
+    seconds = time.monotonic() - started
+    console.say(f"  pushed {ref} {digest} ({seconds:.1f}s)")
+    return PushResult(component, ref, "pushed", digest=digest, seconds=seconds)
+
+
+def print_summary(results: Sequence[PushResult], console: Console) -> None:
+    console.say()
+    rows = [(r.ref, r.digest or "-", r.status, f"{r.seconds:.1f}") for r in results]
+    console.table(("ref", "digest", "status", "seconds"), rows)
+    for result in results:
+        if result.status == "failed":
+            console.say(f"{result.ref}: {result.error}")
+
+
+def metadata(results: Sequence[PushResult]) -> Dict[str, dict]:
+    updates: Dict[str, dict] = {}
+    for r in results:
+        entry = {"status": r.status}
+        if r.digest:
+            entry["digest"] = r.digest
+        if r.error:
+            entry["error"] = r.error
+        updates.setdefault(r.component, {"push": {}})["push"][r.ref] = entry
+    return updates

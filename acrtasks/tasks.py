@@ -1,0 +1,185 @@
+"""The Invoke tasks. Each stays thin: read flags, compute a plan, hand it to an executor.
+
+``_boundary`` is the one place where acrtasks' own errors become one line on
+stderr and an exit code (2: bad input, nothing attempted; 1: an operation
+failed).
+"""
+
+import functools
+import json
+from pathlib import Path
+from typing import List, Optional
+
+from invoke import Collection, Exit, task
+
+from . import builder, metadata, plan, pusher
+from .config import Settings, find_config, load_config, resolve
+from .console import Console, format_table
+from .errors import AcrError, OperationFailed
+from .naming import naming_for
+from .naming_cases import CASES, SEED, passed, run_case
+
+# Help shared by the flags several tasks have: chained tasks share their values.
+HELP = {
+    "component": "component to work on (repeatable); default: all in build.toml",
+    "registry": "registry as host[:port][/namespace] or a Docker Hub namespace; '' = local tags only",
+    "version": "image version; default: build.toml, then git (v* branch, nearest tag, dev-<sha>)",
+    "mode": "build mode (dev, prod or a [modes.<name>] table) supplying build args",
+    "layout": "auto | flat | nested; auto is flat on hosts ending with [registry] flat_hosts (ACR)",
+    "tag_latest": "also tag (and push) the latest refs",
+    "parallel": "how many builds run at once; default: [build] parallel",
+    "no_cache": "build without the engine's layer cache",
+    "metadata_file": "write a JSON record of refs, image ids and digests here (merged across chained tasks)",
+    "json": "print the cases and the preview as JSON",
+}
+
+
+def _boundary(func):
+    """Turn acrtasks' errors into one line and an exit code; nothing else is caught."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except AcrError as exc:
+            raise Exit(f"error: {exc}" if str(exc) else None, code=exc.exit_code) from None
+
+    return wrapper
+
+
+def _settings(c, **flags) -> Settings:
+    """build.toml beside tasks.py (or $ACRTASKS_CONFIG, or in the current directory), flags applied."""
+    project_dir = getattr(c.config, "_project_prefix", None)
+    return resolve(load_config(find_config(project_dir)), **flags)
+
+
+def _dry(c) -> bool:
+    return bool(c.config.run.dry)
+
+
+def _engine():
+    from .engine import Engine  # docker-py is loaded only by tasks that talk to the engine
+
+    return Engine.connect()
+
+
+@task(help={k: HELP[k] for k in ("component", "registry", "version", "mode", "layout", "tag_latest", "parallel",
+                                  "no_cache", "metadata_file")},
+      iterable=["component"])
+@_boundary
+def build(c, component=None, registry=None, version=None, mode=None, layout=None, tag_latest=False,
+          no_cache=False, parallel=None, metadata_file=None):
+    """Build component images through the Docker engine, in parallel, tagged for the registry."""
+    settings = _settings(c, registry=registry, version=version, mode=mode, layout=layout,
+                         tag_latest=tag_latest or None, parallel=parallel)
+    steps = plan.plan_builds(settings, component or ())
+    console = Console()
+    for line in plan.describe_builds(steps, settings.parallel, no_cache):
+        console.say(line)
+    if _dry(c):
+        return
+    metadata_path = Path(metadata_file) if metadata_file else None
+    if metadata_path:
+        metadata.check_writable(metadata_path)
+    engine = _engine()
+    results = builder.run_builds(engine, steps, settings.parallel, no_cache, console)
+    builder.print_summary(results, console)
+    if metadata_path:
+        metadata.merge(metadata_path, {r.step.component: r.metadata() for r in results})
+    failed = [r.step.component for r in results if not r.ok]
+    if failed:
+        raise OperationFailed(f"{len(failed)} of {len(results)} build(s) failed: {', '.join(failed)}")
+
+
+@task(help={k: HELP[k] for k in ("component", "registry", "version", "layout", "tag_latest", "metadata_file")},
+      iterable=["component"])
+@_boundary
+def push(c, component=None, registry=None, version=None, layout=None, tag_latest=False, metadata_file=None):
+    """Push built component images to the registry, after checking every one exists locally."""
+    settings = _settings(c, registry=registry, version=version, layout=layout, tag_latest=tag_latest or None)
+    steps = plan.plan_pushes(settings, component or ())
+    console = Console()
+    for line in plan.describe_pushes(steps):
+        console.say(line)
+    if _dry(c):
+        return
+    metadata_path = Path(metadata_file) if metadata_file else None
+    if metadata_path:
+        metadata.check_writable(metadata_path)
+    engine = _engine()
+    image_ids = pusher.preflight(engine, steps)
+    results = pusher.run_pushes(engine, steps, image_ids, console)
+    pusher.print_summary(results, console)
+    if metadata_path:
+        metadata.merge(metadata_path, pusher.metadata(results))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise OperationFailed(f"{len(failed)} of {len(results)} push(es) did not complete")
+
+
+@task(name="test-naming", help={k: HELP[k] for k in ("registry", "version", "layout", "json")})
+@_boundary
+def test_naming(c, registry=None, version=None, layout=None, json_=False):
+    """Check the naming rules on the seed's cases and preview every image name for a registry."""
+    cases = [(case, run_case(case)) for case in CASES]
+    settings = _settings(c, registry=registry, version=version, layout=layout)
+    preview = _preview(settings)
+    failures = [case for case, actual in cases if not passed(case, actual)]
+    if json_:
+        print(json.dumps({
+            "cases": [{"case": case.label, "registry": case.registry, "input": case.name, "version": case.version,
+                       "layout": case.layout, "expected": case.expected, "actual": actual,
+                       "passed": passed(case, actual)} for case, actual in cases],
+            "preview": preview,
+        }, indent=2))
+    else:
+        _print_naming(cases, settings, preview)
+    if failures:
+        raise OperationFailed(f"{len(failures)} of {len(cases)} naming case(s) failed")
+
+
+def _preview(settings: Settings) -> dict:
+    """Every component, alias, latest and dependency name for the effective registry."""
+    config, naming = settings.config, settings.naming
+    components = [
+        {"component": comp.name, "refs": naming.component_refs(comp.name, settings.version, comp.aliases, True)}
+        for comp in config.components.values()
+    ]
+    deps: dict = {"images": []}
+    deps_registry = config.deps_namespace or settings.registry
+    if config.deps_images:
+        if not deps_registry:
+            deps["error"] = "dependencies need a registry ([deps] namespace, [registry] url or --registry)"
+        else:
+            deps_naming = naming_for(config.project, config.image_prefix, deps_registry, settings.layout
+                                     if settings.layout != "local" else config.layout, config.flat_hosts)
+            deps["images"] = [
+                {"source": str(d.source), "target": str(d.target), "unpinned": d.unpinned}
+                for d in deps_naming.dependencies(config.deps_images, config.deps_rename)
+            ]
+    return {"registry": settings.registry, "layout": settings.layout, "version": settings.version,
+            "components": components, "deps": deps}
+
+
+def _print_naming(cases, settings: Settings, preview: dict) -> None:
+    rows = [(case.label, case.registry or "(none)", f"{case.name} @ {case.version}", case.expected, actual,
+             "pass" if passed(case, actual) else "FAIL") for case, actual in cases]
+    print(format_table(("case", "registry", "input", "expected", "actual", "result"), rows))
+    seed = sum(1 for case, actual in cases if case.label == SEED and passed(case, actual))
+    total = sum(1 for case, actual in cases if passed(case, actual))
+    print(f"\n{total}/{len(cases)} cases pass ({seed}/{sum(1 for c, _ in cases if c.label == SEED)} from the seed)")
+    print(f"\nPreview for registry {preview['registry'] or '(none: local tags only)'} "
+          f"(layout {preview['layout']}, version {preview['version']}):")
+    rows = [(item["component"], ref) for item in preview["components"] for ref in item["refs"]]
+    print(format_table(("component", "ref"), rows))
+    deps = preview["deps"]
+    if deps.get("error"):
+        print(f"\ndependencies: {deps['error']}")
+    elif deps["images"]:
+        print()
+        print(format_table(("dependency", "target", "note"),
+                           [(d["source"], d["target"], "unpinned: latest" if d["unpinned"] else "")
+                            for d in deps["images"]]))
+
+
+ns = Collection(build, push, test_naming)

@@ -1,0 +1,2 @@
+#!/bin/sh
+cat /srv/frontend/build-info.txt

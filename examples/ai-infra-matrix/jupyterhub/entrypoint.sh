@@ -1,0 +1,2 @@
+#!/bin/sh
+cat /srv/jupyterhub/build-info.txt

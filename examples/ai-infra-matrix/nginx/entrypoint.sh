@@ -1,0 +1,2 @@
+#!/bin/sh
+cat /srv/nginx/build-info.txt
