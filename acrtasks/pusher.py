@@ -1,18 +1,33 @@
 """Carry out the push part of a plan: preflight, push with retries, progress, a summary."""
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
 from .console import Console, human_bytes
 from .engine import Engine, PushFailed, PushProgress, with_retries
-from .errors import PreflightError
+from .errors import PreflightError, UsageError
 from .naming import looks_like_host
 from .plan import PushStep
 
-#: Seconds before the first retry of a transient failure; doubled for each further try.
+#: Seconds before the first retry of a transient failure, doubled for each further try;
+#: ``$ACRTASKS_RETRY_BACKOFF`` overrides it.
 RETRY_BACKOFF = 1.0
 TRIES = 3
+
+
+def retry_backoff() -> float:
+    text = os.environ.get("ACRTASKS_RETRY_BACKOFF")
+    if not text:
+        return RETRY_BACKOFF
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise UsageError(f"ACRTASKS_RETRY_BACKOFF={text!r} is not a number of seconds >= 0")
+    return value
 
 
 @dataclass
@@ -67,6 +82,7 @@ def _explain(exc: PushFailed, ref: str) -> str:
 def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, str],
                console: Console) -> List[PushResult]:
     """Push every ref; after an auth or connection failure the same registry's other refs are skipped."""
+    backoff = retry_backoff()
     results = []
     dead_hosts: Dict[str, str] = {}
     for step in steps:
@@ -76,11 +92,12 @@ def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, s
                 results.append(PushResult(step.component, ref, "skipped", error=dead_hosts[host]))
                 continue
             engine.tag(image_ids[step.local_ref], ref)
-            results.append(_push_one(engine, step.component, ref, console, dead_hosts))
+            results.append(_push_one(engine, step.component, ref, console, dead_hosts, backoff))
     return results
 
 
-def _push_one(engine: Engine, component: str, ref: str, console: Console, dead_hosts: Dict[str, str]) -> PushResult:
+def _push_one(engine: Engine, component: str, ref: str, console: Console, dead_hosts: Dict[str, str],
+              backoff: float) -> PushResult:
     started = time.monotonic()
     console.say(f"push {ref}")
     last_draw = [0.0]
@@ -95,10 +112,10 @@ def _push_one(engine: Engine, component: str, ref: str, console: Console, dead_h
             )
 
     def on_retry(attempt: int, exc: PushFailed, delay: float) -> None:
-        console.warn(f"push {ref}: try {attempt}/{TRIES} failed ({exc}); retrying in {delay:.0f}s")
+        console.warn(f"push {ref}: try {attempt}/{TRIES} failed ({exc}); retrying in {delay:g}s")
 
     try:
-        digest = with_retries(lambda: engine.push(ref, on_progress), TRIES, RETRY_BACKOFF, on_retry)
+        digest = with_retries(lambda: engine.push(ref, on_progress), TRIES, backoff, on_retry)
     except PushFailed as exc:
         message = _explain(exc, ref)
         if exc.kind in ("auth", "transient"):

@@ -3,6 +3,11 @@
 ``_boundary`` is the one place where acrtasks' own errors become one line on
 stderr and an exit code (2: bad input, nothing attempted; 1: an operation
 failed).
+
+The modules that plan and carry out builds and pushes (and docker-py behind
+them) are imported inside the tasks that use them: ``inv --list`` and
+``inv test-naming`` must start about as fast as Invoke itself
+(bench/cli_latency.py).
 """
 
 import functools
@@ -12,7 +17,6 @@ from typing import List, Optional
 
 from invoke import Collection, Exit, task
 
-from . import builder, metadata, plan, pusher
 from .config import Settings, find_config, load_config, resolve
 from .console import Console, format_table
 from .errors import AcrError, OperationFailed
@@ -58,7 +62,7 @@ def _dry(c) -> bool:
 
 
 def _engine():
-    from .engine import Engine  # docker-py is loaded only by tasks that talk to the engine
+    from .engine import Engine
 
     return Engine.connect()
 
@@ -70,6 +74,8 @@ def _engine():
 def build(c, component=None, registry=None, version=None, mode=None, layout=None, tag_latest=False,
           no_cache=False, parallel=None, metadata_file=None):
     """Build component images through the Docker engine, in parallel, tagged for the registry."""
+    from . import builder, metadata, plan
+
     settings = _settings(c, registry=registry, version=version, mode=mode, layout=layout,
                          tag_latest=tag_latest or None, parallel=parallel)
     steps = plan.plan_builds(settings, component or ())
@@ -96,6 +102,8 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
 @_boundary
 def push(c, component=None, registry=None, version=None, layout=None, tag_latest=False, metadata_file=None):
     """Push built component images to the registry, after checking every one exists locally."""
+    from . import metadata, plan, pusher
+
     settings = _settings(c, registry=registry, version=version, layout=layout, tag_latest=tag_latest or None)
     steps = plan.plan_pushes(settings, component or ())
     console = Console()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 BASE_IMAGE = "acrtasks-examples/busybox:local"
-BUSYBOX = "/bin/busybox"
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 BUSYBOX_APPLETS = ("sh", "ls", "cat", "echo", "sleep", "sha256sum", "dd", "mkdir", "true", "false", "env")
 
 

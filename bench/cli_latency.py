@@ -1,0 +1,38 @@
+"""Start-up cost of `inv test-naming` against `inv --version` (the floor: Python + Invoke), same run.
+
+Target: ratio <= 1.3. Usage: python bench/cli_latency.py [rounds]
+"""
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def wall(args) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+    # Byte-compile as a regular pip install does; an editable install under
+    # PYTHONDONTWRITEBYTECODE=1 would otherwise recompile acrtasks on every start.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "acrtasks")], check=True)
+    baseline, naming = [], []
+    wall(["--version"])  # warm the page cache and .pyc files
+    for _ in range(rounds):  # interleaved, so machine noise hits both alike
+        baseline.append(wall(["--version"]))
+        naming.append(wall(["test-naming"]))
+    base, ours = statistics.median(baseline), statistics.median(naming)
+    print(f"inv --version      median {base * 1000:.0f} ms over {rounds} runs")
+    print(f"inv test-naming    median {ours * 1000:.0f} ms over {rounds} runs")
+    print(f"ratio {ours / base:.2f} (target <= 1.3)")
+
+
+if __name__ == "__main__":
+    main()

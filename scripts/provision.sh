@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Provision a fresh Debian machine (as root) for acrtasks' tests, demo and benchmarks:
+# Debian packages for a real engine and registry, then the package into ./.venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command -> Debian package
+declare -A NEEDED=(
+  [dockerd]=docker.io             # the engine (dockerd, containerd, runc)
+  [docker-registry]=docker-registry  # the CNCF distribution registry
+  [busybox]=busybox-static        # rootfs for the examples' offline base image
+  [htpasswd]=apache2-utils        # bcrypt htpasswd files for auth registries
+  [openssl]=openssl               # test CAs and certificates
+  [git]=git                       # version derivation
+  [skopeo]=skopeo                 # the push-deps benchmark's baseline
+)
+missing=()
+for cmd in "${!NEEDED[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDED[$cmd]}")
+done
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "provision: missing ${missing[*]}; run as root (or apt-get install them)" >&2
+    exit 1
+  fi
+  echo "provision: apt-get install ${missing[*]}"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# Byte-compile like a regular install does (an editable install skips it, and
+# PYTHONDONTWRITEBYTECODE may be set): every `inv` start would recompile otherwise.
+.venv/bin/python -m compileall -q acrtasks

@@ -1,0 +1,138 @@
+"""Fixtures: a real Docker engine and real registries, torn down afterwards.
+
+With ``ACRTASKS_REQUIRE_ENGINE=1`` (set by ``.ci/run``) a missing engine or
+registry binary fails the run instead of skipping the integration tests.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from harness import DockerEngine, HarnessError, Registry, ensure_base_image
+
+REPO = Path(__file__).resolve().parents[1]
+REQUIRE_ENGINE = os.environ.get("ACRTASKS_REQUIRE_ENGINE") == "1"
+
+
+def _unavailable(message: str):
+    if REQUIRE_ENGINE:
+        pytest.fail(f"ACRTASKS_REQUIRE_ENGINE=1 but {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def docker_config_dir():
+    """An empty DOCKER_CONFIG for the whole session, so the user's ~/.docker is never read or written."""
+    path = Path(tempfile.mkdtemp(prefix="acr-dockercfg-"))
+    previous = os.environ.get("DOCKER_CONFIG")
+    os.environ["DOCKER_CONFIG"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("DOCKER_CONFIG", None)
+    else:
+        os.environ["DOCKER_CONFIG"] = previous
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def engine(docker_config_dir):
+    """A Docker engine (``$DOCKER_HOST`` if it answers, else an isolated dockerd), with the base image."""
+    try:
+        started = DockerEngine.start()
+        ensure_base_image(started.docker_host)
+    except HarnessError as exc:
+        _unavailable(str(exc))
+    previous = os.environ.get("DOCKER_HOST")
+    os.environ["DOCKER_HOST"] = started.docker_host
+    yield started
+    if previous is None:
+        os.environ.pop("DOCKER_HOST", None)
+    else:
+        os.environ["DOCKER_HOST"] = previous
+    started.stop()
+
+
+@pytest.fixture
+def api(engine):
+    import docker
+
+    client = docker.APIClient(base_url=engine.docker_host, timeout=120)
+    yield client
+    client.close()
+
+
+def _registry(users=None):
+    try:
+        return Registry(users).start()
+    except HarnessError as exc:
+        _unavailable(str(exc))
+
+
+@pytest.fixture
+def registry():
+    """A plain registry on a free loopback port."""
+    started = _registry()
+    yield started
+    started.remove()
+
+
+@pytest.fixture
+def auth_registry():
+    """An htpasswd-protected registry; user ``alice``."""
+    started = _registry({"alice": "wonder-land-42"})
+    yield started
+    started.remove()
+
+
+class Inv:
+    """Runs ``inv`` for real, in a project directory, and keeps what it printed."""
+
+    def __init__(self, cwd: Path):
+        self.cwd = cwd
+
+    def __call__(self, *args, env=None, timeout=600, input=None):
+        full_env = {**os.environ, **(env or {})}
+        for name in ("ACRTASKS_REGISTRY", "ACRTASKS_VERSION", "ACRTASKS_MODE", "ACRTASKS_LAYOUT"):
+            if not env or name not in env:
+                full_env.pop(name, None)
+        return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.cwd, env=full_env,
+                              capture_output=True, text=True, timeout=timeout, input=input)
+
+
+@pytest.fixture
+def inv():
+    """``inv`` in the repository itself (its tasks.py, invoke.yaml and build.toml)."""
+    return Inv(REPO)
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A scratch project: the three small files plus a helper to add components."""
+    return Project(tmp_path)
+
+
+class Project:
+    def __init__(self, root: Path):
+        self.root = root
+        (root / "tasks.py").write_text("from acrtasks import ns  # noqa: F401\n")
+        (root / "invoke.yaml").write_text("tasks:\n  executor_class: acrtasks.ChainExecutor\n")
+        self.inv = Inv(root)
+        self.components = {}
+
+    def component(self, name: str, dockerfile: str, build_args: str = "{}") -> None:
+        context = self.root / name
+        context.mkdir()
+        (context / "Dockerfile").write_text(dockerfile)
+        self.components[name] = build_args
+        self.write()
+
+    def write(self, extra: str = "") -> None:
+        text = '[project]\nname = "demo"\nimage_prefix = "demo-"\n' + extra
+        for name, args in self.components.items():
+            text += f'\n[components.{name}]\ncontext = "{name}"\nbuild_args = {args}\n'
+        (self.root / "build.toml").write_text(text)

@@ -1,0 +1,208 @@
+"""build and push against a real Docker engine and real registries."""
+
+import base64
+import json
+
+import pytest
+
+from harness import BASE_IMAGE
+
+pytestmark = pytest.mark.integration
+
+QUICK = f"""FROM {BASE_IMAGE}
+ARG VERSION=dev
+ARG API_TOKEN=none
+RUN echo "$VERSION" > /version
+RUN mkdir -p /data && echo data > /data/x
+"""
+BROKEN = f"""FROM {BASE_IMAGE}
+RUN echo before-the-failure
+RUN echo the-step-fails && false
+RUN echo never
+"""
+
+
+def one_line_error(result):
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines, result.stdout
+    assert lines[-1].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[-1]
+
+
+def local_tags(api, name):
+    return sorted(tag for image in api.images(name=name) for tag in image["RepoTags"] or [])
+
+
+@pytest.fixture
+def quick(project, engine):
+    """A scratch project with two fast components."""
+    project.component("api", QUICK, '{ VERSION = "{version}", API_TOKEN = "{env:TEST_API_TOKEN}" }')
+    project.component("web", QUICK, '{ VERSION = "{version}" }')
+    return project
+
+
+ENV = {"TEST_API_TOKEN": "tok-9f8e7d-secret"}
+
+
+def test_build_one_with_labels_and_tags(quick, api):
+    result = quick.inv("build", "--component", "api", "--version", "v1.0.0", "--registry", "127.0.0.1:5999/ns",
+                       env=ENV)
+    assert result.returncode == 0, result.stderr
+    image = api.inspect_image("demo-api:v1.0.0")
+    assert "127.0.0.1:5999/ns/demo-api:v1.0.0" in image["RepoTags"]
+    labels = image["Config"]["Labels"]
+    assert labels["org.opencontainers.image.version"] == "v1.0.0"
+    assert labels["org.opencontainers.image.created"].endswith("Z")
+    assert "demo-web:v1.0.0" not in local_tags(api, "demo-web")
+    assert "api | Step 1/" in result.stdout  # live, prefixed output
+    assert ENV["TEST_API_TOKEN"] not in result.stdout + result.stderr
+    assert "API_TOKEN=***" in result.stdout
+
+
+def test_build_all_examples_in_parallel(inv, api, engine):
+    result = inv("build", "--parallel", "4", "--version", "v-par")
+    assert result.returncode == 0, result.stderr
+    for component in ("backend", "frontend", "nginx", "jupyterhub"):
+        assert api.inspect_image(f"ai-infra-{component}:v-par")
+    # aliases get local names when there is no registry
+    assert api.inspect_image("ai-infra-backend-init:v-par")
+    summary = result.stdout[result.stdout.index("component  "):]
+    assert summary.count(" ok ") == 4
+
+
+def assert_pushed(registry, api, repository, tag, local_ref):
+    digest = registry.digest(repository, tag)
+    assert digest, f"{repository}:{tag} not in the registry"
+    repo_digests = api.inspect_image(local_ref)["RepoDigests"]
+    assert f"{registry.host}/{repository}@{digest}" in repo_digests
+    return digest
+
+
+def test_push_nested(quick, api, registry):
+    result = quick.inv("build", "push", "--registry", f"{registry.host}/team", "--version", "v2", env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert registry.tags("team/demo-api") == ["v2"]
+    digest = assert_pushed(registry, api, "team/demo-api", "v2", "demo-api:v2")
+    assert digest in result.stdout
+    assert_pushed(registry, api, "team/demo-web", "v2", "demo-web:v2")
+
+
+def test_push_forced_flat_with_latest(quick, api, registry):
+    quick.write('[registry]\nlayout = "flat"\n')
+    result = quick.inv("build", "push", "--registry", registry.host, "--version", "v3", "--tag-latest", env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert registry.repositories() == ["demo/demo"]
+    assert registry.tags("demo/demo") == ["api-latest", "api-v3", "web-latest", "web-v3"]
+    assert_pushed(registry, api, "demo/demo", "api-v3", "demo-api:v3")
+
+
+def test_chained_flags_build_and_push_only_one_component(quick, api, registry):
+    result = quick.inv("build", "push", "--component", "web", "--registry", f"{registry.host}/ns",
+                       "--version", "v4", env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert registry.repositories() == ["ns/demo-web"]
+    assert "demo-api:v4" not in local_tags(api, "demo-api")
+
+
+def test_push_with_credentials_from_docker_config(quick, auth_registry, tmp_path):
+    config_dir = tmp_path / "dockercfg"
+    config_dir.mkdir()
+    auth = base64.b64encode(b"alice:wonder-land-42").decode()
+    (config_dir / "config.json").write_text(json.dumps({"auths": {auth_registry.host: {"auth": auth}}}))
+    result = quick.inv("build", "push", "--component", "web", "--registry", f"{auth_registry.host}/ns",
+                       "--version", "v5", env={**ENV, "DOCKER_CONFIG": str(config_dir)})
+    assert result.returncode == 0, result.stderr
+    assert auth_registry.tags("ns/demo-web") == ["v5"]
+
+
+def test_push_without_credentials_is_a_clear_auth_error(quick, auth_registry, tmp_path):
+    result = quick.inv("build", "push", "--registry", f"{auth_registry.host}/ns", "--version", "v6",
+                       env={**ENV, "DOCKER_CONFIG": str(tmp_path)})
+    assert result.returncode == 1
+    assert f"inv login --registry {auth_registry.host}" in result.stdout
+    assert "skipped" in result.stdout  # the second image is not retried against a registry that refused us
+    assert "did not complete" in one_line_error(result)
+    assert auth_registry.repositories() == []
+
+
+def test_failing_build_stops_the_chain(project, engine, registry, api):
+    project.component("good", QUICK)
+    project.component("bad", BROKEN)
+    result = project.inv("build", "push", "--registry", f"{registry.host}/ns", "--version", "v7")
+    assert result.returncode == 1
+    assert "1 of 2 build(s) failed: bad" in one_line_error(result)
+    assert "bad failed at: Step 3/" in result.stdout
+    assert ": RUN echo the-step-fails && false" in result.stdout
+    assert "returned a non-zero code: 1" in result.stdout
+    assert api.inspect_image("demo-good:v7")  # the other build finished
+    assert registry.repositories() == []  # push never ran
+
+
+def test_push_preflight_missing_image(quick, registry, api):
+    result = quick.inv("build", "--component", "api", "--version", "v8", env=ENV)
+    assert result.returncode == 0, result.stderr
+    result = quick.inv("push", "--registry", f"{registry.host}/ns", "--version", "v8")
+    assert result.returncode == 2
+    message = one_line_error(result)
+    assert "nothing pushed" in message and "demo-web:v8" in message and "inv build push --component web" in message
+    assert registry.repositories() == []
+    assert not [t for t in local_tags(api, f"{registry.host}/ns/demo-api") if t]  # not even tagged
+
+
+def test_push_to_a_stopped_registry_fails_after_retries(quick, registry):
+    result = quick.inv("build", "--component", "web", "--version", "v9")
+    assert result.returncode == 0, result.stderr
+    registry.stop()
+    result = quick.inv("push", "--component", "web", "--registry", f"{registry.host}/ns", "--version", "v9",
+                       env={"ACRTASKS_RETRY_BACKOFF": "0.2"})
+    assert result.returncode == 1
+    assert "try 1/3 failed" in result.stderr and "try 2/3 failed" in result.stderr
+    assert f"{registry.host} unreachable after 3 tries" in result.stdout
+    one_line_error(result)
+
+
+def engine_state(api):
+    return sorted((image["Id"], tuple(sorted(image["RepoTags"] or ()))) for image in api.images(all=True))
+
+
+def test_dry_run_touches_nothing(quick, registry, api):
+    before = engine_state(api)
+    result = quick.inv("--dry", "build", "push", "--registry", f"{registry.host}/ns", "--version", "v10",
+                       "--metadata-file", str(quick.root / "meta.json"), env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert f"tag {registry.host}/ns/demo-api:v10" in result.stdout
+    assert f"push api: demo-api:v10 -> {registry.host}/ns/demo-api:v10" in result.stdout
+    assert engine_state(api) == before
+    assert registry.repositories() == []
+    assert not (quick.root / "meta.json").exists()
+
+
+def test_metadata_file_shared_by_chained_tasks(quick, registry, api):
+    meta = quick.root / "out" / "meta.json"
+    meta.parent.mkdir()
+    result = quick.inv("build", "push", "--registry", f"{registry.host}/ns", "--version", "v11",
+                       "--metadata-file", str(meta), env=ENV)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(meta.read_text())
+    assert set(data) == {"api", "web"}
+    entry = data["api"]
+    assert entry["refs"] == ["demo-api:v11", f"{registry.host}/ns/demo-api:v11"]
+    assert entry["image.id"] == api.inspect_image("demo-api:v11")["Id"]
+    assert entry["build"]["status"] == "ok"
+    pushed = entry["push"][f"{registry.host}/ns/demo-api:v11"]
+    assert pushed["status"] == "pushed"
+    assert pushed["digest"] == registry.digest("ns/demo-api", "v11")
+
+
+def test_engine_unreachable_is_one_line(quick, tmp_path):
+    result = quick.inv("build", "--version", "v12", env={**ENV, "DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert result.returncode == 1
+    message = one_line_error(result)
+    assert f"unix://{tmp_path}/none.sock" in message and "DOCKER_HOST" in message
+
+
+def test_unknown_component_is_a_usage_error(quick):
+    result = quick.inv("build", "--component", "db", "--version", "v1")
+    assert result.returncode == 2
+    assert "unknown component 'db'; known: api, web" in one_line_error(result)

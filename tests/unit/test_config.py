@@ -1,0 +1,180 @@
+"""build.toml loading, validation and precedence."""
+
+import textwrap
+
+import pytest
+
+from acrtasks.config import find_config, load_config, resolve
+from acrtasks.errors import ConfigError, UsageError
+
+BASE = """
+[project]
+name = "ai-infra-matrix"
+image_prefix = "ai-infra-"
+
+[registry]
+url = "xxx.aliyuncs.com/ai-infra-matrix"
+
+[build]
+version = "v0.0.3.3"
+
+[modes.prod]
+build_args = { BUILD_ENV = "production", API_TOKEN = "t0ps3cret" }
+
+[components.backend]
+context = "backend"
+build_args = { VERSION = "{version}", MODE = "{mode}" }
+aliases = ["backend-init"]
+
+[components.frontend]
+context = "frontend"
+build_args = { BUILD_ENV = "override", URL = "{env:ACR_TEST_URL}" }
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "build.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture
+def config(tmp_path):
+    return load_config(write(tmp_path, BASE))
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ("ACRTASKS_REGISTRY", "ACRTASKS_VERSION", "ACRTASKS_MODE", "ACRTASKS_LAYOUT",
+                 "ACRTASKS_PARALLEL", "ACRTASKS_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_filled_in(config):
+    assert config.layout == "auto" and config.flat_hosts == (".aliyuncs.com",)
+    assert config.parallel == 2 and config.mode == "prod" and config.tag_latest is False
+    assert config.components["backend"].dockerfile == "Dockerfile"
+    assert config.components["backend"].context == (config.root / "backend").resolve()
+    assert config.deps_skip_existing is True
+
+
+def test_image_prefix_defaults_to_project_name(tmp_path):
+    config = load_config(write(tmp_path, '[project]\nname = "shop"\n'))
+    assert config.image_prefix == "shop-"
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ('[project]\nname = "x"\n[build]\nparalel = 2\n', ["build.toml:4", "build.paralel", "unknown key",
+                                                      "allowed in [build]: version, mode, tag_latest, parallel"]),
+    ('[project]\nname = "x"\n[build]\nparallel = "2"\n', ["build.toml:4", "build.parallel", "must be an integer"]),
+    ('[project]\nname = "x"\n[build]\nparallel = true\n', ["build.parallel", "must be an integer"]),
+    ('[project]\nname = "x"\n[build]\nparallel = 0\n', ["build.parallel", "at least 1"]),
+    ('[project]\nname = "x"\n[build]\nmode = "staging"\n', ["build.mode", "unknown mode 'staging'", "dev, prod"]),
+    ('[project]\nname = "x"\n[build]\nversion = "v1+x"\n', ["build.version", "'+'"]),
+    ('[project]\nname = "x"\n[registry]\nlayout = "deep"\n', ["registry.layout", "auto, flat, nested"]),
+    ('[project]\nname = "x"\n[registry]\nurl = "https://h.io/ns"\n', ["build.toml:4", "registry.url", "did you mean"]),
+    ('[project]\nname = "x"\n[registry]\nflat_hosts = ".aliyuncs.com"\n', ["registry.flat_hosts", "list of strings"]),
+    ('[project]\nname = "x"\n[components.api]\ncontext = "api"\ncontxt = "x"\n',
+     ["build.toml:5", "components.api.contxt", "unknown key", "context, dockerfile"]),
+    ('[project]\nname = "x"\n[components.api]\ndockerfile = "D"\n', ["components.api", "missing required key 'context'"]),
+    ('[project]\nname = "x"\n[components.Api]\ncontext = "a"\n', ["components.Api", "component name 'Api'"]),
+    ('[project]\nname = "x"\n[components.api]\ncontext = "a"\nbuild_args = { N = 1 }\n',
+     ["components.api.build_args", "table of string values"]),
+    ('[project]\nname = "x"\n[deps]\nimages = "redis"\n', ["deps.images", "list of strings"]),
+    ('[project]\nname = "x"\n[extra]\na = 1\n', ["build.toml:3", "extra", "unknown table"]),
+    ('[build]\nparallel = 1\n', ["project", "missing required key 'name'"]),
+    ('[project\nname = "x"\n', ["not valid TOML", "line 1"]),
+])
+def test_validation_errors_are_one_line_with_key_and_line(tmp_path, text, fragments):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    message = str(err.value)
+    assert "\n" not in message
+    assert str(tmp_path / "build.toml") in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_precedence_flag_over_env_over_file(config, monkeypatch):
+    assert resolve(config).version == "v0.0.3.3"
+    monkeypatch.setenv("ACRTASKS_VERSION", "v-env")
+    monkeypatch.setenv("ACRTASKS_REGISTRY", "harbor.io/proj")
+    monkeypatch.setenv("ACRTASKS_MODE", "dev")
+    settings = resolve(config)
+    assert (settings.version, settings.registry, settings.mode, settings.layout) == ("v-env", "harbor.io/proj",
+                                                                                     "dev", "nested")
+    settings = resolve(config, version="v-flag", registry="", mode="prod")
+    assert (settings.version, settings.registry, settings.mode, settings.layout) == ("v-flag", "", "prod", "local")
+
+
+def test_empty_environment_variable_counts_as_unset(config, monkeypatch):
+    monkeypatch.setenv("ACRTASKS_VERSION", "")
+    assert resolve(config).version == "v0.0.3.3"
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    ({"mode": "qa"}, "mode 'qa' (from flag) is unknown; known: dev, prod"),
+    ({"layout": "deep"}, "layout 'deep' (from flag)"),
+    ({"parallel": "two"}, "parallel 'two' (from flag) is not a number"),
+    ({"parallel": "0"}, "at least 1"),
+    ({"version": "v1+b"}, "version (from flag) 'v1+b'"),
+    ({"registry": "HTTPS://x.io"}, "registry 'HTTPS://x.io' is invalid"),
+])
+def test_bad_overrides(config, flags, fragment):
+    with pytest.raises(UsageError) as err:
+        resolve(config, **flags)
+    assert fragment in str(err.value)
+
+
+def test_env_override_named_in_error(config, monkeypatch):
+    monkeypatch.setenv("ACRTASKS_MODE", "qa")
+    with pytest.raises(UsageError, match=r"from \$ACRTASKS_MODE"):
+        resolve(config)
+
+
+def test_build_args_mode_then_component_with_placeholders(config, monkeypatch):
+    monkeypatch.setenv("ACR_TEST_URL", "http://api")
+    settings = resolve(config)
+    assert settings.build_args(config.components["backend"]) == {
+        "BUILD_ENV": "production", "API_TOKEN": "t0ps3cret", "VERSION": "v0.0.3.3", "MODE": "prod"}
+    assert settings.build_args(config.components["frontend"])["BUILD_ENV"] == "override"
+    assert settings.build_args(config.components["frontend"])["URL"] == "http://api"
+
+
+def test_missing_env_placeholder(config, monkeypatch):
+    monkeypatch.delenv("ACR_TEST_URL", raising=False)
+    with pytest.raises(UsageError, match=r"uses \{env:ACR_TEST_URL\} but \$ACR_TEST_URL is not set"):
+        resolve(config).build_args(config.components["frontend"])
+
+
+def test_unknown_component(config):
+    with pytest.raises(UsageError, match="unknown component 'db'; known: backend, frontend"):
+        resolve(config).components(["db"])
+
+
+def test_find_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="no build.toml in"):
+        find_config(None)
+    write(tmp_path, BASE)
+    assert find_config(None) == tmp_path / "build.toml"
+    monkeypatch.setenv("ACRTASKS_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match="ACRTASKS_CONFIG"):
+        find_config(str(tmp_path))
+
+
+def test_version_from_git(tmp_path):
+    import subprocess
+
+    from acrtasks.gitinfo import derive_version
+
+    assert derive_version(tmp_path) == "dev-unknown"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    subprocess.run(git + ["init", "-q", "-b", "main"], check=True)
+    subprocess.run(git + ["commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    sha = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert derive_version(tmp_path) == f"dev-{sha}"
+    subprocess.run(git + ["tag", "v0.9.0"], check=True)
+    assert derive_version(tmp_path) == "v0.9.0"
+    subprocess.run(git + ["checkout", "-q", "-b", "v1.2.x"], check=True)
+    assert derive_version(tmp_path) == "v1.2.x"

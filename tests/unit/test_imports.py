@@ -1,0 +1,31 @@
+"""Cheap start-up: the package, `inv --list` and `inv test-naming` never import docker-py."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def loaded_modules(code: str) -> set:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return set(json.loads(out.splitlines()[-1]))
+
+
+def test_import_has_no_docker():
+    assert "docker" not in loaded_modules("import acrtasks")
+
+
+def test_list_and_test_naming_have_no_docker():
+    code = (
+        "import sys\n"
+        "from invoke import Program\n"
+        "from acrtasks import ChainExecutor\n"
+        "for argv in (['inv', '--list'], ['inv', 'test-naming', '--version', 'v1']):\n"
+        "    Program(executor_class=ChainExecutor).run(argv, exit=False)\n"
+    )
+    modules = loaded_modules(code)
+    assert "acrtasks.tasks" in modules
+    assert "docker" not in modules

@@ -1,0 +1,234 @@
+"""The naming rules, case by case (pure logic, no I/O)."""
+
+import pytest
+
+from acrtasks.errors import NamingError
+from acrtasks.naming import ImageRef, Registry, check_tag, naming_for, parse_registry, resolve_layout
+from acrtasks.naming_cases import CASES, SEED, passed, run_case
+
+FLAT = [".aliyuncs.com"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.label}:{c.registry or 'none'}:{c.name}:{c.version}")
+def test_bundled_cases(case):
+    actual = run_case(case)
+    assert passed(case, actual), f"expected {case.expected!r}, got {actual!r}"
+
+
+def test_seed_cases_are_all_there():
+    assert sum(1 for c in CASES if c.label == SEED) == 8
+
+
+@pytest.mark.parametrize("text, host, path", [
+    ("xxx.aliyuncs.com", "xxx.aliyuncs.com", ""),
+    ("xxx.aliyuncs.com/", "xxx.aliyuncs.com", ""),
+    ("xxx.aliyuncs.com/ns/", "xxx.aliyuncs.com", "ns"),
+    ("localhost:5000/ns", "localhost:5000", "ns"),
+    ("localhost/ns", "localhost", "ns"),
+    ("localhost", "localhost", ""),
+    ("127.0.0.1:5000", "127.0.0.1:5000", ""),
+    ("[::1]:5000/ns", "[::1]:5000", "ns"),
+    ("myuser", "docker.io", "myuser"),
+    ("myuser/team", "docker.io", "myuser/team"),
+    ("index.docker.io/myuser", "docker.io", "myuser"),
+    ("harbor.corp:8443/proj/sub", "harbor.corp:8443", "proj/sub"),
+    ("my-registry.io/a_b/c.d/e--f", "my-registry.io", "a_b/c.d/e--f"),
+])
+def test_parse_registry(text, host, path):
+    assert parse_registry(text) == Registry(host, path)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("", "empty"),
+    ("/", "empty"),
+    ("xxx.aliyuncs.com//", "empty path segment"),
+    ("http://localhost:5000", "did you mean 'localhost:5000'"),
+    ("https://XXX.aliyuncs.com/NS/", "did you mean 'xxx.aliyuncs.com/ns'"),
+    ("xxx.aliyuncs.com/ns\t", "whitespace"),
+    ("xxx .aliyuncs.com", "did you mean 'xxx.aliyuncs.com'"),
+    ("xxx.aliyuncs.com/Team", "upper case"),
+    ("xxx.aliyuncs.com/n$s", "invalid"),
+    ("xxx.aliyuncs.com/-ns", "invalid"),
+    ("xxx.aliyuncs.com/ns!", "did you mean 'xxx.aliyuncs.com/ns'"),
+    ("localhost:0", "port"),
+    ("localhost:abc", "port"),
+    ("-bad-.com/ns", "not a valid host"),
+    ("a..b/ns", "not a valid host"),
+])
+def test_parse_registry_rejects(text, fragment):
+    with pytest.raises(NamingError, match="registry") as err:
+        parse_registry(text)
+    assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize("host, flat", [
+    ("registry.cn-hangzhou.aliyuncs.com", True),
+    ("crpi-x.cn-hangzhou.personal.cr.aliyuncs.com", True),
+    ("inst-registry.cn-shanghai.cr.aliyuncs.com", True),
+    ("registry-vpc.cn-beijing.aliyuncs.com", True),
+    ("aliyuncs.com", True),
+    ("REGISTRY.ALIYUNCS.COM", True),
+    ("registry.cn-hangzhou.aliyuncs.com:443", True),
+    ("aliyuncs.com.evil.io", False),
+    ("notaliyuncs.com", False),
+    ("aliyuncs.com-evil.io", False),
+    ("harbor.example.com", False),
+])
+def test_flat_host_detection_on_label_boundary(host, flat):
+    assert Registry(host).is_flat_host(FLAT) is flat
+
+
+def test_layout_resolution():
+    assert resolve_layout(None, "flat", FLAT) == "local"
+    assert resolve_layout(Registry("x.aliyuncs.com"), "auto", FLAT) == "flat"
+    assert resolve_layout(Registry("harbor.io"), "auto", FLAT) == "nested"
+    assert resolve_layout(Registry("harbor.io"), "flat", FLAT) == "flat"
+    assert resolve_layout(Registry("x.aliyuncs.com"), "nested", FLAT) == "nested"
+    assert resolve_layout(Registry("harbor.io"), "auto", [".harbor.io", "harbor.io"]) == "flat"
+    with pytest.raises(NamingError, match="layout 'sideways'"):
+        resolve_layout(Registry("harbor.io"), "sideways", FLAT)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("postgres:15", ImageRef("docker.io", "library/postgres", "15")),
+    ("postgres", ImageRef("docker.io", "library/postgres")),
+    ("bitnami/redis:7", ImageRef("docker.io", "bitnami/redis", "7")),
+    ("docker.io/postgres:15", ImageRef("docker.io", "library/postgres", "15")),
+    ("quay.io/minio/minio:RELEASE.2024-01-01T00-00-00Z",
+     ImageRef("quay.io", "minio/minio", "RELEASE.2024-01-01T00-00-00Z")),
+    ("localhost:5000/a/b:c", ImageRef("localhost:5000", "a/b", "c")),
+    ("localhost/a", ImageRef("localhost", "a")),
+    ("redis:7@sha256:" + "a" * 64, ImageRef("docker.io", "library/redis", "7", "sha256:" + "a" * 64)),
+])
+def test_image_ref_parse(text, expected):
+    assert ImageRef.parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "Postgres:15", "postgres:", "postgres:+1", "a//b", "redis@sha256:short",
+                                  " redis", "localhost:99999/a:b"])
+def test_image_ref_rejects(text):
+    with pytest.raises(NamingError):
+        ImageRef.parse(text)
+
+
+def test_image_ref_round_trip():
+    text = "127.0.0.1:5000/a/b:v1@sha256:" + "b" * 64
+    assert str(ImageRef.parse(text)) == text
+
+
+@pytest.mark.parametrize("tag", ["v0.0.3.3", "latest", "_x", "A" * 128, "backend-v1.2_rc.1"])
+def test_valid_tags(tag):
+    assert check_tag(tag) == tag
+
+
+@pytest.mark.parametrize("tag, fragment", [
+    ("v1+build", "did you mean 'v1-build'"),
+    ("", "empty"),
+    (".v1", "must not start with '.'"),
+    ("A" * 129, "129 characters"),
+    ("v1/2", "'/'"),
+    ("v 1", "' '"),
+])
+def test_invalid_tags(tag, fragment):
+    with pytest.raises(NamingError) as err:
+        check_tag(tag)
+    assert fragment in str(err.value)
+
+
+def naming(registry="xxx.aliyuncs.com/ns", layout="auto"):
+    return naming_for("ai-infra-matrix", "ai-infra-", registry, layout, FLAT)
+
+
+def test_flat_component_alias_and_latest_refs():
+    refs = naming().component_refs("backend", "v1", ["backend-init"], tag_latest=True)
+    assert refs == [
+        "ai-infra-backend:v1",
+        "ai-infra-backend:latest",
+        "xxx.aliyuncs.com/ns/ai-infra-matrix:backend-v1",
+        "xxx.aliyuncs.com/ns/ai-infra-matrix:backend-init-v1",
+        "xxx.aliyuncs.com/ns/ai-infra-matrix:backend-latest",
+        "xxx.aliyuncs.com/ns/ai-infra-matrix:backend-init-latest",
+    ]
+
+
+def test_nested_component_refs():
+    refs = naming("harbor.io/proj").registry_refs("backend", "v1", ["backend-init"])
+    assert refs == ["harbor.io/proj/ai-infra-backend:v1", "harbor.io/proj/ai-infra-backend-init:v1"]
+
+
+def test_local_refs_include_alias_names():
+    refs = naming("").component_refs("backend", "v1", ["backend-init"])
+    assert refs == ["ai-infra-backend:v1", "ai-infra-backend-init:v1"]
+
+
+def test_flat_composed_tag_must_fit():
+    with pytest.raises(NamingError, match="tag for component"):
+        naming().component_ref("backend", "v" * 125)
+
+
+def test_component_names_are_path_components():
+    with pytest.raises(NamingError, match="did you mean 'back_end'"):
+        naming().component_ref("Back_End!", "v1")
+
+
+def test_dependency_mapping_flat_and_nested():
+    assert str(naming().dependency("bitnami/redis:7").target) == "xxx.aliyuncs.com/ns/redis:7"
+    assert str(naming("harbor.io/proj").dependency("postgres:15").target) == "harbor.io/proj/postgres:15"
+    assert str(naming("xxx.aliyuncs.com").dependency("postgres:15").target) == \
+        "xxx.aliyuncs.com/ai-infra-matrix/postgres:15"
+
+
+def test_dependency_without_tag_is_unpinned_latest():
+    dep = naming().dependency("redis")
+    assert dep.unpinned and dep.source.tag == "latest" and dep.target.tag == "latest"
+
+
+def test_dependency_digest_without_tag_is_an_error():
+    with pytest.raises(NamingError, match="digest but no tag"):
+        naming().dependency("redis@sha256:" + "c" * 64)
+
+
+def test_dependency_pinned_digest_keeps_tag():
+    dep = naming().dependency("redis:7@sha256:" + "c" * 64)
+    assert dep.source.digest == "sha256:" + "c" * 64
+    assert str(dep.target) == "xxx.aliyuncs.com/ns/redis:7"
+
+
+def test_dependency_collision_is_refused_with_rename_fix():
+    with pytest.raises(NamingError) as err:
+        naming().dependencies(["redis:7", "bitnami/redis:7"])
+    message = str(err.value)
+    assert "docker.io/library/redis:7" in message and "docker.io/bitnami/redis:7" in message
+    assert '[deps] rename = { "docker.io/bitnami/redis" = "bitnami-redis" }' in message
+
+
+def test_dependency_rename_resolves_collision():
+    deps = naming().dependencies(["redis:7", "bitnami/redis:7"], {"bitnami/redis": "bitnami-redis"})
+    assert [str(d.target) for d in deps] == ["xxx.aliyuncs.com/ns/redis:7", "xxx.aliyuncs.com/ns/bitnami-redis:7"]
+
+
+def test_duplicate_dependencies_are_merged():
+    deps = naming().dependencies(["redis:7", "docker.io/library/redis:7", "redis:7"])
+    assert len(deps) == 1
+
+
+def test_dependencies_need_a_registry():
+    with pytest.raises(NamingError, match="needs a registry"):
+        naming("").dependency("redis:7")
+
+
+def test_map_image_name_components_and_dependencies():
+    assert naming().map_image_name("ai-infra-nginx", "v2") == "xxx.aliyuncs.com/ns/ai-infra-matrix:nginx-v2"
+    assert naming().map_image_name("minio", "2024") == "xxx.aliyuncs.com/ns/minio:2024"
+
+
+def test_flat_rejects_nested_namespace():
+    with pytest.raises(NamingError, match="one namespace level"):
+        naming("xxx.aliyuncs.com/a/b")
+
+
+def test_bad_project_and_prefix():
+    with pytest.raises(NamingError, match="project name"):
+        naming_for("AI Matrix", "ai-", "", "auto")
+    with pytest.raises(NamingError, match="image_prefix"):
+        naming_for("ai", "AI-", "", "auto")
