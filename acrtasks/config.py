@@ -29,7 +29,8 @@ BUILTIN_MODES = ("dev", "prod")
 _REQUIRED = object()
 SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
     "project": {"name": (str, _REQUIRED), "image_prefix": (str, None)},
-    "registry": {"url": (str, ""), "layout": (str, "auto"), "flat_hosts": (list, [".aliyuncs.com"])},
+    "registry": {"url": (str, ""), "layout": (str, "auto"), "flat_hosts": (list, [".aliyuncs.com"]),
+                 "username": (str, ""), "insecure_hosts": (list, [])},
     "build": {"version": (str, ""), "mode": (str, "prod"), "tag_latest": (bool, False), "parallel": (int, 2)},
     "deps": {
         "namespace": (str, ""),
@@ -72,6 +73,8 @@ class Config:
     registry: str
     layout: str
     flat_hosts: Tuple[str, ...]
+    username: str
+    insecure_hosts: Tuple[str, ...]
     version: str
     mode: str
     tag_latest: bool
@@ -215,6 +218,8 @@ class _Validator:
             registry=registry["url"],
             layout=registry["layout"],
             flat_hosts=tuple(registry["flat_hosts"]),
+            username=registry["username"],
+            insecure_hosts=tuple(registry["insecure_hosts"]),
             version=build["version"],
             mode=build["mode"],
             tag_latest=build["tag_latest"],

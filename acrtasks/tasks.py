@@ -12,12 +12,14 @@ them) are imported inside the tasks that use them: ``inv --list`` and
 
 import functools
 import json
+import os
+import sys
 from pathlib import Path
 from typing import List, Optional
 
 from invoke import Collection, Exit, task
 
-from .config import Settings, find_config, load_config, resolve
+from .config import Config, Settings, find_config, load_config, resolve
 from .console import Console, format_table
 from .errors import AcrError, OperationFailed
 from .naming import naming_for
@@ -35,6 +37,8 @@ HELP = {
     "no_cache": "build without the engine's layer cache",
     "metadata_file": "write a JSON record of refs, image ids and digests here (merged across chained tasks)",
     "json": "print the cases and the preview as JSON",
+    "username": "registry user; default: $ACRTASKS_USERNAME, [registry] username, else a prompt on a terminal",
+    "password_stdin": "read the password (or ACR temporary token) from standard input",
 }
 
 
@@ -51,10 +55,18 @@ def _boundary(func):
     return wrapper
 
 
+def _config(c) -> Config:
+    """build.toml beside tasks.py (or $ACRTASKS_CONFIG, or in the current directory)."""
+    return load_config(find_config(getattr(c.config, "_project_prefix", None)))
+
+
 def _settings(c, **flags) -> Settings:
-    """build.toml beside tasks.py (or $ACRTASKS_CONFIG, or in the current directory), flags applied."""
-    project_dir = getattr(c.config, "_project_prefix", None)
-    return resolve(load_config(find_config(project_dir)), **flags)
+    """build.toml with environment and flags applied."""
+    return resolve(_config(c), **flags)
+
+
+def _env_or(file_value: str, variable: str) -> str:
+    return os.environ.get(variable) or file_value
 
 
 def _dry(c) -> bool:
@@ -146,6 +158,48 @@ def test_naming(c, registry=None, version=None, layout=None, json_=False):
         raise OperationFailed(f"{len(failures)} of {len(cases)} naming case(s) failed")
 
 
+@task(help={k: HELP[k] for k in ("registry", "username", "password_stdin")})
+@_boundary
+def login(c, registry=None, username=None, password_stdin=False):
+    """Verify registry credentials and store them where docker and acrtasks both find them."""
+    from . import login as account
+    from .registry.client import RegistryError
+
+    config = _config(c)
+    host = account.registry_host(registry if registry is not None else _env_or(config.registry, "ACRTASKS_REGISTRY"))
+    user = username or os.environ.get("ACRTASKS_USERNAME") or config.username
+    if _dry(c):
+        print(f"would verify credentials for {host} and store them in the docker config")
+        return
+    credentials = account.ask_credentials(host, user, password_stdin)
+    try:
+        account.verify(host, credentials, config.insecure_hosts)
+    except RegistryError as exc:
+        if exc.kind == "auth":
+            raise OperationFailed(f"login to {host} as {credentials.username} refused: {exc}") from None
+        raise
+    if account.storage_is_plaintext(host):
+        print(f"warning: the password is stored unencrypted in the docker config; configure a credential helper "
+              "(credsStore) to avoid it", file=sys.stderr)
+    where = account.store(host, credentials)
+    print(f"Login succeeded: {host} as {credentials.username} (stored in {where})")
+
+
+@task(help={k: HELP[k] for k in ("registry",)})
+@_boundary
+def logout(c, registry=None):
+    """Remove stored credentials for a registry (helper or config.json), like docker logout."""
+    from . import login as account
+
+    config = _config(c)
+    host = account.registry_host(registry if registry is not None else _env_or(config.registry, "ACRTASKS_REGISTRY"))
+    if _dry(c):
+        print(f"would remove stored credentials for {host}")
+        return
+    where = account.erase(host)
+    print(f"Logged out of {host} (removed from {where})" if where else f"Not logged in to {host}")
+
+
 def _preview(settings: Settings) -> dict:
     """Every component, alias, latest and dependency name for the effective registry."""
     config, naming = settings.config, settings.naming
@@ -190,4 +244,4 @@ def _print_naming(cases, settings: Settings, preview: dict) -> None:
                             for d in deps["images"]]))
 
 
-ns = Collection(build, push, test_naming)
+ns = Collection(build, push, login, logout, test_naming)

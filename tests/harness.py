@@ -156,11 +156,31 @@ def ensure_base_image(docker_host: str, name: str = BASE_IMAGE) -> str:
     return api.inspect_image(name)["Id"]
 
 
-class Registry:
-    """A distribution registry on a free loopback port; ``users`` enables htpasswd auth."""
+def make_tls(directory: Path, host_ip: str = "127.0.0.1") -> dict:
+    """A throwaway CA and a server certificate for ``host_ip`` (and localhost), made with openssl."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_crt = directory / "ca.key", directory / "ca.crt"
+    key, csr, crt = directory / "server.key", directory / "server.csr", directory / "server.crt"
+    ext = directory / "san.ext"
+    ext.write_text(f"subjectAltName=IP:{host_ip},DNS:localhost\nextendedKeyUsage=serverAuth\n")
 
-    def __init__(self, users: Optional[dict] = None):
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca_crt),
+            "-days", "2", "-subj", "/CN=acrtasks test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={host_ip}")
+    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial",
+            "-out", str(crt), "-days", "2", "-extfile", str(ext))
+    return {"ca": ca_crt, "cert": crt, "key": key}
+
+
+class Registry:
+    """A distribution registry on a free loopback port; ``users`` enables htpasswd auth, ``tls`` HTTPS."""
+
+    def __init__(self, users: Optional[dict] = None, tls: Optional[dict] = None):
         self.users = users or {}
+        self.tls = tls
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="acrreg-"))
         self.proc: Optional[subprocess.Popen] = None
@@ -171,7 +191,14 @@ class Registry:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
+
+    def _context(self):
+        if not self.tls:
+            return None
+        import ssl
+
+        return ssl.create_default_context(cafile=str(self.tls["ca"]))
 
     def start(self, timeout: float = 20) -> "Registry":
         binary = shutil.which("docker-registry") or shutil.which("registry")
@@ -192,6 +219,8 @@ class Registry:
                 lines.append(done.stdout.strip())
             htpasswd.write_text("\n".join(lines) + "\n")
             config["auth"] = {"htpasswd": {"realm": "acrtasks-test", "path": str(htpasswd)}}
+        if self.tls:
+            config["http"]["tls"] = {"certificate": str(self.tls["cert"]), "key": str(self.tls["key"])}
         config_path = self.root / "config.yml"
         config_path.write_text(json.dumps(config))  # JSON is YAML
         log = self.root / "registry.log"
@@ -203,7 +232,7 @@ class Registry:
 
     def _answers(self) -> bool:
         try:
-            urllib.request.urlopen(f"{self.url}/v2/", timeout=2)
+            urllib.request.urlopen(f"{self.url}/v2/", timeout=2, context=self._context())
             return True
         except urllib.error.HTTPError as exc:
             return exc.code == 401
@@ -229,7 +258,7 @@ class Registry:
             user, password = next(iter(self.users.items()))
             token = base64.b64encode(f"{user}:{password}".encode()).decode()
             request.add_header("Authorization", f"Basic {token}")
-        return urllib.request.urlopen(request, timeout=10)
+        return urllib.request.urlopen(request, timeout=10, context=self._context())
 
     def tags(self, repository: str) -> list:
         try:

@@ -1,0 +1,283 @@
+"""A small client for the Registry HTTP API V2 (the OCI distribution spec), on requests.
+
+Why not a library: python-dxf streams blobs but has no cross-repository mount
+and no certs.d trust; oras-py targets artifacts and carries its own auth
+model. requests is already here (docker-py depends on it), and what we need
+is small: the Basic and Bearer challenges, tokens cached per scope, docker's
+TLS trust (``/etc/docker/certs.d/<host>/``), plain HTTP only for loopback or
+configured insecure hosts, and retries for transient failures.
+"""
+
+import os
+import re
+import ssl
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, Optional, Tuple
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ..errors import AcrError
+from .credentials import Credentials
+
+DEFAULT_CERTS_DIR = "/etc/docker/certs.d"
+TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+class RegistryError(AcrError):
+    """A registry request failed; ``kind`` is auth | not_found | transient | tls | other."""
+
+    def __init__(self, message: str, kind: str = "other", status: Optional[int] = None):
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str  # basic | bearer
+    params: Dict[str, str] = field(default_factory=dict)
+
+
+def parse_challenge(header: str) -> Optional[Challenge]:
+    """``Bearer realm="https://auth",service="reg",scope="..."`` -> Challenge('bearer', {...})."""
+    match = re.match(r"\s*(\w+)\s*(.*)", header or "")
+    if not match:
+        return None
+    params = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2)))
+    params.update((k, v) for k, v in re.findall(r'(\w+)=([^",\s]+)', match.group(2)) if k not in params)
+    return Challenge(match.group(1).lower(), params)
+
+
+def is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1 : host.index("]")]
+    return name == "localhost" or name.startswith("127.") or name == "::1"
+
+
+def certs_dir() -> Path:
+    """Where docker's per-registry trust lives; ``$ACRTASKS_CERTS_D`` overrides (tests, rootless setups)."""
+    return Path(os.environ.get("ACRTASKS_CERTS_D") or DEFAULT_CERTS_DIR)
+
+
+def ssl_context_for(host: str) -> ssl.SSLContext:
+    """System CAs, ``SSL_CERT_FILE``/``REQUESTS_CA_BUNDLE``, and ``certs.d/<host>/*.crt`` (+ client cert)."""
+    context = ssl.create_default_context()
+    for variable in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        bundle = os.environ.get(variable)
+        if bundle and Path(bundle).is_file():
+            context.load_verify_locations(cafile=bundle)
+    directory = certs_dir() / host
+    if directory.is_dir():
+        for cert in sorted(directory.glob("*.crt")):
+            context.load_verify_locations(cafile=str(cert))
+        for cert in sorted(directory.glob("*.cert")):  # docker's client certificate pairs: name.cert + name.key
+            key = cert.with_suffix(".key")
+            if key.is_file():
+                context.load_cert_chain(str(cert), str(key))
+    return context
+
+
+class _ContextAdapter(HTTPAdapter):
+    def __init__(self, context: ssl.SSLContext, **kwargs):
+        self._context = context
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["ssl_context"] = self._context
+        return super().init_poolmanager(*args, **kwargs)
+
+
+class RegistryClient:
+    """One registry host. Thread-safe enough for concurrent requests (tokens are plain dict writes)."""
+
+    def __init__(self, host: str, credentials: Optional[Credentials] = None, insecure_hosts: Iterable[str] = (),
+                 timeout: float = 30, tries: int = 3, backoff: float = 0.5, pool: int = 16):
+        self.host = host
+        self.credentials = credentials
+        self.timeout = timeout
+        self.tries = tries
+        self.backoff = backoff
+        self.plain_http_allowed = is_loopback(host) or host in set(insecure_hosts)
+        self.session = requests.Session()
+        self.session.trust_env = False  # no proxies for registries here; TLS trust is set up explicitly below
+        self.session.mount("https://", _ContextAdapter(ssl_context_for(host), pool_maxsize=pool))
+        self.session.mount("http://", HTTPAdapter(pool_maxsize=pool))
+        self._scheme: Optional[str] = None
+        self._challenge: Optional[Challenge] = None
+        self._tokens: Dict[str, str] = {}
+
+    @property
+    def api_host(self) -> str:
+        """Docker Hub's API lives on registry-1.docker.io."""
+        return "registry-1.docker.io" if self.host == "docker.io" else self.host
+
+    # -- connection -----------------------------------------------------------------------------
+
+    def _base(self) -> str:
+        if self._scheme is None:
+            self._scheme = self._probe_scheme()
+        return f"{self._scheme}://{self.api_host}"
+
+    def _probe_scheme(self) -> str:
+        """HTTPS; plain HTTP only where docker would allow it (loopback, configured insecure hosts)."""
+        tls_error = None
+        try:
+            self._send("GET", f"https://{self.api_host}/v2/", {}, False)
+            return "https"
+        except requests.exceptions.SSLError as exc:
+            tls_error = RegistryError(
+                f"TLS to {self.host} failed ({_reason(exc)}); trust its CA in "
+                f"{certs_dir() / self.host}/ca.crt or SSL_CERT_FILE", "tls")
+            if not self.plain_http_allowed:
+                raise tls_error from None
+        except requests.exceptions.ConnectionError as exc:
+            if not self.plain_http_allowed:
+                raise RegistryError(f"cannot connect to {self.host} ({_reason(exc)})", "transient") from None
+        try:
+            response = self._send("GET", f"http://{self.api_host}/v2/", {}, False)
+        except requests.exceptions.RequestException as exc:
+            raise tls_error or RegistryError(f"cannot connect to {self.host} ({_reason(exc)})", "transient") from None
+        if tls_error and response.status_code == 400:  # an HTTPS server answering plain HTTP
+            raise tls_error
+        return "http"
+
+    def _send(self, method: str, url: str, headers: dict, stream: bool, data=None, params=None) -> requests.Response:
+        return self.session.request(method, url, headers=headers, stream=stream, data=data, params=params,
+                                    timeout=self.timeout, allow_redirects=True)
+
+    # -- auth -----------------------------------------------------------------------------------
+
+    def _auth_header(self, scope: str) -> Dict[str, str]:
+        challenge = self._challenge
+        if challenge is None:
+            return {}
+        if challenge.scheme == "basic" and self.credentials:
+            return {"Authorization": _basic(self.credentials)}
+        if challenge.scheme == "bearer":
+            if scope not in self._tokens:  # the realm is known: skip the 401 round trip for a new scope
+                self._tokens[scope] = self._fetch_token(challenge, scope)
+            return {"Authorization": f"Bearer {self._tokens[scope]}"}
+        return {}
+
+    def _authenticate(self, response: requests.Response, scope: str) -> None:
+        challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        if challenge is None:
+            raise RegistryError(f"{self.host} answered 401 without a challenge", "auth", 401)
+        self._challenge = challenge
+        if challenge.scheme == "bearer":
+            self._tokens[scope] = self._fetch_token(challenge, scope)
+        elif challenge.scheme != "basic":
+            raise RegistryError(f"{self.host} asks for unsupported auth scheme {challenge.scheme!r}", "auth", 401)
+
+    def _fetch_token(self, challenge: Challenge, scope: str) -> str:
+        realm = challenge.params.get("realm")
+        if not realm:
+            raise RegistryError(f"{self.host}: Bearer challenge without a realm", "auth", 401)
+        params = {"service": challenge.params.get("service", "")}
+        if scope:
+            params["scope"] = scope
+        headers = {}
+        if self.credentials:
+            headers["Authorization"] = _basic(self.credentials)
+            params["account"] = self.credentials.username
+        try:
+            response = self._send("GET", realm, headers, False, params=params)
+        except requests.exceptions.RequestException as exc:
+            raise RegistryError(f"token service {realm} unreachable ({_reason(exc)})", "transient") from None
+        if response.status_code in (401, 403):
+            raise RegistryError(f"{self.host}: the token service refused the credentials", "auth",
+                                response.status_code)
+        if response.status_code != 200:
+            raise RegistryError(f"{self.host}: token service answered {response.status_code}",
+                                "transient" if response.status_code in TRANSIENT_STATUS else "other",
+                                response.status_code)
+        body = response.json()
+        token = body.get("token") or body.get("access_token")
+        if not token:
+            raise RegistryError(f"{self.host}: the token service returned no token", "auth")
+        return token
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, scope: str = "", headers: Optional[dict] = None,
+                stream: bool = False, data=None, params=None, ok: Tuple[int, ...] = (200,),
+                retry: bool = True) -> requests.Response:
+        """One API call with auth and retries; ``data`` must be replayable (bytes) when ``retry``.
+
+        Answers in ``ok`` are returned; 404 raises kind ``not_found``; 401/403 kind ``auth``;
+        408/429/5xx and connection failures are retried, then raise kind ``transient``.
+        """
+        url = path if path.startswith("http") else self._base() + path
+        tries = self.tries if retry else 1
+        authenticated = False
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._send(method, url, {**(headers or {}), **self._auth_header(scope)}, stream, data,
+                                      params)
+            except requests.exceptions.RequestException as exc:
+                if attempt < tries:
+                    self._sleep(attempt, None)
+                    continue
+                raise RegistryError(f"{self.host}: {method} {path} failed ({_reason(exc)})", "transient") from None
+            if response.status_code == 401 and not authenticated:
+                response.close()
+                self._authenticate(response, scope)
+                authenticated = True
+                attempt -= 1
+                continue
+            if response.status_code in ok:
+                return response
+            status = response.status_code
+            detail = _error_detail(response)
+            response.close()
+            if status in TRANSIENT_STATUS and attempt < tries:
+                self._sleep(attempt, response.headers.get("Retry-After"))
+                continue
+            if status in (401, 403):
+                raise RegistryError(f"{self.host} denied {method} {path} ({detail or status})", "auth", status)
+            if status == 404:
+                raise RegistryError(f"{self.host}: {path} not found ({detail or 404})", "not_found", status)
+            kind = "transient" if status in TRANSIENT_STATUS else "other"
+            raise RegistryError(f"{self.host}: {method} {path} answered {status} {detail}".strip(), kind, status)
+
+    def _sleep(self, attempt: int, retry_after: Optional[str]) -> None:
+        delay = self.backoff * 2 ** (attempt - 1)
+        if retry_after and retry_after.isdigit():
+            delay = min(max(delay, float(retry_after)), 30.0)
+        time.sleep(delay)
+
+    def check_login(self) -> None:
+        """Verify the credentials against ``/v2/`` like ``docker login`` does; raise kind ``auth`` if refused."""
+        self.request("GET", "/v2/", retry=True)
+
+
+def _basic(credentials: Credentials) -> str:
+    import base64
+
+    raw = f"{credentials.username}:{credentials.password}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for pattern in (r"\[SSL: [^\]]+\][^')\"]*", r"Connection refused", r"timed out", r"Name or service not known"):
+        match = re.search(pattern, text)
+        if match:
+            return match.group(0).strip()
+    return type(exc).__name__
+
+
+def _error_detail(response: requests.Response) -> str:
+    """The first error of an OCI error body (``{"errors": [{"code", "message"}]}``), if any."""
+    try:
+        errors = response.json().get("errors") or []
+    except ValueError:
+        return ""
+    if errors and isinstance(errors[0], dict):
+        first = errors[0]
+        return f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")
+    return ""

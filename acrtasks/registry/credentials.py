@@ -1,0 +1,178 @@
+"""Registry credentials where the docker CLI keeps them: ``$DOCKER_CONFIG/config.json``.
+
+Lookup order per host is docker's: ``credHelpers[host]``, then ``credsStore``,
+then ``auths[host].auth`` (base64 ``user:password``). A helper is the program
+``docker-credential-<name>``, and the secret only ever travels on its stdin.
+The file is rewritten atomically (temp file, fsync, rename) with mode 0600,
+keeping every key we do not own.
+"""
+
+import base64
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..errors import AcrError, UsageError
+
+DOCKER_HUB_KEY = "https://index.docker.io/v1/"
+
+
+class CredentialError(AcrError):
+    """A credential helper failed, or config.json cannot be read or written."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+
+
+def auth_key(host: str) -> str:
+    """The key docker files a host's credentials under (Docker Hub has a legacy URL)."""
+    return DOCKER_HUB_KEY if host == "docker.io" else host
+
+
+def _host_of_key(key: str) -> str:
+    """``https://host/v1/`` -> ``host``: docker accepts auths keys written as URLs."""
+    text = key.split("://", 1)[-1]
+    return text.split("/", 1)[0]
+
+
+class DockerConfig:
+    """``config.json`` in ``directory`` (default ``$DOCKER_CONFIG``, else ``~/.docker``)."""
+
+    def __init__(self, directory: Optional[Path] = None):
+        if directory is None:
+            directory = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+        self.directory = Path(directory)
+        self.path = self.directory / "config.json"
+
+    def load(self) -> dict:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise CredentialError(f"cannot read {self.path}: {exc.strerror}") from None
+        try:
+            data = json.loads(text) if text.strip() else {}
+        except ValueError as exc:
+            raise UsageError(f"{self.path} is not valid JSON ({exc}); fix or remove it") from None
+        if not isinstance(data, dict):
+            raise UsageError(f"{self.path} must hold a JSON object; fix or remove it")
+        return data
+
+    def helper_for(self, host: str, data: Optional[dict] = None) -> Optional[str]:
+        data = self.load() if data is None else data
+        helpers = data.get("credHelpers") or {}
+        return helpers.get(auth_key(host)) or helpers.get(host) or data.get("credsStore") or None
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get(self, host: str) -> Optional[Credentials]:
+        """The stored credentials for ``host``, or None."""
+        data = self.load()
+        helper = self.helper_for(host, data)
+        if helper:
+            found = self._helper(helper, "get", auth_key(host), missing_ok=True)
+            if found:
+                reply = json.loads(found)
+                if reply.get("Username") or reply.get("Secret"):
+                    return Credentials(reply.get("Username", ""), reply.get("Secret", ""))
+        for key, entry in (data.get("auths") or {}).items():
+            if key != auth_key(host) and _host_of_key(key) != host:
+                continue
+            if not isinstance(entry, dict):
+                continue
+            if entry.get("auth"):
+                try:
+                    user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+                except (ValueError, UnicodeDecodeError):
+                    raise UsageError(f"{self.path}: auths[{key!r}].auth is not base64 user:password") from None
+                return Credentials(user, password)
+            if entry.get("username"):
+                return Credentials(entry["username"], entry.get("password", ""))
+        return None
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def store(self, host: str, credentials: Credentials) -> str:
+        """Store credentials as the docker CLI would; return where (for the message)."""
+        data = self.load()
+        helper = self.helper_for(host, data)
+        key = auth_key(host)
+        if helper:
+            secret = json.dumps({"ServerURL": key, "Username": credentials.username, "Secret": credentials.password})
+            self._helper(helper, "store", secret)
+            # docker leaves an empty entry so `docker info`/lookups know the host is logged in
+            auths = data.setdefault("auths", {})
+            if key not in auths:
+                auths[key] = {}
+                self._write(data)
+            return f"credential helper docker-credential-{helper}"
+        token = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
+        data.setdefault("auths", {})[key] = {"auth": token}
+        self._write(data)
+        return str(self.path)
+
+    def erase(self, host: str) -> Optional[str]:
+        """Remove stored credentials; return where they were, or None when there were none."""
+        data = self.load()
+        helper = self.helper_for(host, data)
+        key = auth_key(host)
+        where = None
+        if helper:
+            if self._helper(helper, "get", key, missing_ok=True) is not None:
+                self._helper(helper, "erase", key, missing_ok=True)
+                where = f"credential helper docker-credential-{helper}"
+        auths = data.get("auths") or {}
+        if key in auths:
+            del auths[key]
+            self._write(data)
+            where = where or str(self.path)
+        return where
+
+    def _write(self, data: dict) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=".config.json.", dir=self.directory)  # created 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, indent="\t")
+                handle.write("\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def _helper(self, name: str, action: str, stdin: str, missing_ok: bool = False) -> Optional[str]:
+        """Run ``docker-credential-<name> <action>``; the payload (and any secret) goes on stdin only."""
+        program = f"docker-credential-{name}"
+        try:
+            done = subprocess.run([program, action], input=stdin, capture_output=True, text=True, timeout=60,
+                                  check=False)
+        except FileNotFoundError:
+            raise CredentialError(
+                f"{program} (named by credsStore/credHelpers in {self.path}) is not on PATH; "
+                "install it or remove it from the config"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise CredentialError(f"{program} {action} did not answer within 60 s") from None
+        if done.returncode != 0:
+            message = (done.stdout + done.stderr).strip()
+            if missing_ok and "credentials not found" in message.lower():
+                return None
+            raise CredentialError(f"{program} {action} failed: {message.splitlines()[-1] if message else 'no output'}")
+        return done.stdout
