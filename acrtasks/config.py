@@ -38,6 +38,8 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
         "compose_files": (list, []),
         "rename": (dict, {}),
         "skip_existing": (bool, True),
+        "mirrors": (list, []),
+        "jobs": (int, 4),
     },
 }
 # Tables of named sub-tables: [modes.<name>] and [components.<name>].
@@ -86,6 +88,8 @@ class Config:
     deps_compose_files: Tuple[str, ...]
     deps_rename: Dict[str, str]
     deps_skip_existing: bool
+    deps_mirrors: Tuple[str, ...]
+    deps_jobs: int
 
     @property
     def root(self) -> Path:
@@ -195,6 +199,8 @@ class _Validator:
             raise self.fail("registry.layout", f"{registry['layout']!r} is not one of {', '.join(LAYOUTS)}")
         if build["parallel"] < 1:
             raise self.fail("build.parallel", f"must be at least 1, got {build['parallel']}")
+        if deps["jobs"] < 1:
+            raise self.fail("deps.jobs", f"must be at least 1, got {deps['jobs']}")
         mode_names = sorted(set(BUILTIN_MODES) | set(modes))
         if build["mode"] not in mode_names:
             raise self.fail("build.mode", f"unknown mode {build['mode']!r}; known: {', '.join(mode_names)}")
@@ -231,6 +237,8 @@ class _Validator:
             deps_compose_files=tuple(deps["compose_files"]),
             deps_rename=dict(deps["rename"]),
             deps_skip_existing=deps["skip_existing"],
+            deps_mirrors=tuple(deps["mirrors"]),
+            deps_jobs=deps["jobs"],
         )
 
     def named_tables(self, data: Dict[str, Any], key: str) -> Dict[str, Any]:

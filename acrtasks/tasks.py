@@ -21,7 +21,7 @@ from invoke import Collection, Exit, task
 
 from .config import Config, Settings, find_config, load_config, resolve
 from .console import Console, format_table
-from .errors import AcrError, OperationFailed
+from .errors import AcrError, OperationFailed, UsageError
 from .naming import naming_for
 from .naming_cases import CASES, SEED, passed, run_case
 
@@ -39,6 +39,18 @@ HELP = {
     "json": "print the cases and the preview as JSON",
     "username": "registry user; default: $ACRTASKS_USERNAME, [registry] username, else a prompt on a terminal",
     "password_stdin": "read the password (or ACR temporary token) from standard input",
+    "deps_namespace": "where dependencies go: host/ns or a Docker Hub namespace; default: [deps] namespace, "
+                      "then the registry",
+    "dep": "a dependency to mirror (repeatable), as written in build.toml or a compose file; default: all",
+    "skip_existing": "leave a target alone when it already has the same digest (default; --no-skip-existing "
+                     "copies anyway)",
+    "force": "recopy everything, re-uploading blobs the target already has",
+    "platform": "mirror only this platform, os/arch[/variant] (repeatable); default: every platform",
+    "jobs": "images mirrored at once; default: [deps] jobs (4)",
+    "source": "registry (copy registry to registry), engine (push from the local engine), or auto (default: "
+              "registry, else the engine when only it has the image)",
+    "deps_version": "accepted so chained tasks share it (`inv push push-deps --version V`); dependencies keep "
+                    "their own tags",
 }
 
 
@@ -158,6 +170,67 @@ def test_naming(c, registry=None, version=None, layout=None, json_=False):
         raise OperationFailed(f"{len(failures)} of {len(cases)} naming case(s) failed")
 
 
+@task(name="push-deps", iterable=["dep", "platform"],
+      help={**{k: HELP[k] for k in ("deps_namespace", "dep", "skip_existing", "force", "platform", "jobs", "source",
+                                    "registry", "layout", "metadata_file")}, "version": HELP["deps_version"]})
+@_boundary
+def push_deps(c, deps_namespace=None, dep=None, skip_existing=True, force=False, platform=None, jobs=None,
+              source="auto", registry=None, layout=None, version=None, metadata_file=None):
+    """Mirror dependency images registry-to-registry, all platforms, digest-verified, skipping unchanged."""
+    from . import deps as depsmod
+    from . import metadata, mirrorer
+
+    settings = _settings(c, registry=registry, layout=layout)
+    config = settings.config
+    if source not in mirrorer.SOURCES:
+        raise UsageError(f"--source {source!r} is not one of {', '.join(mirrorer.SOURCES)}")
+    mirrorer.check_platforms(platform or ())
+    job_count = _positive_int(jobs, "--jobs") if jobs is not None else config.deps_jobs
+    target = deps_namespace or config.deps_namespace or settings.registry
+    if not target:
+        raise UsageError("no registry for dependencies: pass --deps-namespace host/ns, set [deps] namespace, "
+                         "[registry] url or ACRTASKS_REGISTRY")
+    naming = naming_for(config.project, config.image_prefix, target, layout or config.layout, config.flat_hosts)
+    sources, problems = depsmod.dependency_sources(config)
+    dependencies = naming.dependencies(depsmod.select(sources, dep or ()), config.deps_rename)
+    if not dependencies:
+        raise UsageError(f"no dependencies: add [deps] images or compose_files to {config.path.name}")
+    console = Console()
+    for problem in problems:
+        console.warn(problem)
+    for item in dependencies:
+        if item.unpinned:
+            console.warn(f"{item.source} has no tag in the configuration: mirroring 'latest' (pin a version)")
+    mirrors = [depsmod.mirror_host(m) for m in (config.deps_mirrors or depsmod.daemon_mirrors())]
+    metadata_path = Path(metadata_file) if metadata_file else None
+    if metadata_path and not _dry(c):
+        metadata.check_writable(metadata_path)
+    console.say(f"mirror {len(dependencies)} dependenc{'y' if len(dependencies) == 1 else 'ies'} to {target} "
+                f"({naming.layout} layout), {job_count} at once"
+                + (f", Docker Hub via {', '.join(mirrors)}" if mirrors else ""))
+    worker = mirrorer.Mirrorer(mirrorer.Clients(config.insecure_hosts), console, mirrors, platform or (), source,
+                               skip_existing and config.deps_skip_existing, force, _dry(c), _engine)
+    worker.preflight(dependencies)
+    results = worker.run(dependencies, job_count)
+    mirrorer.print_summary(results, console)
+    if metadata_path and not _dry(c):
+        metadata.merge(metadata_path, mirrorer.metadata(results))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise OperationFailed(f"{len(failed)} of {len(results)} dependenc{'y' if len(results) == 1 else 'ies'} "
+                              "failed to mirror")
+
+
+def _positive_int(text, flag: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"{flag} {text!r} must be a whole number of at least 1")
+    return value
+
+
 @task(help={k: HELP[k] for k in ("registry", "username", "password_stdin")})
 @_boundary
 def login(c, registry=None, username=None, password_stdin=False):
@@ -244,4 +317,4 @@ def _print_naming(cases, settings: Settings, preview: dict) -> None:
                             for d in deps["images"]]))
 
 
-ns = Collection(build, push, login, logout, test_naming)
+ns = Collection(build, push, push_deps, login, logout, test_naming)

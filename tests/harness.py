@@ -178,9 +178,10 @@ def make_tls(directory: Path, host_ip: str = "127.0.0.1") -> dict:
 class Registry:
     """A distribution registry on a free loopback port; ``users`` enables htpasswd auth, ``tls`` HTTPS."""
 
-    def __init__(self, users: Optional[dict] = None, tls: Optional[dict] = None):
+    def __init__(self, users: Optional[dict] = None, tls: Optional[dict] = None, token: "Optional[TokenServer]" = None):
         self.users = users or {}
         self.tls = tls
+        self.token = token
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="acrreg-"))
         self.proc: Optional[subprocess.Popen] = None
@@ -210,7 +211,9 @@ class Registry:
             "storage": {"filesystem": {"rootdirectory": str(self.root / "data")}, "delete": {"enabled": True}},
             "http": {"addr": self.host, "secret": "acrtasks-test"},
         }
-        if self.users:
+        if self.token:
+            config["auth"] = self.token.registry_auth()
+        elif self.users:
             htpasswd = self.root / "htpasswd"
             lines = []
             for user, password in self.users.items():
@@ -287,3 +290,216 @@ class Registry:
             if exc.code == 404:
                 return None
             raise
+
+
+# -- images made through the registry API ---------------------------------------------------------
+
+def make_layer(size: int, seed: int = 0) -> dict:
+    """A real gzip'd tar layer holding one file of ``size`` pseudo-random bytes (engines can pull it)."""
+    import gzip
+    import hashlib
+    import random
+
+    payload = random.Random(seed).randbytes(size)
+    tar_buffer = io.BytesIO()
+    with tarfile.open(fileobj=tar_buffer, mode="w") as tar:
+        info = tarfile.TarInfo(f"data/blob-{seed}")
+        info.size = size
+        tar.addfile(info, io.BytesIO(payload))
+    raw = tar_buffer.getvalue()
+    compressed = gzip.compress(raw, compresslevel=1, mtime=0)
+    return {"data": compressed, "digest": "sha256:" + hashlib.sha256(compressed).hexdigest(),
+            "diff_id": "sha256:" + hashlib.sha256(raw).hexdigest(), "size": len(compressed)}
+
+
+class RegistryWriter:
+    """Pushes blobs and manifests straight through the registry API (for seeding test sources)."""
+
+    def __init__(self, registry: "Registry"):
+        import requests
+
+        self.registry = registry
+        self.session = requests.Session()
+        self.session.trust_env = False
+        if registry.users:
+            self.session.auth = next(iter(registry.users.items()))
+        if registry.tls:
+            self.session.verify = str(registry.tls["ca"])
+
+    def blob(self, repo: str, data=None, digest: Optional[str] = None, path: Optional[Path] = None) -> str:
+        import hashlib
+
+        if digest is None:
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        base = self.registry.url
+        if self.session.head(f"{base}/v2/{repo}/blobs/{digest}").status_code == 200:
+            return digest
+        start = self.session.post(f"{base}/v2/{repo}/blobs/uploads/")
+        start.raise_for_status()
+        location = start.headers["Location"]
+        location = location if location.startswith("http") else base + location
+        body = open(path, "rb") if path else data
+        try:
+            done = self.session.put(f"{location}{'&' if '?' in location else '?'}digest={digest}", data=body,
+                                    headers={"Content-Type": "application/octet-stream"})
+        finally:
+            if path:
+                body.close()
+        done.raise_for_status()
+        return digest
+
+    def manifest(self, repo: str, reference: str, body: dict, media_type: str) -> str:
+        import hashlib
+
+        raw = json.dumps(body).encode()
+        done = self.session.put(f"{self.registry.url}/v2/{repo}/manifests/{reference}", data=raw,
+                                headers={"Content-Type": media_type})
+        done.raise_for_status()
+        return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+    def image(self, repo: str, tag: Optional[str], layers: list, arch: str = "amd64", variant: str = "") -> dict:
+        """A single-platform image from ``make_layer`` layers; returns its manifest descriptor."""
+        for layer in layers:
+            self.blob(repo, layer["data"], layer["digest"])
+        platform = {"architecture": arch, "os": "linux", **({"variant": variant} if variant else {})}
+        config = json.dumps({**platform, "config": {}, "rootfs": {"type": "layers",
+                                                                  "diff_ids": [l["diff_id"] for l in layers]}},
+                            sort_keys=True).encode()
+        config_digest = self.blob(repo, config)
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
+                       "digest": config_digest},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": l["size"],
+                        "digest": l["digest"]} for l in layers],
+        }
+        import hashlib
+
+        raw = json.dumps(manifest).encode()
+        digest = self.manifest(repo, tag or "sha256:" + hashlib.sha256(raw).hexdigest(), manifest,
+                               manifest["mediaType"])
+        return {"mediaType": manifest["mediaType"], "size": len(raw), "digest": digest, "platform": platform}
+
+    def index(self, repo: str, tag: str, images: list) -> str:
+        """A multi-platform index over ``image`` descriptors; returns its digest."""
+        body = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+                "manifests": images}
+        return self.manifest(repo, tag, body, body["mediaType"])
+
+
+class TokenServer:
+    """A Docker token service (Bearer auth) for a distribution registry in token mode.
+
+    Checks Basic credentials, grants every requested action to a valid user, and
+    signs RS256 JWTs whose ``x5c`` header carries a self-signed certificate
+    that the registry trusts through ``rootcertbundle``.
+    """
+
+    SERVICE = "acrtasks-test-registry"
+    ISSUER = "acrtasks-test-tokens"
+
+    def __init__(self, users: dict, directory: Path):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+        import datetime
+
+        self.users = users
+        self.requests_seen: list = []
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acrtasks test token signer")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                     .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+                     .not_valid_before(now - datetime.timedelta(hours=1))
+                     .not_valid_after(now + datetime.timedelta(days=2))
+                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                     .sign(self.key, hashes.SHA256()))
+        directory.mkdir(parents=True, exist_ok=True)
+        self.bundle = directory / "token-signer.pem"
+        self.bundle.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+        self._der = self.cert.public_bytes(serialization.Encoding.DER)
+        self.port = free_port()
+        self._server = None
+        self._thread = None
+
+    @property
+    def realm(self) -> str:
+        return f"http://127.0.0.1:{self.port}/token"
+
+    def registry_auth(self) -> dict:
+        return {"token": {"realm": self.realm, "service": self.SERVICE, "issuer": self.ISSUER,
+                          "rootcertbundle": str(self.bundle)}}
+
+    def _sign(self, claims: dict) -> str:
+        import base64
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(self._der).decode()]}
+        signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{b64(signature)}"
+
+    def token_for(self, authorization: Optional[str], scopes: list) -> Optional[str]:
+        import base64
+        import secrets
+
+        user = ""
+        if authorization:
+            if not authorization.startswith("Basic "):
+                return None
+            user, _, password = base64.b64decode(authorization[6:]).decode().partition(":")
+            if self.users.get(user) != password:
+                return None
+        access = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            if kind == "repository" and user:
+                access.append({"type": "repository", "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        return self._sign({"iss": self.ISSUER, "sub": user, "aud": self.SERVICE, "exp": now + 600, "nbf": now - 10,
+                           "iat": now, "jti": secrets.token_hex(8), "access": access})
+
+    def start(self) -> "TokenServer":
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlparse
+
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                query = parse_qs(urlparse(self.path).query)
+                outer.requests_seen.append(query)
+                token = outer.token_for(self.headers.get("Authorization"), query.get("scope", []))
+                if token is None:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                body = json.dumps({"token": token, "access_token": token, "expires_in": 600}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

@@ -177,7 +177,7 @@ class RegistryClient:
             raise RegistryError(f"{self.host}: Bearer challenge without a realm", "auth", 401)
         params = {"service": challenge.params.get("service", "")}
         if scope:
-            params["scope"] = scope
+            params["scope"] = scope.split()  # one scope parameter each, as token services expect
         headers = {}
         if self.credentials:
             headers["Authorization"] = _basic(self.credentials)

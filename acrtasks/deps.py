@@ -1,0 +1,152 @@
+"""Which dependency images there are: ``[deps] images`` plus the ``image:`` values of compose files.
+
+An ``image:`` of a service that has ``build:``, or whose name starts with the
+project's ``image_prefix``, is one of our components and is left out.
+Interpolations resolve the way compose does: the environment, then the
+``.env`` file beside the compose file, then the default written in the
+expression (``${TAG:-15}``); what cannot be resolved is reported and skipped.
+"""
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .config import Config
+from .errors import ConfigError, NamingError, UsageError
+from .naming import ImageRef
+
+_INTERPOLATION = re.compile(
+    r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
+    r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> Tuple[Optional[str], List[str]]:
+    """Compose-style interpolation; returns (value, names that could not be resolved)."""
+    missing: List[str] = []
+
+    def replace(match: "re.Match[str]") -> str:
+        if match.group("escaped"):
+            return "$"
+        name = match.group("braced") or match.group("plain")
+        op, arg = match.group("op"), match.group("arg") or ""
+        value = env.get(name)
+        if op in (":-", "-"):
+            if value is None or (op == ":-" and value == ""):
+                return arg
+            return value
+        if op in (":+", "+"):
+            return arg if value not in (None, "") or (op == "+" and value is not None) else ""
+        if value is None or (op == ":?" and value == ""):
+            missing.append(name)
+            return ""
+        return value
+
+    result = _INTERPOLATION.sub(replace, text)
+    return (None if missing else result), missing
+
+
+def _dotenv(path: Path) -> Dict[str, str]:
+    values = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                key, _, value = line.partition("=")
+                values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return values
+
+
+def _load_yaml(text: str):
+    try:
+        import yaml
+    except ImportError:  # invoke vendors PyYAML; use it rather than add a dependency
+        from invoke.vendor import yaml
+    return yaml.safe_load(text)
+
+
+def compose_images(path: Path, image_prefix: str, environ: Mapping[str, str] = os.environ
+                   ) -> Tuple[List[str], List[str]]:
+    """The dependency images of one compose file, and the problems met (one line each)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"[deps] compose_files: cannot read {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else _load_yaml(text)
+    except Exception as exc:  # yaml's errors carry the line; keep the first line of the message
+        raise ConfigError(f"[deps] compose_files: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    env = {**_dotenv(path.parent / ".env"), **environ}
+    images, problems = [], []
+    services = (data or {}).get("services") or {}
+    if not isinstance(services, dict):
+        raise ConfigError(f"[deps] compose_files: {path}: 'services' must be a mapping")
+    for name, service in services.items():
+        if not isinstance(service, dict) or not service.get("image") or service.get("build"):
+            continue
+        value, missing = interpolate(str(service["image"]), env)
+        if value is None:
+            problems.append(f"{path.name}: service {name}: image {service['image']!r} needs "
+                            f"{', '.join('$' + m for m in missing)}, which has no default and is not set; skipped")
+            continue
+        try:
+            if ImageRef.parse(value).name.startswith(image_prefix):
+                continue
+        except NamingError as exc:
+            problems.append(f"{path.name}: service {name}: {exc}; skipped")
+            continue
+        images.append(value)
+    return images, problems
+
+
+def dependency_sources(config: Config, environ: Mapping[str, str] = os.environ) -> Tuple[List[str], List[str]]:
+    """``[deps] images`` then every compose file's, de-duplicated in order; and the problems met."""
+    sources: List[str] = list(config.deps_images)
+    problems: List[str] = []
+    for name in config.deps_compose_files:
+        found, trouble = compose_images(config.root / name, config.image_prefix, environ)
+        sources.extend(found)
+        problems.extend(trouble)
+    return list(dict.fromkeys(sources)), problems
+
+
+def select(sources: Sequence[str], wanted: Sequence[str]) -> List[str]:
+    """Narrow ``sources`` to ``wanted`` (``--dep``), matching as written or after normalisation."""
+    if not wanted:
+        return list(sources)
+    normal = {}
+    for text in sources:
+        normal.setdefault(_normalise(text), text)
+    chosen = []
+    for text in wanted:
+        key = _normalise(text)
+        if key not in normal:
+            raise UsageError(f"--dep {text!r} is not a configured dependency; known: {', '.join(sources)}")
+        chosen.append(normal[key])
+    return list(dict.fromkeys(chosen))
+
+
+def _normalise(text: str) -> str:
+    try:
+        ref = ImageRef.parse(text)
+    except NamingError:
+        return text
+    return str(ImageRef(ref.host, ref.repository, ref.tag or "latest", ref.digest))
+
+
+def daemon_mirrors(path: Optional[Path] = None) -> List[str]:
+    """``registry-mirrors`` of the engine's daemon.json (``$ACRTASKS_DAEMON_JSON`` overrides the path)."""
+    path = path or Path(os.environ.get("ACRTASKS_DAEMON_JSON") or "/etc/docker/daemon.json")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    mirrors = data.get("registry-mirrors") if isinstance(data, dict) else None
+    return [m for m in mirrors or [] if isinstance(m, str)]
+
+
+def mirror_host(url: str) -> str:
+    """``https://mirror.example.com/`` -> ``mirror.example.com``."""
+    return url.split("://", 1)[-1].strip("/").split("/", 1)[0]

@@ -1,0 +1,208 @@
+"""Carry out push-deps: mirror each dependency registry-to-registry, N at once, with a summary.
+
+Docker Hub sources try the configured pull-through mirrors first. With
+``--source engine`` (or ``auto`` when no registry has the image) the image is
+pushed from the local engine instead, which mirrors only the local platform.
+"""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence
+
+from .console import Console, human_bytes
+from .errors import AcrError, UsageError
+from .naming import DOCKER_HUB, Dependency
+from .registry.client import RegistryClient, RegistryError
+from .registry.copy import ImageCopier
+from .registry.credentials import DockerConfig
+
+SOURCES = ("registry", "engine", "auto")
+
+
+@dataclass
+class DepResult:
+    dep: Dependency
+    status: str  # copied | updated | unchanged | failed, or "would be ..." under --dry
+    digest: str = ""
+    platforms: List[str] = field(default_factory=list)
+    bytes_uploaded: int = 0
+    seconds: float = 0.0
+    via: str = ""  # the registry the image came from, or "engine"
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+class Clients:
+    """One RegistryClient per host, with the docker config's credentials; shared by all jobs."""
+
+    def __init__(self, insecure_hosts: Sequence[str] = ()):
+        self.insecure_hosts = tuple(insecure_hosts)
+        self.config = DockerConfig()
+        self._clients: Dict[str, RegistryClient] = {}
+        self._lock = threading.Lock()
+
+    def get(self, host: str) -> RegistryClient:
+        with self._lock:
+            if host not in self._clients:
+                self._clients[host] = RegistryClient(host, self.config.get(host), self.insecure_hosts)
+            return self._clients[host]
+
+
+def check_platforms(platforms: Sequence[str]) -> None:
+    for platform in platforms:
+        parts = platform.split("/")
+        if not 2 <= len(parts) <= 3 or not all(parts):
+            raise UsageError(f"--platform {platform!r} is not os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8)")
+
+
+def explain(exc: AcrError, host: str) -> str:
+    if isinstance(exc, RegistryError) and exc.kind == "auth":
+        return f"{exc}; run `inv login --registry {host}`"
+    return str(exc)
+
+
+class Mirrorer:
+    def __init__(self, clients: Clients, console: Console, mirrors: Sequence[str] = (), platforms: Sequence[str] = (),
+                 source: str = "auto", skip_existing: bool = True, force: bool = False, dry: bool = False,
+                 engine_factory: Optional[Callable] = None):
+        self.clients = clients
+        self.console = console
+        self.mirrors = list(mirrors)
+        self.platforms = list(platforms)
+        self.source = source
+        self.skip_existing = skip_existing
+        self.force = force
+        self.dry = dry
+        self._engine_factory = engine_factory
+        self._engine = None
+        self._engine_lock = threading.Lock()
+
+    def engine(self):
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = self._engine_factory()
+            return self._engine
+
+    def preflight(self, deps: Sequence[Dependency]) -> None:
+        """Before any copy: every target registry answers and accepts our credentials."""
+        for host in dict.fromkeys(dep.target.host for dep in deps):
+            try:
+                self.clients.get(host).check_login()
+            except RegistryError as exc:
+                raise AcrError(f"nothing copied: target {explain(exc, host)}") from None
+        if self.source == "engine":
+            self.engine()
+
+    def run(self, deps: Sequence[Dependency], jobs: int) -> List[DepResult]:
+        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(deps) or 1))) as pool:
+            return list(pool.map(self.mirror_one, deps))
+
+    def source_hosts(self, dep: Dependency) -> List[str]:
+        if dep.source.host == DOCKER_HUB:
+            return [*self.mirrors, DOCKER_HUB]
+        return [dep.source.host]
+
+    def mirror_one(self, dep: Dependency) -> DepResult:
+        started = time.monotonic()
+        if self.source == "engine":
+            result = self._from_engine(dep)
+        else:
+            result = self._from_registries(dep)
+        result.seconds = time.monotonic() - started
+        self._report(result)
+        return result
+
+    def _from_registries(self, dep: Dependency) -> DepResult:
+        reference = dep.source.digest or dep.source.tag or "latest"
+        errors = []
+        for host in self.source_hosts(dep):
+            copier = ImageCopier(self.clients.get(host), self.clients.get(dep.target.host), force=self.force)
+            try:
+                copied = copier.copy(dep.source.repository, reference, dep.target.repository, dep.target.tag,
+                                     self.platforms, self.skip_existing, self.dry)
+            except RegistryError as exc:
+                if exc.kind in ("auth",) and host == dep.target.host:
+                    return DepResult(dep, "failed", via=host, error=explain(exc, host))
+                errors.append((host, exc))
+                continue
+            return DepResult(dep, copied.status, copied.digest, copied.platforms, copied.bytes_uploaded, via=host)
+        if self.source == "auto" and self._engine_factory is not None and self._engine_has(dep):
+            return self._from_engine(dep)
+        host, exc = errors[-1]
+        return DepResult(dep, "failed", via=host, error=explain(exc, host))
+
+    def _engine_has(self, dep: Dependency) -> bool:
+        try:
+            return self.engine().image_id(_engine_ref(dep)) is not None
+        except AcrError:
+            return False
+
+    def _from_engine(self, dep: Dependency) -> DepResult:
+        from .engine import PushFailed, with_retries
+
+        source = _engine_ref(dep)
+        try:
+            engine = self.engine()
+            image_id = engine.image_id(source)
+            if image_id is None:
+                return DepResult(dep, "failed", via="engine",
+                                 error=f"{source} is neither in a reachable registry nor in the engine")
+            self.console.warn(f"{source}: pushed from the local engine, so only its platform is mirrored")
+            if self.dry:
+                return DepResult(dep, "would be copied", via="engine")
+            engine.tag(image_id, str(dep.target))
+            digest = with_retries(lambda: engine.push(str(dep.target), lambda _progress: None))
+        except PushFailed as exc:
+            hint = f"; run `inv login --registry {dep.target.host}`" if exc.kind == "auth" else ""
+            return DepResult(dep, "failed", via="engine", error=f"{exc}{hint}")
+        except AcrError as exc:
+            return DepResult(dep, "failed", via="engine", error=str(exc))
+        return DepResult(dep, "copied", digest, via="engine")
+
+    def _report(self, r: DepResult) -> None:
+        if r.ok:
+            extra = f", {len(r.platforms)} platforms" if r.platforms else ""
+            size = f", {human_bytes(r.bytes_uploaded)} uploaded" if r.bytes_uploaded else ""
+            self.console.say(f"{r.status:<9} {r.dep.source} -> {r.dep.target} ({r.digest[:19] or '-'}{extra}{size}, "
+                             f"{r.seconds:.1f}s)")
+        else:
+            self.console.say(f"failed    {r.dep.source} -> {r.dep.target}: {r.error}")
+
+
+def _engine_ref(dep: Dependency) -> str:
+    source = dep.source
+    return f"{source.host}/{source.repository}:{source.tag or 'latest'}"
+
+
+def print_summary(results: Sequence[DepResult], console: Console) -> None:
+    console.say()
+    rows = [(r.status, str(r.dep.source), str(r.dep.target), r.digest[:19] or "-", ",".join(r.platforms) or "-",
+             human_bytes(r.bytes_uploaded), r.via) for r in results]
+    console.table(("status", "source", "target", "digest", "platforms", "uploaded", "from"), rows)
+    counts: Dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    console.say(", ".join(f"{status}: {count}" for status, count in sorted(counts.items())))
+    for r in results:
+        if not r.ok:
+            console.say(f"{r.dep.source}: {r.error}")
+
+
+def metadata(results: Sequence[DepResult]) -> Dict[str, dict]:
+    """Under the key ``@deps`` (never a component name): source -> target, status, digest, platforms."""
+    entries = {}
+    for r in results:
+        entry = {"target": str(r.dep.target), "status": r.status, "from": r.via}
+        if r.digest:
+            entry["digest"] = r.digest
+        if r.platforms:
+            entry["platforms"] = r.platforms
+        if r.error:
+            entry["error"] = r.error
+        entries[str(r.dep.source)] = entry
+    return {"@deps": entries}
