@@ -24,7 +24,7 @@ SOURCES = ("registry", "engine", "auto")
 @dataclass
 class DepResult:
     dep: Dependency
-    status: str  # copied | updated | unchanged | failed, or "would be ..." under --dry
+    status: str  # copied | updated | recopied | unchanged | failed, or "would be ..." under --dry
     digest: str = ""
     platforms: List[str] = field(default_factory=list)
     bytes_uploaded: int = 0

@@ -8,9 +8,12 @@ TLS trust (``/etc/docker/certs.d/<host>/``), plain HTTP only for loopback or
 configured insecure hosts, and retries for transient failures.
 """
 
+import functools
 import os
 import re
+import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +54,16 @@ def parse_challenge(header: str) -> Optional[Challenge]:
     return Challenge(match.group(1).lower(), params)
 
 
+def _split_host(host: str) -> Tuple[str, Optional[int]]:
+    """``[::1]:5000`` -> (``::1``, 5000); ``example.com`` -> (``example.com``, None)."""
+    if host.startswith("["):
+        end = host.index("]")
+        rest = host[end + 1 :]
+        return host[1:end], int(rest[1:]) if rest.startswith(":") else None
+    name, _, port = host.partition(":")
+    return name, int(port) if port else None
+
+
 def is_loopback(host: str) -> bool:
     name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1 : host.index("]")]
     return name == "localhost" or name.startswith("127.") or name == "::1"
@@ -61,25 +74,40 @@ def certs_dir() -> Path:
     return Path(os.environ.get("ACRTASKS_CERTS_D") or DEFAULT_CERTS_DIR)
 
 
+@functools.lru_cache(maxsize=None)
+def _base_context() -> ssl.SSLContext:
+    """System CAs, ``SSL_CERT_FILE`` and ``REQUESTS_CA_BUNDLE``; built once (loading CAs costs ~50 ms)."""
+    context = ssl.create_default_context()  # OpenSSL's default paths honour SSL_CERT_FILE already
+    _load_requests_bundle(context)
+    return context
+
+
+def _load_requests_bundle(context: ssl.SSLContext) -> None:
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE")
+    if bundle and bundle != os.environ.get("SSL_CERT_FILE") and Path(bundle).is_file():
+        context.load_verify_locations(cafile=bundle)
+
+
 def ssl_context_for(host: str) -> ssl.SSLContext:
-    """System CAs, ``SSL_CERT_FILE``/``REQUESTS_CA_BUNDLE``, and ``certs.d/<host>/*.crt`` (+ client cert)."""
-    context = ssl.create_default_context()
-    for variable in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
-        bundle = os.environ.get(variable)
-        if bundle and Path(bundle).is_file():
-            context.load_verify_locations(cafile=bundle)
+    """The shared context, or one that also trusts ``certs.d/<host>/*.crt`` (+ a client cert), as docker does."""
     directory = certs_dir() / host
-    if directory.is_dir():
-        for cert in sorted(directory.glob("*.crt")):
-            context.load_verify_locations(cafile=str(cert))
-        for cert in sorted(directory.glob("*.cert")):  # docker's client certificate pairs: name.cert + name.key
-            key = cert.with_suffix(".key")
-            if key.is_file():
-                context.load_cert_chain(str(cert), str(key))
+    certs = sorted(directory.glob("*.crt")) if directory.is_dir() else []
+    client_certs = [c for c in sorted(directory.glob("*.cert")) if c.with_suffix(".key").is_file()] \
+        if directory.is_dir() else []
+    if not certs and not client_certs:
+        return _base_context()
+    context = ssl.create_default_context()
+    _load_requests_bundle(context)
+    for cert in certs:
+        context.load_verify_locations(cafile=str(cert))
+    for cert in client_certs:  # docker's client certificate pairs: name.cert + name.key
+        context.load_cert_chain(str(cert), str(cert.with_suffix(".key")))
     return context
 
 
 class _ContextAdapter(HTTPAdapter):
+    """HTTPS with our SSLContext as the whole trust (requests would reload certifi on every connection)."""
+
     def __init__(self, context: ssl.SSLContext, **kwargs):
         self._context = context
         super().__init__(**kwargs)
@@ -87,6 +115,11 @@ class _ContextAdapter(HTTPAdapter):
     def init_poolmanager(self, *args, **kwargs):
         kwargs["ssl_context"] = self._context
         return super().init_poolmanager(*args, **kwargs)
+
+    def cert_verify(self, conn, url, verify, cert):
+        super().cert_verify(conn, url, verify, cert)
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
 
 
 class RegistryClient:
@@ -102,9 +135,10 @@ class RegistryClient:
         self.plain_http_allowed = is_loopback(host) or host in set(insecure_hosts)
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies for registries here; TLS trust is set up explicitly below
-        self.session.mount("https://", _ContextAdapter(ssl_context_for(host), pool_maxsize=pool))
         self.session.mount("http://", HTTPAdapter(pool_maxsize=pool))
+        self._pool = pool
         self._scheme: Optional[str] = None
+        self._scheme_lock = threading.Lock()
         self._challenge: Optional[Challenge] = None
         self._tokens: Dict[str, str] = {}
 
@@ -116,32 +150,35 @@ class RegistryClient:
     # -- connection -----------------------------------------------------------------------------
 
     def _base(self) -> str:
-        if self._scheme is None:
-            self._scheme = self._probe_scheme()
+        with self._scheme_lock:  # probe once, not once per thread
+            if self._scheme is None:
+                self._scheme = self._probe_scheme()
+                if self._scheme == "https":
+                    self.session.mount("https://", _ContextAdapter(ssl_context_for(self.host),
+                                                                   pool_maxsize=self._pool))
         return f"{self._scheme}://{self.api_host}"
 
     def _probe_scheme(self) -> str:
-        """HTTPS; plain HTTP only where docker would allow it (loopback, configured insecure hosts)."""
-        tls_error = None
-        try:
-            self._send("GET", f"https://{self.api_host}/v2/", {}, False)
+        """HTTPS, except where docker allows plain HTTP (loopback, configured insecure hosts) and the
+        server does not speak TLS. The probe is a bare handshake, so no CA bundle is loaded for an
+        HTTP registry; trust is checked on the first real request."""
+        if not self.plain_http_allowed:
             return "https"
-        except requests.exceptions.SSLError as exc:
-            tls_error = RegistryError(
-                f"TLS to {self.host} failed ({_reason(exc)}); trust its CA in "
-                f"{certs_dir() / self.host}/ca.crt or SSL_CERT_FILE", "tls")
-            if not self.plain_http_allowed:
-                raise tls_error from None
-        except requests.exceptions.ConnectionError as exc:
-            if not self.plain_http_allowed:
-                raise RegistryError(f"cannot connect to {self.host} ({_reason(exc)})", "transient") from None
+        hostname, port = _split_host(self.api_host)
         try:
-            response = self._send("GET", f"http://{self.api_host}/v2/", {}, False)
-        except requests.exceptions.RequestException as exc:
-            raise tls_error or RegistryError(f"cannot connect to {self.host} ({_reason(exc)})", "transient") from None
-        if tls_error and response.status_code == 400:  # an HTTPS server answering plain HTTP
-            raise tls_error
-        return "http"
+            with socket.create_connection((hostname, port or 443), timeout=self.timeout) as sock:
+                probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                probe.check_hostname = False
+                probe.verify_mode = ssl.CERT_NONE
+                try:
+                    with probe.wrap_socket(sock, server_hostname=hostname):
+                        return "https"
+                except (ssl.SSLError, OSError):
+                    return "http"
+        except OSError as exc:
+            if port:  # the port answers neither protocol
+                raise RegistryError(f"cannot connect to {self.host} ({exc.strerror or exc})", "transient") from None
+            return "http"
 
     def _send(self, method: str, url: str, headers: dict, stream: bool, data=None, params=None) -> requests.Response:
         return self.session.request(method, url, headers=headers, stream=stream, data=data, params=params,
@@ -218,6 +255,10 @@ class RegistryClient:
             try:
                 response = self._send(method, url, {**(headers or {}), **self._auth_header(scope)}, stream, data,
                                       params)
+            except requests.exceptions.SSLError as exc:
+                raise RegistryError(
+                    f"TLS to {self.host} failed ({_reason(exc)}); trust its CA in "
+                    f"{certs_dir() / self.host}/ca.crt or SSL_CERT_FILE", "tls") from None
             except requests.exceptions.RequestException as exc:
                 if attempt < tries:
                     self._sleep(attempt, None)

@@ -76,7 +76,7 @@ def platform_matches(entry: dict, wanted: str) -> bool:
 
 @dataclass
 class CopyResult:
-    status: str  # copied | updated | unchanged, prefixed by "would be " under --dry
+    status: str  # copied | updated | recopied (same digest, forced) | unchanged; "would be ..." under --dry
     digest: str
     platforms: List[str] = field(default_factory=list)
     bytes_uploaded: int = 0
@@ -163,7 +163,7 @@ class ImageCopier:
         existing = self.target_digest(dst_repo, dst_tag)
         if existing == top.digest and skip_existing and not self.force:
             return CopyResult("unchanged", top.digest, platform_names)
-        status = "updated" if existing else "copied"
+        status = "copied" if existing is None else "recopied" if existing == top.digest else "updated"
         if dry:
             return CopyResult(f"would be {status}", top.digest, platform_names)
         result = CopyResult(status, top.digest, platform_names)

@@ -1,0 +1,206 @@
+"""push-deps against the ways it replaces, in one run, on loopback registries.
+
+1. The same dependency set (5 images, ~100 MB, one two-platform index) mirrored from a
+   source registry to a fresh target by (a) the original's method: docker pull, tag, push,
+   one by one, through the engine; (b) `skopeo copy --all`, one by one (when installed);
+   (c) `inv push-deps`. Targets: (c) >= 3x faster than (a), and no slower than (b).
+2. A no-op re-run with 50 dependencies already present. Target: <= 2 s.
+3. Peak memory of `inv push-deps` copying a 1 GB layer. Target: < 100 MB (it streams).
+
+Usage: python bench/push_deps.py [--skip-memory]   (BENCH_ROUNDS=3)
+"""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from harness import DockerEngine, Registry, RegistryWriter, make_layer  # noqa: E402
+
+MB = 1_000_000
+
+
+def seed_set(writer: RegistryWriter) -> list:
+    """~100 MB over five images; minio is a two-platform index."""
+    writer.image("library/postgres", "15", [make_layer(25 * MB, 1), make_layer(10 * MB, 2)])
+    writer.image("library/redis", "7", [make_layer(20 * MB, 3)])
+    writer.image("bitnami/nginx", "1.25", [make_layer(12 * MB, 4)])
+    writer.image("library/busybox", "1.36", [make_layer(3 * MB, 5)])
+    amd = writer.image("minio/minio", None, [make_layer(15 * MB, 6)], "amd64")
+    arm = writer.image("minio/minio", None, [make_layer(15 * MB, 7)], "arm64", "v8")
+    writer.index("minio/minio", "2024", [amd, arm])
+    return ["library/postgres:15", "library/redis:7", "bitnami/nginx:1.25", "library/busybox:1.36",
+            "minio/minio:2024"]
+
+
+def project_dir(images, source_host: str) -> Path:
+    root = Path(tempfile.mkdtemp(prefix="acr-bench-"))
+    (root / "tasks.py").write_text("from acrtasks import ns  # noqa: F401\n")
+    (root / "invoke.yaml").write_text("tasks:\n  executor_class: acrtasks.ChainExecutor\n")
+    sources = [f"{source_host}/{image}" for image in images]
+    (root / "build.toml").write_text(f'[project]\nname = "bench"\n[deps]\nimages = {json.dumps(sources)}\n')
+    return root
+
+
+def run(args, **kwargs) -> float:
+    started = time.perf_counter()
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+    return time.perf_counter() - started
+
+
+def inv_push_deps(project: Path, target: str, env=None) -> float:
+    return run([sys.executable, "-m", "invoke", "push-deps", "--deps-namespace", target], cwd=project,
+               env={**os.environ, **(env or {})})
+
+
+def original_method(images, source: str, target: str, docker_env: dict) -> float:
+    started = time.perf_counter()
+    docker = shutil.which("docker")
+    for image in images:
+        name = image.split("/")[-1]
+        for args in (["pull", f"{source}/{image}"], ["tag", f"{source}/{image}", f"{target}/{name}"],
+                     ["push", f"{target}/{name}"]):
+            subprocess.run([docker, *args], env=docker_env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def skopeo_method(images, source: str, target: str) -> float:
+    started = time.perf_counter()
+    for image in images:
+        name = image.split("/")[-1]
+        subprocess.run(["skopeo", "copy", "--all", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false",
+                        f"docker://{source}/{image}", f"docker://{target}/{name}"], check=True)
+    return time.perf_counter() - started
+
+
+def compare_methods(engine, rounds: int) -> None:
+    source = Registry().start()
+    try:
+        images = seed_set(RegistryWriter(source))
+        print(f"1. {len(images)} images (~100 MB, minio a two-platform index), source {source.host}, "
+              f"median of {rounds} rounds, a fresh target registry for every copy")
+        docker_env = {**os.environ, "DOCKER_HOST": engine.docker_host,
+                      "DOCKER_CONFIG": tempfile.mkdtemp(prefix="acr-bench-cfg-")}
+        project = project_dir(images, source.host)
+        methods = {
+            "a": ("docker pull/tag/push one by one (one platform only)",
+                  lambda target: original_method(images, source.host, f"{target}/orig", docker_env)),
+            "c": ("inv push-deps", lambda target: inv_push_deps(project, f"{target}/acr",
+                                                                {"DOCKER_CONFIG": docker_env["DOCKER_CONFIG"]})),
+        }
+        if shutil.which("skopeo"):
+            methods["b"] = ("skopeo copy --all one by one",
+                            lambda target: skopeo_method(images, source.host, f"{target}/skopeo"))
+        times = {key: [] for key in methods}
+        for _ in range(rounds):
+            for key, (_, method) in sorted(methods.items()):
+                target = Registry().start()
+                try:
+                    times[key].append(method(target.host))
+                finally:
+                    target.remove()
+                if key == "a":  # the engine keeps what it pulled; the next round starts cold again
+                    subprocess.run([shutil.which("docker"), "image", "prune", "-af"], env=docker_env,
+                                   stdout=subprocess.DEVNULL, check=False)
+                    for image in images:
+                        subprocess.run([shutil.which("docker"), "rmi", "-f", f"{source.host}/{image}"],
+                                       env=docker_env, capture_output=True, check=False)
+        median = {key: statistics.median(values) for key, values in times.items()}
+        for key in sorted(methods):
+            runs = ", ".join(f"{t:.2f}" for t in times[key])
+            print(f"   ({key}) {methods[key][0]:<52} {median[key]:.2f} s  ({runs})")
+        print(f"   (a)/(c) = {median['a'] / median['c']:.2f}x faster (target >= 3x)")
+        if "b" in median:
+            print(f"   (b)/(c) = {median['b'] / median['c']:.2f}x (target >= 1.0: no slower than skopeo)")
+    finally:
+        source.remove()
+
+
+def noop_rerun() -> None:
+    source, target = Registry().start(), Registry().start()
+    try:
+        writer = RegistryWriter(source)
+        images = []
+        for number in range(50):
+            writer.image(f"deps/app{number}", "1", [make_layer(2000, 100 + number)])
+            images.append(f"deps/app{number}:1")
+        project = project_dir(images, source.host)
+        first = inv_push_deps(project, f"{target.host}/m")
+        again = inv_push_deps(project, f"{target.host}/m")
+        baseline = run([sys.executable, "-m", "invoke", "--version"], cwd=project)
+        print(f"2. 50 dependencies: first copy {first:.2f} s; no-op re-run {again:.2f} s (target <= 2 s); "
+              f"`inv --version` {baseline:.2f} s, so the re-run is {again / baseline:.1f}x a bare start")
+    finally:
+        source.remove()
+        target.remove()
+
+
+def peak_memory() -> None:
+    source, target = Registry().start(), Registry().start()
+    scratch = Path(tempfile.mkdtemp(prefix="acr-bench-1g-"))
+    try:
+        writer = RegistryWriter(source)
+        blob = scratch / "layer"
+        with open(blob, "wb") as out:
+            for _ in range(1000):
+                out.write(os.urandom(MB))
+        import hashlib
+
+        digest = hashlib.sha256()
+        with open(blob, "rb") as handle:
+            for chunk in iter(lambda: handle.read(MB), b""):
+                digest.update(chunk)
+        layer = {"digest": "sha256:" + digest.hexdigest(), "diff_id": "sha256:" + "0" * 64, "size": 1000 * MB}
+        writer.blob("big/layer", path=blob, digest=layer["digest"])
+        layer["data"] = None
+        config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers",
+                                                                                "diff_ids": [layer["diff_id"]]}}).encode()
+        config_digest = writer.blob("big/layer", config)
+        writer.manifest("big/layer", "1", {
+            "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
+                       "digest": config_digest},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": layer["size"],
+                        "digest": layer["digest"]}]}, "application/vnd.docker.distribution.manifest.v2+json")
+        blob.unlink()
+        project = project_dir(["big/layer:1"], source.host)
+        measure = ("import resource, subprocess, sys, time\n"
+                   "t = time.perf_counter()\n"
+                   "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
+                   "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        out = subprocess.run([sys.executable, "-c", measure, sys.executable, "-m", "invoke", "push-deps",
+                              "--deps-namespace", f"{target.host}/big"], cwd=project, check=True,
+                             capture_output=True, text=True).stdout.split()
+        seconds, max_rss_kb = float(out[0]), int(out[1])
+        baseline = subprocess.run([sys.executable, "-c", measure, sys.executable, "-m", "invoke", "--version"],
+                                  cwd=project, check=True, capture_output=True, text=True).stdout.split()
+        print(f"3. 1 GB layer copied in {seconds:.1f} s; peak RSS of inv push-deps {max_rss_kb / 1024:.0f} MB "
+              f"(target < 100 MB; a bare `inv --version` peaks at {int(baseline[1]) / 1024:.0f} MB)")
+    finally:
+        source.remove()
+        target.remove()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def main() -> None:
+    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    engine = DockerEngine.start()
+    try:
+        compare_methods(engine, rounds)
+    finally:
+        engine.stop()
+    noop_rerun()
+    if "--skip-memory" not in sys.argv:
+        peak_memory()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Pure pieces of registry access: challenges, platforms, manifests, docker config, push error kinds."""
+
+import json
+import stat
+
+import pytest
+
+from acrtasks.engine import PushFailed, PushProgress, classify_push_error, split_ref, with_retries
+from acrtasks.errors import UsageError
+from acrtasks.registry.client import is_loopback, parse_challenge
+from acrtasks.registry.copy import Manifest, platform_matches, platform_of
+from acrtasks.registry.credentials import CredentialError, Credentials, DockerConfig, auth_key
+
+
+def test_parse_bearer_and_basic_challenges():
+    bearer = parse_challenge('Bearer realm="https://auth.example.com/token",service="registry",'
+                             'scope="repository:a/b:pull,push"')
+    assert bearer.scheme == "bearer"
+    assert bearer.params == {"realm": "https://auth.example.com/token", "service": "registry",
+                             "scope": "repository:a/b:pull,push"}
+    assert parse_challenge('Basic realm="Registry Realm"').scheme == "basic"
+    assert parse_challenge("") is None
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1:5000", True), ("localhost", True), ("[::1]:5000", True),
+                                            ("127.1.2.3", True), ("registry.example.com", False),
+                                            ("128.0.0.1", False)])
+def test_loopback(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+ENTRY = {"digest": "sha256:x", "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}}
+
+
+@pytest.mark.parametrize("wanted, matches", [("linux/arm64", True), ("linux/arm64/v8", True),
+                                             ("linux/arm64/v7", False), ("linux/amd64", False),
+                                             ("LINUX/ARM64", True)])
+def test_platform_matching(wanted, matches):
+    assert platform_of(ENTRY) == "linux/arm64/v8"
+    assert platform_matches(ENTRY, wanted) is matches
+
+
+def test_manifest_blobs_skip_foreign_layers():
+    body = {"schemaVersion": 2, "mediaType": "m", "config": {"digest": "sha256:c", "size": 2},
+            "layers": [{"digest": "sha256:l1", "size": 10},
+                       {"digest": "sha256:win", "size": 99, "urls": ["https://mcr.example/x"]}]}
+    manifest = Manifest("m", json.dumps(body).encode(), "sha256:m")
+    assert manifest.blobs() == [("sha256:c", 2), ("sha256:l1", 10)]
+    assert not manifest.is_index
+
+
+def test_docker_config_store_get_erase(tmp_path):
+    config = DockerConfig(tmp_path / "cfg")
+    assert config.get("r.example.com") is None
+    where = config.store("r.example.com", Credentials("u", "p:w"))
+    assert where == str(tmp_path / "cfg" / "config.json")
+    assert stat.S_IMODE(config.path.stat().st_mode) == 0o600
+    assert config.get("r.example.com") == Credentials("u", "p:w")
+    assert "p:w" not in repr(config.get("r.example.com"))
+    config.store("docker.io", Credentials("hub", "x"))
+    assert "https://index.docker.io/v1/" in json.loads(config.path.read_text())["auths"]
+    assert config.get("docker.io") == Credentials("hub", "x")
+    assert config.erase("r.example.com") == str(config.path)
+    assert config.erase("r.example.com") is None
+    assert config.get("docker.io") == Credentials("hub", "x")
+
+
+def test_docker_config_reads_url_keys_and_helpers(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({
+        "auths": {"https://legacy.example.com/v1/": {"auth": "dTpw"}},
+        "credHelpers": {"ecr.example.com": "ecr-login"},
+        "credsStore": "desktop",
+    }))
+    config = DockerConfig(tmp_path)
+    assert config.helper_for("ecr.example.com") == "ecr-login"
+    assert config.helper_for("other.example.com") == "desktop"
+    with pytest.raises(CredentialError, match="docker-credential-desktop .* is not on PATH"):
+        config.get("other.example.com")
+
+
+def test_docker_config_invalid_json(tmp_path):
+    (tmp_path / "config.json").write_text("{nope")
+    with pytest.raises(UsageError, match="not valid JSON"):
+        DockerConfig(tmp_path).get("x.io")
+
+
+def test_auth_key():
+    assert auth_key("docker.io") == "https://index.docker.io/v1/"
+    assert auth_key("127.0.0.1:5000") == "127.0.0.1:5000"
+
+
+@pytest.mark.parametrize("message, kind", [
+    ("unauthorized: authentication required", "auth"),
+    ("denied: requested access to the resource is denied", "auth"),
+    ("tag already exists and cannot be overwritten because the repository is immutable", "immutable"),
+    ('Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused', "transient"),
+    ("received unexpected HTTP status: 503 Service Unavailable", "transient"),
+    ("toomanyrequests: rate limit", "transient"),
+    ("manifest invalid", "other"),
+])
+def test_push_error_kinds(message, kind):
+    assert classify_push_error(message) == kind
+
+
+def test_with_retries_retries_only_transient():
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise PushFailed("connection reset", "transient")
+        return "sha256:ok"
+
+    assert with_retries(flaky, tries=3, backoff=0) == "sha256:ok" and len(calls) == 3
+    calls.clear()
+
+    def denied():
+        calls.append(1)
+        raise PushFailed("denied", "auth")
+
+    with pytest.raises(PushFailed):
+        with_retries(denied, tries=3, backoff=0)
+    assert len(calls) == 1
+
+
+def test_push_progress_sums_layers():
+    progress = PushProgress()
+    progress.update({"id": "aaaaaaaaaaaa", "status": "Pushing", "progressDetail": {"current": 5, "total": 10}})
+    progress.update({"id": "bbbbbbbbbbbb", "status": "Pushing", "progressDetail": {"current": 1, "total": 4}})
+    progress.update({"id": "bbbbbbbbbbbb", "status": "Pushed"})
+    assert (progress.current, progress.total, progress.done_layers) == (9, 14, 1)
+
+
+def test_split_ref_keeps_ports():
+    assert split_ref("localhost:5000/a/b:v1") == ("localhost:5000/a/b", "v1")
+    assert split_ref("localhost:5000/a/b") == ("localhost:5000/a/b", "latest")
