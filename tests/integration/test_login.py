@@ -170,3 +170,21 @@ def test_after_login_docker_cli_and_inv_push_both_push(project, engine, auth_reg
     pushed = subprocess.run([docker, "push", target], env=cli_env, capture_output=True, text=True, timeout=120)
     assert pushed.returncode == 0, pushed.stderr
     assert auth_registry.tags("ns/cli-push") == ["v1"]
+
+
+def test_login_against_a_token_auth_registry(plain_project, tmp_path, docker_config):
+    from harness import TokenServer
+
+    tokens = TokenServer({USER: PASSWORD}, tmp_path / "tokens").start()
+    registry = Registry(token=tokens).start()
+    try:
+        wrong = login(plain_project, registry.host, docker_config, password="nope")
+        assert wrong.returncode == 1
+        assert "refused" in wrong.stderr and not (docker_config / "config.json").exists()
+        result = login(plain_project, registry.host, docker_config)
+        assert result.returncode == 0, result.stderr
+        assert f"Login succeeded: {registry.host} as {USER}" in result.stdout
+        assert tokens.requests_seen, "the token service was asked"
+    finally:
+        registry.remove()
+        tokens.stop()

@@ -1,0 +1,92 @@
+"""The command-line surface: every task documented, test-naming's outputs, the `acr` program."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from acrtasks import ns
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_task_and_flag_has_help():
+    for name in ns.task_names:
+        task = ns[name]
+        assert task.__doc__ and task.__doc__.strip().count("\n") == 0, f"{name}: one-line docstring"
+        for arg in task.get_arguments():
+            assert arg.help, f"{name} --{arg.name} has no help"
+
+
+def run_inv(*args, cwd=REPO):
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_list_shows_the_tasks():
+    result = run_inv("--list")
+    assert result.returncode == 0
+    for name in ("build", "push", "push-deps", "login", "logout", "test-naming"):
+        assert f"  {name} " in result.stdout
+
+
+def test_test_naming_table_and_preview():
+    result = run_inv("test-naming", "--registry", "xxx.aliyuncs.com/ai-infra-matrix", "--version", "v0.0.3.3")
+    assert result.returncode == 0, result.stderr
+    assert "8/8 from the seed" in result.stdout
+    assert "xxx.aliyuncs.com/ai-infra-matrix/ai-infra-matrix:backend-init-v0.0.3.3" in result.stdout
+    assert "xxx.aliyuncs.com/ai-infra-matrix/postgres:15-alpine" in result.stdout
+
+
+def test_test_naming_json():
+    result = run_inv("test-naming", "--json", "--registry", "localhost:5000", "--version", "v1")
+    data = json.loads(result.stdout)
+    assert all(case["passed"] for case in data["cases"])
+    assert data["preview"]["layout"] == "nested"
+    backend = next(c for c in data["preview"]["components"] if c["component"] == "backend")
+    assert "localhost:5000/ai-infra-backend:v1" in backend["refs"]
+
+
+def test_bad_registry_flag_is_one_line_exit_2():
+    result = run_inv("test-naming", "--registry", "HTTPS://X.io/NS")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "did you mean 'x.io/ns'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_config_error_names_file_key_and_line(tmp_path):
+    shutil.copy(REPO / "tasks.py", tmp_path)
+    shutil.copy(REPO / "invoke.yaml", tmp_path)
+    (tmp_path / "build.toml").write_text('[project]\nname = "x"\n\n[build]\nparalell = 3\n')
+    result = run_inv("test-naming", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{tmp_path / 'build.toml'}:5: build.paralell: unknown key" in result.stderr
+
+
+def test_acr_program_needs_no_tasks_py(tmp_path):
+    acr = Path(sys.executable).parent / "acr"
+    if not acr.exists():
+        acr = shutil.which("acr")
+    assert acr, "the acr console script is installed with the package"
+    shutil.copy(REPO / "build.toml", tmp_path)
+    for name in ("backend", "frontend", "nginx", "jupyterhub"):
+        (tmp_path / "examples" / "ai-infra-matrix" / name).mkdir(parents=True)
+    result = subprocess.run([str(acr), "test-naming", "--version", "v2"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "ai-infra-backend:v2" in result.stdout
+    chained = subprocess.run([str(acr), "--dry", "build", "push", "--registry", "r.io/ns", "--version", "v3"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert chained.returncode == 2  # the contexts hold no Dockerfile: a preflight error, nothing attempted
+    assert "no Dockerfile at" in chained.stderr
+
+
+@pytest.mark.parametrize("args", [["build", "--parallel", "x"], ["push", "--registry", "a//b"],
+                                  ["build", "--component", "nope"], ["build", "--mode", "qa"]])
+def test_user_errors_exit_2_without_traceback(args):
+    result = run_inv("--dry", *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
