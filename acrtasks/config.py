@@ -9,7 +9,7 @@ built-in default (see :func:`resolve`).
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -283,11 +283,11 @@ class Settings:
     registry: str
     version: str
     mode: str
-    layout: str
+    layout: str  # resolved for the registry: flat | nested | local
+    layout_setting: str  # as configured: auto | flat | nested (push-deps applies it to its own target)
     tag_latest: bool
     parallel: int
     naming: Naming
-    warnings: Tuple[str, ...] = field(default=())
 
     def components(self, selected: Sequence[str] = ()) -> List:
         """The components to work on: ``selected`` (validated, in order) or all of them."""
@@ -327,6 +327,17 @@ class Settings:
         return re.sub(r"\{([^{}]*)\}", replace, value)
 
 
+def positive_int(value, what: str) -> int:
+    """``value`` (a flag's text or a number) as a whole number >= 1, or a UsageError naming ``what``."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise UsageError(f"{what} must be a whole number of at least 1, got {value!r}")
+    return number
+
+
 def _env(name: str) -> Optional[str]:
     value = os.environ.get(name)
     return value if value else None
@@ -359,12 +370,7 @@ def resolve(
     if layout_value not in LAYOUTS:
         raise UsageError(f"layout {layout_value!r} (from {layout_from}) is invalid; use one of {', '.join(LAYOUTS)}")
     parallel_value, parallel_from = pick(parallel, "ACRTASKS_PARALLEL", config.parallel)
-    try:
-        parallel_value = int(parallel_value)
-    except ValueError:
-        raise UsageError(f"parallel {parallel_value!r} (from {parallel_from}) is not a number") from None
-    if parallel_value < 1:
-        raise UsageError(f"parallel must be at least 1 (from {parallel_from}), got {parallel_value}")
+    parallel_value = positive_int(parallel_value, f"parallel (from {parallel_from})")
     version_value, version_from = pick(version, "ACRTASKS_VERSION", config.version or None)
     if version_value is None:
         version_value, version_from = gitinfo.derive_version(config.root), "git"
@@ -376,6 +382,7 @@ def resolve(
         version=version_value,
         mode=mode_value,
         layout=naming.layout,
+        layout_setting=layout_value,
         tag_latest=config.tag_latest if tag_latest is None else tag_latest,
         parallel=parallel_value,
         naming=naming,

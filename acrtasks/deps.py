@@ -10,12 +10,13 @@ expression (``${TAG:-15}``); what cannot be resolved is reported and skipped.
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .config import Config
+from .config import Config, Settings
 from .errors import ConfigError, NamingError, UsageError
-from .naming import ImageRef
+from .naming import Dependency, ImageRef, naming_for
 
 _INTERPOLATION = re.compile(
     r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
@@ -150,3 +151,41 @@ def daemon_mirrors(path: Optional[Path] = None) -> List[str]:
 def mirror_host(url: str) -> str:
     """``https://mirror.example.com/`` -> ``mirror.example.com``."""
     return url.split("://", 1)[-1].strip("/").split("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class DepsPlan:
+    """What push-deps will mirror, where to, and through which Docker Hub mirrors."""
+
+    target: str
+    layout: str
+    dependencies: List[Dependency]
+    mirrors: List[str]
+    problems: List[str]  # compose images that were skipped, one line each
+
+    def describe(self, jobs: int) -> List[str]:
+        count = len(self.dependencies)
+        via = f", Docker Hub via {', '.join(self.mirrors)}" if self.mirrors else ""
+        return [f"mirror {count} dependenc{'y' if count == 1 else 'ies'} to {self.target} ({self.layout} layout), "
+                f"{jobs} at once{via}"]
+
+    def warnings(self) -> List[str]:
+        unpinned = [f"{d.source} has no tag in the configuration: mirroring 'latest' (pin a version)"
+                    for d in self.dependencies if d.unpinned]
+        return [*self.problems, *unpinned]
+
+
+def plan_deps(settings: Settings, deps_namespace: Optional[str], selected: Sequence[str] = ()) -> DepsPlan:
+    """Every dependency with its target; collisions and bad names are refused here, before any copy."""
+    config = settings.config
+    target = deps_namespace or config.deps_namespace or settings.registry
+    if not target:
+        raise UsageError("no registry for dependencies: pass --deps-namespace host/ns, set [deps] namespace, "
+                         "[registry] url or ACRTASKS_REGISTRY")
+    naming = naming_for(config.project, config.image_prefix, target, settings.layout_setting, config.flat_hosts)
+    sources, problems = dependency_sources(config)
+    dependencies = naming.dependencies(select(sources, selected), config.deps_rename)
+    if not dependencies:
+        raise UsageError(f"no dependencies: add [deps] images or compose_files to {config.path.name}")
+    mirrors = [mirror_host(m) for m in (config.deps_mirrors or daemon_mirrors())]
+    return DepsPlan(target, naming.layout, dependencies, mirrors, problems)

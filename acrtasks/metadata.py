@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from .errors import UsageError
 
@@ -57,3 +57,18 @@ def merge(path: Path, updates: Dict[str, Dict[str, Any]]) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+class MetadataFile:
+    """The ``--metadata-file`` of one task run; every method is a no-op when none was given."""
+
+    def __init__(self, path: Optional[str]):
+        self.path = Path(path) if path else None
+
+    def check(self) -> None:
+        if self.path:
+            check_writable(self.path)
+
+    def merge(self, updates: Dict[str, Dict[str, Any]]) -> None:
+        if self.path:
+            merge(self.path, updates)

@@ -12,7 +12,7 @@ helpers must not be imported by ``inv --list`` or ``inv test-naming``.
 
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 from .errors import NamingError
 
@@ -422,10 +422,3 @@ def naming_for(
         )
     return Naming(project=project, image_prefix=image_prefix, registry=registry, layout=resolved)
 
-
-def split_name_tag(text: str) -> Tuple[str, Optional[str]]:
-    """``ai-infra-backend:v1`` -> (``ai-infra-backend``, ``v1``); the tag is None when absent."""
-    slash, colon = text.rfind("/"), text.rfind(":")
-    if colon > slash:
-        return text[:colon], text[colon + 1 :]
-    return text, None

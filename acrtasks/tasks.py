@@ -13,13 +13,11 @@ them) are imported inside the tasks that use them: ``inv --list`` and
 import functools
 import json
 import os
-import sys
-from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 from invoke import Collection, Exit, task
 
-from .config import Config, Settings, find_config, load_config, resolve
+from .config import Config, Settings, find_config, load_config, positive_int, resolve
 from .console import Console, format_table
 from .errors import AcrError, OperationFailed, UsageError
 from .naming import naming_for
@@ -77,8 +75,13 @@ def _settings(c, **flags) -> Settings:
     return resolve(_config(c), **flags)
 
 
-def _env_or(file_value: str, variable: str) -> str:
-    return os.environ.get(variable) or file_value
+def _login_target(c, registry: Optional[str]):
+    """build.toml and the registry host to log in to: the flag, else $ACRTASKS_REGISTRY, else [registry] url."""
+    from .login import registry_host
+
+    config = _config(c)
+    text = registry if registry is not None else os.environ.get("ACRTASKS_REGISTRY") or config.registry
+    return config, registry_host(text)
 
 
 def _dry(c) -> bool:
@@ -108,14 +111,12 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
         console.say(line)
     if _dry(c):
         return
-    metadata_path = Path(metadata_file) if metadata_file else None
-    if metadata_path:
-        metadata.check_writable(metadata_path)
+    record = metadata.MetadataFile(metadata_file)
+    record.check()
     engine = _engine()
     results = builder.run_builds(engine, steps, settings.parallel, no_cache, console)
     builder.print_summary(results, console)
-    if metadata_path:
-        metadata.merge(metadata_path, {r.step.component: r.metadata() for r in results})
+    record.merge({r.step.component: r.metadata() for r in results})
     failed = [r.step.component for r in results if not r.ok]
     if failed:
         raise OperationFailed(f"{len(failed)} of {len(results)} build(s) failed: {', '.join(failed)}")
@@ -135,15 +136,13 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
         console.say(line)
     if _dry(c):
         return
-    metadata_path = Path(metadata_file) if metadata_file else None
-    if metadata_path:
-        metadata.check_writable(metadata_path)
+    record = metadata.MetadataFile(metadata_file)
+    record.check()
     engine = _engine()
     image_ids = pusher.preflight(engine, steps)
     results = pusher.run_pushes(engine, steps, image_ids, console)
     pusher.print_summary(results, console)
-    if metadata_path:
-        metadata.merge(metadata_path, pusher.metadata(results))
+    record.merge(pusher.metadata(results))
     failed = [r for r in results if not r.ok]
     if failed:
         raise OperationFailed(f"{len(failed)} of {len(results)} push(es) did not complete")
@@ -180,55 +179,30 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=True, force=False,
     from . import deps as depsmod
     from . import metadata, mirrorer
 
-    settings = _settings(c, registry=registry, layout=layout)
-    config = settings.config
+    settings = _settings(c, registry=registry, layout=layout, version=version)
     if source not in mirrorer.SOURCES:
         raise UsageError(f"--source {source!r} is not one of {', '.join(mirrorer.SOURCES)}")
     mirrorer.check_platforms(platform or ())
-    job_count = _positive_int(jobs, "--jobs") if jobs is not None else config.deps_jobs
-    target = deps_namespace or config.deps_namespace or settings.registry
-    if not target:
-        raise UsageError("no registry for dependencies: pass --deps-namespace host/ns, set [deps] namespace, "
-                         "[registry] url or ACRTASKS_REGISTRY")
-    naming = naming_for(config.project, config.image_prefix, target, layout or config.layout, config.flat_hosts)
-    sources, problems = depsmod.dependency_sources(config)
-    dependencies = naming.dependencies(depsmod.select(sources, dep or ()), config.deps_rename)
-    if not dependencies:
-        raise UsageError(f"no dependencies: add [deps] images or compose_files to {config.path.name}")
+    job_count = positive_int(jobs, "--jobs") if jobs is not None else settings.config.deps_jobs
+    deps_plan = depsmod.plan_deps(settings, deps_namespace, dep or ())
     console = Console()
-    for problem in problems:
-        console.warn(problem)
-    for item in dependencies:
-        if item.unpinned:
-            console.warn(f"{item.source} has no tag in the configuration: mirroring 'latest' (pin a version)")
-    mirrors = [depsmod.mirror_host(m) for m in (config.deps_mirrors or depsmod.daemon_mirrors())]
-    metadata_path = Path(metadata_file) if metadata_file else None
-    if metadata_path and not _dry(c):
-        metadata.check_writable(metadata_path)
-    console.say(f"mirror {len(dependencies)} dependenc{'y' if len(dependencies) == 1 else 'ies'} to {target} "
-                f"({naming.layout} layout), {job_count} at once"
-                + (f", Docker Hub via {', '.join(mirrors)}" if mirrors else ""))
-    worker = mirrorer.Mirrorer(mirrorer.Clients(config.insecure_hosts), console, mirrors, platform or (), source,
-                               skip_existing and config.deps_skip_existing, force, _dry(c), _engine)
-    worker.preflight(dependencies)
-    results = worker.run(dependencies, job_count)
+    for warning in deps_plan.warnings():
+        console.warn(warning)
+    for line in deps_plan.describe(job_count):
+        console.say(line)
+    record = metadata.MetadataFile(None if _dry(c) else metadata_file)
+    record.check()
+    worker = mirrorer.Mirrorer(mirrorer.Clients(settings.config.insecure_hosts), console, deps_plan.mirrors,
+                               platform or (), source, skip_existing and settings.config.deps_skip_existing,
+                               force, _dry(c), _engine)
+    worker.preflight(deps_plan.dependencies)
+    results = worker.run(deps_plan.dependencies, job_count)
     mirrorer.print_summary(results, console)
-    if metadata_path and not _dry(c):
-        metadata.merge(metadata_path, mirrorer.metadata(results))
+    record.merge(mirrorer.metadata(results))
     failed = [r for r in results if not r.ok]
     if failed:
         raise OperationFailed(f"{len(failed)} of {len(results)} dependenc{'y' if len(results) == 1 else 'ies'} "
                               "failed to mirror")
-
-
-def _positive_int(text, flag: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise UsageError(f"{flag} {text!r} must be a whole number of at least 1")
-    return value
 
 
 @task(help={k: HELP[k] for k in ("registry", "username", "password_stdin")})
@@ -238,8 +212,7 @@ def login(c, registry=None, username=None, password_stdin=False):
     from . import login as account
     from .registry.client import RegistryError
 
-    config = _config(c)
-    host = account.registry_host(registry if registry is not None else _env_or(config.registry, "ACRTASKS_REGISTRY"))
+    config, host = _login_target(c, registry)
     user = username or os.environ.get("ACRTASKS_USERNAME") or config.username
     if _dry(c):
         print(f"would verify credentials for {host} and store them in the docker config")
@@ -251,10 +224,10 @@ def login(c, registry=None, username=None, password_stdin=False):
         if exc.kind == "auth":
             raise OperationFailed(f"login to {host} as {credentials.username} refused: {exc}") from None
         raise
-    if account.storage_is_plaintext(host):
-        print(f"warning: the password is stored unencrypted in the docker config; configure a credential helper "
-              "(credsStore) to avoid it", file=sys.stderr)
     where = account.store(host, credentials)
+    if account.storage_is_plaintext(host):
+        Console().warn(f"the password is stored unencrypted in {where}; configure a credential helper "
+                       "(credsStore in config.json) to avoid it")
     print(f"Login succeeded: {host} as {credentials.username} (stored in {where})")
 
 
@@ -264,8 +237,7 @@ def logout(c, registry=None):
     """Remove stored credentials for a registry (helper or config.json), like docker logout."""
     from . import login as account
 
-    config = _config(c)
-    host = account.registry_host(registry if registry is not None else _env_or(config.registry, "ACRTASKS_REGISTRY"))
+    _, host = _login_target(c, registry)
     if _dry(c):
         print(f"would remove stored credentials for {host}")
         return

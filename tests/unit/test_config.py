@@ -115,7 +115,7 @@ def test_empty_environment_variable_counts_as_unset(config, monkeypatch):
 @pytest.mark.parametrize("flags, fragment", [
     ({"mode": "qa"}, "mode 'qa' (from flag) is unknown; known: dev, prod"),
     ({"layout": "deep"}, "layout 'deep' (from flag)"),
-    ({"parallel": "two"}, "parallel 'two' (from flag) is not a number"),
+    ({"parallel": "two"}, "parallel (from flag) must be a whole number of at least 1, got 'two'"),
     ({"parallel": "0"}, "at least 1"),
     ({"version": "v1+b"}, "version (from flag) 'v1+b'"),
     ({"registry": "HTTPS://x.io"}, "registry 'HTTPS://x.io' is invalid"),
