@@ -60,9 +60,9 @@ def check_platforms(platforms: Sequence[str]) -> None:
             raise UsageError(f"--platform {platform!r} is not os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8)")
 
 
-def explain(exc: AcrError, host: str) -> str:
+def explain(exc: AcrError) -> str:
     if isinstance(exc, RegistryError) and exc.kind == "auth":
-        return f"{exc}; run `inv login --registry {host}`"
+        return f"{exc}; run `inv login --registry {exc.host}`"
     return str(exc)
 
 
@@ -94,7 +94,7 @@ class Mirrorer:
             try:
                 self.clients.get(host).check_login()
             except RegistryError as exc:
-                raise AcrError(f"nothing copied: target {explain(exc, host)}") from None
+                raise AcrError(f"nothing copied: target {explain(exc)}") from None
         if self.source == "engine":
             self.engine()
 
@@ -119,22 +119,21 @@ class Mirrorer:
 
     def _from_registries(self, dep: Dependency) -> DepResult:
         reference = dep.source.digest or dep.source.tag or "latest"
-        errors = []
-        for host in self.source_hosts(dep):
+        failure = None
+        for host in self.source_hosts(dep):  # mirrors first for Docker Hub; the first that works wins
             copier = ImageCopier(self.clients.get(host), self.clients.get(dep.target.host), force=self.force)
             try:
                 copied = copier.copy(dep.source.repository, reference, dep.target.repository, dep.target.tag,
                                      self.platforms, self.skip_existing, self.dry)
             except RegistryError as exc:
-                if exc.kind in ("auth",) and host == dep.target.host:
-                    return DepResult(dep, "failed", via=host, error=explain(exc, host))
-                errors.append((host, exc))
+                failure = DepResult(dep, "failed", via=host, error=explain(exc))
+                if exc.host == dep.target.host and exc.host != host:
+                    return failure  # the target refused: another source would not help
                 continue
             return DepResult(dep, copied.status, copied.digest, copied.platforms, copied.bytes_uploaded, via=host)
         if self.source == "auto" and self._engine_factory is not None and self._engine_has(dep):
             return self._from_engine(dep)
-        host, exc = errors[-1]
-        return DepResult(dep, "failed", via=host, error=explain(exc, host))
+        return failure
 
     def _engine_has(self, dep: Dependency) -> bool:
         try:

@@ -32,10 +32,11 @@ TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 class RegistryError(AcrError):
     """A registry request failed; ``kind`` is auth | not_found | transient | tls | other."""
 
-    def __init__(self, message: str, kind: str = "other", status: Optional[int] = None):
+    def __init__(self, message: str, kind: str = "other", status: Optional[int] = None, host: str = ""):
         super().__init__(message)
         self.kind = kind
         self.status = status
+        self.host = host  # the registry that answered (or did not), for `inv login --registry <host>`
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ class RegistryClient:
                     return "http"
         except OSError as exc:
             if port:  # the port answers neither protocol
-                raise RegistryError(f"cannot connect to {self.host} ({exc.strerror or exc})", "transient") from None
+                raise self._fail(f"cannot connect to {self.host} ({exc.strerror or exc})", "transient") from None
             return "http"
 
     def _send(self, method: str, url: str, headers: dict, stream: bool, data=None, params=None) -> requests.Response:
@@ -201,17 +202,17 @@ class RegistryClient:
     def _authenticate(self, response: requests.Response, scope: str) -> None:
         challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         if challenge is None:
-            raise RegistryError(f"{self.host} answered 401 without a challenge", "auth", 401)
+            raise self._fail(f"{self.host} answered 401 without a challenge", "auth", 401)
         self._challenge = challenge
         if challenge.scheme == "bearer":
             self._tokens[scope] = self._fetch_token(challenge, scope)
         elif challenge.scheme != "basic":
-            raise RegistryError(f"{self.host} asks for unsupported auth scheme {challenge.scheme!r}", "auth", 401)
+            raise self._fail(f"{self.host} asks for unsupported auth scheme {challenge.scheme!r}", "auth", 401)
 
     def _fetch_token(self, challenge: Challenge, scope: str) -> str:
         realm = challenge.params.get("realm")
         if not realm:
-            raise RegistryError(f"{self.host}: Bearer challenge without a realm", "auth", 401)
+            raise self._fail(f"{self.host}: Bearer challenge without a realm", "auth", 401)
         params = {"service": challenge.params.get("service", "")}
         if scope:
             params["scope"] = scope.split()  # one scope parameter each, as token services expect
@@ -222,18 +223,18 @@ class RegistryClient:
         try:
             response = self._send("GET", realm, headers, False, params=params)
         except requests.exceptions.RequestException as exc:
-            raise RegistryError(f"token service {realm} unreachable ({_reason(exc)})", "transient") from None
+            raise self._fail(f"token service {realm} unreachable ({_reason(exc)})", "transient") from None
         if response.status_code in (401, 403):
-            raise RegistryError(f"{self.host}: the token service refused the credentials", "auth",
+            raise self._fail(f"{self.host}: the token service refused the credentials", "auth",
                                 response.status_code)
         if response.status_code != 200:
-            raise RegistryError(f"{self.host}: token service answered {response.status_code}",
+            raise self._fail(f"{self.host}: token service answered {response.status_code}",
                                 "transient" if response.status_code in TRANSIENT_STATUS else "other",
                                 response.status_code)
         body = response.json()
         token = body.get("token") or body.get("access_token")
         if not token:
-            raise RegistryError(f"{self.host}: the token service returned no token", "auth")
+            raise self._fail(f"{self.host}: the token service returned no token", "auth")
         return token
 
     # -- requests -------------------------------------------------------------------------------
@@ -256,14 +257,14 @@ class RegistryClient:
                 response = self._send(method, url, {**(headers or {}), **self._auth_header(scope)}, stream, data,
                                       params)
             except requests.exceptions.SSLError as exc:
-                raise RegistryError(
+                raise self._fail(
                     f"TLS to {self.host} failed ({_reason(exc)}); trust its CA in "
                     f"{certs_dir() / self.host}/ca.crt or SSL_CERT_FILE", "tls") from None
             except requests.exceptions.RequestException as exc:
                 if attempt < tries:
                     self._sleep(attempt, None)
                     continue
-                raise RegistryError(f"{self.host}: {method} {path} failed ({_reason(exc)})", "transient") from None
+                raise self._fail(f"{self.host}: {method} {path} failed ({_reason(exc)})", "transient") from None
             if response.status_code == 401 and not authenticated:
                 response.close()
                 self._authenticate(response, scope)
@@ -279,17 +280,21 @@ class RegistryClient:
                 self._sleep(attempt, response.headers.get("Retry-After"))
                 continue
             if status in (401, 403):
-                raise RegistryError(f"{self.host} denied {method} {path} ({detail or status})", "auth", status)
+                raise self._fail(f"{self.host} denied {method} {path} ({detail or status})", "auth", status)
             if status == 404:
-                raise RegistryError(f"{self.host}: {path} not found ({detail or 404})", "not_found", status)
+                raise self._fail(f"{self.host}: {path} not found ({detail or 404})", "not_found", status)
             kind = "transient" if status in TRANSIENT_STATUS else "other"
-            raise RegistryError(f"{self.host}: {method} {path} answered {status} {detail}".strip(), kind, status)
+            raise self._fail(f"{self.host}: {method} {path} answered {status} {detail}".strip(), kind, status)
 
     def _sleep(self, attempt: int, retry_after: Optional[str]) -> None:
         delay = self.backoff * 2 ** (attempt - 1)
         if retry_after and retry_after.isdigit():
             delay = min(max(delay, float(retry_after)), 30.0)
         time.sleep(delay)
+
+    def _fail(self, message: str, kind: str = "other", status: Optional[int] = None) -> RegistryError:
+        """An error about this registry (the copier uses it too, so every error names its host)."""
+        return RegistryError(message, kind, status, host=self.host)
 
     def check_login(self) -> None:
         """Verify the credentials against ``/v2/`` like ``docker login`` does; raise kind ``auth`` if refused."""

@@ -104,13 +104,14 @@ class ImageCopier:
         try:
             body = json.loads(raw)
         except ValueError:
-            raise RegistryError(f"{self.source.host}/{repo}:{reference}: the manifest is not JSON") from None
+            raise self.source._fail(f"{self.source.host}/{repo}:{reference}: the manifest is not JSON") from None
         media_type = body.get("mediaType") or media_type
         if body.get("schemaVersion") == 1 or "prettyjws" in media_type:
-            raise RegistryError(f"{self.source.host}/{repo}:{reference}: schema 1 manifests are not supported")
+            raise self.source._fail(f"{self.source.host}/{repo}:{reference}: schema 1 manifests are not supported")
         digest = sha256_digest(raw)
         if reference.startswith("sha256:") and digest != reference:
-            raise RegistryError(f"{self.source.host}/{repo}@{reference}: content does not match its digest ({digest})")
+            raise self.source._fail(f"{self.source.host}/{repo}@{reference}: content does not match its digest "
+                                    f"({digest})")
         return Manifest(media_type, raw, digest)
 
     def target_digest(self, repo: str, tag: str) -> Optional[str]:
@@ -145,7 +146,7 @@ class ImageCopier:
             chosen = [e for e in entries if any(platform_matches(e, p) for p in platforms)]
             if not chosen:
                 have = ", ".join(platform_of(e) for e in entries)
-                raise RegistryError(f"{self.source.host}/{repo}:{reference} has none of "
+                raise self.source._fail(f"{self.source.host}/{repo}:{reference} has none of "
                                     f"{', '.join(platforms)} (it has {have})")
             if len(chosen) == 1:  # one platform: the tag gets that platform's manifest, as skopeo does
                 return self.fetch_manifest(repo, chosen[0]["digest"]), [], [platform_of(chosen[0])]
@@ -177,7 +178,7 @@ class ImageCopier:
         pushed = self._put_manifest(dst_repo, dst_tag, top)
         after = self.target_digest(dst_repo, dst_tag)
         if pushed != top.digest or after != top.digest:
-            raise RegistryError(f"{self.target.host}/{dst_repo}:{dst_tag}: digest after copy is {after or pushed}, "
+            raise self.target._fail(f"{self.target.host}/{dst_repo}:{dst_tag}: digest after copy is {after or pushed}, "
                                 f"source is {top.digest}")
         return result
 
