@@ -90,3 +90,15 @@ def test_user_errors_exit_2_without_traceback(args):
     result = run_inv("--dry", *args)
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_wheel_holds_every_module(tmp_path):
+    """A regular (non-editable) install must carry the subpackages too."""
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                    "-w", str(tmp_path), str(REPO)], check=True, capture_output=True, timeout=300)
+    wheel = next(tmp_path.glob("acrtasks-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {str(p.relative_to(REPO)) for p in (REPO / "acrtasks").rglob("*.py")}
+    assert expected <= names, sorted(expected - names)
