@@ -152,7 +152,7 @@ def ensure_base_image(docker_host: str, name: str = BASE_IMAGE) -> str:
             info.type, info.linkname = tarfile.SYMTYPE, "busybox"
             tar.addfile(info)
     repository, tag = name.rsplit(":", 1)
-    api.import_image_from_data(buffer.getvalue(), repository=repository, tag=tag)
+    api.import_image_from_data(buffer.getvalue(), repository=repository, tag=tag, changes=["ENV PATH=/bin"])
     return api.inspect_image(name)["Id"]
 
 
