@@ -8,7 +8,7 @@ from typing import Dict, List, Sequence
 from .console import Console, human_bytes
 from .engine import Engine, PushFailed, PushProgress, with_retries
 from .errors import PreflightError, UsageError
-from .naming import looks_like_host
+from .naming import ImageRef
 from .plan import PushStep
 
 #: Seconds before the first retry of a transient failure, doubled for each further try;
@@ -45,8 +45,7 @@ class PushResult:
 
 
 def registry_host(ref: str) -> str:
-    first = ref.split("/", 1)[0]
-    return first if "/" in ref and looks_like_host(first) else "docker.io"
+    return ImageRef.parse(ref).host
 
 
 def preflight(engine: Engine, steps: Sequence[PushStep]) -> Dict[str, str]:

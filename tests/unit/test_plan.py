@@ -1,0 +1,62 @@
+"""The plan is computed before anything runs, and is what --dry prints."""
+
+import textwrap
+
+import pytest
+
+from acrtasks.config import load_config, resolve
+from acrtasks.errors import PreflightError
+from acrtasks.plan import describe_builds, describe_pushes, plan_builds, plan_pushes
+
+LABELS = {"org.opencontainers.image.version": "v1"}
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    for name in ("api", "web"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "build.toml").write_text(textwrap.dedent("""
+        [project]
+        name = "shop"
+        [modes.prod]
+        build_args = { DB_PASSWORD = "hunter2", LEVEL = "info" }
+        [components.api]
+        context = "api"
+        aliases = ["api-worker"]
+        build_args = { VERSION = "{version}" }
+        [components.web]
+        context = "web"
+    """))
+    monkeypatch.delenv("ACRTASKS_REGISTRY", raising=False)
+    return lambda **flags: resolve(load_config(tmp_path / "build.toml"), **{"version": "v1", **flags})
+
+
+def test_build_plan_refs_args_and_masking(settings):
+    steps = plan_builds(settings(registry="xxx.aliyuncs.com/team"), ["api"], labels=LABELS)
+    assert [s.component for s in steps] == ["api"]
+    step = steps[0]
+    assert step.refs == ("shop-api:v1", "xxx.aliyuncs.com/team/shop:api-v1", "xxx.aliyuncs.com/team/shop:api-worker-v1")
+    assert step.build_args == {"DB_PASSWORD": "hunter2", "LEVEL": "info", "VERSION": "v1"}
+    text = "\n".join(describe_builds(steps, 2, no_cache=False))
+    assert "--build-arg DB_PASSWORD=***" in text and "hunter2" not in text
+    assert "tag xxx.aliyuncs.com/team/shop:api-worker-v1" in text
+
+
+def test_build_plan_checks_dockerfiles(settings, tmp_path):
+    (tmp_path / "web" / "Dockerfile").unlink()
+    with pytest.raises(PreflightError, match="component 'web': no Dockerfile at"):
+        plan_builds(settings(), labels=LABELS)
+
+
+def test_push_plan(settings):
+    steps = plan_pushes(settings(registry="harbor.io/p", tag_latest=True))
+    assert steps[0].local_ref == "shop-api:v1"
+    assert steps[0].refs == ("harbor.io/p/shop-api:v1", "harbor.io/p/shop-api-worker:v1",
+                             "harbor.io/p/shop-api:latest", "harbor.io/p/shop-api-worker:latest")
+    assert "  push web: shop-web:v1 -> harbor.io/p/shop-web:v1" in describe_pushes(steps)
+
+
+def test_push_plan_needs_a_registry(settings):
+    with pytest.raises(PreflightError, match="no registry to push to"):
+        plan_pushes(settings())
