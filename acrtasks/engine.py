@@ -103,23 +103,27 @@ class Engine:
         self.api = api  # docker.APIClient
 
     @classmethod
-    def connect(cls, timeout: int = 600) -> "Engine":
-        """Connect like the docker CLI: $DOCKER_HOST (and TLS vars), else the current docker context."""
+    def connect(cls, ping_timeout: int = 15, timeout: int = 3600) -> "Engine":
+        """Connect like the docker CLI: $DOCKER_HOST (and TLS vars), else the current docker context.
+
+        The ping fails fast; afterwards a long read timeout lets a silent build step (a long
+        compile) or a slow push run without being cut off.
+        """
         import docker
         from docker.errors import DockerException
 
         endpoint = _endpoint()
         try:
+            api = None
             if not os.environ.get("DOCKER_HOST"):
                 from docker.context import ContextAPI
 
                 context = ContextAPI.get_current_context()
                 if context is not None and context.name != "default" and context.Host:
                     endpoint = context.Host
-                    api = docker.APIClient(base_url=context.Host, tls=context.TLSConfig, timeout=timeout)
-                    api.ping()
-                    return cls(api)
-            api = docker.from_env(timeout=timeout).api
+                    api = docker.APIClient(base_url=context.Host, tls=context.TLSConfig, timeout=ping_timeout)
+            if api is None:
+                api = docker.from_env(timeout=ping_timeout).api
             api.ping()
         except DockerException as exc:
             reason = str(exc).split("(Caused by")[0].strip()
@@ -132,6 +136,7 @@ class Engine:
                 f"cannot reach the Docker engine at {endpoint} ({type(exc).__name__}); "
                 "start dockerd, or point DOCKER_HOST at a running engine"
             ) from None
+        api.timeout = timeout
         return cls(api)
 
     # -- images ---------------------------------------------------------------------------
