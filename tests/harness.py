@@ -178,7 +178,9 @@ def make_tls(directory: Path, host_ip: str = "127.0.0.1") -> dict:
 class Registry:
     """A distribution registry on a free loopback port; ``users`` enables htpasswd auth, ``tls`` HTTPS."""
 
-    def __init__(self, users: Optional[dict] = None, tls: Optional[dict] = None, token: "Optional[TokenServer]" = None):
+    def __init__(self, users: Optional[dict] = None, tls: Optional[dict] = None, token: "Optional[TokenServer]" = None,
+                 log_level: str = "warn"):
+        self.log_level = log_level  # "info" logs every request (see write_requests)
         self.users = users or {}
         self.tls = tls
         self.token = token
@@ -207,7 +209,7 @@ class Registry:
             raise HarnessError("docker-registry not found: apt-get install docker-registry")
         config = {
             "version": 0.1,
-            "log": {"level": "warn"},
+            "log": {"level": self.log_level},
             "storage": {"filesystem": {"rootdirectory": str(self.root / "data")}, "delete": {"enabled": True}},
             "http": {"addr": self.host, "secret": "acrtasks-test"},
         }
@@ -246,6 +248,12 @@ class Registry:
         if self.proc is not None:
             _stop_process(self.proc)
             self.proc = None
+
+    def write_requests(self) -> int:
+        """How many POST/PUT/PATCH requests the registry has served (needs ``log_level="info"``)."""
+        log = (self.root / "registry.log").read_text(errors="replace")
+        return sum(1 for line in log.splitlines() if "response completed" in line
+                   and any(f"http.request.method={m}" in line for m in ("POST", "PUT", "PATCH")))
 
     def remove(self) -> None:
         self.stop()

@@ -48,7 +48,16 @@ def status_lines(result):
             if line.split() and line.split()[0] in ("copied", "updated", "recopied", "unchanged", "failed")}
 
 
-def test_copy_to_plain_target_keeps_every_platform(project, source, registry):
+@pytest.fixture
+def logged_registry():
+    """A plain target registry that logs every request, to count writes."""
+    registry = Registry(log_level="info").start()
+    yield registry
+    registry.remove()
+
+
+def test_copy_to_plain_target_keeps_every_platform(project, source, logged_registry):
+    registry = logged_registry
     deps_project(project, source)
     result = project.inv("push-deps", "--deps-namespace", f"{registry.host}/mirror")
     assert result.returncode == 0, result.stderr + result.stdout
@@ -60,10 +69,12 @@ def test_copy_to_plain_target_keeps_every_platform(project, source, registry):
     assert "linux/amd64,linux/arm64/v8" in result.stdout
     assert "copied: 3" in result.stdout
 
+    writes = registry.write_requests()
+    assert writes > 0
     again = project.inv("push-deps", "--deps-namespace", f"{registry.host}/mirror")
     assert again.returncode == 0, again.stderr
     assert "unchanged: 3" in again.stdout
-    assert "uploaded" not in "".join(line for line in again.stdout.splitlines() if line.startswith("unchanged"))
+    assert registry.write_requests() == writes  # the re-run uploaded nothing: HEAD requests only
 
 
 def test_updated_tag_and_forced_recopy(project, source, registry):
