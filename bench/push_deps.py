@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from harness import DockerEngine, Registry, RegistryWriter, make_layer  # noqa: E402
 
 MB = 1_000_000
+SCRATCH = []  # temp dirs this run made, removed at the end
 
 
 def seed_set(writer: RegistryWriter) -> list:
@@ -43,6 +44,7 @@ def seed_set(writer: RegistryWriter) -> list:
 
 def project_dir(images, source_host: str) -> Path:
     root = Path(tempfile.mkdtemp(prefix="acr-bench-"))
+    SCRATCH.append(root)
     (root / "tasks.py").write_text("from acrtasks import ns  # noqa: F401\n")
     (root / "invoke.yaml").write_text("tasks:\n  executor_class: acrtasks.ChainExecutor\n")
     sources = [f"{source_host}/{image}" for image in images]
@@ -89,6 +91,7 @@ def compare_methods(engine, rounds: int) -> None:
               f"median of {rounds} rounds, a fresh target registry for every copy")
         docker_env = {**os.environ, "DOCKER_HOST": engine.docker_host,
                       "DOCKER_CONFIG": tempfile.mkdtemp(prefix="acr-bench-cfg-")}
+        SCRATCH.append(Path(docker_env["DOCKER_CONFIG"]))
         project = project_dir(images, source.host)
         methods = {
             "a": ("docker pull/tag/push one by one (one platform only)",
@@ -192,14 +195,18 @@ def peak_memory() -> None:
 
 def main() -> None:
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
-    engine = DockerEngine.start()
     try:
-        compare_methods(engine, rounds)
+        engine = DockerEngine.start()
+        try:
+            compare_methods(engine, rounds)
+        finally:
+            engine.stop()
+        noop_rerun()
+        if "--skip-memory" not in sys.argv:
+            peak_memory()
     finally:
-        engine.stop()
-    noop_rerun()
-    if "--skip-memory" not in sys.argv:
-        peak_memory()
+        for path in SCRATCH:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 if __name__ == "__main__":

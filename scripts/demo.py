@@ -2,6 +2,7 @@
 examples built and pushed in ACR flat layout, the registry's tags read back, everything torn down."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,12 +19,12 @@ VERSION = "v0.0.3.3"
 def main() -> int:
     engine = DockerEngine.start()
     registry = None
+    docker_config = tempfile.mkdtemp(prefix="acr-demo-")  # no credentials needed, and the user's stay untouched
     try:
         ensure_base_image(engine.docker_host)
         registry = Registry().start()
         target = f"{registry.host}/ai-infra-matrix"
-        env = {**os.environ, "DOCKER_HOST": engine.docker_host,
-               "DOCKER_CONFIG": tempfile.mkdtemp(prefix="acr-demo-")}
+        env = {**os.environ, "DOCKER_HOST": engine.docker_host, "DOCKER_CONFIG": docker_config}
         command = ["inv", "build", "push", "--registry", target, "--layout", "flat", "--version", VERSION]
         print(f"$ {' '.join(command)}    # throwaway registry at {registry.host}, ACR flat layout forced", flush=True)
         done = subprocess.run([sys.executable, "-m", "invoke", *command[1:]], cwd=REPO, env=env)
@@ -36,6 +37,7 @@ def main() -> int:
         if registry is not None:
             registry.remove()
         engine.stop()
+        shutil.rmtree(docker_config, ignore_errors=True)
 
 
 if __name__ == "__main__":
