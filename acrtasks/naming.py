@@ -12,7 +12,7 @@ helpers must not be imported by ``inv --list`` or ``inv test-naming``.
 
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .errors import NamingError
 
@@ -83,6 +83,22 @@ def _check_host(host: str) -> Optional[str]:
     return None
 
 
+def split_host(host: str) -> Tuple[str, Optional[int]]:
+    """``[::1]:5000`` -> (``::1``, 5000); ``example.com`` -> (``example.com``, None)."""
+    if host.startswith("["):
+        end = host.index("]")
+        rest = host[end + 1 :]
+        return host[1:end], int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+    name, _, port = host.partition(":")
+    return name, int(port) if port.isdigit() else None
+
+
+def is_loopback_host(host: str) -> bool:
+    """Loopback, where docker (and we) may speak plain HTTP: localhost, 127.0.0.0/8, ::1."""
+    name = split_host(host)[0]
+    return name in ("localhost", "::1") or name.startswith("127.")
+
+
 @dataclass(frozen=True)
 class Registry:
     """Where images go: a host (with port) and an optional namespace path."""
@@ -96,18 +112,11 @@ class Registry:
     @property
     def hostname(self) -> str:
         """The host without its port (brackets kept off an IPv6 address)."""
-        if self.host.startswith("["):
-            return self.host[1 : self.host.index("]")]
-        return self.host.rsplit(":", 1)[0] if ":" in self.host else self.host
+        return split_host(self.host)[0]
 
     @property
     def is_docker_hub(self) -> bool:
         return self.host == DOCKER_HUB
-
-    @property
-    def is_loopback(self) -> bool:
-        name = self.hostname
-        return name in ("localhost", "::1") or name.startswith("127.")
 
     def is_flat_host(self, flat_hosts: Sequence[str]) -> bool:
         """True when the host (without port) ends with one of ``flat_hosts`` on a label boundary."""

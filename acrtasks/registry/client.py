@@ -23,6 +23,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ..errors import AcrError
+from ..naming import is_loopback_host, split_host
 from .credentials import Credentials
 
 DEFAULT_CERTS_DIR = "/etc/docker/certs.d"
@@ -53,21 +54,6 @@ def parse_challenge(header: str) -> Optional[Challenge]:
     params = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2)))
     params.update((k, v) for k, v in re.findall(r'(\w+)=([^",\s]+)', match.group(2)) if k not in params)
     return Challenge(match.group(1).lower(), params)
-
-
-def _split_host(host: str) -> Tuple[str, Optional[int]]:
-    """``[::1]:5000`` -> (``::1``, 5000); ``example.com`` -> (``example.com``, None)."""
-    if host.startswith("["):
-        end = host.index("]")
-        rest = host[end + 1 :]
-        return host[1:end], int(rest[1:]) if rest.startswith(":") else None
-    name, _, port = host.partition(":")
-    return name, int(port) if port else None
-
-
-def is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1 : host.index("]")]
-    return name == "localhost" or name.startswith("127.") or name == "::1"
 
 
 def certs_dir() -> Path:
@@ -133,7 +119,7 @@ class RegistryClient:
         self.timeout = timeout
         self.tries = tries
         self.backoff = backoff
-        self.plain_http_allowed = is_loopback(host) or host in set(insecure_hosts)
+        self.plain_http_allowed = is_loopback_host(host) or host in set(insecure_hosts)
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies for registries here; TLS trust is set up explicitly below
         self.session.mount("http://", HTTPAdapter(pool_maxsize=pool))
@@ -165,7 +151,7 @@ class RegistryClient:
         HTTP registry; trust is checked on the first real request."""
         if not self.plain_http_allowed:
             return "https"
-        hostname, port = _split_host(self.api_host)
+        hostname, port = split_host(self.api_host)
         try:
             with socket.create_connection((hostname, port or 443), timeout=self.timeout) as sock:
                 probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

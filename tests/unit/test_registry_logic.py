@@ -7,7 +7,8 @@ import pytest
 
 from acrtasks.engine import PushFailed, PushProgress, classify_push_error, split_ref, with_retries
 from acrtasks.errors import UsageError
-from acrtasks.registry.client import is_loopback, parse_challenge
+from acrtasks.naming import is_loopback_host
+from acrtasks.registry.client import parse_challenge
 from acrtasks.registry.copy import Manifest, platform_matches, platform_of
 from acrtasks.registry.credentials import CredentialError, Credentials, DockerConfig, auth_key
 
@@ -26,7 +27,7 @@ def test_parse_bearer_and_basic_challenges():
                                             ("127.1.2.3", True), ("registry.example.com", False),
                                             ("128.0.0.1", False)])
 def test_loopback(host, loopback):
-    assert is_loopback(host) is loopback
+    assert is_loopback_host(host) is loopback
 
 
 ENTRY = {"digest": "sha256:x", "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}}
