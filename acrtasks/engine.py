@@ -8,7 +8,6 @@ deciding what to do and printing it belongs to ``builder`` and ``pusher``.
 """
 
 import os
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Deque, Dict, List, Optional
@@ -241,17 +240,3 @@ class Engine:
             raise PushFailed("the engine finished the push without reporting a digest", "other")
         return digest
 
-
-def with_retries(func: Callable[[], str], tries: int = 3, backoff: float = 1.0,
-                 on_retry: Callable[[int, PushFailed, float], None] = lambda *_: None) -> str:
-    """Call ``func``; retry transient :class:`PushFailed` errors with exponential backoff."""
-    for attempt in range(1, tries + 1):
-        try:
-            return func()
-        except PushFailed as exc:
-            if exc.kind != "transient" or attempt == tries:
-                raise
-            delay = backoff * 2 ** (attempt - 1)
-            on_retry(attempt, exc, delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover

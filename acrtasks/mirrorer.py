@@ -17,6 +17,7 @@ from .naming import DOCKER_HUB, Dependency
 from .registry.client import RegistryClient, RegistryError
 from .registry.copy import ImageCopier
 from .registry.credentials import DockerConfig
+from .retry import with_retries
 
 SOURCES = ("registry", "engine", "auto")
 
@@ -142,7 +143,7 @@ class Mirrorer:
             return False
 
     def _from_engine(self, dep: Dependency) -> DepResult:
-        from .engine import PushFailed, with_retries
+        from .engine import PushFailed
 
         source = _engine_ref(dep)
         try:

@@ -1,34 +1,15 @@
 """Carry out the push part of a plan: preflight, push with retries, progress, a summary."""
 
-import os
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
 from .console import Console, human_bytes
-from .engine import Engine, PushFailed, PushProgress, with_retries
-from .errors import PreflightError, UsageError
+from .engine import Engine, PushFailed, PushProgress
+from .retry import TRIES, backoff_seconds, with_retries
+from .errors import PreflightError
 from .naming import ImageRef
 from .plan import PushStep
-
-#: Seconds before the first retry of a transient failure, doubled for each further try;
-#: ``$ACRTASKS_RETRY_BACKOFF`` overrides it.
-RETRY_BACKOFF = 1.0
-TRIES = 3
-
-
-def retry_backoff() -> float:
-    text = os.environ.get("ACRTASKS_RETRY_BACKOFF")
-    if not text:
-        return RETRY_BACKOFF
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise UsageError(f"ACRTASKS_RETRY_BACKOFF={text!r} is not a number of seconds >= 0")
-    return value
-
 
 @dataclass
 class PushResult:
@@ -81,7 +62,7 @@ def _explain(exc: PushFailed, ref: str) -> str:
 def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, str],
                console: Console) -> List[PushResult]:
     """Push every ref; after an auth or connection failure the same registry's other refs are skipped."""
-    backoff = retry_backoff()
+    backoff = backoff_seconds()  # read once, before the first push: a bad value stops nothing half-done
     results = []
     dead_hosts: Dict[str, str] = {}
     for step in steps:

@@ -22,6 +22,7 @@ from typing import Dict, Iterable, Optional, Tuple
 import requests
 from requests.adapters import HTTPAdapter
 
+from .. import retry
 from ..errors import AcrError
 from ..naming import is_loopback_host, split_host
 from .credentials import Credentials
@@ -113,12 +114,12 @@ class RegistryClient:
     """One registry host. Thread-safe enough for concurrent requests (tokens are plain dict writes)."""
 
     def __init__(self, host: str, credentials: Optional[Credentials] = None, insecure_hosts: Iterable[str] = (),
-                 timeout: float = 30, tries: int = 3, backoff: float = 0.5, pool: int = 16):
+                 timeout: float = 30, tries: int = retry.TRIES, backoff: Optional[float] = None, pool: int = 16):
         self.host = host
         self.credentials = credentials
         self.timeout = timeout
         self.tries = tries
-        self.backoff = backoff
+        self.backoff = retry.backoff_seconds() if backoff is None else backoff
         self.plain_http_allowed = is_loopback_host(host) or host in set(insecure_hosts)
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies for registries here; TLS trust is set up explicitly below
@@ -273,10 +274,7 @@ class RegistryClient:
             raise self._fail(f"{self.host}: {method} {path} answered {status} {detail}".strip(), kind, status)
 
     def _sleep(self, attempt: int, retry_after: Optional[str]) -> None:
-        delay = self.backoff * 2 ** (attempt - 1)
-        if retry_after and retry_after.isdigit():
-            delay = min(max(delay, float(retry_after)), 30.0)
-        time.sleep(delay)
+        time.sleep(retry.delay(attempt, self.backoff, retry_after))
 
     def _fail(self, message: str, kind: str = "other", status: Optional[int] = None) -> RegistryError:
         """An error about this registry (the copier uses it too, so every error names its host)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 from urllib.parse import urljoin
 
+from ..retry import with_retries
 from .client import RegistryClient, RegistryError
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -219,16 +220,9 @@ class ImageCopier:
             response.close()
             if response.status_code == 201:
                 return "mounted"
-        tries = self.target.tries
-        for attempt in range(1, tries + 1):
-            try:
-                self._stream_blob(src_repo, dst_repo, digest)
-                return "uploaded"
-            except RegistryError as exc:
-                if exc.kind != "transient" or attempt == tries:
-                    raise
-                self.target._sleep(attempt, None)
-        raise AssertionError("unreachable")  # pragma: no cover
+        # a stream cannot be replayed, so a transient failure restarts the whole blob
+        with_retries(lambda: self._stream_blob(src_repo, dst_repo, digest), self.target.tries, self.target.backoff)
+        return "uploaded"
 
     def _stream_blob(self, src_repo: str, dst_repo: str, digest: str) -> None:
         """GET from the source and PUT to the target in 1 MiB chunks; the registry checks the digest."""

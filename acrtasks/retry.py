@@ -1,0 +1,60 @@
+"""One retry policy for every transient failure: engine pushes, registry requests, blob copies.
+
+Three tries. The first retry waits ``$ACRTASKS_RETRY_BACKOFF`` seconds
+(default 1), doubling for each further try; a registry's ``Retry-After`` is
+honoured up to 30 s. An error is transient when its ``kind`` says so
+(``PushFailed`` and ``RegistryError`` both carry one).
+"""
+
+import os
+import time
+from typing import Callable, Optional, TypeVar
+
+from .errors import AcrError, UsageError
+
+TRIES = 3
+DEFAULT_BACKOFF = 1.0
+MAX_DELAY = 30.0
+T = TypeVar("T")
+
+
+def backoff_seconds() -> float:
+    """``$ACRTASKS_RETRY_BACKOFF``, else the default; a bad value is a usage error."""
+    text = os.environ.get("ACRTASKS_RETRY_BACKOFF")
+    if not text:
+        return DEFAULT_BACKOFF
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise UsageError(f"ACRTASKS_RETRY_BACKOFF={text!r} is not a number of seconds >= 0")
+    return value
+
+
+def delay(attempt: int, backoff: float, retry_after: Optional[str] = None) -> float:
+    """Seconds to wait after failed try number ``attempt`` (1-based)."""
+    seconds = backoff * 2 ** (attempt - 1)
+    if retry_after and retry_after.isdigit():
+        seconds = min(max(seconds, float(retry_after)), MAX_DELAY)
+    return seconds
+
+
+def is_transient(exc: Exception) -> bool:
+    return getattr(exc, "kind", None) == "transient"
+
+
+def with_retries(func: Callable[[], T], tries: int = TRIES, backoff: Optional[float] = None,
+                 on_retry: Callable[[int, AcrError, float], None] = lambda *_: None) -> T:
+    """Call ``func``; retry it while it raises a transient :class:`AcrError`, with exponential backoff."""
+    backoff = backoff_seconds() if backoff is None else backoff
+    for attempt in range(1, tries + 1):
+        try:
+            return func()
+        except AcrError as exc:
+            if not is_transient(exc) or attempt == tries:
+                raise
+            seconds = delay(attempt, backoff)
+            on_retry(attempt, exc, seconds)
+            time.sleep(seconds)
+    raise AssertionError("unreachable")  # pragma: no cover
