@@ -9,10 +9,10 @@ adds digests. Each task merges into what is there rather than replacing it.
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from . import jsonfile
 from .errors import UsageError
 
 
@@ -46,17 +46,7 @@ def merge(path: Path, updates: Dict[str, Dict[str, Any]]) -> None:
                 entry[key].update(value)
             else:
                 entry[key] = value
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    jsonfile.write_atomically(path, data, 0o644, indent=2, sort_keys=True)
 
 
 class MetadataFile:

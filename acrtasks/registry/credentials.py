@@ -11,11 +11,11 @@ import base64
 import json
 import os
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from .. import jsonfile
 from ..errors import AcrError, UsageError
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
@@ -137,25 +137,7 @@ class DockerConfig:
         return where
 
     def _write(self, data: dict) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=".config.json.", dir=self.directory)  # created 0600
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent="\t")
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        jsonfile.write_atomically(self.path, data, 0o600, indent="\t")  # docker's own layout
 
     def _helper(self, name: str, action: str, stdin: str, missing_ok: bool = False) -> Optional[str]:
         """Run ``docker-credential-<name> <action>``; the payload (and any secret) goes on stdin only."""
