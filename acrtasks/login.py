@@ -3,7 +3,7 @@
 import getpass
 import os
 import sys
-from typing import Callable, Optional, TextIO
+from typing import Callable, Optional, TextIO, Tuple
 
 from .errors import UsageError
 from .naming import parse_registry
@@ -53,14 +53,12 @@ def verify(host: str, credentials: Credentials, insecure_hosts=()) -> None:
     client.check_login()
 
 
-def store(host: str, credentials: Credentials) -> str:
-    return DockerConfig().store(host, credentials)
+def store(host: str, credentials: Credentials) -> Tuple[str, bool]:
+    """Store like ``docker login``; return where, and whether it is plain base64 in config.json."""
+    config = DockerConfig()
+    where = config.store(host, credentials)
+    return where, where == str(config.path)
 
 
 def erase(host: str) -> Optional[str]:
     return DockerConfig().erase(host)
-
-
-def storage_is_plaintext(host: str) -> bool:
-    config = DockerConfig()
-    return config.helper_for(host) is None

@@ -224,8 +224,8 @@ def login(c, registry=None, username=None, password_stdin=False):
         if exc.kind == "auth":
             raise OperationFailed(f"login to {host} as {credentials.username} refused: {exc}") from None
         raise
-    where = account.store(host, credentials)
-    if account.storage_is_plaintext(host):
+    where, plaintext = account.store(host, credentials)
+    if plaintext:
         Console().warn(f"the password is stored unencrypted in {where}; configure a credential helper "
                        "(credsStore in config.json) to avoid it")
     print(f"Login succeeded: {host} as {credentials.username} (stored in {where})")
