@@ -80,10 +80,7 @@ class CopyResult:
     status: str  # copied | updated | recopied (same digest, forced) | unchanged; "would be ..." under --dry
     digest: str
     platforms: List[str] = field(default_factory=list)
-    bytes_uploaded: int = 0
-    blobs_uploaded: int = 0
-    blobs_mounted: int = 0
-    blobs_present: int = 0
+    bytes_uploaded: int = 0  # blobs the target had or could mount cost nothing
 
 
 class ImageCopier:
@@ -188,17 +185,10 @@ class ImageCopier:
     def _copy_blobs(self, src_repo: str, dst_repo: str, blobs: dict, result: CopyResult) -> None:
         def one(item):
             digest, size = item
-            return self._copy_blob(src_repo, dst_repo, digest, size), size
+            return size if self._copy_blob(src_repo, dst_repo, digest) else 0
 
         with ThreadPoolExecutor(max_workers=max(1, min(self.blob_workers, len(blobs)))) as pool:
-            for how, size in pool.map(one, blobs.items()):
-                if how == "uploaded":
-                    result.blobs_uploaded += 1
-                    result.bytes_uploaded += size
-                elif how == "mounted":
-                    result.blobs_mounted += 1
-                else:
-                    result.blobs_present += 1
+            result.bytes_uploaded += sum(pool.map(one, blobs.items()))
 
     def _blob_exists(self, repo: str, digest: str) -> bool:
         try:
@@ -209,9 +199,11 @@ class ImageCopier:
                 return False
             raise
 
-    def _copy_blob(self, src_repo: str, dst_repo: str, digest: str, size: int) -> str:
+    def _copy_blob(self, src_repo: str, dst_repo: str, digest: str) -> bool:
+        """Make ``digest`` exist in the target; True when its bytes had to be uploaded."""
         if not self.force and self._blob_exists(dst_repo, digest):
-            return "present"
+            return False
+        upload_url = None
         same_registry = self.source.host == self.target.host and self.source.credentials == self.target.credentials
         if same_registry and src_repo != dst_repo:
             response = self.target.request(
@@ -219,27 +211,36 @@ class ImageCopier:
                 params={"mount": digest, "from": src_repo}, ok=(201, 202))
             response.close()
             if response.status_code == 201:
-                return "mounted"
-        # a stream cannot be replayed, so a transient failure restarts the whole blob
-        with_retries(lambda: self._stream_blob(src_repo, dst_repo, digest), self.target.tries, self.target.backoff)
-        return "uploaded"
+                return False
+            upload_url = _location(response)  # 202: the registry opened an upload session instead; use it
+        # a stream cannot be replayed, so a transient failure restarts the whole blob (with a new session)
+        attempts = iter([upload_url])
+        with_retries(lambda: self._stream_blob(src_repo, dst_repo, digest, next(attempts, None)),
+                     self.target.tries, self.target.backoff)
+        return True
 
-    def _stream_blob(self, src_repo: str, dst_repo: str, digest: str) -> None:
+    def _stream_blob(self, src_repo: str, dst_repo: str, digest: str, upload_url: Optional[str] = None) -> None:
         """GET from the source and PUT to the target in 1 MiB chunks; the registry checks the digest."""
         download = self.source.request("GET", f"/v2/{src_repo}/blobs/{digest}", scope=_pull(src_repo), stream=True)
         try:
-            start = self.target.request("POST", f"/v2/{dst_repo}/blobs/uploads/", scope=_push(dst_repo),
-                                        ok=(202,))
-            start.close()
-            location = urljoin(start.url, start.headers["Location"])
-            separator = "&" if "?" in location else "?"
+            if upload_url is None:
+                start = self.target.request("POST", f"/v2/{dst_repo}/blobs/uploads/", scope=_push(dst_repo),
+                                            ok=(202,))
+                start.close()
+                upload_url = _location(start)
+            separator = "&" if "?" in upload_url else "?"
             upload = self.target.request(
-                "PUT", f"{location}{separator}digest={digest}", scope=_push(dst_repo),
+                "PUT", f"{upload_url}{separator}digest={digest}", scope=_push(dst_repo),
                 headers={"Content-Type": "application/octet-stream"},
                 data=download.iter_content(chunk_size=CHUNK), ok=(201,), retry=False)
             upload.close()
         finally:
             download.close()
+
+
+def _location(response) -> str:
+    """An upload session's URL (registries may answer with a relative Location)."""
+    return urljoin(response.url, response.headers["Location"])
 
 
 def _pull(repo: str) -> str:
