@@ -8,6 +8,7 @@ TLS trust (``/etc/docker/certs.d/<host>/``), plain HTTP only for loopback or
 configured insecure hosts, and retries for transient failures.
 """
 
+import base64
 import functools
 import os
 import re
@@ -62,18 +63,16 @@ def certs_dir() -> Path:
     return Path(os.environ.get("ACRTASKS_CERTS_D") or DEFAULT_CERTS_DIR)
 
 
-@functools.lru_cache(maxsize=None)
-def _base_context() -> ssl.SSLContext:
-    """System CAs, ``SSL_CERT_FILE`` and ``REQUESTS_CA_BUNDLE``; built once (loading CAs costs ~50 ms)."""
-    context = ssl.create_default_context()  # OpenSSL's default paths honour SSL_CERT_FILE already
-    _load_requests_bundle(context)
-    return context
-
-
-def _load_requests_bundle(context: ssl.SSLContext) -> None:
+def _new_context() -> ssl.SSLContext:
+    """System CAs, ``SSL_CERT_FILE`` (OpenSSL's default paths honour it) and ``REQUESTS_CA_BUNDLE``."""
+    context = ssl.create_default_context()
     bundle = os.environ.get("REQUESTS_CA_BUNDLE")
     if bundle and bundle != os.environ.get("SSL_CERT_FILE") and Path(bundle).is_file():
         context.load_verify_locations(cafile=bundle)
+    return context
+
+
+_base_context = functools.lru_cache(maxsize=None)(_new_context)  # shared: loading CAs costs ~50 ms
 
 
 def ssl_context_for(host: str) -> ssl.SSLContext:
@@ -84,8 +83,7 @@ def ssl_context_for(host: str) -> ssl.SSLContext:
         if directory.is_dir() else []
     if not certs and not client_certs:
         return _base_context()
-    context = ssl.create_default_context()
-    _load_requests_bundle(context)
+    context = _new_context()  # its own: the host's extra trust must not leak to other hosts
     for cert in certs:
         context.load_verify_locations(cafile=str(cert))
     for cert in client_certs:  # docker's client certificate pairs: name.cert + name.key
@@ -213,11 +211,11 @@ class RegistryClient:
             raise self._fail(f"token service {realm} unreachable ({_reason(exc)})", "transient") from None
         if response.status_code in (401, 403):
             raise self._fail(f"{self.host}: the token service refused the credentials", "auth",
-                                response.status_code)
+                             response.status_code)
         if response.status_code != 200:
             raise self._fail(f"{self.host}: token service answered {response.status_code}",
-                                "transient" if response.status_code in TRANSIENT_STATUS else "other",
-                                response.status_code)
+                             "transient" if response.status_code in TRANSIENT_STATUS else "other",
+                             response.status_code)
         body = response.json()
         token = body.get("token") or body.get("access_token")
         if not token:
@@ -286,8 +284,6 @@ class RegistryClient:
 
 
 def _basic(credentials: Credentials) -> str:
-    import base64
-
     raw = f"{credentials.username}:{credentials.password}".encode()
     return "Basic " + base64.b64encode(raw).decode()
 
