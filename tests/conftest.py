@@ -25,6 +25,17 @@ def _unavailable(message: str):
     pytest.skip(message)
 
 
+ACRTASKS_VARIABLES = ("ACRTASKS_REGISTRY", "ACRTASKS_VERSION", "ACRTASKS_MODE", "ACRTASKS_LAYOUT",
+                      "ACRTASKS_PARALLEL", "ACRTASKS_CONFIG")
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    """No ACRTASKS_* override from the caller's environment leaks into a test."""
+    for name in ACRTASKS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def docker_config_dir():
     """An empty DOCKER_CONFIG for the whole session, so the user's ~/.docker is never read or written."""
@@ -97,7 +108,7 @@ class Inv:
 
     def __call__(self, *args, env=None, timeout=600, input=None):
         full_env = {**os.environ, **(env or {})}
-        for name in ("ACRTASKS_REGISTRY", "ACRTASKS_VERSION", "ACRTASKS_MODE", "ACRTASKS_LAYOUT"):
+        for name in ACRTASKS_VARIABLES[:-1]:  # the caller's overrides must not reach the child (a test may set them)
             if not env or name not in env:
                 full_env.pop(name, None)
         return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.cwd, env=full_env,

@@ -44,10 +44,8 @@ def config(tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for name in ("ACRTASKS_REGISTRY", "ACRTASKS_VERSION", "ACRTASKS_MODE", "ACRTASKS_LAYOUT",
-                 "ACRTASKS_PARALLEL", "ACRTASKS_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
+def _no_overrides(clean_env):
+    pass
 
 
 def test_defaults_filled_in(config):

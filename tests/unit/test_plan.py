@@ -12,7 +12,7 @@ LABELS = {"org.opencontainers.image.version": "v1"}
 
 
 @pytest.fixture
-def settings(tmp_path, monkeypatch):
+def settings(tmp_path, clean_env):
     for name in ("api", "web"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "Dockerfile").write_text("FROM scratch\n")
@@ -28,7 +28,6 @@ def settings(tmp_path, monkeypatch):
         [components.web]
         context = "web"
     """))
-    monkeypatch.delenv("ACRTASKS_REGISTRY", raising=False)
     return lambda **flags: resolve(load_config(tmp_path / "build.toml"), **{"version": "v1", **flags})
 
 
