@@ -64,14 +64,20 @@ def inv_push_deps(project: Path, target: str, env=None) -> float:
 
 
 def original_method(images, source: str, target: str, docker_env: dict) -> float:
+    """docker pull, tag, push one by one; afterwards it removes exactly the refs it made (never a prune)."""
     started = time.perf_counter()
     docker = shutil.which("docker")
-    for image in images:
-        name = image.split("/")[-1]
-        for args in (["pull", f"{source}/{image}"], ["tag", f"{source}/{image}", f"{target}/{name}"],
-                     ["push", f"{target}/{name}"]):
-            subprocess.run([docker, *args], env=docker_env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    made = []
+    try:
+        for image in images:
+            name = image.split("/")[-1]
+            made += [f"{source}/{image}", f"{target}/{name}"]
+            for args in (["pull", f"{source}/{image}"], ["tag", f"{source}/{image}", f"{target}/{name}"],
+                         ["push", f"{target}/{name}"]):
+                subprocess.run([docker, *args], env=docker_env, check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - started
+    finally:  # the next round starts cold again, and nothing of the user's is touched
+        subprocess.run([docker, "rmi", *made], env=docker_env, capture_output=True, check=False)
 
 
 def skopeo_method(images, source: str, target: str) -> float:
@@ -110,12 +116,6 @@ def compare_methods(engine, rounds: int) -> None:
                     times[key].append(method(target.host))
                 finally:
                     target.remove()
-                if key == "a":  # the engine keeps what it pulled; the next round starts cold again
-                    subprocess.run([shutil.which("docker"), "image", "prune", "-af"], env=docker_env,
-                                   stdout=subprocess.DEVNULL, check=False)
-                    for image in images:
-                        subprocess.run([shutil.which("docker"), "rmi", "-f", f"{source.host}/{image}"],
-                                       env=docker_env, capture_output=True, check=False)
         median = {key: statistics.median(values) for key, values in times.items()}
         for key in sorted(methods):
             runs = ", ".join(f"{t:.2f}" for t in times[key])

@@ -74,13 +74,57 @@ def engine_reachable(docker_host: str) -> bool:
         return False
 
 
+def _free_subnet() -> str:
+    """A /24 in 10.231.0.0/16 that no route of the host uses yet (containers of the engine live there)."""
+    routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True, check=False).stdout
+    for third in range(os.getpid() % 200, os.getpid() % 200 + 50):
+        prefix = f"10.231.{third % 250}."
+        if prefix not in routes:
+            return prefix
+    raise HarnessError("no free 10.231.x.0/24 subnet for the test engine's bridge")
+
+
+class Bridge:
+    """A bridge of the engine's own, made and removed by the harness.
+
+    ``dockerd --bridge=none`` would delete the host's ``docker0`` (moby removes
+    the default bridge when bridging is disabled), and the default ``docker0``
+    is the host engine's; a bridge of our own name and subnet touches neither.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.created = False
+
+    def create(self) -> "Bridge":
+        if not shutil.which("ip"):
+            raise HarnessError("ip not found: apt-get install iproute2")
+        prefix = _free_subnet()
+        for args in (["link", "add", "name", self.name, "type", "bridge"],
+                     ["addr", "add", f"{prefix}1/24", "dev", self.name],
+                     ["link", "set", self.name, "up"]):
+            done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                self.remove()
+                raise HarnessError(f"ip {' '.join(args)}: {done.stderr.strip()}")
+            self.created = True
+        return self
+
+    def remove(self) -> None:
+        if self.created:
+            subprocess.run(["ip", "link", "delete", self.name, "type", "bridge"], capture_output=True, check=False)
+            self.created = False
+
+
 class DockerEngine:
     """A Docker engine for the duration of a test session."""
 
-    def __init__(self, docker_host: str, proc: Optional[subprocess.Popen] = None, root: Optional[Path] = None):
+    def __init__(self, docker_host: str, proc: Optional[subprocess.Popen] = None, root: Optional[Path] = None,
+                 bridge: Optional[Bridge] = None):
         self.docker_host = docker_host
         self.proc = proc
         self.root = root
+        self.bridge = bridge
 
     @classmethod
     def start(cls, timeout: float = 60) -> "DockerEngine":
@@ -95,6 +139,11 @@ class DockerEngine:
             raise HarnessError("starting an isolated dockerd needs root; or set DOCKER_HOST to a running engine")
         root = Path(tempfile.mkdtemp(prefix="acrd-", dir="/tmp"))  # short: unix socket paths are limited
         (root / "daemon.json").write_text("{}")
+        try:
+            bridge = Bridge(f"acrbr{os.getpid() % 100000}-{root.name[-3:]}"[:15]).create()
+        except HarnessError:
+            shutil.rmtree(root, ignore_errors=True)
+            raise
         sock = root / "docker.sock"
         log = root / "dockerd.log"
         args = [
@@ -104,13 +153,13 @@ class DockerEngine:
             f"--exec-root={root / 'exec'}",
             f"--pidfile={root / 'docker.pid'}",
             f"--config-file={root / 'daemon.json'}",
-            "--bridge=none",
+            f"--bridge={bridge.name}",
             "--iptables=false",
             "--ip6tables=false",
         ]
         with open(log, "wb") as out:
             proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        engine = cls(f"unix://{sock}", proc, root)
+        engine = cls(f"unix://{sock}", proc, root, bridge)
         try:
             _wait(lambda: proc.poll() is None and sock.exists() and engine_reachable(engine.docker_host),
                   timeout, "dockerd", log)
@@ -127,6 +176,9 @@ class DockerEngine:
             subprocess.run(["umount", "-R", str(self.root / "data")], capture_output=True, check=False)
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
+        if self.bridge is not None:
+            self.bridge.remove()
+            self.bridge = None
 
 
 def ensure_base_image(docker_host: str, name: str = BASE_IMAGE) -> str:
