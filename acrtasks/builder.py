@@ -1,12 +1,13 @@
 """Carry out the build part of a plan: up to N builds at once, live logs, a summary."""
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
 from .console import Console
-from .engine import BuildFailed, Engine
+from .engine import Engine
+from .errors import BuildFailed
+from .jobs import run_jobs
 from .plan import BuildStep
 
 
@@ -26,7 +27,7 @@ class BuildResult:
 
     def metadata(self) -> dict:
         fields = {
-            "refs": list(self.step.refs),
+            "refs": [str(ref) for ref in self.step.refs],
             "build": {"status": self.status, "seconds": round(self.seconds, 2)},
         }
         if self.image_id:
@@ -56,8 +57,7 @@ def run_builds(engine: Engine, steps: Sequence[BuildStep], parallel: int, no_cac
         result.seconds = time.monotonic() - started
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(steps)))) as pool:
-        return list(pool.map(build_one, steps))
+    return run_jobs(build_one, steps, parallel)
 
 
 def print_summary(results: Sequence[BuildResult], console: Console) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from . import gitinfo
+from . import gitinfo, inputs
 from .errors import ConfigError, UsageError
 from .naming import LAYOUTS, Naming, check_path_component, check_tag, naming_for
 
@@ -120,10 +120,7 @@ def find_config(project_dir: Optional[str] = None) -> Path:
 
 def load_config(path: Path) -> Config:
     """Read and validate ``path``; raise :class:`ConfigError` with one line on the first problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    text = inputs.read_text(path, "build.toml", ConfigError, limit=1 << 20)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

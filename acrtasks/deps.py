@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from . import inputs
 from .config import Config, Settings
 from .errors import ConfigError, NamingError, UsageError
-from .naming import Dependency, ImageRef, naming_for
+from .naming import Dependency, ImageRef, Naming, naming_for
 
 _INTERPOLATION = re.compile(
     r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
@@ -50,9 +51,10 @@ def interpolate(text: str, env: Mapping[str, str]) -> Tuple[Optional[str], List[
 
 
 def _dotenv(path: Path) -> Dict[str, str]:
-    values = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
+    values: Dict[str, str] = {}
+    text = inputs.read_text(path, ".env file", ConfigError, missing_ok=True)
+    if text is not None:
+        for line in text.splitlines():
             line = line.strip()
             if line and not line.startswith("#") and "=" in line:
                 key, _, value = line.partition("=")
@@ -60,34 +62,23 @@ def _dotenv(path: Path) -> Dict[str, str]:
     return values
 
 
-def _load_yaml(text: str):
-    try:
-        import yaml
-    except ImportError:  # invoke vendors PyYAML; use it rather than add a dependency
-        from invoke.vendor import yaml
-    return yaml.safe_load(text)
-
-
 def compose_images(path: Path, image_prefix: str, environ: Mapping[str, str] = os.environ
                    ) -> Tuple[List[str], List[str]]:
     """The dependency images of one compose file, and the problems met (one line each)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"[deps] compose_files: cannot read {path}: {exc.strerror}") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else _load_yaml(text)
-    except Exception as exc:  # yaml's errors carry the line; keep the first line of the message
-        raise ConfigError(f"[deps] compose_files: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    what = "[deps] compose_files:"
+    text = inputs.read_text(path, what, ConfigError)
+    data = inputs.load_yaml(text, path, what, ConfigError)  # JSON is YAML
     env = {**_dotenv(path.parent / ".env"), **environ}
     images, problems = [], []
-    services = (data or {}).get("services") or {}
-    if not isinstance(services, dict):
-        raise ConfigError(f"[deps] compose_files: {path}: 'services' must be a mapping")
+    services = inputs.expect(data if data is not None else {}, dict, path, "the document", ConfigError)
+    services = inputs.expect(services.get("services") or {}, dict, path, "'services'", ConfigError)
     for name, service in services.items():
-        if not isinstance(service, dict) or not service.get("image") or service.get("build"):
+        service = inputs.expect(service if service is not None else {}, dict, path, f"service {name!r}",
+                                ConfigError)
+        if not service.get("image") or service.get("build"):
             continue
-        value, missing = interpolate(str(service["image"]), env)
+        image = inputs.expect(service["image"], str, path, f"services.{name}.image", ConfigError)
+        value, missing = interpolate(image, env)
         if value is None:
             problems.append(f"{path.name}: service {name}: image {service['image']!r} needs "
                             f"{', '.join('$' + m for m in missing)}, which has no default and is not set; skipped")
@@ -140,9 +131,9 @@ def _normalise(text: str) -> str:
 def daemon_mirrors(path: Optional[Path] = None) -> List[str]:
     """``registry-mirrors`` of the engine's daemon.json (``$ACRTASKS_DAEMON_JSON`` overrides the path)."""
     path = path or Path(os.environ.get("ACRTASKS_DAEMON_JSON") or "/etc/docker/daemon.json")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    try:  # the engine's file: if it cannot be read, the engine's mirrors are simply unknown
+        data = json.loads(inputs.read_text(path, "daemon.json", missing_ok=True) or "{}")
+    except (UsageError, ValueError):
         return []
     mirrors = data.get("registry-mirrors") if isinstance(data, dict) else None
     return [m for m in mirrors or [] if isinstance(m, str)]
@@ -175,14 +166,31 @@ class DepsPlan:
         return [*self.problems, *unpinned]
 
 
-def plan_deps(settings: Settings, deps_namespace: Optional[str], selected: Sequence[str] = ()) -> DepsPlan:
-    """Every dependency with its target; collisions and bad names are refused here, before any copy."""
+NO_TARGET = ("no registry for dependencies: pass --deps-namespace host/ns, set [deps] namespace, "
+             "[registry] url or ACRTASKS_REGISTRY")
+
+
+def dependency_naming(settings: Settings, deps_namespace: Optional[str] = None) -> Optional[Naming]:
+    """Where dependencies go: the one decision push-deps and the test-naming preview share.
+
+    The target is ``--deps-namespace``, else ``[deps] namespace``, else the
+    registry; the configured layout (``auto`` by default) is applied to that
+    target's own host, not to the components' registry. None: there is no target.
+    """
     config = settings.config
     target = deps_namespace or config.deps_namespace or settings.registry
     if not target:
-        raise UsageError("no registry for dependencies: pass --deps-namespace host/ns, set [deps] namespace, "
-                         "[registry] url or ACRTASKS_REGISTRY")
-    naming = naming_for(config.project, config.image_prefix, target, settings.layout_setting, config.flat_hosts)
+        return None
+    return naming_for(config.project, config.image_prefix, target, settings.layout_setting, config.flat_hosts)
+
+
+def plan_deps(settings: Settings, deps_namespace: Optional[str], selected: Sequence[str] = ()) -> DepsPlan:
+    """Every dependency with its target; collisions and bad names are refused here, before any copy."""
+    config = settings.config
+    naming = dependency_naming(settings, deps_namespace)
+    if naming is None:
+        raise UsageError(NO_TARGET)
+    target = str(naming.registry)
     sources, problems = dependency_sources(config)
     dependencies = naming.dependencies(select(sources, selected), config.deps_rename)
     if not dependencies:

@@ -12,47 +12,31 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Deque, Dict, List, Optional
 
-from .errors import AcrError, EngineUnavailable
+from .errors import BuildFailed, EngineUnavailable, Kind, PushFailed
+from .naming import ImageRef
 
 #: How many log lines a failed build keeps to show in the summary.
 LOG_TAIL = 12
 
 
-class BuildFailed(AcrError):
-    """The engine reported a build error."""
-
-    def __init__(self, message: str, step: str, tail: List[str]):
-        super().__init__(message)
-        self.step = step
-        self.tail = tail
-
-
-class PushFailed(AcrError):
-    """A push did not complete; ``kind`` is auth | immutable | transient | other."""
-
-    def __init__(self, message: str, kind: str):
-        super().__init__(message)
-        self.kind = kind
-
-
 # Substrings of registry and daemon errors, lower case, by kind. Order matters:
 # an immutable-tag refusal often also says "denied".
 _ERROR_KINDS = (
-    ("immutable", ("cannot be overwritten", "tag already exists", "immutable")),
-    ("auth", ("unauthorized", "authentication required", "denied", "no basic auth credentials",
+    (Kind.IMMUTABLE, ("cannot be overwritten", "tag already exists", "immutable")),
+    (Kind.AUTH, ("unauthorized", "authentication required", "denied", "no basic auth credentials",
               "401", "403", "forbidden")),
-    ("transient", ("connection refused", "connection reset", "timeout", "timed out", "eof", "toomanyrequests",
+    (Kind.TRANSIENT, ("connection refused", "connection reset", "timeout", "timed out", "eof", "toomanyrequests",
                    "too many requests", "429", "500", "502", "503", "504", "internal server error",
                    "bad gateway", "service unavailable", "temporarily", "broken pipe", "no route to host")),
 )
 
 
-def classify_push_error(message: str) -> str:
+def classify_push_error(message: str) -> Kind:
     text = message.lower()
     for kind, needles in _ERROR_KINDS:
         if any(needle in text for needle in needles):
             return kind
-    return "other"
+    return Kind.OTHER
 
 
 @dataclass
@@ -81,14 +65,6 @@ class PushProgress:
     @property
     def total(self) -> int:
         return sum(t for _, t in self.layers.values())
-
-
-def split_ref(ref: str):
-    """``host/repo:tag`` -> (``host/repo``, ``tag``); ports stay in the repository part."""
-    slash, colon = ref.rfind("/"), ref.rfind(":")
-    if colon > slash:
-        return ref[:colon], ref[colon + 1 :]
-    return ref, "latest"
 
 
 def _endpoint() -> str:
@@ -140,21 +116,17 @@ class Engine:
 
     # -- images ---------------------------------------------------------------------------
 
-    def image_id(self, ref: str) -> Optional[str]:
+    def image_id(self, ref: ImageRef) -> Optional[str]:
         """The id of the local image ``ref``, or None when the engine does not have it."""
         from docker.errors import ImageNotFound, NotFound
 
         try:
-            return self.api.inspect_image(ref)["Id"]
+            return self.api.inspect_image(str(ref))["Id"]
         except (ImageNotFound, NotFound):
             return None
 
-    def repo_digests(self, ref: str) -> List[str]:
-        return list(self.api.inspect_image(ref).get("RepoDigests") or [])
-
-    def tag(self, image_id: str, ref: str) -> None:
-        repository, tag = split_ref(ref)
-        self.api.tag(image_id, repository, tag, force=True)
+    def tag(self, image_id: str, ref: ImageRef) -> None:
+        self.api.tag(image_id, ref.locator, ref.tag or "latest", force=True)
 
     # -- build ----------------------------------------------------------------------------
 
@@ -170,7 +142,7 @@ class Engine:
             stream = self.api.build(
                 path=str(step.context),
                 dockerfile=step.dockerfile,
-                tag=step.local_ref,
+                tag=str(step.local_ref),
                 buildargs=step.build_args,
                 labels=step.labels,
                 target=step.target or None,
@@ -207,7 +179,7 @@ class Engine:
 
     # -- push -----------------------------------------------------------------------------
 
-    def push(self, ref: str, on_progress: Callable[[PushProgress], None]) -> str:
+    def push(self, ref: ImageRef, on_progress: Callable[[PushProgress], None]) -> str:
         """Push ``ref`` once with the docker config's credentials; return the manifest digest.
 
         docker-py does not raise on an error inside the push stream, so each
@@ -215,15 +187,14 @@ class Engine:
         """
         from docker.errors import APIError, DockerException
 
-        repository, tag = split_ref(ref)
         progress = PushProgress()
         digest = None
         try:
-            for chunk in self.api.push(repository, tag=tag, stream=True, decode=True):
+            for chunk in self.api.push(ref.locator, tag=ref.tag or "latest", stream=True, decode=True):
                 if "error" in chunk or "errorDetail" in chunk:
                     detail = chunk.get("errorDetail") or {}
                     message = (detail.get("message") or chunk.get("error") or "push failed").strip()
-                    raise PushFailed(message, classify_push_error(message))
+                    raise PushFailed(message, classify_push_error(message), ref.host)
                 aux = chunk.get("aux")
                 if isinstance(aux, dict) and aux.get("Digest"):
                     digest = aux["Digest"]
@@ -231,12 +202,12 @@ class Engine:
                 on_progress(progress)
         except APIError as exc:
             message = exc.explanation or str(exc)
-            raise PushFailed(message, classify_push_error(message)) from None
+            raise PushFailed(message, classify_push_error(message), ref.host) from None
         except DockerException as exc:
-            raise PushFailed(str(exc), "transient") from None
+            raise PushFailed(str(exc), Kind.TRANSIENT, ref.host) from None
         except OSError as exc:  # the connection to the engine dropped mid-stream
-            raise PushFailed(str(exc), "transient") from None
+            raise PushFailed(str(exc), Kind.TRANSIENT, ref.host) from None
         if not digest:
-            raise PushFailed("the engine finished the push without reporting a digest", "other")
+            raise PushFailed("the engine finished the push without reporting a digest", Kind.OTHER, ref.host)
         return digest
 

@@ -1,8 +1,29 @@
-"""Every error acrtasks raises on purpose.
+"""Every error acrtasks raises on purpose, and the hints they carry.
 
 Tasks turn these into one line and an exit code at a single boundary
 (``acrtasks.tasks._boundary``); anything else is a bug and may traceback.
+Each error has a :class:`Kind`, which decides retries (``transient``) and
+which hint a message gets (``auth``: log in again).
 """
+
+import enum
+from typing import List, Optional, Sequence
+
+
+class Kind(str, enum.Enum):
+    """What sort of failure an error is; a ``str`` so that ``exc.kind == "auth"`` reads naturally."""
+
+    AUTH = "auth"  # credentials missing, refused or expired
+    NOT_FOUND = "not_found"
+    TRANSIENT = "transient"  # worth retrying: connection reset, timeout, 429, 5xx
+    TLS = "tls"
+    IMMUTABLE = "immutable"  # the registry refuses to overwrite a tag
+    INTEGRITY = "integrity"  # content does not hash to its digest
+    BAD_INPUT = "bad_input"
+    OTHER = "other"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class AcrError(Exception):
@@ -10,16 +31,18 @@ class AcrError(Exception):
 
     #: 2: bad input or configuration, nothing attempted. 1: an operation failed.
     exit_code = 1
+    kind: Kind = Kind.OTHER
 
 
 class UsageError(AcrError):
-    """A flag, environment variable or argument has a bad value."""
+    """A flag, environment variable, file or argument has a bad value."""
 
     exit_code = 2
+    kind = Kind.BAD_INPUT
 
 
 class ConfigError(UsageError):
-    """build.toml is missing, unreadable or invalid."""
+    """build.toml (or a file it names) is missing, unreadable or invalid."""
 
 
 class NamingError(UsageError):
@@ -36,3 +59,76 @@ class EngineUnavailable(AcrError):
 
 class OperationFailed(AcrError):
     """One or more builds or pushes failed (details were already printed)."""
+
+
+class Interrupted(AcrError):
+    """Ctrl-C: what was in flight was abandoned; exit code 130 like a shell. ``finished``: the results that were."""
+
+    exit_code = 130
+
+    def __init__(self, message: str = "", finished: Sequence = ()):
+        super().__init__(message)
+        self.finished = list(finished)
+
+
+class LocalSystemError(AcrError):
+    """The local system refused: a full disk, a read-only or impossible path."""
+
+
+class CredentialError(AcrError):
+    """A credential helper failed or answered nonsense, or config.json cannot be read or written."""
+
+
+class BuildFailed(AcrError):
+    """The engine reported a build error; ``step`` and ``tail`` say where."""
+
+    def __init__(self, message: str, step: str, tail: List[str]):
+        super().__init__(message)
+        self.step = step
+        self.tail = tail
+
+
+class PushFailed(AcrError):
+    """An engine push did not complete."""
+
+    def __init__(self, message: str, kind: Kind, host: str = ""):
+        super().__init__(message)
+        self.kind = Kind(kind)
+        self.host = host
+
+
+class RegistryError(AcrError):
+    """A registry request failed; ``host`` is the registry at fault, ``status`` its HTTP answer if any."""
+
+    def __init__(self, message: str, kind: Kind = Kind.OTHER, status: Optional[int] = None, host: str = ""):
+        super().__init__(message)
+        self.kind = Kind(kind)
+        self.status = status
+        self.host = host
+
+
+ACR_SUFFIX = ".aliyuncs.com"
+
+
+def is_acr_host(host: str) -> bool:
+    name = host.split(":", 1)[0].lower()
+    return name.endswith(ACR_SUFFIX)
+
+
+def login_hint(host: str, message: str = "") -> str:
+    """The fix for an auth failure at ``host``, with ACR's own two look-alike causes spelled out.
+
+    ACR answers a push into a namespace that does not exist with the same bare
+    ``denied: requested access to the resource is denied`` as a missing push
+    right, and its temporary tokens expire after an hour.
+    """
+    command = f"`inv login --registry {host}`"
+    if not is_acr_host(host):
+        return f"run {command}"
+    text = message.lower()
+    if "denied" in text and "unauthorized" not in text:
+        return (f"on ACR this means either the namespace does not exist (namespaces are not created on push: "
+                f"create it in the ACR console) or the account may not push there (run {command} with one "
+                "that may)")
+    return (f"run {command}; an ACR temporary token lasts one hour, so fetch a fresh one and pass it with "
+            "--password-stdin")

@@ -1,18 +1,77 @@
-"""Writing a JSON file so that readers see the old content or the new, never half of it."""
+"""JSON files we share with other writers: atomic replacement, a lock around read-modify-write.
 
+Readers see the old content or the new, never half of it; two writers (ten
+``inv login`` at once into one ``config.json``, chained tasks from two shells
+into one metadata file) each see the other's change, because the whole
+read-modify-write runs under an exclusive ``flock`` on the file's directory.
+The directory, not a ``<file>.lock``: the lock must outlive the atomic
+rename (which replaces the file's inode), and a lock file would be litter in
+``~/.docker`` that the docker CLI never leaves.
+"""
+
+import contextlib
+import errno
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+from .errors import LocalSystemError
+
+#: Long enough for a slow credential helper in another writer; short enough that a stale lock is reported.
+LOCK_TIMEOUT = 60
+
+
+def describe_os_error(path: Path, exc: OSError) -> str:
+    """One line for a failed write, with the fix for the usual causes."""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        return f"cannot write {path}: the disk is full; free space and run again"
+    if exc.errno == errno.EROFS:
+        return f"cannot write {path}: the file system is read-only; pick a writable path"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"cannot write {path}: permission denied; pick a path you may write"
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return f"cannot write {path}: a parent directory is missing or is not a directory"
+    return f"cannot write {path}: {reason}"
+
+
+@contextlib.contextmanager
+def locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold an exclusive lock for writing ``path``: ``flock`` on its directory, waiting up to ``timeout``."""
+    import fcntl
+
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError as exc:
+        raise LocalSystemError(describe_os_error(path, exc)) from None
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LocalSystemError(f"{path}: another process has held the lock on {directory} for over "
+                                           f"{timeout:.0f} s; is another acrtasks stuck?") from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def write_atomically(path: Path, data: Any, mode: int, **dump_options: Any) -> None:
     """Temp file beside ``path``, fsync, chmod ``mode``, rename over ``path``, fsync the directory."""
     directory = path.parent
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)  # created 0600: never readable early
+    tmp = None
     try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)  # created 0600: never readable early
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, **dump_options)
             handle.write("\n")
@@ -20,12 +79,27 @@ def write_atomically(path: Path, data: Any, mode: int, **dump_options: Any) -> N
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+        tmp = None
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise LocalSystemError(describe_os_error(path, exc)) from None
+    finally:  # also on Ctrl-C: no temp file is left behind
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
+
+
+def check_creatable(path: Path, what: str) -> None:
+    """Create and remove a temp file beside ``path``: the only honest test (``os.access`` lies for root)."""
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise LocalSystemError(f"{what} {path} is a directory; name a file")
     try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    except OSError as exc:
+        raise LocalSystemError(f"{what}: {describe_os_error(path, exc)}") from None
+    os.close(fd)
+    os.unlink(tmp)

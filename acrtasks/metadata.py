@@ -7,46 +7,46 @@ adds digests. Each task merges into what is there rather than replacing it.
                  "push": {"<ref>": {"status": "pushed", "digest": "sha256:..."}}}}
 """
 
-import json
-import os
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from . import jsonfile
-from .errors import UsageError
+from . import inputs, jsonfile
+from .errors import LocalSystemError, UsageError
 
 
 def load(path: Path) -> Dict[str, Any]:
-    if not path.exists():
+    text = inputs.read_text(path, "--metadata-file", missing_ok=True)
+    if text is None or not text.strip():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--metadata-file {path}: cannot read it as JSON ({exc}); remove it or pick another path")
+    data = inputs.load_json(text, path, "--metadata-file")
     if not isinstance(data, dict):
         raise UsageError(f"--metadata-file {path}: expected a JSON object; remove it or pick another path")
     return data
 
 
 def check_writable(path: Path) -> None:
-    """Preflight: fail before any work when the metadata file cannot be written."""
+    """Preflight: fail before any work when the metadata file cannot be read back or written."""
     load(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir() or not os.access(directory, os.W_OK):
-        raise UsageError(f"--metadata-file {path}: directory {directory} does not exist or is not writable")
+    try:
+        jsonfile.check_creatable(path, "--metadata-file")
+    except LocalSystemError as exc:  # a bad path given by the user: nothing was attempted
+        raise UsageError(str(exc)) from None
 
 
 def merge(path: Path, updates: Dict[str, Dict[str, Any]]) -> None:
-    """Deep-merge ``updates`` (component -> fields) into the file; written atomically."""
-    data = load(path)
-    for component, fields in updates.items():
-        entry = data.setdefault(component, {})
-        for key, value in fields.items():
-            if isinstance(value, dict) and isinstance(entry.get(key), dict):
-                entry[key].update(value)
-            else:
-                entry[key] = value
-    jsonfile.write_atomically(path, data, 0o644, indent=2, sort_keys=True)
+    """Deep-merge ``updates`` (component -> fields) into the file, under its lock; written atomically."""
+    with jsonfile.locked(path):
+        data = load(path)
+        for component, fields in updates.items():
+            entry = data.setdefault(component, {})
+            if not isinstance(entry, dict):
+                entry = data[component] = {}
+            for key, value in fields.items():
+                if isinstance(value, dict) and isinstance(entry.get(key), dict):
+                    entry[key].update(value)
+                else:
+                    entry[key] = value
+        jsonfile.write_atomically(path, data, 0o644, indent=2, sort_keys=True)
 
 
 class MetadataFile:

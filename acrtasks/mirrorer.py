@@ -7,15 +7,15 @@ pushed from the local engine instead, which mirrors only the local platform.
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
 from .console import Console, human_bytes
-from .errors import AcrError, UsageError
+from .errors import AcrError, Kind, PushFailed, RegistryError, UsageError, login_hint
 from .naming import DOCKER_HUB, Dependency
-from .registry.client import RegistryClient, RegistryError
-from .registry.copy import ImageCopier
+from .registry.client import RegistryClient
+from .jobs import run_jobs
+from .registry.copy import ImageCopier, UploadSessions
 from .registry.credentials import DockerConfig
 from .retry import with_retries
 
@@ -62,8 +62,8 @@ def check_platforms(platforms: Sequence[str]) -> None:
 
 
 def explain(exc: AcrError) -> str:
-    if isinstance(exc, RegistryError) and exc.kind == "auth":
-        return f"{exc}; run `inv login --registry {exc.host}`"
+    if isinstance(exc, (RegistryError, PushFailed)) and exc.kind == Kind.AUTH:
+        return f"{exc}; {login_hint(exc.host, str(exc))}"
     return str(exc)
 
 
@@ -82,6 +82,7 @@ class Mirrorer:
         self._engine_factory = engine_factory
         self._engine = None
         self._engine_lock = threading.Lock()
+        self.sessions = UploadSessions()  # cancelled at the registries on Ctrl-C
 
     def engine(self):
         with self._engine_lock:
@@ -100,8 +101,7 @@ class Mirrorer:
             self.engine()
 
     def run(self, deps: Sequence[Dependency], jobs: int) -> List[DepResult]:
-        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(deps) or 1))) as pool:
-            return list(pool.map(self.mirror_one, deps))
+        return run_jobs(self.mirror_one, deps, jobs, on_interrupt=self.sessions.cancel_all)
 
     def source_hosts(self, dep: Dependency) -> List[str]:
         if dep.source.host == DOCKER_HUB:
@@ -122,7 +122,8 @@ class Mirrorer:
         reference = dep.source.digest or dep.source.tag or "latest"
         failure = None
         for host in self.source_hosts(dep):  # mirrors first for Docker Hub; the first that works wins
-            copier = ImageCopier(self.clients.get(host), self.clients.get(dep.target.host), force=self.force)
+            copier = ImageCopier(self.clients.get(host), self.clients.get(dep.target.host), force=self.force,
+                                 sessions=self.sessions)
             try:
                 copied = copier.copy(dep.source.repository, reference, dep.target.repository, dep.target.tag,
                                      self.platforms, self.skip_existing, self.dry)
@@ -138,14 +139,12 @@ class Mirrorer:
 
     def _engine_has(self, dep: Dependency) -> bool:
         try:
-            return self.engine().image_id(_engine_ref(dep)) is not None
+            return self.engine().image_id(dep.source.with_tag(dep.source.tag)) is not None
         except AcrError:
             return False
 
     def _from_engine(self, dep: Dependency) -> DepResult:
-        from .engine import PushFailed
-
-        source = _engine_ref(dep)
+        source = dep.source.with_tag(dep.source.tag)  # the engine knows it by name:tag
         try:
             engine = self.engine()
             image_id = engine.image_id(source)
@@ -155,13 +154,10 @@ class Mirrorer:
             self.console.warn(f"{source}: pushed from the local engine, so only its platform is mirrored")
             if self.dry:
                 return DepResult(dep, "would be copied", via="engine")
-            engine.tag(image_id, str(dep.target))
-            digest = with_retries(lambda: engine.push(str(dep.target), lambda _progress: None))
-        except PushFailed as exc:
-            hint = f"; run `inv login --registry {dep.target.host}`" if exc.kind == "auth" else ""
-            return DepResult(dep, "failed", via="engine", error=f"{exc}{hint}")
+            engine.tag(image_id, dep.target)
+            digest = with_retries(lambda: engine.push(dep.target, lambda _progress: None))
         except AcrError as exc:
-            return DepResult(dep, "failed", via="engine", error=str(exc))
+            return DepResult(dep, "failed", via="engine", error=explain(exc))
         return DepResult(dep, "copied", digest, via="engine")
 
     def _report(self, r: DepResult) -> None:
@@ -172,11 +168,6 @@ class Mirrorer:
                              f"{r.seconds:.1f}s)")
         else:
             self.console.say(f"failed    {r.dep.source} -> {r.dep.target}: {r.error}")
-
-
-def _engine_ref(dep: Dependency) -> str:
-    source = dep.source
-    return f"{source.host}/{source.repository}:{source.tag or 'latest'}"
 
 
 def print_summary(results: Sequence[DepResult], console: Console) -> None:

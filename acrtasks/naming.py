@@ -186,15 +186,34 @@ def _is_valid_registry(text: str) -> bool:
 
 @dataclass(frozen=True)
 class ImageRef:
-    """A fully qualified image reference: ``host/repository[:tag][@digest]``."""
+    """An image reference: ``host/repository[:tag][@digest]``; ``host`` "" is an engine-local name.
+
+    Every instance is valid: construction checks each limit of the grammar
+    (path components, the 255-character name, the tag, the digest), so a ref
+    that exists at all can be built, tagged and pushed.
+    """
 
     host: str
     repository: str
     tag: Optional[str] = None
     digest: Optional[str] = None
 
+    def __post_init__(self) -> None:
+        for segment in self.repository.split("/"):
+            if not PATH_COMPONENT.match(segment):
+                raise NamingError(f"path component {segment!r} of {self.locator!r} must be {PATH_RULE}")
+        if len(self.locator) > _MAX_NAME_LENGTH:
+            raise NamingError(
+                f"repository name {self.locator!r} is {len(self.locator)} characters long; the limit is "
+                f"{_MAX_NAME_LENGTH} (shorten [project] name, image_prefix, the component or the namespace)"
+            )
+        if self.tag is not None:
+            check_tag(self.tag, f"tag of {self.locator!r}")
+        if self.digest is not None and not DIGEST.match(self.digest):
+            raise NamingError(f"digest {self.digest!r} of {self.locator!r} is invalid")
+
     def __str__(self) -> str:
-        text = f"{self.host}/{self.repository}" if self.host else self.repository
+        text = self.locator
         if self.tag:
             text += f":{self.tag}"
         if self.digest:
@@ -211,22 +230,26 @@ class ImageRef:
         """``host/repository``, what a rename key or a push target names."""
         return f"{self.host}/{self.repository}" if self.host else self.repository
 
+    def with_tag(self, tag: Optional[str]) -> "ImageRef":
+        """The same repository at ``tag``, without a digest."""
+        return ImageRef(self.host, self.repository, tag)
+
     @classmethod
     def parse(cls, text: str) -> "ImageRef":
         """Parse a reference the way docker does (``postgres:15`` = ``docker.io/library/postgres:15``)."""
         if not text or text != text.strip() or re.search(r"\s", text):
             raise NamingError(f"image reference {text!r} is invalid: empty or contains whitespace")
+        if len(text) > 2 * _MAX_NAME_LENGTH:  # name + tag + digest cannot be longer; don't regex a novel
+            raise NamingError(f"image reference {text[:40]!r}... is {len(text)} characters long; "
+                              f"a name is at most {_MAX_NAME_LENGTH}")
         rest, digest = text, None
         if "@" in rest:
             rest, digest = rest.split("@", 1)
-            if not DIGEST.match(digest):
-                raise NamingError(f"image reference {text!r} has an invalid digest {digest!r}")
         tag = None
         last_slash = rest.rfind("/")
         colon = rest.rfind(":")
         if colon > last_slash:
             rest, tag = rest[:colon], rest[colon + 1 :]
-            check_tag(tag, f"tag of {text!r}")
         first, _, remainder = rest.partition("/")
         if remainder and looks_like_host(first):
             host, repository = first, remainder
@@ -239,14 +262,10 @@ class ImageRef:
             host = DOCKER_HUB
             if "/" not in repository:
                 repository = f"library/{repository}"
-        for segment in repository.split("/"):
-            if not PATH_COMPONENT.match(segment):
-                raise NamingError(
-                    f"image reference {text!r} is invalid: path component {segment!r} must be {PATH_RULE}"
-                )
-        if len(f"{host}/{repository}") > _MAX_NAME_LENGTH:
-            raise NamingError(f"image reference {text!r} is longer than {_MAX_NAME_LENGTH} characters")
-        return cls(host=host, repository=repository, tag=tag, digest=digest)
+        try:
+            return cls(host=host, repository=repository, tag=tag, digest=digest)
+        except NamingError as exc:
+            raise NamingError(f"image reference {text!r} is invalid: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -296,24 +315,22 @@ class Naming:
         path = f"{self.namespace}/{name}" if self.namespace else name
         return ImageRef(self.registry.host, path)
 
-    def local_ref(self, component: str, version: str) -> str:
+    def local_ref(self, component: str, version: str) -> ImageRef:
         """The engine-local name every build gets: ``<image_prefix><component>:<version>``."""
-        return f"{self.image_prefix}{component}:{check_tag(version, 'version')}"
+        return ImageRef("", self.image_prefix + component, check_tag(version, "version"))
 
-    def component_ref(self, component: str, version: str) -> str:
+    def component_ref(self, component: str, version: str) -> ImageRef:
         """Where ``component`` at ``version`` goes; the local name when there is no registry."""
         check_path_component(component, "component")
         check_tag(version, "version")
         if self.layout == "local":
             return self.local_ref(component, version)
         if self.layout == "flat":
-            repo = self._repository(self.project)
             tag = check_tag(f"{component}-{version}", f"tag for component {component!r}")
-            return str(ImageRef(repo.host, repo.repository, tag))
-        repo = self._repository(self.image_prefix + component)
-        return str(ImageRef(repo.host, repo.repository, version))
+            return self._repository(self.project).with_tag(tag)
+        return self._repository(self.image_prefix + component).with_tag(version)
 
-    def local_refs(self, component: str, version: str, tag_latest: bool = False) -> List[str]:
+    def local_refs(self, component: str, version: str, tag_latest: bool = False) -> List[ImageRef]:
         """The engine-local names of one build: ``<prefix><component>:<version>`` (and ``:latest``)."""
         refs = [self.local_ref(component, version)]
         if tag_latest:
@@ -322,7 +339,7 @@ class Naming:
 
     def registry_refs(
         self, component: str, version: str, aliases: Sequence[str] = (), tag_latest: bool = False
-    ) -> List[str]:
+    ) -> List[ImageRef]:
         """The registry refs of one build: component, then aliases, then their ``latest`` forms."""
         if self.layout == "local":
             return []
@@ -332,7 +349,7 @@ class Naming:
 
     def component_refs(
         self, component: str, version: str, aliases: Sequence[str] = (), tag_latest: bool = False
-    ) -> List[str]:
+    ) -> List[ImageRef]:
         """Every ref one build is tagged with: the local names first, then the registry refs.
 
         Without a registry, aliases get local names of their own (``<prefix><alias>:<version>``).
@@ -360,8 +377,7 @@ class Naming:
             source = ImageRef(source.host, source.repository, "latest", source.digest)
         name = _renamed(source, rename or {})
         check_path_component(name, f"target name of dependency {source_text!r}")
-        repo = self._repository(name)
-        target = ImageRef(repo.host, repo.repository, source.tag)
+        target = self._repository(name).with_tag(source.tag)
         return Dependency(source=source, target=target, unpinned=unpinned)
 
     def dependencies(self, sources: Sequence[str], rename: Optional[Dict[str, str]] = None) -> List[Dependency]:
@@ -386,7 +402,7 @@ class Naming:
     def map_image_name(self, local_name: str, version: str) -> str:
         """Map any local image name: a component when it starts with image_prefix, else a dependency."""
         if self.image_prefix and local_name.startswith(self.image_prefix):
-            return self.component_ref(local_name[len(self.image_prefix) :], version)
+            return str(self.component_ref(local_name[len(self.image_prefix) :], version))
         return str(self.dependency(f"{local_name}:{version}").target)
 
 

@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from . import gitinfo
 from .config import Settings
 from .errors import PreflightError
+from .naming import ImageRef
 
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
 MASK = "***"
@@ -35,18 +36,18 @@ class BuildStep:
     target: str
     build_args: Dict[str, str]
     labels: Dict[str, str]
-    refs: Tuple[str, ...]  # the local name first, then registry refs
+    refs: Tuple[ImageRef, ...]  # the local name first, then registry refs
 
     @property
-    def local_ref(self) -> str:
+    def local_ref(self) -> ImageRef:
         return self.refs[0]
 
 
 @dataclass(frozen=True)
 class PushStep:
     component: str
-    refs: Tuple[str, ...]  # registry refs, all tags of one local image
-    local_ref: str
+    refs: Tuple[ImageRef, ...]  # registry refs, all tags of one local image
+    local_ref: ImageRef
 
 
 def oci_labels(settings: Settings, created: Optional[str] = None) -> Dict[str, str]:

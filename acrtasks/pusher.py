@@ -5,16 +5,17 @@ from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
 from .console import Console, human_bytes
-from .engine import Engine, PushFailed, PushProgress
+from .engine import Engine, PushProgress
+from .errors import PushFailed
 from .retry import TRIES, backoff_seconds, with_retries
-from .errors import PreflightError
+from .errors import Interrupted, PreflightError, login_hint
 from .naming import ImageRef
 from .plan import PushStep
 
 @dataclass
 class PushResult:
     component: str
-    ref: str
+    ref: ImageRef
     status: str  # pushed | failed | skipped
     digest: str = ""
     error: str = ""
@@ -23,10 +24,6 @@ class PushResult:
     @property
     def ok(self) -> bool:
         return self.status == "pushed"
-
-
-def registry_host(ref: str) -> str:
-    return ImageRef.parse(ref).host
 
 
 def preflight(engine: Engine, steps: Sequence[PushStep]) -> Dict[str, str]:
@@ -39,7 +36,7 @@ def preflight(engine: Engine, steps: Sequence[PushStep]) -> Dict[str, str]:
         else:
             found[step.local_ref] = image_id
     if missing:
-        names = ", ".join(step.local_ref for step in missing)
+        names = ", ".join(str(step.local_ref) for step in missing)
         components = " ".join(f"--component {step.component}" for step in missing)
         raise PreflightError(
             f"nothing pushed: {len(missing)} image(s) not in the engine: {names}; "
@@ -48,10 +45,10 @@ def preflight(engine: Engine, steps: Sequence[PushStep]) -> Dict[str, str]:
     return found
 
 
-def _explain(exc: PushFailed, ref: str) -> str:
-    host = registry_host(ref)
+def _explain(exc: PushFailed, ref: ImageRef) -> str:
+    host = ref.host
     if exc.kind == "auth":
-        return f"{host} refused the credentials ({exc}); run `inv login --registry {host}` (or docker login {host})"
+        return f"{host} refused the push ({exc}); {login_hint(host, str(exc))}"
     if exc.kind == "immutable":
         return f"{ref}: the registry refuses to overwrite an existing immutable tag ({exc}); push a new version"
     if exc.kind == "transient":
@@ -63,20 +60,25 @@ def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, s
                console: Console) -> List[PushResult]:
     """Push every ref; after an auth or connection failure the same registry's other refs are skipped."""
     backoff = backoff_seconds()  # read once, before the first push: a bad value stops nothing half-done
-    results = []
+    results: List[PushResult] = []
     dead_hosts: Dict[str, str] = {}
-    for step in steps:
-        for ref in step.refs:
-            host = registry_host(ref)
-            if host in dead_hosts:
-                results.append(PushResult(step.component, ref, "skipped", error=dead_hosts[host]))
-                continue
-            engine.tag(image_ids[step.local_ref], ref)
-            results.append(_push_one(engine, step.component, ref, console, dead_hosts, backoff))
+    total = sum(len(step.refs) for step in steps)
+    try:
+        for step in steps:
+            for ref in step.refs:
+                host = ref.host
+                if host in dead_hosts:
+                    results.append(PushResult(step.component, ref, "skipped", error=dead_hosts[host]))
+                    continue
+                engine.tag(image_ids[step.local_ref], ref)
+                results.append(_push_one(engine, step.component, ref, console, dead_hosts, backoff))
+    except KeyboardInterrupt:  # the engine stops the push when our connection to it closes
+        raise Interrupted(f"{len(results)} of {total} push(es) finished before Ctrl-C; the rest was abandoned",
+                          results) from None
     return results
 
 
-def _push_one(engine: Engine, component: str, ref: str, console: Console, dead_hosts: Dict[str, str],
+def _push_one(engine: Engine, component: str, ref: ImageRef, console: Console, dead_hosts: Dict[str, str],
               backoff: float) -> PushResult:
     started = time.monotonic()
     console.say(f"push {ref}")
@@ -99,7 +101,7 @@ def _push_one(engine: Engine, component: str, ref: str, console: Console, dead_h
     except PushFailed as exc:
         message = _explain(exc, ref)
         if exc.kind in ("auth", "transient"):
-            dead_hosts[registry_host(ref)] = f"skipped after: {message}"
+            dead_hosts[ref.host] = f"skipped after: {message}"
         console.say(f"  failed: {message}")
         return PushResult(component, ref, "failed", error=message, seconds=time.monotonic() - started)
     seconds = time.monotonic() - started
@@ -124,5 +126,5 @@ def metadata(results: Sequence[PushResult]) -> Dict[str, dict]:
             entry["digest"] = r.digest
         if r.error:
             entry["error"] = r.error
-        updates.setdefault(r.component, {"push": {}})["push"][r.ref] = entry
+        updates.setdefault(r.component, {"push": {}})["push"][str(r.ref)] = entry
     return updates

@@ -19,8 +19,7 @@ from invoke import Collection, Exit, task
 
 from .config import Config, Settings, find_config, load_config, positive_int, resolve
 from .console import Console, format_table
-from .errors import AcrError, OperationFailed, UsageError
-from .naming import naming_for
+from .errors import AcrError, Interrupted, OperationFailed, RegistryError, UsageError
 from .naming_cases import CASES, SEED, passed, run_case
 
 # Help shared by the flags several tasks have: chained tasks share their values.
@@ -53,12 +52,16 @@ HELP = {
 
 
 def _boundary(func):
-    """Turn acrtasks' errors into one line and an exit code; nothing else is caught."""
+    """Turn acrtasks' errors (and Ctrl-C) into one line and an exit code; nothing else is caught."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
+        except Interrupted as exc:
+            raise Exit(f"interrupted: {exc}" if str(exc) else "interrupted", code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=Interrupted.exit_code) from None
         except AcrError as exc:
             raise Exit(f"error: {exc}" if str(exc) else None, code=exc.exit_code) from None
 
@@ -114,7 +117,11 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     record = metadata.MetadataFile(metadata_file)
     record.check()
     engine = _engine()
-    results = builder.run_builds(engine, steps, settings.parallel, no_cache, console)
+    try:
+        results = builder.run_builds(engine, steps, settings.parallel, no_cache, console)
+    except Interrupted as exc:
+        record.merge({r.step.component: r.metadata() for r in exc.finished})
+        raise
     builder.print_summary(results, console)
     record.merge({r.step.component: r.metadata() for r in results})
     failed = [r.step.component for r in results if not r.ok]
@@ -140,7 +147,11 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
     record.check()
     engine = _engine()
     image_ids = pusher.preflight(engine, steps)
-    results = pusher.run_pushes(engine, steps, image_ids, console)
+    try:
+        results = pusher.run_pushes(engine, steps, image_ids, console)
+    except Interrupted as exc:
+        record.merge(pusher.metadata(exc.finished))
+        raise
     pusher.print_summary(results, console)
     record.merge(pusher.metadata(results))
     failed = [r for r in results if not r.ok]
@@ -196,7 +207,11 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=True, force=False,
                                platform or (), source, skip_existing and settings.config.deps_skip_existing,
                                force, _dry(c), _engine)
     worker.preflight(deps_plan.dependencies)
-    results = worker.run(deps_plan.dependencies, job_count)
+    try:
+        results = worker.run(deps_plan.dependencies, job_count)
+    except Interrupted as exc:
+        record.merge(mirrorer.metadata(exc.finished))
+        raise
     mirrorer.print_summary(results, console)
     record.merge(mirrorer.metadata(results))
     failed = [r for r in results if not r.ok]
@@ -210,7 +225,6 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=True, force=False,
 def login(c, registry=None, username=None, password_stdin=False):
     """Verify registry credentials and store them where docker and acrtasks both find them."""
     from . import login as account
-    from .registry.client import RegistryError
 
     config, host = _login_target(c, registry)
     user = username or os.environ.get("ACRTASKS_USERNAME") or config.username
@@ -249,20 +263,22 @@ def _preview(settings: Settings) -> dict:
     """Every component, alias, latest and dependency name for the effective registry."""
     config, naming = settings.config, settings.naming
     components = [
-        {"component": comp.name, "refs": naming.component_refs(comp.name, settings.version, comp.aliases, True)}
+        {"component": comp.name,
+         "refs": [str(ref) for ref in naming.component_refs(comp.name, settings.version, comp.aliases, True)]}
         for comp in config.components.values()
     ]
+    from . import deps as depsmod
+
     deps: dict = {"images": []}
-    deps_registry = config.deps_namespace or settings.registry
-    if config.deps_images:
-        if not deps_registry:
-            deps["error"] = "dependencies need a registry ([deps] namespace, [registry] url or --registry)"
+    sources, _ = depsmod.dependency_sources(config)
+    if sources:
+        deps_naming = depsmod.dependency_naming(settings)
+        if deps_naming is None:
+            deps["error"] = depsmod.NO_TARGET
         else:
-            deps_naming = naming_for(config.project, config.image_prefix, deps_registry, settings.layout
-                                     if settings.layout != "local" else config.layout, config.flat_hosts)
             deps["images"] = [
                 {"source": str(d.source), "target": str(d.target), "unpinned": d.unpinned}
-                for d in deps_naming.dependencies(config.deps_images, config.deps_rename)
+                for d in deps_naming.dependencies(sources, config.deps_rename)
             ]
     return {"registry": settings.registry, "layout": settings.layout, "version": settings.version,
             "components": components, "deps": deps}

@@ -10,6 +10,7 @@ configured insecure hosts, and retries for transient failures.
 
 import base64
 import functools
+import json
 import os
 import re
 import socket
@@ -24,22 +25,12 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .. import retry
-from ..errors import AcrError
+from ..errors import Kind, RegistryError
 from ..naming import is_loopback_host, split_host
 from .credentials import Credentials
 
 DEFAULT_CERTS_DIR = "/etc/docker/certs.d"
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
-
-
-class RegistryError(AcrError):
-    """A registry request failed; ``kind`` is auth | not_found | transient | tls | other."""
-
-    def __init__(self, message: str, kind: str = "other", status: Optional[int] = None, host: str = ""):
-        super().__init__(message)
-        self.kind = kind
-        self.status = status
-        self.host = host  # the registry that answered (or did not), for `inv login --registry <host>`
 
 
 @dataclass(frozen=True)
@@ -166,9 +157,10 @@ class RegistryClient:
                 raise self._fail(f"cannot connect to {self.host} ({exc.strerror or exc})", "transient") from None
             return "http"
 
-    def _send(self, method: str, url: str, headers: dict, stream: bool, data=None, params=None) -> requests.Response:
+    def _send(self, method: str, url: str, headers: dict, stream: bool, data=None, params=None,
+              timeout: Optional[float] = None) -> requests.Response:
         return self.session.request(method, url, headers=headers, stream=stream, data=data, params=params,
-                                    timeout=self.timeout, allow_redirects=True)
+                                    timeout=timeout or self.timeout, allow_redirects=True, proxies=proxies_for(url))
 
     # -- auth -----------------------------------------------------------------------------------
 
@@ -198,35 +190,52 @@ class RegistryClient:
         realm = challenge.params.get("realm")
         if not realm:
             raise self._fail(f"{self.host}: Bearer challenge without a realm", "auth", 401)
-        params = {"service": challenge.params.get("service", "")}
-        if scope:
-            params["scope"] = scope.split()  # one scope parameter each, as token services expect
-        headers = {}
-        if self.credentials:
-            headers["Authorization"] = _basic(self.credentials)
-            params["account"] = self.credentials.username
+        service = challenge.params.get("service", "")
+        credentials = self.credentials
         try:
-            response = self._send("GET", realm, headers, False, params=params)
+            if credentials and credentials.identity_token:
+                # a token login: trade the refresh token (OAuth2), as docker does with an identitytoken
+                form = {"grant_type": "refresh_token", "refresh_token": credentials.identity_token,
+                        "service": service, "client_id": "acrtasks", "scope": scope}
+                response = self.session.post(realm, data=form, timeout=self.timeout, proxies=proxies_for(realm),
+                                             stream=True)
+            else:
+                params = {"service": service}
+                if scope:
+                    params["scope"] = scope.split()  # one scope parameter each, as token services expect
+                headers = {}
+                if credentials:
+                    headers["Authorization"] = _basic(credentials)
+                    params["account"] = credentials.username
+                response = self._send("GET", realm, headers, True, params=params)
+            with response:
+                status = response.status_code
+                body = _read_bounded(response, MAX_TOKEN_RESPONSE) if status == 200 else b""
         except requests.exceptions.RequestException as exc:
             raise self._fail(f"token service {realm} unreachable ({_reason(exc)})", "transient") from None
-        if response.status_code in (401, 403):
-            raise self._fail(f"{self.host}: the token service refused the credentials", "auth",
-                             response.status_code)
-        if response.status_code != 200:
-            raise self._fail(f"{self.host}: token service answered {response.status_code}",
-                             "transient" if response.status_code in TRANSIENT_STATUS else "other",
-                             response.status_code)
-        body = response.json()
-        token = body.get("token") or body.get("access_token")
-        if not token:
-            raise self._fail(f"{self.host}: the token service returned no token", "auth")
+        if status in (401, 403):
+            raise self._fail(f"{self.host}: the token service refused the credentials", "auth", status)
+        if status != 200:
+            raise self._fail(f"{self.host}: token service {realm} answered {status}",
+                             "transient" if status in TRANSIENT_STATUS else "other", status)
+        if body is None:
+            raise self._fail(f"{self.host}: token service {realm} answered more than "
+                             f"{MAX_TOKEN_RESPONSE >> 10} KiB; that is no token")
+        try:
+            reply = json.loads(body)
+        except ValueError:
+            raise self._fail(f"{self.host}: token service {realm} answered something that is not JSON "
+                             f"({_snippet(body)}); is the realm a login page or a proxy?") from None
+        token = reply.get("token") or reply.get("access_token") if isinstance(reply, dict) else None
+        if not isinstance(token, str) or not token:
+            raise self._fail(f"{self.host}: token service {realm} returned no token", "auth")
         return token
 
     # -- requests -------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, scope: str = "", headers: Optional[dict] = None,
                 stream: bool = False, data=None, params=None, ok: Tuple[int, ...] = (200,),
-                retry: bool = True) -> requests.Response:
+                retry: bool = True, timeout: Optional[float] = None) -> requests.Response:
         """One API call with auth and retries; ``data`` must be replayable (bytes) when ``retry``.
 
         Answers in ``ok`` are returned; 404 raises kind ``not_found``; 401/403 kind ``auth``;
@@ -240,7 +249,7 @@ class RegistryClient:
             attempt += 1
             try:
                 response = self._send(method, url, {**(headers or {}), **self._auth_header(scope)}, stream, data,
-                                      params)
+                                      params, timeout)
             except requests.exceptions.SSLError as exc:
                 raise self._fail(
                     f"TLS to {self.host} failed ({_reason(exc)}); trust its CA in "
@@ -281,6 +290,38 @@ class RegistryClient:
     def check_login(self) -> None:
         """Verify the credentials against ``/v2/`` like ``docker login`` does; raise kind ``auth`` if refused."""
         self.request("GET", "/v2/", retry=True)
+
+
+MAX_TOKEN_RESPONSE = 1 << 20  # tokens are a few KiB; a JWT with a long x5c chain stays far below
+
+
+def _read_bounded(response: requests.Response, limit: int) -> Optional[bytes]:
+    """The body of a streamed response, or None when it is longer than ``limit`` (never read whole)."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > limit:
+        return None
+    chunks, total = [], 0
+    for chunk in response.iter_content(chunk_size=64 << 10):
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:60].decode("utf-8", "replace")
+    return repr(text) + ("..." if len(body) > 60 else "")
+
+
+def proxies_for(url: str) -> Dict[str, str]:
+    """``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` as docker reads them; loopback is never proxied (as in Go)."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host == "::1" or host.startswith("127."):
+        return {}
+    return requests.utils.get_environ_proxies(url)
 
 
 def _basic(credentials: Credentials) -> str:

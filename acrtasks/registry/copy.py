@@ -9,13 +9,18 @@ The target digest is checked against the source's afterwards.
 
 import hashlib
 import json
-from concurrent.futures import ThreadPoolExecutor
+import re
+import threading
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 from urllib.parse import urljoin
 
 from ..retry import with_retries
-from .client import RegistryClient, RegistryError
+import requests
+
+from ..errors import Kind, RegistryError
+from ..jobs import CANCELLED, run_jobs
+from .client import RegistryClient, _read_bounded, _reason
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -24,6 +29,7 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 INDEX_TYPES = (DOCKER_LIST, OCI_INDEX)
 ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 CHUNK = 1 << 20  # streamed in 1 MiB pieces: memory stays flat whatever the layer size
+MAX_MANIFEST = 4 << 20  # the limit docker and containerd apply to manifests
 
 
 def sha256_digest(data: bytes) -> str:
@@ -47,16 +53,25 @@ class Manifest:
     def blobs(self) -> List[Tuple[str, int]]:
         """(digest, size) of the config and every layer; foreign layers (with ``urls``) stay where they are."""
         data = self.data
-        found = []
-        if data.get("config"):
-            found.append((data["config"]["digest"], data["config"].get("size", 0)))
-        for layer in data.get("layers") or []:
-            if not layer.get("urls"):
-                found.append((layer["digest"], layer.get("size", 0)))
-        return found
+        described = ([data["config"]] if data.get("config") else []) + list(data.get("layers") or [])
+        return [(_descriptor_digest(d), d.get("size", 0)) for d in described if not d.get("urls")]
 
     def children(self) -> List[dict]:
-        return list(self.data.get("manifests") or [])
+        entries = list(self.data.get("manifests") or [])
+        for entry in entries:
+            _descriptor_digest(entry)
+        return entries
+
+
+_SHA256 = re.compile(r"sha256:[0-9a-f]{64}\Z")
+
+
+def _descriptor_digest(descriptor: dict) -> str:
+    """A descriptor's digest, which ends up in a URL path: only ``sha256:<64 hex>`` passes."""
+    digest = descriptor["digest"]
+    if not isinstance(digest, str) or not _SHA256.match(digest):
+        raise TypeError(f"bad digest {digest!r}")
+    return digest
 
 
 def platform_of(entry: dict) -> str:
@@ -86,31 +101,55 @@ class CopyResult:
 class ImageCopier:
     """Copies images from ``source`` to ``target`` (clients of one registry each; may be the same host)."""
 
-    def __init__(self, source: RegistryClient, target: RegistryClient, blob_workers: int = 4, force: bool = False):
+    def __init__(self, source: RegistryClient, target: RegistryClient, blob_workers: int = 4, force: bool = False,
+                 sessions: Optional["UploadSessions"] = None):
         self.source = source
         self.target = target
         self.blob_workers = blob_workers
         self.force = force
+        self.sessions = sessions or UploadSessions()
 
     # -- manifests ------------------------------------------------------------------------------
 
     def fetch_manifest(self, repo: str, reference: str) -> Manifest:
+        """A manifest, checked before anything is built on it: bounded, a JSON object, hashing to its digest."""
+        where = f"{self.source.host}/{repo}{'@' if reference.startswith('sha256:') else ':'}{reference}"
         response = self.source.request("GET", f"/v2/{repo}/manifests/{reference}", scope=_pull(repo),
-                                       headers={"Accept": ACCEPT})
-        raw = response.content
-        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+                                       headers={"Accept": ACCEPT}, stream=True)
+        with response:
+            try:
+                raw = _read_bounded(response, MAX_MANIFEST)
+            except requests.exceptions.RequestException as exc:
+                raise self.source._fail(f"{where}: the manifest download broke off ({_reason(exc)})",
+                                        Kind.TRANSIENT) from None
+            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            claimed = response.headers.get("Docker-Content-Digest", "")
+        if raw is None:  # docker and containerd refuse these too, without reading them
+            raise self.source._fail(f"{where}: the manifest is larger than {MAX_MANIFEST >> 20} MiB; refused")
         try:
             body = json.loads(raw)
         except ValueError:
-            raise self.source._fail(f"{self.source.host}/{repo}:{reference}: the manifest is not JSON") from None
+            raise self.source._fail(f"{where}: the manifest is not JSON") from None
+        if not isinstance(body, dict):
+            raise self.source._fail(f"{where}: the manifest is JSON but not an object")
         media_type = body.get("mediaType") or media_type
+        if not isinstance(media_type, str):
+            raise self.source._fail(f"{where}: the manifest's mediaType is not a string")
         if body.get("schemaVersion") == 1 or "prettyjws" in media_type:
-            raise self.source._fail(f"{self.source.host}/{repo}:{reference}: schema 1 manifests are not supported")
+            raise self.source._fail(f"{where}: schema 1 manifests are not supported")
         digest = sha256_digest(raw)
-        if reference.startswith("sha256:") and digest != reference:
-            raise self.source._fail(f"{self.source.host}/{repo}@{reference}: content does not match its digest "
-                                    f"({digest})")
-        return Manifest(media_type, raw, digest)
+        expected = reference if reference.startswith("sha256:") else claimed
+        if expected and expected.startswith("sha256:") and digest != expected:
+            raise self.source._fail(f"{where}: the manifest's bytes hash to {digest}, but the registry says "
+                                    f"{expected}; refused (corrupt or tampered)", Kind.INTEGRITY)
+        manifest = Manifest(media_type, raw, digest)
+        try:
+            manifest.blobs()
+            manifest.children()
+        except (TypeError, KeyError, AttributeError) as exc:
+            raise self.source._fail(f"{where}: the manifest's config, layers or manifests are malformed "
+                                    f"({exc})") from None
+        return manifest
 
     def target_digest(self, repo: str, tag: str) -> Optional[str]:
         """The digest the target tag points at now, or None (one HEAD request)."""
@@ -187,8 +226,7 @@ class ImageCopier:
             digest, size = item
             return size if self._copy_blob(src_repo, dst_repo, digest) else 0
 
-        with ThreadPoolExecutor(max_workers=max(1, min(self.blob_workers, len(blobs)))) as pool:
-            result.bytes_uploaded += sum(pool.map(one, blobs.items()))
+        result.bytes_uploaded += sum(run_jobs(one, list(blobs.items()), self.blob_workers))
 
     def _blob_exists(self, repo: str, digest: str) -> bool:
         try:
@@ -220,22 +258,99 @@ class ImageCopier:
         return True
 
     def _stream_blob(self, src_repo: str, dst_repo: str, digest: str, upload_url: Optional[str] = None) -> None:
-        """GET from the source and PUT to the target in 1 MiB chunks; the registry checks the digest."""
+        """GET from the source and PUT to the target in 1 MiB chunks; the registry checks the digest.
+
+        A failure while reading the source is the source's, even though it
+        surfaces as a broken upload; an upload that does not finish has its
+        session cancelled (DELETE), so the target keeps no half-written blob.
+        """
         download = self.source.request("GET", f"/v2/{src_repo}/blobs/{digest}", scope=_pull(src_repo), stream=True)
+        source = _SourceStream(download)
+        finished = False
         try:
             if upload_url is None:
                 start = self.target.request("POST", f"/v2/{dst_repo}/blobs/uploads/", scope=_push(dst_repo),
                                             ok=(202,))
                 start.close()
                 upload_url = _location(start)
+            self.sessions.opened(self.target, upload_url, dst_repo)
             separator = "&" if "?" in upload_url else "?"
-            upload = self.target.request(
-                "PUT", f"{upload_url}{separator}digest={digest}", scope=_push(dst_repo),
-                headers={"Content-Type": "application/octet-stream"},
-                data=download.iter_content(chunk_size=CHUNK), ok=(201,), retry=False)
+            try:
+                upload = self.target.request(
+                    "PUT", f"{upload_url}{separator}digest={digest}", scope=_push(dst_repo),
+                    headers={"Content-Type": "application/octet-stream"}, data=source, ok=(201,), retry=False)
+            except RegistryError:
+                if source.error is not None:
+                    raise self.source._fail(
+                        f"{self.source.host}/{src_repo}: the download of blob {digest[:19]} broke off after "
+                        f"{source.received} bytes ({_reason(source.error)})", Kind.TRANSIENT) from None
+                raise
             upload.close()
+            finished = True
         finally:
             download.close()
+            if upload_url is not None:
+                self.sessions.closed(upload_url, cancel=not finished)
+
+
+class _SourceStream:
+    """The source's blob bytes as the upload's body, remembering why reading them failed, if it did."""
+
+    def __init__(self, download):
+        self._chunks = download.iter_content(chunk_size=CHUNK)
+        self.error: Optional[Exception] = None
+        self.received = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        if CANCELLED.is_set():
+            self.error = InterruptedError("interrupted")
+            raise self.error
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            raise
+        except Exception as exc:  # requests/urllib3 wrap resets and stalls in several types
+            self.error = exc
+            raise
+        self.received += len(chunk)
+        return chunk
+
+
+class UploadSessions:
+    """Upload sessions open right now, so that Ctrl-C can cancel them at the registries."""
+
+    def __init__(self):
+        self._open: Dict[str, Tuple[RegistryClient, str]] = {}
+        self._lock = threading.Lock()
+
+    def opened(self, client: RegistryClient, url: str, repo: str) -> None:
+        with self._lock:
+            self._open[url] = (client, repo)
+
+    def closed(self, url: str, cancel: bool) -> None:
+        with self._lock:
+            entry = self._open.pop(url, None)
+        if cancel and entry is not None:
+            _cancel_upload(entry[0], url, entry[1])
+
+    def cancel_all(self) -> int:
+        with self._lock:
+            entries, self._open = dict(self._open), {}
+        for url, (client, repo) in entries.items():
+            _cancel_upload(client, url, repo)
+        return len(entries)
+
+
+def _cancel_upload(client: RegistryClient, url: str, repo: str) -> None:
+    """DELETE an upload session, best effort and quickly: the copy has failed or been interrupted already."""
+    try:
+        client.request("DELETE", url, scope=_push(repo), ok=(204, 200, 202, 404), retry=False,
+                       timeout=2).close()
+    except Exception:  # noqa: BLE001 - the session expires at the registry anyway
+        pass
 
 
 def _location(response) -> str:

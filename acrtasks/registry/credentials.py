@@ -15,20 +15,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .. import jsonfile
-from ..errors import AcrError, UsageError
+from .. import inputs, jsonfile
+from ..errors import CredentialError, UsageError
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
-
-
-class CredentialError(AcrError):
-    """A credential helper failed, or config.json cannot be read or written."""
 
 
 @dataclass(frozen=True)
 class Credentials:
     username: str
     password: str = field(repr=False)
+    #: A refresh token from a token login (``identitytoken`` in config.json): traded for access tokens
+    #: at the registry's token service (OAuth2 ``grant_type=refresh_token``) instead of a password.
+    identity_token: str = field(default="", repr=False)
+
+
+IDENTITY_TOKEN_USER = "<token>"  # a helper's Username when its Secret is an identity token
+MAX_HELPER_OUTPUT = 1 << 20
 
 
 def auth_key(host: str) -> str:
@@ -52,18 +55,15 @@ class DockerConfig:
         self.path = self.directory / "config.json"
 
     def load(self) -> dict:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
-        except OSError as exc:
-            raise CredentialError(f"cannot read {self.path}: {exc.strerror}") from None
-        try:
-            data = json.loads(text) if text.strip() else {}
-        except ValueError as exc:
-            raise UsageError(f"{self.path} is not valid JSON ({exc}); fix or remove it") from None
-        if not isinstance(data, dict):
-            raise UsageError(f"{self.path} must hold a JSON object; fix or remove it")
+        """The file as docker reads it, its shape checked where we rely on it."""
+        text = inputs.read_text(self.path, "docker config", missing_ok=True)
+        data = inputs.load_json(text, self.path, "docker config") if text and text.strip() else {}
+        inputs.expect(data, dict, self.path, "the document")
+        inputs.expect(data.get("auths") or {}, dict, self.path, "'auths'")
+        inputs.expect(data.get("credHelpers") or {}, dict, self.path, "'credHelpers'")
+        for key, helper in (data.get("credHelpers") or {}).items():
+            inputs.expect(helper, str, self.path, f"credHelpers[{key!r}]")
+        inputs.expect(data.get("credsStore") or "", str, self.path, "'credsStore'")
         return data
 
     def helper_for(self, host: str, data: Optional[dict] = None) -> Optional[str]:
@@ -80,18 +80,19 @@ class DockerConfig:
         if helper:
             found = self._helper(helper, "get", auth_key(host), missing_ok=True)
             if found:
-                reply = json.loads(found)
-                if reply.get("Username") or reply.get("Secret"):
-                    return Credentials(reply.get("Username", ""), reply.get("Secret", ""))
+                return _helper_reply(found, helper)
         for key, entry in (data.get("auths") or {}).items():
             if key != auth_key(host) and _host_of_key(key) != host:
                 continue
             if not isinstance(entry, dict):
                 continue
+            if entry.get("identitytoken"):
+                token = inputs.expect(entry["identitytoken"], str, self.path, f"auths[{key!r}].identitytoken")
+                return Credentials(entry.get("username", "") or "", "", identity_token=token)
             if entry.get("auth"):
                 try:
-                    user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-                except (ValueError, UnicodeDecodeError):
+                    user, _, password = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
+                except (ValueError, TypeError, UnicodeDecodeError):
                     raise UsageError(f"{self.path}: auths[{key!r}].auth is not base64 user:password") from None
                 return Credentials(user, password)
             if entry.get("username"):
@@ -102,6 +103,10 @@ class DockerConfig:
 
     def store(self, host: str, credentials: Credentials) -> str:
         """Store credentials as the docker CLI would; return where (for the message)."""
+        with jsonfile.locked(self.path):  # concurrent logins must not drop each other's entries
+            return self._store(host, credentials)
+
+    def _store(self, host: str, credentials: Credentials) -> str:
         data = self.load()
         helper = self.helper_for(host, data)
         key = auth_key(host)
@@ -121,6 +126,10 @@ class DockerConfig:
 
     def erase(self, host: str) -> Optional[str]:
         """Remove stored credentials; return where they were, or None when there were none."""
+        with jsonfile.locked(self.path):
+            return self._erase(host)
+
+    def _erase(self, host: str) -> Optional[str]:
         data = self.load()
         helper = self.helper_for(host, data)
         key = auth_key(host)
@@ -143,7 +152,7 @@ class DockerConfig:
         """Run ``docker-credential-<name> <action>``; the payload (and any secret) goes on stdin only."""
         program = f"docker-credential-{name}"
         try:
-            done = subprocess.run([program, action], input=stdin, capture_output=True, text=True, timeout=60,
+            done = subprocess.run([program, action], input=stdin.encode(), capture_output=True, timeout=60,
                                   check=False)
         except FileNotFoundError:
             raise CredentialError(
@@ -152,9 +161,31 @@ class DockerConfig:
             ) from None
         except subprocess.TimeoutExpired:
             raise CredentialError(f"{program} {action} did not answer within 60 s") from None
+        if len(done.stdout) > MAX_HELPER_OUTPUT:
+            raise CredentialError(f"{program} {action} answered {len(done.stdout)} bytes; that is no credential")
+        stdout = done.stdout.decode("utf-8", "replace")
         if done.returncode != 0:
-            message = (done.stdout + done.stderr).strip()
+            message = (stdout + done.stderr.decode("utf-8", "replace")).strip()
             if missing_ok and "credentials not found" in message.lower():
                 return None
-            raise CredentialError(f"{program} {action} failed: {message.splitlines()[-1] if message else 'no output'}")
-        return done.stdout
+            last = message.splitlines()[-1][:200] if message else "no output"
+            raise CredentialError(f"{program} {action} failed (exit {done.returncode}): {last}")
+        return stdout
+
+
+def _helper_reply(text: str, helper: str) -> Optional[Credentials]:
+    """A helper's ``get`` answer, ``{"Username": ..., "Secret": ...}``, checked: it is another program's output."""
+    program = f"docker-credential-{helper}"
+    try:
+        reply = json.loads(text)
+    except ValueError:
+        raise CredentialError(f"{program} get answered something that is not JSON "
+                              f"({len(text)} bytes); fix or replace the helper") from None
+    if not isinstance(reply, dict) or not all(isinstance(reply.get(k, ""), str) for k in ("Username", "Secret")):
+        raise CredentialError(f"{program} get answered JSON without string Username/Secret; fix or replace "
+                              "the helper")
+    if not (reply.get("Username") or reply.get("Secret")):
+        return None
+    if reply.get("Username") == IDENTITY_TOKEN_USER:  # docker's convention for a refresh token from a helper
+        return Credentials("", "", identity_token=reply["Secret"])
+    return Credentials(reply.get("Username", ""), reply.get("Secret", ""))

@@ -6,7 +6,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from acrtasks.registry.client import RegistryClient, RegistryError
+from acrtasks.errors import RegistryError
+from acrtasks.registry.client import RegistryClient
 
 pytestmark = pytest.mark.integration
 

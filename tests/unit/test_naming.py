@@ -141,7 +141,7 @@ def naming(registry="xxx.aliyuncs.com/ns", layout="auto"):
 
 def test_flat_component_alias_and_latest_refs():
     refs = naming().component_refs("backend", "v1", ["backend-init"], tag_latest=True)
-    assert refs == [
+    assert list(map(str, refs)) == [
         "ai-infra-backend:v1",
         "ai-infra-backend:latest",
         "xxx.aliyuncs.com/ns/ai-infra-matrix:backend-v1",
@@ -153,12 +153,12 @@ def test_flat_component_alias_and_latest_refs():
 
 def test_nested_component_refs():
     refs = naming("harbor.io/proj").registry_refs("backend", "v1", ["backend-init"])
-    assert refs == ["harbor.io/proj/ai-infra-backend:v1", "harbor.io/proj/ai-infra-backend-init:v1"]
+    assert list(map(str, refs)) == ["harbor.io/proj/ai-infra-backend:v1", "harbor.io/proj/ai-infra-backend-init:v1"]
 
 
 def test_local_refs_include_alias_names():
     refs = naming("").component_refs("backend", "v1", ["backend-init"])
-    assert refs == ["ai-infra-backend:v1", "ai-infra-backend-init:v1"]
+    assert list(map(str, refs)) == ["ai-infra-backend:v1", "ai-infra-backend-init:v1"]
 
 
 def test_flat_composed_tag_must_fit():

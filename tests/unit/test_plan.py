@@ -35,7 +35,7 @@ def test_build_plan_refs_args_and_masking(settings):
     steps = plan_builds(settings(registry="xxx.aliyuncs.com/team"), ["api"], labels=LABELS)
     assert [s.component for s in steps] == ["api"]
     step = steps[0]
-    assert step.refs == ("shop-api:v1", "xxx.aliyuncs.com/team/shop:api-v1", "xxx.aliyuncs.com/team/shop:api-worker-v1")
+    assert tuple(map(str, step.refs)) == ("shop-api:v1", "xxx.aliyuncs.com/team/shop:api-v1", "xxx.aliyuncs.com/team/shop:api-worker-v1")
     assert step.build_args == {"DB_PASSWORD": "hunter2", "LEVEL": "info", "VERSION": "v1"}
     text = "\n".join(describe_builds(steps, 2, no_cache=False))
     assert "--build-arg DB_PASSWORD=***" in text and "hunter2" not in text
@@ -50,8 +50,8 @@ def test_build_plan_checks_dockerfiles(settings, tmp_path):
 
 def test_push_plan(settings):
     steps = plan_pushes(settings(registry="harbor.io/p", tag_latest=True))
-    assert steps[0].local_ref == "shop-api:v1"
-    assert steps[0].refs == ("harbor.io/p/shop-api:v1", "harbor.io/p/shop-api-worker:v1",
+    assert str(steps[0].local_ref) == "shop-api:v1"
+    assert tuple(map(str, steps[0].refs)) == ("harbor.io/p/shop-api:v1", "harbor.io/p/shop-api-worker:v1",
                              "harbor.io/p/shop-api:latest", "harbor.io/p/shop-api-worker:latest")
     assert "  push web: shop-web:v1 -> harbor.io/p/shop-web:v1" in describe_pushes(steps)
 

@@ -5,13 +5,15 @@ import stat
 
 import pytest
 
-from acrtasks.engine import PushFailed, PushProgress, classify_push_error, split_ref
+from acrtasks.engine import PushFailed, PushProgress, classify_push_error
 from acrtasks.retry import with_retries
 from acrtasks.errors import UsageError
 from acrtasks.naming import is_loopback_host
 from acrtasks.registry.client import parse_challenge
 from acrtasks.registry.copy import Manifest, platform_matches, platform_of
-from acrtasks.registry.credentials import CredentialError, Credentials, DockerConfig, auth_key
+from acrtasks.errors import CredentialError
+from acrtasks.naming import ImageRef
+from acrtasks.registry.credentials import Credentials, DockerConfig, auth_key
 
 
 def test_parse_bearer_and_basic_challenges():
@@ -42,13 +44,24 @@ def test_platform_matching(wanted, matches):
     assert platform_matches(ENTRY, wanted) is matches
 
 
+C, L1, WIN = ("sha256:" + ch * 64 for ch in "c1f")
+
+
 def test_manifest_blobs_skip_foreign_layers():
-    body = {"schemaVersion": 2, "mediaType": "m", "config": {"digest": "sha256:c", "size": 2},
-            "layers": [{"digest": "sha256:l1", "size": 10},
-                       {"digest": "sha256:win", "size": 99, "urls": ["https://mcr.example/x"]}]}
+    body = {"schemaVersion": 2, "mediaType": "m", "config": {"digest": C, "size": 2},
+            "layers": [{"digest": L1, "size": 10},
+                       {"digest": WIN, "size": 99, "urls": ["https://mcr.example/x"]}]}
     manifest = Manifest("m", json.dumps(body).encode(), "sha256:m")
-    assert manifest.blobs() == [("sha256:c", 2), ("sha256:l1", 10)]
+    assert manifest.blobs() == [(C, 2), (L1, 10)]
     assert not manifest.is_index
+
+
+@pytest.mark.parametrize("digest", ["sha256:../../v2/other/blobs", "sha256:ABC", 5, None, "md5:" + "a" * 32])
+def test_manifest_digests_must_be_sha256_hex(digest):
+    """A descriptor's digest goes into a URL path: anything but sha256:<64 hex> is refused."""
+    body = {"config": {"digest": C, "size": 2}, "layers": [{"digest": digest, "size": 1}]}
+    with pytest.raises(TypeError):
+        Manifest("m", json.dumps(body).encode(), "sha256:m").blobs()
 
 
 def test_docker_config_store_get_erase(tmp_path):
@@ -133,6 +146,6 @@ def test_push_progress_sums_layers():
     assert (progress.current, progress.total, progress.done_layers) == (9, 14, 1)
 
 
-def test_split_ref_keeps_ports():
-    assert split_ref("localhost:5000/a/b:v1") == ("localhost:5000/a/b", "v1")
-    assert split_ref("localhost:5000/a/b") == ("localhost:5000/a/b", "latest")
+def test_image_ref_keeps_ports_with_the_host():
+    ref = ImageRef.parse("localhost:5000/a/b:v1")
+    assert (ref.host, ref.locator, ref.tag) == ("localhost:5000", "localhost:5000/a/b", "v1")

@@ -1,0 +1,123 @@
+"""Files from outside the program, read where they enter: bounded, decoded, parsed, shape-checked.
+
+build.toml, compose files, ``.env``, docker's ``config.json`` and the metadata
+file all come through here, so a file that is huge, not UTF-8, not valid
+syntax or of the wrong shape becomes one :class:`UsageError` line (or the
+subclass the caller names) instead of a traceback halfway through the work.
+"""
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional, Type
+
+from .errors import UsageError
+
+#: No configuration file we read is anywhere near this; a bigger one is a mistake or an attack.
+MAX_FILE_BYTES = 4 << 20
+#: Nodes a YAML document may expand to through its aliases ("billion laughs" expands to 10^9).
+MAX_YAML_NODES = 100_000
+
+
+def read_text(path: Path, what: str, error: Type[UsageError] = UsageError, limit: int = MAX_FILE_BYTES,
+              missing_ok: bool = False) -> Optional[str]:
+    """The file's text (a UTF-8 BOM dropped), or None when it is missing and ``missing_ok``."""
+    try:
+        with open(path, "rb") as handle:
+            if not os.path.isfile(path):
+                raise error(f"{what} {path}: not a regular file")
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise error(f"{what} {path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{what} {path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise error(f"{what} {path}: cannot read it ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise error(f"{what} {path}: larger than {limit >> 20} MiB; that is not a file of this kind")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise error(f"{what} {path}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); "
+                    "save it as UTF-8") from None
+
+
+def load_json(text: str, path: Path, what: str, error: Type[UsageError] = UsageError) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise error(f"{what} {path}: not valid JSON ({exc})") from None
+
+
+def load_yaml(text: str, path: Path, what: str, error: Type[UsageError] = UsageError) -> Any:
+    """Safe-load the one document of ``text``, refusing alias bombs and absurd nesting.
+
+    PyYAML shares aliased nodes instead of copying them, so loading itself is
+    cheap; it is walking the result (as we and every consumer do) that
+    explodes. The node graph is measured first, each node's expanded size
+    computed once, and a document past :data:`MAX_YAML_NODES` is refused.
+    """
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        too_big = node is not None and _expanded_size(node) > MAX_YAML_NODES
+    except yaml.YAMLError as exc:
+        raise error(f"{what} {path}: not valid YAML ({_first_line(exc)})") from None
+    except RecursionError:
+        raise error(f"{what} {path}: nested too deeply to be a configuration file") from None
+    if node is None:
+        return None
+    if too_big:
+        raise error(f"{what} {path}: its aliases expand to more than {MAX_YAML_NODES} nodes; refused "
+                    "(a YAML alias bomb?)")
+    try:
+        return yaml.SafeLoader(text).get_single_data()
+    except yaml.YAMLError as exc:
+        raise error(f"{what} {path}: not valid YAML ({_first_line(exc)})") from None
+
+
+def _expanded_size(root) -> int:
+    """How many nodes the document has with every alias expanded; a recursive alias counts as infinite."""
+    sizes: dict = {}
+    in_progress = set()
+
+    def size(node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in in_progress:
+            return MAX_YAML_NODES + 1
+        in_progress.add(key)
+        total = 1
+        value = node.value
+        if isinstance(value, list):
+            for item in value:
+                children = item if isinstance(item, tuple) else (item,)
+                for child in children:
+                    total += size(child)
+                    if total > MAX_YAML_NODES:
+                        break
+        in_progress.discard(key)
+        sizes[key] = min(total, MAX_YAML_NODES + 1)
+        return sizes[key]
+
+    return size(root)
+
+
+def expect(value: Any, kind: type, path: Path, where: str, error: Type[UsageError] = UsageError) -> Any:
+    """``value`` if it is a ``kind``, else one line naming the file, the place and what was found."""
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    names = {dict: "a mapping", list: "a list", str: "a string", int: "a number"}
+    found = {dict: "a mapping", list: "a list", str: "a string", int: "a number", float: "a number",
+             bool: "true/false", type(None): "nothing"}.get(type(value), type(value).__name__)
+    raise error(f"{path}: {where} must be {names.get(kind, kind.__name__)}, not {found}")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return " ".join(line.strip() for line in text[:3] if line.strip())[:300]
