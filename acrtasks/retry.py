@@ -15,21 +15,31 @@ from .errors import AcrError, UsageError
 TRIES = 3
 DEFAULT_BACKOFF = 1.0
 MAX_DELAY = 30.0
+DEFAULT_REGISTRY_TIMEOUT = 30.0
 T = TypeVar("T")
 
 
-def backoff_seconds() -> float:
-    """``$ACRTASKS_RETRY_BACKOFF``, else the default; a bad value is a usage error."""
-    text = os.environ.get("ACRTASKS_RETRY_BACKOFF")
+def _seconds(name: str, default: float, minimum: float) -> float:
+    text = os.environ.get(name)
     if not text:
-        return DEFAULT_BACKOFF
+        return default
     try:
         value = float(text)
     except ValueError:
         value = -1
-    if value < 0:
-        raise UsageError(f"ACRTASKS_RETRY_BACKOFF={text!r} is not a number of seconds >= 0")
+    if not minimum <= value <= 86400:
+        raise UsageError(f"{name}={text!r} is not a number of seconds from {minimum:g} to 86400")
     return value
+
+
+def backoff_seconds() -> float:
+    """``$ACRTASKS_RETRY_BACKOFF``, else the default; a bad value is a usage error."""
+    return _seconds("ACRTASKS_RETRY_BACKOFF", DEFAULT_BACKOFF, 0)
+
+
+def registry_timeout() -> float:
+    """``$ACRTASKS_REGISTRY_TIMEOUT``: how long a registry may stay silent (connect, or between bytes)."""
+    return _seconds("ACRTASKS_REGISTRY_TIMEOUT", DEFAULT_REGISTRY_TIMEOUT, 0.1)
 
 
 def delay(attempt: int, backoff: float, retry_after: Optional[str] = None) -> float:

@@ -563,3 +563,166 @@ class TokenServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+class FaultyRegistry:
+    """A loopback proxy in front of a real registry that misbehaves in one way, on purpose.
+
+    Faults: ``manifest_not_object`` (a JSON list), ``manifest_huge`` (claims 5 MiB and never sends it),
+    ``manifest_endless`` (streams JSON with no Content-Length, past 4 MiB), ``manifest_wrong_digest`` (bytes
+    that do not hash to the Docker-Content-Digest it sends), ``blob_reset`` (half a blob, then the connection
+    drops), ``blob_stall`` (half a blob, then silence), ``token_html`` (a Bearer challenge whose token
+    service answers an HTML page), ``upload_stall`` (accepts an upload session, then never answers the
+    upload). ``hit`` is set once the fault has been served. Handler threads are daemons: a stall never
+    holds up ``stop``.
+    """
+
+    def __init__(self, upstream: Optional["Registry"], fault: str, stall_seconds: float = 30):
+        self.upstream = upstream
+        self.fault = fault
+        self.stall_seconds = stall_seconds
+        self.port = free_port()
+        self.hit = None
+        self._server = None
+        self.requests_seen: list = []
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> "FaultyRegistry":
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+        self.hit = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    data = b""
+                    while True:
+                        size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return data
+                        data += self.rfile.read(size)
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def _send(self, status: int, headers: dict, body: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _upstream(self, body: bytes):
+                conn = http.client.HTTPConnection(outer.upstream.host, timeout=30)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "transfer-encoding", "content-length", "connection")}
+                headers["Content-Length"] = str(len(body))
+                conn.request(self.command, self.path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                out = {k: v for k, v in response.getheaders()
+                       if k.lower() not in ("content-length", "transfer-encoding", "connection")}
+                location = out.get("Location")
+                if location and location.startswith(f"http://{outer.upstream.host}"):
+                    out["Location"] = location.replace(outer.upstream.host, outer.host, 1)
+                conn.close()
+                return response.status, out, data
+
+            def _stall(self) -> None:
+                outer.hit.set()
+                deadline = time.monotonic() + outer.stall_seconds
+                while time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.close_connection = True
+
+            def handle_one(self) -> None:
+                outer.requests_seen.append((self.command, self.path))
+                fault, path = outer.fault, self.path
+                body = self._body()
+                if fault == "token_html":
+                    if path.startswith("/token"):
+                        outer.hit.set()
+                        return self._send(200, {"Content-Type": "text/html"}, b"<html><body>Sign in</body></html>")
+                    return self._send(401, {"WWW-Authenticate": f'Bearer realm="http://{outer.host}/token",'
+                                                                  'service="faulty"'}, b"")
+                if fault == "upload_stall" and self.command in ("PATCH", "PUT") and "/blobs/uploads/" in path:
+                    return self._stall()
+                status, headers, data = self._upstream(body)
+                is_manifest = "/manifests/" in path and self.command == "GET" and status == 200
+                is_blob = "/blobs/sha256:" in path and self.command == "GET" and status == 200
+                if fault == "manifest_not_object" and is_manifest:
+                    outer.hit.set()
+                    data = b"[1, 2, 3]"
+                    headers["Docker-Content-Digest"] = "sha256:" + __import__("hashlib").sha256(data).hexdigest()
+                elif fault == "manifest_wrong_digest" and is_manifest:
+                    outer.hit.set()
+                    data = data.replace(b'"schemaVersion"', b'"schemaVersion" ', 1)  # same JSON, other bytes
+                elif fault == "manifest_huge" and is_manifest:
+                    outer.hit.set()
+                    self.send_response(200)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(5 << 20))
+                    self.end_headers()
+                    self.wfile.write(data[:10])
+                    self.wfile.flush()
+                    return self._stall()
+                elif fault == "manifest_endless" and is_manifest:
+                    outer.hit.set()
+                    self.send_response(200)
+                    for key, value in headers.items():
+                        if key.lower() != "docker-content-digest":
+                            self.send_header(key, value)
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    chunk = b" " * (256 << 10)
+                    try:
+                        for _ in range(40):  # 10 MiB at most, then the fault ends by itself
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    except OSError:
+                        pass
+                    self.close_connection = True
+                    return None
+                elif fault in ("blob_reset", "blob_stall") and is_blob and len(data) > 1000:
+                    self.send_response(200)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    if fault == "blob_stall":
+                        return self._stall()
+                    outer.hit.set()
+                    self.close_connection = True
+                    return None
+                return self._send(status, headers, data)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            block_on_close = False
+
+        self._server = Server(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

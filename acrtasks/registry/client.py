@@ -103,10 +103,11 @@ class RegistryClient:
     """One registry host. Thread-safe enough for concurrent requests (tokens are plain dict writes)."""
 
     def __init__(self, host: str, credentials: Optional[Credentials] = None, insecure_hosts: Iterable[str] = (),
-                 timeout: float = 30, tries: int = retry.TRIES, backoff: Optional[float] = None, pool: int = 16):
+                 timeout: Optional[float] = None, tries: int = retry.TRIES, backoff: Optional[float] = None,
+                 pool: int = 16):
         self.host = host
         self.credentials = credentials
-        self.timeout = timeout
+        self.timeout = retry.registry_timeout() if timeout is None else timeout
         self.tries = tries
         self.backoff = retry.backoff_seconds() if backoff is None else backoff
         self.plain_http_allowed = is_loopback_host(host) or host in set(insecure_hosts)

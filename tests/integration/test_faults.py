@@ -1,0 +1,139 @@
+"""Registries that misbehave, fed to the real program: every fault is one line, the right culprit, nothing pushed.
+
+The faults come from ``harness.FaultyRegistry``, a loopback proxy in front of a
+real registry. Each test reads the effect back from the target registry itself.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness import FaultyRegistry, Registry, RegistryWriter, make_layer
+
+pytestmark = pytest.mark.integration
+
+
+def assert_failed_cleanly(result, code=1):
+    """Exit ``code``, no traceback, and stderr's last line is the one ``error:`` line."""
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith(("error:", "interrupted")), result.stderr
+    assert sum(1 for line in lines if line.startswith("error:")) == 1, result.stderr
+
+
+@pytest.fixture
+def upstream():
+    """The real registry behind the faulty proxy, holding one image with a 300 kB layer."""
+    registry = Registry().start()
+    RegistryWriter(registry).image("library/app", "1", [make_layer(300_000, 11)])
+    yield registry
+    registry.remove()
+
+
+@pytest.fixture
+def faulty(upstream, request):
+    proxies = []
+
+    def make(fault, stall_seconds=30):
+        proxy = FaultyRegistry(upstream, fault, stall_seconds).start()
+        proxies.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()
+
+
+def deps_from(project, host, images=("library/app:1",)):
+    project.write(f"[deps]\nimages = {json.dumps([f'{host}/{image}' for image in images])}\n")
+
+
+@pytest.mark.parametrize("fault, words", [
+    ("manifest_not_object", "not an object"),
+    ("manifest_huge", "larger than 4 MiB"),
+    ("manifest_endless", "larger than 4 MiB"),
+    ("manifest_wrong_digest", "hash to"),
+    ("blob_reset", "broke off"),
+])
+def test_source_faults_fail_the_source_and_push_nothing(project, registry, faulty, fault, words):
+    proxy = faulty(fault, stall_seconds=10)
+    deps_from(project, proxy.host)
+    started = time.monotonic()
+    result = project.inv("push-deps", "--deps-namespace", f"{registry.host}/m", env={"ACRTASKS_RETRY_BACKOFF": "0"})
+    assert_failed_cleanly(result)
+    assert proxy.hit.is_set(), "the fault was never served"
+    failed = [line for line in result.stdout.splitlines() if line.startswith("failed")]
+    assert failed and words in failed[0], result.stdout
+    assert proxy.host in failed[0].split(": ", 1)[1], "the error must name the source registry"
+    assert registry.host not in failed[0].split(": ", 1)[1], "the target is not at fault"
+    assert registry.repositories() == [] or registry.tags("m/app") == []  # nothing tagged at the target
+    assert time.monotonic() - started < 8, "a fault must not be waited out"
+
+
+def test_stalled_source_is_a_timeout_of_the_source(project, registry, faulty):
+    proxy = faulty("blob_stall", stall_seconds=20)
+    deps_from(project, proxy.host)
+    result = project.inv("push-deps", "--deps-namespace", f"{registry.host}/m",
+                         env={"ACRTASKS_RETRY_BACKOFF": "0", "ACRTASKS_REGISTRY_TIMEOUT": "1"})
+    assert_failed_cleanly(result)
+    failed = [line for line in result.stdout.splitlines() if line.startswith("failed")][0]
+    assert proxy.host in failed.split(": ", 1)[1] and "broke off" in failed, failed
+    assert registry.tags("m/app") == []
+
+
+def test_token_service_answering_html_is_one_line(project, faulty):
+    proxy = faulty("token_html")
+    project.write()
+    result = project.inv("login", "--registry", proxy.host, "--username", "u", "--password-stdin", input="pw\n")
+    assert_failed_cleanly(result)
+    assert proxy.hit.is_set()
+    assert "not JSON" in result.stderr and proxy.host in result.stderr
+
+
+def _upload_dirs(registry: Registry) -> list:
+    """Upload sessions open at the registry, from its storage (a cancelled one loses its ``startedat``)."""
+    root = registry.root / "data" / "docker" / "registry" / "v2" / "repositories"
+    return [p.parent for p in root.rglob("_uploads/*/startedat")] if root.exists() else []
+
+
+def test_ctrl_c_stops_push_deps_records_what_finished_and_cancels_uploads(project, registry, faulty, upstream):
+    """One dependency copies, the other stalls mid-blob: SIGINT ends it in moments with exit 130."""
+    RegistryWriter(upstream).image("library/small", "1", [make_layer(200, 12)])  # under the 1000 bytes the fault spares
+    proxy = faulty("blob_stall", stall_seconds=60)
+    project.write(f'[deps]\nimages = ["{proxy.host}/library/small:1", "{proxy.host}/library/app:1"]\njobs = 2\n')
+    metadata = project.root / "out" / "meta.json"
+    metadata.parent.mkdir()
+    child = subprocess.Popen([sys.executable, "-m", "invoke", "push-deps", "--deps-namespace", f"{registry.host}/m",
+                              "--metadata-file", str(metadata)], cwd=project.root, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env={**os.environ, "ACRTASKS_RETRY_BACKOFF": "0"})
+    try:
+        assert proxy.hit.wait(30), "the stall was never reached"
+        deadline = time.monotonic() + 10
+        while registry.tags("m/small") != ["1"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert registry.tags("m/small") == ["1"]
+        assert _upload_dirs(registry), "expected an upload session open at the target"
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=15)
+        took = time.monotonic() - sent
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    result = subprocess.CompletedProcess(child.args, child.returncode, out, err)
+    assert result.returncode == 130, out + err
+    assert took < 3, f"Ctrl-C took {took:.1f} s"
+    assert "Traceback" not in out + err
+    assert err.strip().splitlines()[-1].startswith("interrupted"), err
+    recorded = json.loads(metadata.read_text())["@deps"]
+    assert [source.split("/", 1)[1] for source in recorded] == ["library/small:1"], recorded
+    assert list(metadata.parent.iterdir()) == [metadata], "a temp file was left behind"
+    assert registry.tags("m/app") == []
+    assert _upload_dirs(registry) == [], "the open upload session was not cancelled"
