@@ -285,6 +285,7 @@ class Settings:
     tag_latest: bool
     parallel: int
     naming: Naming
+    warnings: Tuple[str, ...] = ()  # said once on stderr by the task
 
     def components(self, selected: Sequence[str] = ()) -> List:
         """The components to work on: ``selected`` (validated, in order) or all of them."""
@@ -369,8 +370,10 @@ def resolve(
     parallel_value, parallel_from = pick(parallel, "ACRTASKS_PARALLEL", config.parallel)
     parallel_value = positive_int(parallel_value, f"parallel (from {parallel_from})")
     version_value, version_from = pick(version, "ACRTASKS_VERSION", config.version or None)
+    warnings = []
     if version_value is None:
-        version_value, version_from = gitinfo.derive_version(config.root), "git"
+        (version_value, warning), version_from = gitinfo.derive_version(config.root), "git"
+        warnings += [warning] if warning else []
     check_tag(version_value, f"version (from {version_from})")
     naming = naming_for(config.project, config.image_prefix, registry_value, layout_value, config.flat_hosts)
     return Settings(
@@ -383,4 +386,5 @@ def resolve(
         tag_latest=config.tag_latest if tag_latest is None else tag_latest,
         parallel=parallel_value,
         naming=naming,
+        warnings=tuple(warnings),
     )

@@ -3,9 +3,9 @@
 import re
 import subprocess
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
-_VERSION_BRANCH = re.compile(r"v[0-9][A-Za-z0-9_.-]*\Z")
+UNKNOWN = "dev-unknown"
 
 
 def _git(root: Path, *args: str) -> Optional[str]:
@@ -19,16 +19,22 @@ def _git(root: Path, *args: str) -> Optional[str]:
     return out if done.returncode == 0 and out else None
 
 
-def derive_version(root: Path) -> str:
-    """The branch if it looks like ``v<digit>...``, else the nearest tag, else ``dev-<sha>``, else ``dev-unknown``."""
-    branch = _git(root, "rev-parse", "--abbrev-ref", "HEAD")
-    if branch and _VERSION_BRANCH.match(branch):
-        return branch
-    tag = _git(root, "describe", "--tags", "--abbrev=0")
-    if tag:
-        return tag
-    sha = _git(root, "rev-parse", "--short", "HEAD")
-    return f"dev-{sha}" if sha else "dev-unknown"
+def derive_version(root: Path) -> Tuple[str, Optional[str]]:
+    """The default version, and a warning when there is no git to derive it from.
+
+    It never names another commit's release: HEAD on a tag gets the tag
+    (``v0.9.0``); commits after it get ``git describe --tags``
+    (``v0.9.0-3-gabc1234``); without any tag, ``dev-<sha>``; uncommitted
+    changes add ``-dirty``. So a later push cannot overwrite a release.
+    """
+    described = _git(root, "describe", "--tags", "--dirty")
+    if described:
+        return described, None
+    commit = _git(root, "describe", "--always", "--dirty")
+    if commit:
+        return f"dev-{commit}", None
+    return UNKNOWN, (f"{root} is not in a git checkout (or git is missing): version {UNKNOWN!r}; "
+                     "pass --version or set [build] version")
 
 
 def revision(root: Path) -> str:

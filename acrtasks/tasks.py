@@ -26,7 +26,7 @@ from .naming_cases import CASES, SEED, passed, run_case
 HELP = {
     "component": "component to work on (repeatable); default: all in build.toml",
     "registry": "registry as host[:port][/namespace] or a Docker Hub namespace; '' = local tags only",
-    "version": "image version; default: build.toml, then git (v* branch, nearest tag, dev-<sha>)",
+    "version": "image version; default: build.toml, then git describe (tag, tag-N-gSHA, dev-SHA; -dirty)",
     "mode": "build mode (dev, prod or a [modes.<name>] table) supplying build args",
     "layout": "auto | flat | nested; auto is flat on hosts ending with [registry] flat_hosts (ACR)",
     "tag_latest": "also tag (and push) the latest refs",
@@ -74,8 +74,11 @@ def _config(c) -> Config:
 
 
 def _settings(c, **flags) -> Settings:
-    """build.toml with environment and flags applied."""
-    return resolve(_config(c), **flags)
+    """build.toml with environment and flags applied; its warnings said on stderr."""
+    settings = resolve(_config(c), **flags)
+    for warning in settings.warnings:
+        Console().warn(warning)
+    return settings
 
 
 def _login_target(c, registry: Optional[str]):

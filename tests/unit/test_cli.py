@@ -102,3 +102,31 @@ def test_wheel_holds_every_module(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {str(p.relative_to(REPO)) for p in (REPO / "acrtasks").rglob("*.py")}
     assert expected <= names, sorted(expected - names)
+
+
+def _acr():
+    acr = Path(sys.executable).parent / "acr"
+    return str(acr) if acr.exists() else shutil.which("acr")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["build", "--bogus"], "unknown flag or task '--bogus'"),
+    (["--bogus"], "unknown flag or task '--bogus'"),
+    (["no-such-task"], "unknown flag or task 'no-such-task'"),
+    (["build", "--parallel"], "--parallel needs a value"),
+    (["build", "--metadata-file"], "--metadata-file needs a value"),
+    (["build", "--parallel", "2", "--parallel", "3"], "--parallel (build) given twice"),
+    (["build", "-p", "2", "--parallel=3"], "--parallel (build) given twice"),
+    (["build", "push", "--version", "v1", "--version", "v2"], "--version (push) given twice"),
+])
+def test_acr_parse_errors_are_exit_2_and_one_line(args, words):
+    result = subprocess.run([_acr(), *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()], "one line"
+    assert result.stderr.startswith("error: ") and words in result.stderr, result.stderr
+
+
+def test_acr_repeatable_flags_may_repeat():
+    result = subprocess.run([_acr(), "--dry", "build", "--component", "backend", "--component", "nginx",
+                             "--version", "v1"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

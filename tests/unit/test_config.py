@@ -161,18 +161,33 @@ def test_find_config(tmp_path, monkeypatch):
         find_config(str(tmp_path))
 
 
-def test_version_from_git(tmp_path):
+def test_version_from_git_never_reuses_a_release_tag(tmp_path):
     import subprocess
 
     from acrtasks.gitinfo import derive_version
 
-    assert derive_version(tmp_path) == "dev-unknown"
+    version, warning = derive_version(tmp_path)
+    assert version == "dev-unknown" and "not in a git checkout" in warning
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+
+    def commit():
+        subprocess.run(git + ["commit", "-q", "--allow-empty", "-m", "x"], check=True)
+        return subprocess.run(git + ["rev-parse", "--short=7", "HEAD"], capture_output=True, text=True).stdout.strip()
+
     subprocess.run(git + ["init", "-q", "-b", "main"], check=True)
-    subprocess.run(git + ["commit", "-q", "--allow-empty", "-m", "x"], check=True)
-    sha = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    assert derive_version(tmp_path) == f"dev-{sha}"
+    sha = commit()
+    assert derive_version(tmp_path) == (f"dev-{sha}", None)
     subprocess.run(git + ["tag", "v0.9.0"], check=True)
-    assert derive_version(tmp_path) == "v0.9.0"
+    assert derive_version(tmp_path) == ("v0.9.0", None)  # exactly on the tag
+    commit()
+    commit()
+    sha = commit()
+    assert derive_version(tmp_path) == (f"v0.9.0-3-g{sha}", None)  # after the tag: describe form
     subprocess.run(git + ["checkout", "-q", "-b", "v1.2.x"], check=True)
-    assert derive_version(tmp_path) == "v1.2.x"
+    assert derive_version(tmp_path)[0] == f"v0.9.0-3-g{sha}"  # a v* branch name is no release
+    (tmp_path / "tracked").write_text("a")
+    subprocess.run(git + ["add", "tracked"], check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "t"], check=True)
+    subprocess.run(git + ["tag", "v1.0.0"], check=True)
+    (tmp_path / "tracked").write_text("b")
+    assert derive_version(tmp_path) == ("v1.0.0-dirty", None)  # a dirty tree is never the release
