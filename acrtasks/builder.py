@@ -1,5 +1,6 @@
 """Carry out the build part of a plan: up to N builds at once, live logs, a summary."""
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
@@ -37,27 +38,46 @@ class BuildResult:
         return fields
 
 
+PROGRESS_MODES = ("auto", "plain", "quiet")
+_STEP = re.compile(r"Step (\d+)/(\d+) ")
+
+
 def run_builds(engine: Engine, steps: Sequence[BuildStep], parallel: int, no_cache: bool,
-               console: Console) -> List[BuildResult]:
-    """Build every step; a failure does not stop the builds already running or queued."""
+               console: Console, progress: str = "auto") -> List[BuildResult]:
+    """Build every step; a failure does not stop the builds already running or queued.
+
+    ``progress`` is like bake's: ``plain`` streams every log line prefixed with
+    its component; ``quiet`` shows nothing until the summary; ``auto`` shows a
+    live line per build on a terminal and is ``plain`` elsewhere.
+    """
     width = max(len(step.component) for step in steps)
+    show_logs = progress == "plain" or (progress == "auto" and not console.is_tty)
 
     def build_one(step: BuildStep) -> BuildResult:
         result = BuildResult(step)
         started = time.monotonic()
+
+        def on_line(line: str) -> None:
+            step_match = _STEP.match(line)
+            if step_match:
+                jobs.update(step.component, int(step_match.group(1)) - 1, int(step_match.group(2)))
+            if show_logs:
+                console.prefixed(step.component, width, line)
+
+        jobs.start(step.component)
         try:
-            result.image_id = engine.build(
-                step, no_cache, lambda line: console.prefixed(step.component, width, line)
-            )
+            result.image_id = engine.build(step, no_cache, on_line)
             for ref in step.refs[1:]:
                 engine.tag(result.image_id, ref)
             result.status = "ok"
         except BuildFailed as exc:
             result.status, result.error, result.failed_step, result.tail = "failed", str(exc), exc.step, exc.tail
         result.seconds = time.monotonic() - started
+        jobs.end(step.component, result.status)
         return result
 
-    return run_jobs(build_one, steps, parallel)
+    with console.progress("steps", "build", quiet=progress == "quiet") as jobs:
+        return run_jobs(build_one, steps, parallel)
 
 
 def print_summary(results: Sequence[BuildResult], console: Console) -> None:

@@ -32,9 +32,24 @@ def share_flags(contexts):
                     arg.set_value(value, cast=False)
 
 
+#: Set once a ChainExecutor runs, so tasks can tell a chain that shares flags from one that does not.
+ACTIVE = False
+
+
 class ChainExecutor(Executor):
     """An Invoke Executor that shares flag values across the tasks of one command line."""
 
     def execute(self, *tasks):
+        global ACTIVE
+        ACTIVE = True
         share_flags([t for t in tasks if isinstance(t, ParserContext)])
         return super().execute(*tasks)
+
+
+def unshared_chain_warning(argv, task_names) -> str:
+    """The warning for ``inv build push ...`` run without ChainExecutor, or "" when there is nothing to say."""
+    if ACTIVE or sum(1 for token in argv[1:] if token in task_names) < 2:
+        return ""
+    return ("several acrtasks tasks in one call, but flags are not shared between them (acrtasks.ChainExecutor is "
+            "not active): add an invoke.yaml beside tasks.py with `tasks: {executor_class: "
+            "acrtasks.ChainExecutor}`, or use `acr`")

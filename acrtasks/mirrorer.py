@@ -83,6 +83,7 @@ class Mirrorer:
         self._engine = None
         self._engine_lock = threading.Lock()
         self.sessions = UploadSessions()  # cancelled at the registries on Ctrl-C
+        self.jobs = console.progress("B", "copy", quiet=True)  # the real one is set by run()
 
     def engine(self):
         with self._engine_lock:
@@ -101,7 +102,8 @@ class Mirrorer:
             self.engine()
 
     def run(self, deps: Sequence[Dependency], jobs: int) -> List[DepResult]:
-        return run_jobs(self.mirror_one, deps, jobs, on_interrupt=self.sessions.cancel_all)
+        with self.console.progress("B", "copy", quiet=self.dry) as self.jobs:
+            return run_jobs(self.mirror_one, deps, jobs, on_interrupt=self.sessions.cancel_all)
 
     def source_hosts(self, dep: Dependency) -> List[str]:
         if dep.source.host == DOCKER_HUB:
@@ -110,11 +112,13 @@ class Mirrorer:
 
     def mirror_one(self, dep: Dependency) -> DepResult:
         started = time.monotonic()
+        self.jobs.start(str(dep.source))
         if self.source == "engine":
             result = self._from_engine(dep)
         else:
             result = self._from_registries(dep)
         result.seconds = time.monotonic() - started
+        self.jobs.end(str(dep.source), None)  # the report below is its end line
         self._report(result)
         return result
 
@@ -123,7 +127,8 @@ class Mirrorer:
         failure = None
         for host in self.source_hosts(dep):  # mirrors first for Docker Hub; the first that works wins
             copier = ImageCopier(self.clients.get(host), self.clients.get(dep.target.host), force=self.force,
-                                 sessions=self.sessions)
+                                 sessions=self.sessions,
+                                 on_bytes=lambda done, total: self.jobs.update(str(dep.source), done, total))
             try:
                 copied = copier.copy(dep.source.repository, reference, dep.target.repository, dep.target.tag,
                                      self.platforms, self.skip_existing, self.dry)
@@ -164,7 +169,7 @@ class Mirrorer:
         if r.ok:
             extra = f", {len(r.platforms)} platforms" if r.platforms else ""
             size = f", {human_bytes(r.bytes_uploaded)} uploaded" if r.bytes_uploaded else ""
-            self.console.say(f"{r.status:<9} {r.dep.source} -> {r.dep.target} ({r.digest[:19] or '-'}{extra}{size}, "
+            self.console.say(f"{r.status:<9} {r.dep.source} -> {r.dep.target} ({r.digest or '-'}{extra}{size}, "
                              f"{r.seconds:.1f}s)")
         else:
             self.console.say(f"failed    {r.dep.source} -> {r.dep.target}: {r.error}")
@@ -172,9 +177,9 @@ class Mirrorer:
 
 def print_summary(results: Sequence[DepResult], console: Console) -> None:
     console.say()
-    rows = [(r.status, str(r.dep.source), str(r.dep.target), r.digest[:19] or "-", ",".join(r.platforms) or "-",
+    rows = [(r.status, str(r.dep.source), str(r.dep.target), r.digest or "-", ",".join(r.platforms) or "-",
              human_bytes(r.bytes_uploaded), r.via) for r in results]
-    console.table(("status", "source", "target", "digest", "platforms", "uploaded", "from"), rows)
+    console.table(("status", "source", "target", "digest", "platforms", "uploaded", "from"), rows, keep=3)
     counts: Dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1

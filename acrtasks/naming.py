@@ -343,9 +343,8 @@ class Naming:
         """The registry refs of one build: component, then aliases, then their ``latest`` forms."""
         if self.layout == "local":
             return []
-        versions = [version, "latest"] if tag_latest else [version]
-        refs = [self.component_ref(name, ver) for ver in versions for name in (component, *aliases)]
-        return list(dict.fromkeys(refs))
+        return [ref for ref, kind in self.labelled_refs(component, version, aliases, tag_latest)
+                if not kind.startswith("local")]
 
     def component_refs(
         self, component: str, version: str, aliases: Sequence[str] = (), tag_latest: bool = False
@@ -354,11 +353,23 @@ class Naming:
 
         Without a registry, aliases get local names of their own (``<prefix><alias>:<version>``).
         """
-        refs = self.local_refs(component, version, tag_latest)
+        return [ref for ref, _ in self.labelled_refs(component, version, aliases, tag_latest)]
+
+    def labelled_refs(
+        self, component: str, version: str, aliases: Sequence[str] = (), tag_latest: bool = False
+    ) -> List[Tuple[ImageRef, str]]:
+        """:meth:`component_refs`, each with what it is: ``local``, ``registry``, ``alias``, plus ``latest``."""
+        versions = [version, "latest"] if tag_latest else [version]
+        entries = [(self.local_ref(component, ver), "local", ver) for ver in versions]
         if self.layout == "local":
-            versions = [version, "latest"] if tag_latest else [version]
-            return refs + [self.local_ref(alias, ver) for ver in versions for alias in aliases]
-        return refs + self.registry_refs(component, version, aliases, tag_latest)
+            entries += [(self.local_ref(alias, ver), "local alias", ver) for ver in versions for alias in aliases]
+        else:
+            names = [(component, "registry"), *((alias, "alias") for alias in aliases)]
+            entries += [(self.component_ref(name, ver), kind, ver) for ver in versions for name, kind in names]
+        labelled: Dict[ImageRef, str] = {}
+        for ref, kind, ver in entries:
+            labelled.setdefault(ref, f"{kind}, latest" if ver == "latest" != version else kind)
+        return list(labelled.items())
 
     def dependency(self, source_text: str, rename: Optional[Dict[str, str]] = None) -> Dependency:
         """Map a dependency source such as ``postgres:15`` or ``bitnami/redis:7`` to its target."""

@@ -4,7 +4,7 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
-from .console import Console, human_bytes
+from .console import Console, JobProgress
 from .engine import Engine, PushProgress
 from .errors import PushFailed
 from .retry import TRIES, backoff_seconds, with_retries
@@ -64,34 +64,29 @@ def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, s
     dead_hosts: Dict[str, str] = {}
     total = sum(len(step.refs) for step in steps)
     try:
-        for step in steps:
-            for ref in step.refs:
-                host = ref.host
-                if host in dead_hosts:
-                    results.append(PushResult(step.component, ref, "skipped", error=dead_hosts[host]))
-                    continue
-                engine.tag(image_ids[step.local_ref], ref)
-                results.append(_push_one(engine, step.component, ref, console, dead_hosts, backoff))
+        with console.progress("B", "push") as jobs:
+            for step in steps:
+                for ref in step.refs:
+                    host = ref.host
+                    if host in dead_hosts:
+                        results.append(PushResult(step.component, ref, "skipped", error=dead_hosts[host]))
+                        continue
+                    engine.tag(image_ids[step.local_ref], ref)
+                    results.append(_push_one(engine, step.component, ref, console, jobs, dead_hosts, backoff))
     except KeyboardInterrupt:  # the engine stops the push when our connection to it closes
         raise Interrupted(f"{len(results)} of {total} push(es) finished before Ctrl-C; the rest was abandoned",
                           results) from None
     return results
 
 
-def _push_one(engine: Engine, component: str, ref: ImageRef, console: Console, dead_hosts: Dict[str, str],
-              backoff: float) -> PushResult:
+def _push_one(engine: Engine, component: str, ref: ImageRef, console: Console, jobs: JobProgress,
+              dead_hosts: Dict[str, str], backoff: float) -> PushResult:
     started = time.monotonic()
-    console.say(f"push {ref}")
-    last_draw = [0.0]
+    name = str(ref)
+    jobs.start(name)
 
     def on_progress(progress: PushProgress) -> None:
-        now = time.monotonic()
-        if now - last_draw[0] >= 0.1:
-            last_draw[0] = now
-            console.progress(
-                f"  {ref}: {human_bytes(progress.current)} / {human_bytes(progress.total)}"
-                f" ({progress.done_layers}/{len(progress.layers)} layers)"
-            )
+        jobs.update(name, progress.current, progress.total)
 
     def on_retry(attempt: int, exc: PushFailed, delay: float) -> None:
         console.warn(f"push {ref}: try {attempt}/{TRIES} failed ({exc}); retrying in {delay:g}s")
@@ -102,17 +97,16 @@ def _push_one(engine: Engine, component: str, ref: ImageRef, console: Console, d
         message = _explain(exc, ref)
         if exc.kind in ("auth", "transient"):
             dead_hosts[ref.host] = f"skipped after: {message}"
-        console.say(f"  failed: {message}")
+        jobs.end(name, "failed")
         return PushResult(component, ref, "failed", error=message, seconds=time.monotonic() - started)
-    seconds = time.monotonic() - started
-    console.say(f"  pushed {ref} {digest} ({seconds:.1f}s)")
-    return PushResult(component, ref, "pushed", digest=digest, seconds=seconds)
+    jobs.end(name, f"pushed {digest}")
+    return PushResult(component, ref, "pushed", digest=digest, seconds=time.monotonic() - started)
 
 
 def print_summary(results: Sequence[PushResult], console: Console) -> None:
     console.say()
     rows = [(r.ref, r.digest or "-", r.status, f"{r.seconds:.1f}") for r in results]
-    console.table(("ref", "digest", "status", "seconds"), rows)
+    console.table(("ref", "digest", "status", "seconds"), rows, keep=1)
     for result in results:
         if result.status == "failed":
             console.say(f"{result.ref}: {result.error}")

@@ -10,15 +10,17 @@ them) are imported inside the tasks that use them: ``inv --list`` and
 (bench/cli_latency.py).
 """
 
+import atexit
 import functools
 import json
 import os
+import sys
 from typing import Optional
 
 from invoke import Collection, Exit, task
 
 from .config import Config, Settings, find_config, load_config, positive_int, resolve
-from .console import Console, format_table
+from .console import Console
 from .errors import AcrError, Interrupted, OperationFailed, RegistryError, UsageError
 from .naming_cases import CASES, SEED, passed, run_case
 
@@ -34,6 +36,10 @@ HELP = {
     "no_cache": "build without the engine's layer cache",
     "metadata_file": "write a JSON record of refs, image ids and digests here (merged across chained tasks)",
     "json": "print the cases and the preview as JSON",
+    "cases": "show every naming case in a table (default: one summary line)",
+    "preview_latest": "also preview the latest refs (as build/push --tag-latest would make)",
+    "progress": "auto (live lines on a terminal, else plain), plain (every log line) or quiet (summary, and the "
+                "failing step's log)",
     "username": "registry user; default: $ACRTASKS_USERNAME, [registry] username, else a prompt on a terminal",
     "password_stdin": "read the password (or ACR temporary token) from standard input",
     "deps_namespace": "where dependencies go: host/ns or a Docker Hub namespace; default: [deps] namespace, "
@@ -68,16 +74,35 @@ def _boundary(func):
     return wrapper
 
 
+_said_once = set()
+
+
+def _once(text: str, say) -> None:
+    """Say ``text`` once per process: chained tasks share the warnings as they share flags."""
+    if text and text not in _said_once:
+        _said_once.add(text)
+        say(text)
+
+
 def _config(c) -> Config:
     """build.toml beside tasks.py (or $ACRTASKS_CONFIG, or in the current directory)."""
+    from .chain import unshared_chain_warning
+
+    _once(unshared_chain_warning(sys.argv, ns.task_names), Console().warn)
     return load_config(find_config(getattr(c.config, "_project_prefix", None)))
 
 
-def _settings(c, **flags) -> Settings:
-    """build.toml with environment and flags applied; its warnings said on stderr."""
+def _dry_footer() -> None:
+    """``--dry`` ends with one line, after the last task of the chain."""
+    _once("dry run: nothing was built, tagged, pushed or copied",
+          lambda text: atexit.register(print, text))
+
+
+def _settings(c, uses_version: bool = True, **flags) -> Settings:
+    """build.toml with environment and flags applied; its warnings (about the version) said on stderr."""
     settings = resolve(_config(c), **flags)
-    for warning in settings.warnings:
-        Console().warn(warning)
+    for warning in settings.warnings if uses_version else ():
+        _once(warning, Console().warn)
     return settings
 
 
@@ -101,14 +126,16 @@ def _engine():
 
 
 @task(help={k: HELP[k] for k in ("component", "registry", "version", "mode", "layout", "tag_latest", "parallel",
-                                  "no_cache", "metadata_file")},
+                                  "no_cache", "metadata_file", "progress")},
       iterable=["component"])
 @_boundary
 def build(c, component=None, registry=None, version=None, mode=None, layout=None, tag_latest=False,
-          no_cache=False, parallel=None, metadata_file=None):
+          no_cache=False, parallel=None, metadata_file=None, progress="auto"):
     """Build component images through the Docker engine, in parallel, tagged for the registry."""
     from . import builder, metadata, plan
 
+    if progress not in builder.PROGRESS_MODES:
+        raise UsageError(f"--progress {progress!r} is not one of {', '.join(builder.PROGRESS_MODES)}")
     settings = _settings(c, registry=registry, version=version, mode=mode, layout=layout,
                          tag_latest=tag_latest or None, parallel=parallel)
     steps = plan.plan_builds(settings, component or ())
@@ -116,12 +143,12 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     for line in plan.describe_builds(steps, settings.parallel, no_cache):
         console.say(line)
     if _dry(c):
-        return
+        return _dry_footer()
     record = metadata.MetadataFile(metadata_file)
     record.check()
     engine = _engine()
     try:
-        results = builder.run_builds(engine, steps, settings.parallel, no_cache, console)
+        results = builder.run_builds(engine, steps, settings.parallel, no_cache, console, progress)
     except Interrupted as exc:
         record.merge({r.step.component: r.metadata() for r in exc.finished})
         raise
@@ -145,7 +172,7 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
     for line in plan.describe_pushes(steps):
         console.say(line)
     if _dry(c):
-        return
+        return _dry_footer()
     record = metadata.MetadataFile(metadata_file)
     record.check()
     engine = _engine()
@@ -162,12 +189,13 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
         raise OperationFailed(f"{len(failed)} of {len(results)} push(es) did not complete")
 
 
-@task(name="test-naming", help={k: HELP[k] for k in ("registry", "version", "layout", "json")})
+@task(name="test-naming", help={**{k: HELP[k] for k in ("registry", "version", "layout", "json", "cases")},
+                                 "tag_latest": HELP["preview_latest"]})
 @_boundary
-def test_naming(c, registry=None, version=None, layout=None, json_=False):
+def test_naming(c, registry=None, version=None, layout=None, json_=False, cases_=False, tag_latest=False):
     """Check the naming rules on the seed's cases and preview every image name for a registry."""
     cases = [(case, run_case(case)) for case in CASES]
-    settings = _settings(c, registry=registry, version=version, layout=layout)
+    settings = _settings(c, registry=registry, version=version, layout=layout, tag_latest=tag_latest or None)
     preview = _preview(settings)
     failures = [case for case, actual in cases if not passed(case, actual)]
     if json_:
@@ -178,7 +206,7 @@ def test_naming(c, registry=None, version=None, layout=None, json_=False):
             "preview": preview,
         }, indent=2))
     else:
-        _print_naming(cases, settings, preview)
+        _print_naming(cases, preview, show_cases=cases_ or bool(failures))
     if failures:
         raise OperationFailed(f"{len(failures)} of {len(cases)} naming case(s) failed")
 
@@ -193,7 +221,7 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=True, force=False,
     from . import deps as depsmod
     from . import metadata, mirrorer
 
-    settings = _settings(c, registry=registry, layout=layout, version=version)
+    settings = _settings(c, uses_version=False, registry=registry, layout=layout, version=version)
     if source not in mirrorer.SOURCES:
         raise UsageError(f"--source {source!r} is not one of {', '.join(mirrorer.SOURCES)}")
     mirrorer.check_platforms(platform or ())
@@ -206,6 +234,8 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=True, force=False,
         console.say(line)
     record = metadata.MetadataFile(None if _dry(c) else metadata_file)
     record.check()
+    if _dry(c):
+        _dry_footer()
     worker = mirrorer.Mirrorer(mirrorer.Clients(settings.config.insecure_hosts), console, deps_plan.mirrors,
                                platform or (), source, skip_existing and settings.config.deps_skip_existing,
                                force, _dry(c), _engine)
@@ -233,7 +263,7 @@ def login(c, registry=None, username=None, password_stdin=False):
     user = username or os.environ.get("ACRTASKS_USERNAME") or config.username
     if _dry(c):
         print(f"would verify credentials for {host} and store them in the docker config")
-        return
+        return _dry_footer()
     credentials = account.ask_credentials(host, user, password_stdin)
     try:
         account.verify(host, credentials, config.insecure_hosts)
@@ -257,21 +287,21 @@ def logout(c, registry=None):
     _, host = _login_target(c, registry)
     if _dry(c):
         print(f"would remove stored credentials for {host}")
-        return
+        return _dry_footer()
     where = account.erase(host)
     print(f"Logged out of {host} (removed from {where})" if where else f"Not logged in to {host}")
 
 
 def _preview(settings: Settings) -> dict:
-    """Every component, alias, latest and dependency name for the effective registry."""
-    config, naming = settings.config, settings.naming
-    components = [
-        {"component": comp.name,
-         "refs": [str(ref) for ref in naming.component_refs(comp.name, settings.version, comp.aliases, True)]}
-        for comp in config.components.values()
-    ]
+    """Every component, alias, latest and dependency name for the effective registry, each with its kind."""
     from . import deps as depsmod
 
+    config, naming = settings.config, settings.naming
+    components = []
+    for comp in config.components.values():
+        labelled = naming.labelled_refs(comp.name, settings.version, comp.aliases, settings.tag_latest)
+        components.append({"component": comp.name, "refs": [str(ref) for ref, _ in labelled],
+                           "kinds": [kind for _, kind in labelled]})
     deps: dict = {"images": []}
     sources, _ = depsmod.dependency_sources(config)
     if sources:
@@ -287,25 +317,30 @@ def _preview(settings: Settings) -> dict:
             "components": components, "deps": deps}
 
 
-def _print_naming(cases, settings: Settings, preview: dict) -> None:
-    rows = [(case.label, case.registry or "(none)", f"{case.name} @ {case.version}", case.expected, actual,
-             "pass" if passed(case, actual) else "FAIL") for case, actual in cases]
-    print(format_table(("case", "registry", "input", "expected", "actual", "result"), rows))
+def _print_naming(cases, preview: dict, show_cases: bool) -> None:
+    console = Console()
     seed = sum(1 for case, actual in cases if case.label == SEED and passed(case, actual))
     total = sum(1 for case, actual in cases if passed(case, actual))
-    print(f"\n{total}/{len(cases)} cases pass ({seed}/{sum(1 for c, _ in cases if c.label == SEED)} from the seed)")
-    print(f"\nPreview for registry {preview['registry'] or '(none: local tags only)'} "
-          f"(layout {preview['layout']}, version {preview['version']}):")
-    rows = [(item["component"], ref) for item in preview["components"] for ref in item["refs"]]
-    print(format_table(("component", "ref"), rows))
+    if show_cases:
+        rows = [(case.label, case.registry or "(none)", f"{case.name} @ {case.version}", case.expected, actual,
+                 "pass" if passed(case, actual) else "FAIL") for case, actual in cases]
+        console.table(("case", "registry", "input", "expected", "actual", "result"), rows, keep=2)
+        console.say()
+    console.say(f"naming cases: {total}/{len(cases)} pass ({seed}/{sum(1 for c, _ in cases if c.label == SEED)} "
+                f"from the seed){'' if show_cases else '; --cases shows them'}")
+    console.say(f"\nPreview for registry {preview['registry'] or '(none: local tags only)'} "
+                f"(layout {preview['layout']}, version {preview['version']}):")
+    rows = [(item["component"] if n == 0 else "", ref, kind) for item in preview["components"]
+            for n, (ref, kind) in enumerate(zip(item["refs"], item["kinds"]))]
+    console.table(("component", "ref", "kind"), rows, keep=2)
     deps = preview["deps"]
     if deps.get("error"):
-        print(f"\ndependencies: {deps['error']}")
+        console.say(f"\ndependencies: {deps['error']}")
     elif deps["images"]:
-        print()
-        print(format_table(("dependency", "target", "note"),
-                           [(d["source"], d["target"], "unpinned: latest" if d["unpinned"] else "")
-                            for d in deps["images"]]))
+        console.say()
+        console.table(("dependency", "target", "note"),
+                      [(d["source"], d["target"], "unpinned: latest" if d["unpinned"] else "")
+                       for d in deps["images"]], keep=2)
 
 
 ns = Collection(build, push, push_deps, login, logout, test_naming)

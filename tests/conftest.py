@@ -4,7 +4,9 @@ With ``ACRTASKS_REQUIRE_ENGINE=1`` (set by ``.ci/run``) a missing engine or
 registry binary fails the run instead of skipping the integration tests.
 """
 
+import itertools
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -25,15 +27,23 @@ def _unavailable(message: str):
     pytest.skip(message)
 
 
-ACRTASKS_VARIABLES = ("ACRTASKS_REGISTRY", "ACRTASKS_VERSION", "ACRTASKS_MODE", "ACRTASKS_LAYOUT",
-                      "ACRTASKS_PARALLEL", "ACRTASKS_CONFIG")
+RUN_ID = secrets.token_hex(3)  # versions made by this run can't collide with an earlier run's leftovers
+_versions = itertools.count(1)
 
 
-@pytest.fixture
-def clean_env(monkeypatch):
-    """No ACRTASKS_* override from the caller's environment leaks into a test."""
-    for name in ACRTASKS_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+def unique_version(prefix: str = "v") -> str:
+    """A version no other test and no earlier run has used: an engine image found with it is this test's."""
+    return f"{prefix}{next(_versions)}-{RUN_ID}"
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, tmp_path_factory):
+    """Every test: no ACRTASKS_* from the caller, and a DOCKER_CONFIG of its own (the user's is never touched)."""
+    for name in [n for n in os.environ if n.startswith("ACRTASKS_")]:
+        if name != "ACRTASKS_REQUIRE_ENGINE":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path_factory.mktemp("dockercfg")))
+
 
 
 @pytest.fixture(scope="session")
@@ -107,10 +117,7 @@ class Inv:
         self.cwd = cwd
 
     def __call__(self, *args, env=None, timeout=600, input=None):
-        full_env = {**os.environ, **(env or {})}
-        for name in ACRTASKS_VARIABLES[:-1]:  # the caller's overrides must not reach the child (a test may set them)
-            if not env or name not in env:
-                full_env.pop(name, None)
+        full_env = {**os.environ, **(env or {})}  # os.environ is the test's own (see ``isolated``)
         return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.cwd, env=full_env,
                               capture_output=True, text=True, timeout=timeout, input=input)
 

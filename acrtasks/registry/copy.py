@@ -12,7 +12,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import urljoin
 
 from ..retry import with_retries
@@ -54,7 +54,7 @@ class Manifest:
         """(digest, size) of the config and every layer; foreign layers (with ``urls``) stay where they are."""
         data = self.data
         described = ([data["config"]] if data.get("config") else []) + list(data.get("layers") or [])
-        return [(_descriptor_digest(d), d.get("size", 0)) for d in described if not d.get("urls")]
+        return [(_descriptor_digest(d), _descriptor_size(d)) for d in described if not d.get("urls")]
 
     def children(self) -> List[dict]:
         entries = list(self.data.get("manifests") or [])
@@ -64,6 +64,13 @@ class Manifest:
 
 
 _SHA256 = re.compile(r"sha256:[0-9a-f]{64}\Z")
+
+
+def _descriptor_size(descriptor: dict) -> int:
+    size = descriptor.get("size", 0)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise TypeError(f"bad size {size!r}")
+    return size
 
 
 def _descriptor_digest(descriptor: dict) -> str:
@@ -102,12 +109,14 @@ class ImageCopier:
     """Copies images from ``source`` to ``target`` (clients of one registry each; may be the same host)."""
 
     def __init__(self, source: RegistryClient, target: RegistryClient, blob_workers: int = 4, force: bool = False,
-                 sessions: Optional["UploadSessions"] = None):
+                 sessions: Optional["UploadSessions"] = None,
+                 on_bytes: Optional[Callable[[int, int], None]] = None):
         self.source = source
         self.target = target
         self.blob_workers = blob_workers
         self.force = force
         self.sessions = sessions or UploadSessions()
+        self.on_bytes = on_bytes  # (bytes done, bytes in all) of the blobs, as they stream
 
     # -- manifests ------------------------------------------------------------------------------
 
@@ -222,9 +231,14 @@ class ImageCopier:
     # -- blobs ----------------------------------------------------------------------------------
 
     def _copy_blobs(self, src_repo: str, dst_repo: str, blobs: dict, result: CopyResult) -> None:
+        transfer = _Transfer(sum(blobs.values()), self.on_bytes)
+
         def one(item):
             digest, size = item
-            return size if self._copy_blob(src_repo, dst_repo, digest) else 0
+            uploaded = self._copy_blob(src_repo, dst_repo, digest, transfer)
+            if not uploaded:
+                transfer.add(size)  # already there, or mounted: done all the same
+            return size if uploaded else 0
 
         result.bytes_uploaded += sum(run_jobs(one, list(blobs.items()), self.blob_workers))
 
@@ -237,7 +251,7 @@ class ImageCopier:
                 return False
             raise
 
-    def _copy_blob(self, src_repo: str, dst_repo: str, digest: str) -> bool:
+    def _copy_blob(self, src_repo: str, dst_repo: str, digest: str, transfer: "_Transfer") -> bool:
         """Make ``digest`` exist in the target; True when its bytes had to be uploaded."""
         if not self.force and self._blob_exists(dst_repo, digest):
             return False
@@ -253,11 +267,12 @@ class ImageCopier:
             upload_url = _location(response)  # 202: the registry opened an upload session instead; use it
         # a stream cannot be replayed, so a transient failure restarts the whole blob (with a new session)
         attempts = iter([upload_url])
-        with_retries(lambda: self._stream_blob(src_repo, dst_repo, digest, next(attempts, None)),
+        with_retries(lambda: self._stream_blob(src_repo, dst_repo, digest, transfer, next(attempts, None)),
                      self.target.tries, self.target.backoff)
         return True
 
-    def _stream_blob(self, src_repo: str, dst_repo: str, digest: str, upload_url: Optional[str] = None) -> None:
+    def _stream_blob(self, src_repo: str, dst_repo: str, digest: str, transfer: "_Transfer",
+                     upload_url: Optional[str] = None) -> None:
         """GET from the source and PUT to the target in 1 MiB chunks; the registry checks the digest.
 
         A failure while reading the source is the source's, even though it
@@ -265,7 +280,7 @@ class ImageCopier:
         session cancelled (DELETE), so the target keeps no half-written blob.
         """
         download = self.source.request("GET", f"/v2/{src_repo}/blobs/{digest}", scope=_pull(src_repo), stream=True)
-        source = _SourceStream(download)
+        source = _SourceStream(download, transfer)
         finished = False
         try:
             if upload_url is None:
@@ -293,11 +308,29 @@ class ImageCopier:
                 self.sessions.closed(upload_url, cancel=not finished)
 
 
+class _Transfer:
+    """Bytes streamed so far over all blobs of one copy, reported to a progress callback."""
+
+    def __init__(self, total: int, on_bytes: Optional[Callable[[int, int], None]]):
+        self.total = total
+        self.done = 0
+        self._on_bytes = on_bytes
+        self._lock = threading.Lock()
+
+    def add(self, count: int) -> None:
+        with self._lock:
+            self.done += count
+            done = self.done
+        if self._on_bytes is not None:
+            self._on_bytes(done, self.total)
+
+
 class _SourceStream:
     """The source's blob bytes as the upload's body, remembering why reading them failed, if it did."""
 
-    def __init__(self, download):
+    def __init__(self, download, transfer: _Transfer):
         self._chunks = download.iter_content(chunk_size=CHUNK)
+        self._transfer = transfer
         self.error: Optional[Exception] = None
         self.received = 0
 
@@ -316,6 +349,7 @@ class _SourceStream:
             self.error = exc
             raise
         self.received += len(chunk)
+        self._transfer.add(len(chunk))
         return chunk
 
 

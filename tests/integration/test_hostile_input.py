@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import unique_version
 from harness import BASE_IMAGE, free_port
 
 pytestmark = pytest.mark.integration
@@ -52,10 +53,11 @@ def test_repository_names_over_255_characters_are_refused_up_front(project, engi
     project.component("api", QUICK)
     text = (project.root / "build.toml").read_text().replace('name = "demo"', f'name = "{long_name}"')
     (project.root / "build.toml").write_text(text)
+    version = unique_version()
     for args in (["--dry", "build"], ["build"], ["test-naming"]):
-        line = one_error_line(project.inv(*args, "--registry", "xxx.aliyuncs.com/ns", "--version", "v9"), 2)
+        line = one_error_line(project.inv(*args, "--registry", "xxx.aliyuncs.com/ns", "--version", version), 2)
         assert "255" in line, line
-    assert api.images(name="demo-api") == []
+    assert api.images(name=f"demo-api:{version}") == []
 
 
 # -- compose files and .env -------------------------------------------------------------------------------
@@ -157,12 +159,13 @@ def test_uncreatable_metadata_file_is_refused_before_any_build(project, engine, 
     read_only = mounts("ro", "ro,size=64k")
     not_json = tmp_path / "meta.json"
     not_json.write_text("{half")
+    version = unique_version()
     for path, words in ((read_only / "meta.json", "read-only"), ("/proc/version/meta.json", "not a directory"),
                         (tmp_path, "is a directory"), (not_json, "not valid JSON")):
-        result = project.inv("build", "--version", "v3", "--metadata-file", str(path))
+        result = project.inv("build", "--version", version, "--metadata-file", str(path))
         line = one_error_line(result, 2)
         assert words.lower() in line.lower(), line
-    assert api.images(name="demo-api") == [], "nothing may be built when the metadata file cannot be written"
+    assert api.images(name=f"demo-api:{version}") == [], "nothing may be built when the metadata file fails"
 
 
 def test_full_disk_is_one_line_and_leaves_no_temp_file(project, engine, api, mounts):
@@ -173,11 +176,12 @@ def test_full_disk_is_one_line_and_leaves_no_temp_file(project, engine, api, mou
             out.write(b"x" * (64 << 10))
         except OSError:
             pass
-    result = project.inv("build", "--version", "v4", "--metadata-file", str(full / "meta.json"))
+    version = unique_version()
+    result = project.inv("build", "--version", version, "--metadata-file", str(full / "meta.json"))
     line = one_error_line(result, 1)
     assert "disk is full" in line
     assert sorted(p.name for p in full.iterdir()) == ["filler"], "a temp file was left behind"
-    api.remove_image("demo-api:v4")
+    api.remove_image(f"demo-api:{version}")
 
 
 # -- concurrent writers -----------------------------------------------------------------------------------

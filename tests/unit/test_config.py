@@ -43,11 +43,6 @@ def config(tmp_path):
     return load_config(write(tmp_path, BASE))
 
 
-@pytest.fixture(autouse=True)
-def _no_overrides(clean_env):
-    pass
-
-
 def test_defaults_filled_in(config):
     assert config.layout == "auto" and config.flat_hosts == (".aliyuncs.com",)
     assert config.parallel == 2 and config.mode == "prod" and config.tag_latest is False

@@ -12,7 +12,7 @@ LABELS = {"org.opencontainers.image.version": "v1"}
 
 
 @pytest.fixture
-def settings(tmp_path, clean_env):
+def settings(tmp_path):
     for name in ("api", "web"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "Dockerfile").write_text("FROM scratch\n")
