@@ -106,10 +106,14 @@ def plan_pushes(settings: Settings, selected: Sequence[str] = ()) -> List[PushSt
     return steps
 
 
-def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool) -> List[str]:
+def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, root: Optional[Path] = None
+                    ) -> List[str]:
+    """The plan in words; Dockerfiles inside ``root`` (build.toml's folder) are shown relative to it."""
     lines = [f"build {len(steps)} image(s), up to {parallel} at once{', no cache' if no_cache else ''}:"]
     for step in steps:
         where = step.context / step.dockerfile
+        if root is not None and where.is_relative_to(root):
+            where = where.relative_to(root)
         target = f" (target {step.target})" if step.target else ""
         lines.append(f"  build {step.component}: {where}{target}")
         for name, value in masked(step.build_args).items():
@@ -122,6 +126,6 @@ def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool) -
 def describe_pushes(steps: Sequence[PushStep]) -> List[str]:
     lines = [f"push {sum(len(s.refs) for s in steps)} ref(s):"]
     for step in steps:
-        for ref in step.refs:
-            lines.append(f"  push {step.component}: {step.local_ref} -> {ref}")
+        lines.append(f"  {step.component} (local image {step.local_ref}):")
+        lines.extend(f"    push {ref}" for ref in step.refs)
     return lines

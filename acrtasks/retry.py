@@ -19,7 +19,8 @@ DEFAULT_REGISTRY_TIMEOUT = 30.0
 T = TypeVar("T")
 
 
-def _seconds(name: str, default: float, minimum: float) -> float:
+def seconds_from_env(name: str, default: float, minimum: float) -> float:
+    """A number of seconds from the environment variable ``name``; a bad value is a usage error."""
     text = os.environ.get(name)
     if not text:
         return default
@@ -34,12 +35,12 @@ def _seconds(name: str, default: float, minimum: float) -> float:
 
 def backoff_seconds() -> float:
     """``$ACRTASKS_RETRY_BACKOFF``, else the default; a bad value is a usage error."""
-    return _seconds("ACRTASKS_RETRY_BACKOFF", DEFAULT_BACKOFF, 0)
+    return seconds_from_env("ACRTASKS_RETRY_BACKOFF", DEFAULT_BACKOFF, 0)
 
 
 def registry_timeout() -> float:
     """``$ACRTASKS_REGISTRY_TIMEOUT``: how long a registry may stay silent (connect, or between bytes)."""
-    return _seconds("ACRTASKS_REGISTRY_TIMEOUT", DEFAULT_REGISTRY_TIMEOUT, 0.1)
+    return seconds_from_env("ACRTASKS_REGISTRY_TIMEOUT", DEFAULT_REGISTRY_TIMEOUT, 0.1)
 
 
 def delay(attempt: int, backoff: float, retry_after: Optional[str] = None) -> float:

@@ -140,7 +140,7 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
                          tag_latest=tag_latest or None, parallel=parallel)
     steps = plan.plan_builds(settings, component or ())
     console = Console()
-    for line in plan.describe_builds(steps, settings.parallel, no_cache):
+    for line in plan.describe_builds(steps, settings.parallel, no_cache, settings.config.root):
         console.say(line)
     if _dry(c):
         return _dry_footer()

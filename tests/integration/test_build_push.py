@@ -172,7 +172,7 @@ def test_dry_run_touches_nothing(quick, registry, api):
                        "--metadata-file", str(quick.root / "meta.json"), env=ENV)
     assert result.returncode == 0, result.stderr
     assert f"tag {registry.host}/ns/demo-api:v10" in result.stdout
-    assert f"push api: demo-api:v10 -> {registry.host}/ns/demo-api:v10" in result.stdout
+    assert f"  api (local image demo-api:v10):\n    push {registry.host}/ns/demo-api:v10\n" in result.stdout
     assert engine_state(api) == before
     assert registry.repositories() == []
     assert not (quick.root / "meta.json").exists()

@@ -1,0 +1,157 @@
+"""What a person sees: a terminal of 80 columns, a CI log, --progress, and Ctrl-C in the middle of real work."""
+
+import fcntl
+import json
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+import pytest
+
+from conftest import unique_version
+from faults_helpers import wait_for_line
+from harness import BASE_IMAGE, FaultyRegistry
+
+pytestmark = pytest.mark.integration
+
+SLOW = f"FROM {BASE_IMAGE}\nARG VERSION\nRUN echo one > /one\nRUN sleep 1 && echo two > /two\n"
+STUCK = f"FROM {BASE_IMAGE}\nRUN echo start\nRUN sleep 60\n"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+def run_in_terminal(args, cwd, columns=80, rows=24, timeout=300):
+    """Run ``args`` on a pseudo-terminal of ``columns`` x ``rows``; return (exit code, raw output)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": str(rows)}
+    child = subprocess.Popen(args, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif child.poll() is not None:
+                break
+        code = child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        os.close(master)
+    return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_chain_on_an_80_column_terminal_fits_and_keeps_every_ref_whole(project, engine, registry):
+    import pyte
+
+    project.component("api", SLOW, '{ VERSION = "{version}" }')
+    project.component("web", SLOW, '{ VERSION = "{version}" }')
+    version = unique_version("rc")
+    namespace = "ai-infra-matrix-production"
+    code, output = run_in_terminal([sys.executable, "-m", "invoke", "build", "push", "--registry",
+                                    f"{registry.host}/{namespace}", "--layout", "flat", "--version", version],
+                                   project.root)
+    assert code == 0, output
+    plain = ANSI.sub("", output)
+    for segment in re.split(r"[\r\n]", plain):
+        assert len(segment) <= 80, f"a line overflows 80 columns: {segment!r}"
+    refs = [f"{registry.host}/{namespace}/demo:{name}-{version}" for name in ("api", "web")]
+    assert all(60 < len(ref) < 72 for ref in refs), refs  # too long for any table row beside it
+    for ref in refs:
+        assert ref in plain, f"{ref} never appears whole"
+    screen = pyte.HistoryScreen(80, 24, history=5000)
+    screen.set_mode(pyte.modes.LNM)
+    pyte.Stream(screen).feed(output)
+    lines = ["".join(ch.data for ch in row.values()) for row in screen.history.top] + screen.display
+    assert not any("━" in line for line in lines), "a progress bar was left on the screen"
+    assert registry.tags(f"{namespace}/demo") == sorted(f"{n}-{version}" for n in ("api", "web"))
+
+
+def test_plain_progress_off_a_terminal_starts_beats_and_ends(project, engine):
+    project.component("api", SLOW, '{ VERSION = "{version}" }')
+    version = unique_version()
+    result = project.inv("build", "--version", version, env={"ACRTASKS_PROGRESS_INTERVAL": "0.3"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "build api: started" in lines
+    assert any(re.match(r"build api: \d/\d steps, [\d.]+ steps/s", line) for line in lines), result.stdout
+    assert any(line.startswith("build api: ok after ") for line in lines)
+    assert any(line.startswith("api | Step 3/") for line in lines), "plain shows every log line"
+
+
+def test_progress_quiet_shows_the_summary_and_the_failing_steps_log(project, engine):
+    project.component("good", SLOW, '{ VERSION = "{version}" }')
+    project.component("bad", f"FROM {BASE_IMAGE}\nRUN echo the-reason-it-fails && false\n")
+    result = project.inv("build", "--version", unique_version(), "--progress", "quiet")
+    assert result.returncode == 1
+    assert "Step" not in result.stdout.split("component")[0], "quiet prints no log before the summary"
+    assert re.search(r"bad failed at: Step 2/\d+ : RUN echo the-reason-it-fails && false", result.stdout), \
+        result.stdout
+    assert "| the-reason-it-fails" in result.stdout
+    bad = project.inv("build", "--progress", "loud")
+    assert bad.returncode == 2 and "--progress 'loud'" in bad.stderr
+
+
+def _interrupt_when(child, pattern, timeout=60):
+    """Read the child's stdout until ``pattern`` shows, then SIGINT it; return (seconds to exit, output)."""
+    seen = wait_for_line(child.stdout, pattern, timeout)
+    seen += wait_for_line(child.stdout, "Running in", timeout)  # the engine has the step's container now
+    sent = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=20)
+    return time.monotonic() - sent, seen + out, err
+
+
+def test_ctrl_c_stops_a_stuck_build_and_the_engine_drops_it(project, engine, api):
+    project.component("stuck", STUCK)
+    before = {c["Id"] for c in api.containers(all=True)}
+    metadata = project.root / "meta.json"
+    child = subprocess.Popen([sys.executable, "-m", "invoke", "build", "--version", unique_version(),
+                              "--progress", "plain", "--metadata-file", str(metadata)], cwd=project.root,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    took, out, err = _interrupt_when(child, r"Step 3/\d+ : RUN sleep 60")
+    assert child.returncode == 130, out + err
+    assert took < 3, f"Ctrl-C took {took:.1f} s"
+    assert "Traceback" not in out + err and err.strip().splitlines()[-1].startswith("interrupted")
+    deadline = time.monotonic() + 20
+    while {c["Id"] for c in api.containers(all=True)} - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not {c["Id"] for c in api.containers(all=True)} - before, "the engine kept running the build"
+    assert sorted(p.name for p in project.root.iterdir() if p.name.startswith(".meta")) == []
+
+
+def test_ctrl_c_stops_a_push_stuck_on_a_dead_registry(project, engine, registry, api):
+    proxy = FaultyRegistry(registry, "upload_stall", stall_seconds=60).start()
+    try:
+        project.component("api", SLOW, '{ VERSION = "{version}" }')
+        version = unique_version()
+        built = project.inv("build", "--version", version, "--progress", "quiet")
+        assert built.returncode == 0, built.stderr
+        child = subprocess.Popen([sys.executable, "-m", "invoke", "push", "--registry", f"{proxy.host}/ns",
+                                  "--version", version], cwd=project.root, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        assert proxy.hit.wait(60), "the push never reached the stalled upload"
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=20)
+        took = time.monotonic() - sent
+    finally:
+        proxy.stop()
+    assert child.returncode == 130, out + err
+    assert took < 3, f"Ctrl-C took {took:.1f} s"
+    assert "Traceback" not in out + err and err.strip().splitlines()[-1].startswith("interrupted")
+    assert registry.tags("ns/demo-api") == []
