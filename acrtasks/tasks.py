@@ -45,8 +45,9 @@ HELP = {
     "deps_namespace": "where dependencies go: host/ns or a Docker Hub namespace; default: [deps] namespace, "
                       "then the registry",
     "dep": "a dependency to mirror (repeatable), as written in build.toml or a compose file; default: all",
-    "skip_existing": "leave a target alone when it already has the same digest (default; --no-skip-existing "
-                     "copies anyway)",
+    "skip_existing": "leave a target alone when it already has the same digest; default: [deps] skip_existing "
+                     "(true)",
+    "no_skip_existing": "copy even when the target already has the same digest (overrides [deps] skip_existing)",
     "force": "recopy everything, re-uploading blobs the target already has",
     "platform": "mirror only this platform, os/arch[/variant] (repeatable); default: every platform",
     "jobs": "images mirrored at once; default: [deps] jobs (4)",
@@ -212,10 +213,12 @@ def test_naming(c, registry=None, version=None, layout=None, json_=False, cases_
 
 
 @task(name="push-deps", iterable=["dep", "platform"],
-      help={**{k: HELP[k] for k in ("deps_namespace", "dep", "skip_existing", "force", "platform", "jobs", "source",
+      help={**{k: HELP[k] for k in ("deps_namespace", "dep", "skip_existing", "no_skip_existing", "force",
+                                    "platform", "jobs", "source",
                                     "registry", "layout", "metadata_file")}, "version": HELP["deps_version"]})
 @_boundary
-def push_deps(c, deps_namespace=None, dep=None, skip_existing=True, force=False, platform=None, jobs=None,
+def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_existing=False, force=False,
+              platform=None, jobs=None,
               source="auto", registry=None, layout=None, version=None, metadata_file=None):
     """Mirror dependency images registry-to-registry, all platforms, digest-verified, skipping unchanged."""
     from . import deps as depsmod
@@ -225,6 +228,11 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=True, force=False,
     if source not in mirrorer.SOURCES:
         raise UsageError(f"--source {source!r} is not one of {', '.join(mirrorer.SOURCES)}")
     mirrorer.check_platforms(platform or ())
+    if skip_existing and no_skip_existing:
+        raise UsageError("--skip-existing and --no-skip-existing contradict each other; give one")
+    # Two flags, not one bool: Invoke cannot tell `--skip-existing` from its default, and the flag must be
+    # able to override `[deps] skip_existing = false`.
+    skip = True if skip_existing else False if no_skip_existing else settings.config.deps_skip_existing
     job_count = positive_int(jobs, "--jobs") if jobs is not None else settings.config.deps_jobs
     deps_plan = depsmod.plan_deps(settings, deps_namespace, dep or ())
     console = Console()
@@ -237,7 +245,7 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=True, force=False,
     if _dry(c):
         _dry_footer()
     worker = mirrorer.Mirrorer(mirrorer.Clients(settings.config.insecure_hosts), console, deps_plan.mirrors,
-                               platform or (), source, skip_existing and settings.config.deps_skip_existing,
+                               platform or (), source, skip,
                                force, _dry(c), _engine)
     worker.preflight(deps_plan.dependencies)
     try:

@@ -467,6 +467,7 @@ class TokenServer:
         import datetime
 
         self.users = users
+        self.refresh_tokens: dict = {}  # identity (refresh) token -> user, for token logins
         self.requests_seen: list = []
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acrtasks test token signer")])
@@ -506,12 +507,11 @@ class TokenServer:
         signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         return f"{signing_input}.{b64(signature)}"
 
-    def token_for(self, authorization: Optional[str], scopes: list) -> Optional[str]:
+    def token_for(self, authorization: Optional[str], scopes: list, user: str = "") -> Optional[str]:
         import base64
         import secrets
 
-        user = ""
-        if authorization:
+        if authorization and not user:
             if not authorization.startswith("Basic "):
                 return None
             user, _, password = base64.b64decode(authorization[6:]).decode().partition(":")
@@ -535,10 +535,22 @@ class TokenServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                """OAuth2 refresh-token grant, as docker uses an ``identitytoken``."""
+                form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
+                outer.requests_seen.append({"POST": form})
+                user = outer.refresh_tokens.get((form.get("refresh_token") or [""])[0])
+                token = None
+                if user and form.get("grant_type") == ["refresh_token"]:
+                    token = outer.token_for(None, " ".join(form.get("scope", [])).split(), user=user)
+                self._answer(token)
+
             def do_GET(self):
                 query = parse_qs(urlparse(self.path).query)
                 outer.requests_seen.append(query)
-                token = outer.token_for(self.headers.get("Authorization"), query.get("scope", []))
+                self._answer(outer.token_for(self.headers.get("Authorization"), query.get("scope", [])))
+
+            def _answer(self, token):
                 if token is None:
                     self.send_response(401)
                     self.end_headers()
@@ -573,8 +585,10 @@ class FaultyRegistry:
     that do not hash to the Docker-Content-Digest it sends), ``blob_reset`` (half a blob, then the connection
     drops), ``blob_stall`` (half a blob, then silence), ``token_html`` (a Bearer challenge whose token
     service answers an HTML page), ``upload_stall`` (accepts an upload session, then never answers the
-    upload). ``hit`` is set once the fault has been served. Handler threads are daemons: a stall never
-    holds up ``stop``.
+    upload), ``blob_slow`` (every blob over 1000 bytes takes a second; ``intervals`` records when each was
+    served, to see downloads overlap), ``target_wrong_digest`` (after a manifest PUT, the tag answers with
+    another digest). ``hit`` is set once the fault has been served. Handler threads are daemons: a stall
+    never holds up ``stop``.
     """
 
     def __init__(self, upstream: Optional["Registry"], fault: str, stall_seconds: float = 30):
@@ -585,6 +599,8 @@ class FaultyRegistry:
         self.hit = None
         self._server = None
         self.requests_seen: list = []
+        self.intervals: list = []  # (start, end) of each slowed blob, monotonic seconds
+        self.manifest_put = False
 
     @property
     def host(self) -> str:
@@ -661,6 +677,12 @@ class FaultyRegistry:
                 if fault == "upload_stall" and self.command in ("PATCH", "PUT") and "/blobs/uploads/" in path:
                     return self._stall()
                 status, headers, data = self._upstream(body)
+                if self.command == "PUT" and "/manifests/" in path and status in (200, 201):
+                    outer.manifest_put = True
+                if (fault == "target_wrong_digest" and outer.manifest_put and "/manifests/" in path
+                        and self.command in ("HEAD", "GET") and status == 200):
+                    outer.hit.set()
+                    headers["Docker-Content-Digest"] = "sha256:" + "0" * 64
                 is_manifest = "/manifests/" in path and self.command == "GET" and status == 200
                 is_blob = "/blobs/sha256:" in path and self.command == "GET" and status == 200
                 if fault == "manifest_not_object" and is_manifest:
@@ -696,6 +718,11 @@ class FaultyRegistry:
                         pass
                     self.close_connection = True
                     return None
+                elif fault == "blob_slow" and is_blob and len(data) > 1000:
+                    started = time.monotonic()
+                    time.sleep(1.0)
+                    outer.intervals.append((started, time.monotonic()))
+                    outer.hit.set()
                 elif fault in ("blob_reset", "blob_stall") and is_blob and len(data) > 1000:
                     self.send_response(200)
                     for key, value in headers.items():

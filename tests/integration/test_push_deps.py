@@ -143,6 +143,40 @@ def test_token_auth_target(project, source, tmp_path):
         tokens.stop()
 
 
+def test_identity_token_from_a_token_login_is_used(project, source, tmp_path):
+    """An ``identitytoken`` in config.json is traded at the token service (refresh-token grant), no password."""
+    tokens = TokenServer({USER: PASSWORD}, tmp_path / "tokens").start()
+    tokens.refresh_tokens["refresh-7f3a"] = USER
+    target_registry = Registry(token=tokens).start()
+    try:
+        deps_project(project, source)
+        directory = tmp_path / "idcfg"
+        directory.mkdir()
+        (directory / "config.json").write_text(json.dumps(
+            {"auths": {target_registry.host: {"identitytoken": "refresh-7f3a"}}}))
+        result = project.inv("push-deps", "--deps-namespace", f"{target_registry.host}/mirror",
+                             env={"DOCKER_CONFIG": str(directory)})
+        assert result.returncode == 0, result.stderr + result.stdout
+        from acrtasks.registry.client import RegistryClient
+        from acrtasks.registry.copy import ACCEPT
+        from acrtasks.registry.credentials import Credentials
+
+        reader = RegistryClient(target_registry.host, Credentials(USER, PASSWORD))  # read back with a password
+        head = reader.request("HEAD", "/v2/mirror/minio/manifests/2024", scope="repository:mirror/minio:pull",
+                              headers={"Accept": ACCEPT})
+        assert head.headers["Docker-Content-Digest"] == source.index_digest
+        grants = [seen["POST"] for seen in tokens.requests_seen if "POST" in seen]
+        assert grants and all(g["grant_type"] == ["refresh_token"] for g in grants)
+        (directory / "config.json").write_text(json.dumps(
+            {"auths": {target_registry.host: {"identitytoken": "revoked"}}}))
+        refused = project.inv("push-deps", "--deps-namespace", f"{target_registry.host}/other",
+                              env={"DOCKER_CONFIG": str(directory)})
+        assert refused.returncode == 1 and "refused the credentials" in refused.stderr
+    finally:
+        target_registry.remove()
+        tokens.stop()
+
+
 def test_collision_is_refused_before_any_copy(project, source, registry):
     source.writer.image("bitnami/redis", "7", [make_layer(1000, 9)])
     deps_project(project, source, extra_deps=[f"{source.host}/bitnami/redis:7"])

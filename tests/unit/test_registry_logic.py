@@ -149,3 +149,47 @@ def test_push_progress_sums_layers():
 def test_image_ref_keeps_ports_with_the_host():
     ref = ImageRef.parse("localhost:5000/a/b:v1")
     assert (ref.host, ref.locator, ref.tag) == ("localhost:5000", "localhost:5000/a/b", "v1")
+
+
+@pytest.mark.parametrize("host, insecure, plain", [
+    ("127.0.0.1:5000", (), True), ("localhost:5000", (), True), ("[::1]:5000", (), True),
+    ("registry.example.com:5000", (), False), ("xxx.aliyuncs.com", (), False),
+    ("registry.example.com:5000", ("registry.example.com:5000",), True),
+    ("registry.example.com", ("registry.example.com:5000",), False),
+])
+def test_plain_http_only_for_loopback_and_insecure_hosts(host, insecure, plain):
+    from acrtasks.registry.client import RegistryClient
+
+    client = RegistryClient(host, insecure_hosts=insecure, timeout=0.2)
+    assert client.plain_http_allowed is plain
+    if not plain:
+        assert client._probe_scheme() == "https"  # decided without a connection: never plain HTTP
+
+
+@pytest.mark.parametrize("url, env, proxied", [
+    ("https://xxx.aliyuncs.com/v2/", {"HTTPS_PROXY": "http://proxy.corp:3128"}, True),
+    ("https://xxx.aliyuncs.com/v2/", {"HTTPS_PROXY": "http://proxy.corp:3128", "NO_PROXY": ".aliyuncs.com"}, False),
+    ("http://127.0.0.1:5000/v2/", {"HTTP_PROXY": "http://proxy.corp:3128"}, False),
+    ("http://localhost:5000/v2/", {"HTTP_PROXY": "http://proxy.corp:3128"}, False),
+    ("https://harbor.corp/v2/", {}, False),
+])
+def test_proxies_follow_the_environment_like_docker(monkeypatch, url, env, proxied):
+    from acrtasks.registry.client import proxies_for
+
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy", "ALL_PROXY",
+                 "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert bool(proxies_for(url)) is proxied
+
+
+def test_identity_tokens_are_read_from_config_and_helpers(tmp_path):
+    from acrtasks.registry.credentials import _helper_reply
+
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {"r.example.com": {"identitytoken": "refresh-1"}}}))
+    found = DockerConfig(tmp_path).get("r.example.com")
+    assert found.identity_token == "refresh-1" and found.password == ""
+    via_helper = _helper_reply(json.dumps({"Username": "<token>", "Secret": "refresh-2"}), "x")
+    assert via_helper.identity_token == "refresh-2"
+    assert "refresh" not in repr(found) + repr(via_helper), "secrets stay out of reprs (and so of logs)"
