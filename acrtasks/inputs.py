@@ -112,10 +112,12 @@ def expect(value: Any, kind: type, path: Path, where: str, error: Type[UsageErro
     """``value`` if it is a ``kind``, else one line naming the file, the place and what was found."""
     if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value
-    names = {dict: "a mapping", list: "a list", str: "a string", int: "a number"}
-    found = {dict: "a mapping", list: "a list", str: "a string", int: "a number", float: "a number",
-             bool: "true/false", type(None): "nothing"}.get(type(value), type(value).__name__)
-    raise error(f"{path}: {where} must be {names.get(kind, kind.__name__)}, not {found}")
+    found = _KIND_NAMES.get(type(value), type(value).__name__)
+    raise error(f"{path}: {where} must be {_KIND_NAMES.get(kind, kind.__name__)}, not {found}")
+
+
+_KIND_NAMES = {dict: "a mapping", list: "a list", str: "a string", int: "a number", float: "a number",
+               bool: "true/false", type(None): "nothing"}
 
 
 def _first_line(exc: Exception) -> str:

@@ -330,13 +330,6 @@ class Naming:
             return self._repository(self.project).with_tag(tag)
         return self._repository(self.image_prefix + component).with_tag(version)
 
-    def local_refs(self, component: str, version: str, tag_latest: bool = False) -> List[ImageRef]:
-        """The engine-local names of one build: ``<prefix><component>:<version>`` (and ``:latest``)."""
-        refs = [self.local_ref(component, version)]
-        if tag_latest:
-            refs.append(self.local_ref(component, "latest"))
-        return refs
-
     def registry_refs(
         self, component: str, version: str, aliases: Sequence[str] = (), tag_latest: bool = False
     ) -> List[ImageRef]:

@@ -1,6 +1,6 @@
 """Start-up cost of `inv test-naming` against `inv --version` (the floor: Python + Invoke), same run.
 
-Target: ratio <= 1.3. Usage: python bench/cli_latency.py [rounds]
+Target: ratio <= 1.3; exits 1 when missed. Usage: python bench/cli_latency.py [rounds]
 """
 
 import statistics
@@ -18,7 +18,10 @@ def wall(args) -> float:
     return time.perf_counter() - started
 
 
-def main() -> None:
+TARGET = 1.3
+
+
+def main() -> int:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     # Byte-compile as a regular pip install does; an editable install under
     # PYTHONDONTWRITEBYTECODE=1 would otherwise recompile acrtasks on every start.
@@ -31,8 +34,10 @@ def main() -> None:
     base, ours = statistics.median(baseline), statistics.median(naming)
     print(f"inv --version      median {base * 1000:.0f} ms over {rounds} runs")
     print(f"inv test-naming    median {ours * 1000:.0f} ms over {rounds} runs")
-    print(f"ratio {ours / base:.2f} (target <= 1.3)")
+    ratio = ours / base
+    print(f"ratio {ratio:.2f} (target <= {TARGET}): {'met' if ratio <= TARGET else 'MISSED'}")
+    return 0 if ratio <= TARGET else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

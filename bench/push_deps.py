@@ -3,11 +3,12 @@
 1. The same dependency set (5 images, ~100 MB, one two-platform index) mirrored from a
    source registry to a fresh target by (a) the original's method: docker pull, tag, push,
    one by one, through the engine; (b) `skopeo copy --all`, one by one (when installed);
-   (c) `inv push-deps`. Targets: (c) >= 3x faster than (a), and no slower than (b).
+   (c) `inv push-deps` (4 images at once); (d) `inv push-deps --jobs 1`, the same concurrency
+   as (b). Targets: (c) >= 3x faster than (a), and no slower than (b); (b)/(d) is reported.
 2. A no-op re-run with 50 dependencies already present. Target: <= 2 s.
 3. Peak memory of `inv push-deps` copying a 1 GB layer. Target: < 100 MB (it streams).
 
-Usage: python bench/push_deps.py [--skip-memory]   (BENCH_ROUNDS=3)
+Exits 1 when any target is missed. Usage: python bench/push_deps.py [--skip-memory]   (BENCH_ROUNDS=3)
 """
 
 import json
@@ -27,6 +28,13 @@ from harness import DockerEngine, Registry, RegistryWriter, make_layer  # noqa: 
 
 MB = 1_000_000
 SCRATCH = []  # temp dirs this run made, removed at the end
+MISSED = []  # targets this run missed
+
+
+def check(name: str, met: bool) -> str:
+    if not met:
+        MISSED.append(name)
+    return "met" if met else "MISSED"
 
 
 def seed_set(writer: RegistryWriter) -> list:
@@ -58,8 +66,8 @@ def run(args, **kwargs) -> float:
     return time.perf_counter() - started
 
 
-def inv_push_deps(project: Path, target: str, env=None) -> float:
-    return run([sys.executable, "-m", "invoke", "push-deps", "--deps-namespace", target], cwd=project,
+def inv_push_deps(project: Path, target: str, env=None, extra=()) -> float:
+    return run([sys.executable, "-m", "invoke", "push-deps", "--deps-namespace", target, *extra], cwd=project,
                env={**os.environ, **(env or {})})
 
 
@@ -104,6 +112,8 @@ def compare_methods(engine, rounds: int) -> None:
                   lambda target: original_method(images, source.host, f"{target}/orig", docker_env)),
             "c": ("inv push-deps", lambda target: inv_push_deps(project, f"{target}/acr",
                                                                 {"DOCKER_CONFIG": docker_env["DOCKER_CONFIG"]})),
+            "d": ("inv push-deps --jobs 1", lambda target: inv_push_deps(
+                project, f"{target}/acr1", {"DOCKER_CONFIG": docker_env["DOCKER_CONFIG"]}, ["--jobs", "1"])),
         }
         if shutil.which("skopeo"):
             methods["b"] = ("skopeo copy --all one by one",
@@ -120,9 +130,14 @@ def compare_methods(engine, rounds: int) -> None:
         for key in sorted(methods):
             runs = ", ".join(f"{t:.2f}" for t in times[key])
             print(f"   ({key}) {methods[key][0]:<52} {median[key]:.2f} s  ({runs})")
-        print(f"   (a)/(c) = {median['a'] / median['c']:.2f}x faster (target >= 3x)")
+        ratio = median['a'] / median['c']
+        print(f"   (a)/(c) = {ratio:.2f}x faster (target >= 3x): {check('vs docker', ratio >= 3)}")
         if "b" in median:
-            print(f"   (b)/(c) = {median['b'] / median['c']:.2f}x (target >= 1.0: no slower than skopeo)")
+            ratio = median['b'] / median['c']
+            print(f"   (b)/(c) = {ratio:.2f}x (target >= 1.0: no slower than skopeo): "
+                  f"{check('vs skopeo', ratio >= 1.0)}")
+            print(f"   (b)/(d) = {median['b'] / median['d']:.2f}x at equal concurrency (one image at a time; "
+                  "reported, no target)")
     finally:
         source.remove()
 
@@ -139,7 +154,8 @@ def noop_rerun() -> None:
         first = inv_push_deps(project, f"{target.host}/m")
         again = inv_push_deps(project, f"{target.host}/m")
         baseline = run([sys.executable, "-m", "invoke", "--version"], cwd=project)
-        print(f"2. 50 dependencies: first copy {first:.2f} s; no-op re-run {again:.2f} s (target <= 2 s); "
+        print(f"2. 50 dependencies: first copy {first:.2f} s; no-op re-run {again:.2f} s (target <= 2 s: "
+              f"{check('no-op re-run', again <= 2)}); "
               f"`inv --version` {baseline:.2f} s, so the re-run is {again / baseline:.1f}x a bare start")
     finally:
         source.remove()
@@ -186,6 +202,7 @@ def peak_memory() -> None:
         baseline = subprocess.run([sys.executable, "-c", measure, sys.executable, "-m", "invoke", "--version"],
                                   cwd=project, check=True, capture_output=True, text=True).stdout.split()
         print(f"3. 1 GB layer copied in {seconds:.1f} s; peak RSS of inv push-deps {max_rss_kb / 1024:.0f} MB "
+              f"({check('memory', max_rss_kb / 1024 < 100)}) "
               f"(target < 100 MB; a bare `inv --version` peaks at {int(baseline[1]) / 1024:.0f} MB)")
     finally:
         source.remove()
@@ -193,7 +210,7 @@ def peak_memory() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def main() -> None:
+def main() -> int:
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
     try:
         engine = DockerEngine.start()
@@ -207,7 +224,10 @@ def main() -> None:
     finally:
         for path in SCRATCH:
             shutil.rmtree(path, ignore_errors=True)
+    if MISSED:
+        print(f"missed: {', '.join(MISSED)}")
+    return 1 if MISSED else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

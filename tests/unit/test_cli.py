@@ -130,3 +130,44 @@ def test_acr_repeatable_flags_may_repeat():
     result = subprocess.run([_acr(), "--dry", "build", "--component", "backend", "--component", "nginx",
                              "--version", "v1"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_dry_run_ends_with_one_line_saying_nothing_was_done():
+    result = run_inv("--dry", "build", "push", "--registry", "r.example.com/ns", "--version", "v1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "dry run: nothing was built, tagged, pushed or copied"
+    assert lines.count(lines[-1]) == 1, "one footer for the whole chain"
+
+
+def test_a_chain_without_the_chain_executor_is_warned_about_once(tmp_path):
+    shutil.copy(REPO / "tasks.py", tmp_path)  # no invoke.yaml: Invoke's own executor
+    shutil.copy(REPO / "build.toml", tmp_path)
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    result = run_inv("--dry", "build", "push", "--registry", "r.example.com/ns", "--version", "v1", cwd=tmp_path)
+    warnings = [line for line in result.stderr.splitlines() if "flags are not shared" in line]
+    assert len(warnings) == 1 and "executor_class: acrtasks.ChainExecutor" in warnings[0]
+    single = run_inv("--dry", "build", "--version", "v1", cwd=tmp_path)
+    assert "flags are not shared" not in single.stderr
+    chained = run_inv("--dry", "build", "push", "--registry", "r.example.com/ns", "--version", "v1")
+    assert "flags are not shared" not in chained.stderr  # the repository's invoke.yaml selects it
+
+
+def test_piped_tables_print_every_ref_whole():
+    registry = "registry-vpc.cn-hangzhou.aliyuncs.com/a-rather-long-namespace-for-production"
+    result = run_inv("test-naming", "--registry", registry, "--version", "v0.0.3.3-rc.1+build".replace("+", "-"),
+                     "--tag-latest")
+    assert result.returncode == 0, result.stderr
+    ref = f"{registry}/ai-infra-matrix:backend-init-v0.0.3.3-rc.1-build"
+    assert len(ref) > 100
+    row = next(line for line in result.stdout.splitlines() if ref in line)
+    assert row.split()[-1] == "alias", row
+    assert f"{registry}/ai-infra-matrix:backend-init-latest" in result.stdout
+    assert "naming cases: " in result.stdout and "--cases shows them" in result.stdout
+
+
+def test_test_naming_cases_table_on_request():
+    result = run_inv("test-naming", "--cases", "--version", "v1")
+    assert result.returncode == 0
+    assert "xxx.aliyuncs.com/ai-infra-matrix/ai-infra-matrix:backend-v0.0.3.3" in result.stdout
+    assert "--cases shows them" not in result.stdout

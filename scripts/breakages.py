@@ -1,0 +1,179 @@
+"""One-line breakages of documented behaviour, each run against the tests that should catch it.
+
+Mutation testing (mutmut, ``scripts/mutation.sh``) covers the pure modules;
+this covers the I/O paths it cannot reach: every flag, key and variable the
+README documents, broken on purpose, one at a time, in the real source tree,
+restored afterwards. A breakage the tests miss is printed as SURVIVED.
+
+Needs root (the tests start their own dockerd) and a clean ``acrtasks/``.
+Exits 1 when fewer than 90% are caught. Usage:
+    .venv/bin/python scripts/breakages.py [NAME-SUBSTRING ...]
+"""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET = 0.90
+FLAGS = "tests/integration/test_documented_flags.py"
+FAULTS = "tests/integration/test_faults.py"
+HOSTILE = "tests/integration/test_hostile_input.py"
+OUTPUT = "tests/integration/test_output.py"
+BUILD_PUSH = "tests/integration/test_build_push.py"
+DEPS = "tests/integration/test_push_deps.py"
+LOGIN = "tests/integration/test_login.py"
+
+# (what the README promises, file, the line as it is, the line broken, the tests that should notice)
+BREAKAGES = [
+    ("--parallel honoured", "acrtasks/builder.py", "return run_jobs(build_one, steps, parallel)",
+     "return run_jobs(build_one, steps, 1)", [FLAGS, "-k", "parallel"]),
+    ("ACRTASKS_PARALLEL honoured", "acrtasks/config.py", 'pick(parallel, "ACRTASKS_PARALLEL", config.parallel)',
+     'pick(parallel, "ACRTASKS_PARALLEL_OFF", config.parallel)', [FLAGS, "-k", "parallel"]),
+    ("--no-cache honoured", "acrtasks/engine.py", "nocache=no_cache,", "nocache=False,",
+     [FLAGS, "-k", "no_cache"]),
+    ("--jobs honoured", "acrtasks/mirrorer.py", "run_jobs(self.mirror_one, deps, jobs,",
+     "run_jobs(self.mirror_one, deps, 1,", [FLAGS, "-k", "jobs"]),
+    ("--force re-uploads", "acrtasks/registry/copy.py", "if not self.force and self._blob_exists(dst_repo, digest):",
+     "if self._blob_exists(dst_repo, digest):", [FLAGS, "-k", "force"]),
+    ("[deps] skip_existing honoured", "acrtasks/tasks.py", "else settings.config.deps_skip_existing",
+     "else True", [FLAGS, "-k", "skip_existing"]),
+    ("--skip-existing overrides the key", "acrtasks/tasks.py", "skip = True if skip_existing else",
+     "skip = settings.config.deps_skip_existing if skip_existing else", [FLAGS, "-k", "skip_existing"]),
+    ("[deps] mirrors honoured", "acrtasks/deps.py", "(config.deps_mirrors or daemon_mirrors())",
+     "(daemon_mirrors())", [FLAGS, "-k", "mirrors"]),
+    ("daemon.json registry-mirrors honoured", "acrtasks/deps.py", "(config.deps_mirrors or daemon_mirrors())",
+     "(config.deps_mirrors)", [DEPS, "-k", "mirrors"]),
+    ("--platform filters", "acrtasks/registry/copy.py", "        if platforms:\n            chosen",
+     "        if False:\n            chosen", [FLAGS, "-k", "platform"]),
+    ("ACRTASKS_LAYOUT honoured", "acrtasks/config.py", 'pick(layout, "ACRTASKS_LAYOUT", config.layout)',
+     'pick(layout, "ACRTASKS_LAYOUT_OFF", config.layout)', [FLAGS, "-k", "layout"]),
+    ("ACRTASKS_USERNAME honoured", "acrtasks/tasks.py",
+     'username or os.environ.get("ACRTASKS_USERNAME") or config.username', "username or config.username",
+     [FLAGS, "-k", "username"]),
+    ("plain HTTP only for loopback and insecure_hosts", "acrtasks/registry/client.py",
+     "self.plain_http_allowed = is_loopback_host(host) or host in set(insecure_hosts)",
+     "self.plain_http_allowed = True", ["tests/unit/test_registry_logic.py", "-k", "plain_http"]),
+    ("digest checked after the copy", "acrtasks/registry/copy.py",
+     "if pushed != top.digest or after != top.digest:", "if False:", [FLAGS, "-k", "another_digest"]),
+    ("manifest bytes checked against Docker-Content-Digest", "acrtasks/registry/copy.py",
+     'if expected and expected.startswith("sha256:") and digest != expected:', "if False:",
+     [FAULTS, "-k", "wrong_digest"]),
+    ("manifests bounded at 4 MiB", "acrtasks/registry/copy.py", "raw = _read_bounded(response, MAX_MANIFEST)",
+     "raw = response.content", [FAULTS, "-k", "huge or endless"]),
+    ("a broken source is named as the culprit", "acrtasks/registry/copy.py", "if source.error is not None:",
+     "if False:", [FAULTS, "-k", "reset or stall"]),
+    ("Ctrl-C cancels upload sessions", "acrtasks/mirrorer.py", "on_interrupt=self.sessions.cancel_all",
+     "on_interrupt=None", [FAULTS, "-k", "ctrl_c"]),
+    ("Ctrl-C does not wait for stuck builds", "acrtasks/jobs.py", "daemon=True).start()",
+     "daemon=False).start()", [OUTPUT, "-k", "stuck_build"]),
+    ("Ctrl-C is exit 130", "acrtasks/errors.py", "    exit_code = 130", "    exit_code = 1",
+     [FAULTS, "-k", "ctrl_c"]),
+    ("config.json written under a lock", "acrtasks/registry/credentials.py",
+     "with jsonfile.locked(self.path):  # concurrent", "with open(os.devnull):  # concurrent",
+     [HOSTILE, "-k", "concurrent"]),
+    ("--metadata-file checked before any build", "acrtasks/metadata.py",
+     '        jsonfile.check_creatable(path, "--metadata-file")', "        pass", [HOSTILE, "-k", "uncreatable"]),
+    ("YAML alias bombs refused", "acrtasks/inputs.py", "    if too_big:", "    if False:",
+     [HOSTILE, "-k", "compose"]),
+    ("credential helper output checked", "acrtasks/registry/credentials.py", "        reply = json.loads(text)",
+     "        return Credentials('', text)", [HOSTILE, "-k", "helper"]),
+    ("push checks every image exists first", "acrtasks/pusher.py", "    if missing:", "    if False:",
+     [BUILD_PUSH, "-k", "preflight"]),
+    ("--component selects", "acrtasks/tasks.py", "steps = plan.plan_builds(settings, component or ())",
+     "steps = plan.plan_builds(settings, ())", [BUILD_PUSH, "-k", "chained or one_with"]),
+    ("--tag-latest tags latest", "acrtasks/tasks.py",
+     "tag_latest=tag_latest or None, parallel=parallel)", "tag_latest=None, parallel=parallel)",
+     [BUILD_PUSH, "-k", "latest"]),
+    ("--metadata-file written", "acrtasks/tasks.py",
+     "    builder.print_summary(results, console)\n    record.merge(",
+     "    builder.print_summary(results, console)\n    (lambda _: None)(", [BUILD_PUSH, "-k", "metadata"]),
+    ("--dry builds nothing", "acrtasks/tasks.py",
+     "settings.config.root):\n        console.say(line)\n    if _dry(c):\n        return _dry_footer()\n",
+     "settings.config.root):\n        console.say(line)\n", [BUILD_PUSH, "-k", "dry"]),
+    ("mode build args reach the build", "acrtasks/config.py",
+     "merged = {**self.config.modes.get(self.mode, {}), **component.build_args}",
+     "merged = dict(component.build_args)", [BUILD_PUSH, "tests/unit/test_config.py", "tests/unit/test_plan.py"]),
+    ("secret-looking build args masked", "acrtasks/plan.py", "(MASK if is_secret_name(name) else value)",
+     "(value)", [BUILD_PUSH, "tests/unit/test_plan.py"]),
+    ("transient failures retried", "acrtasks/retry.py", "TRIES = 3", "TRIES = 1",
+     ["tests/integration/test_registry_client.py"]),
+    ("certs.d trust", "acrtasks/registry/client.py",
+     'certs = sorted(directory.glob("*.crt")) if directory.is_dir() else []', "certs = []",
+     [LOGIN, "-k", "tls"]),
+    ("login verifies with the registry", "acrtasks/login.py", "    client.check_login()", "    pass",
+     [LOGIN, "-k", "wrong_password"]),
+    ("config.json mode 0600", "acrtasks/registry/credentials.py", "self.path, data, 0o600,",
+     "self.path, data, 0o644,", [LOGIN, "-k", "0600"]),
+    ("--deps-namespace honoured", "acrtasks/deps.py",
+     "target = deps_namespace or config.deps_namespace or settings.registry",
+     "target = config.deps_namespace or settings.registry", [DEPS, "-k", "plain_target"]),
+    ("--dep selects", "acrtasks/deps.py", "naming.dependencies(select(sources, selected),",
+     "naming.dependencies(select(sources, ()),", [DEPS, "-k", "forced or platform_filter_and"]),
+    ("--source engine honoured", "acrtasks/mirrorer.py", '        if self.source == "engine":\n            result',
+     '        if False:\n            result', [DEPS, "-k", "engine_source"]),
+    ("identity tokens used", "acrtasks/registry/client.py", "if credentials and credentials.identity_token:",
+     "if False:", [DEPS, "-k", "identity"]),
+    ("HTTPS_PROXY/NO_PROXY honoured", "acrtasks/registry/client.py",
+     "timeout=timeout or self.timeout, allow_redirects=True, proxies=proxies_for(url))",
+     "timeout=timeout or self.timeout, allow_redirects=True, proxies={})",
+     ["tests/unit/test_registry_logic.py", "-k", "prox"]),
+    ("--progress quiet hides the log", "acrtasks/builder.py",
+     'show_logs = progress == "plain" or (progress == "auto" and not console.is_tty)', "show_logs = True",
+     [OUTPUT, "-k", "quiet"]),
+    ("plain progress lines off a terminal", "acrtasks/console.py",
+     'self.console.say(f"{self.verb} {name}: started")', "pass", [OUTPUT, "-k", "plain_progress"]),
+    ("tables never cut a value", "acrtasks/console.py",
+     "cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]",
+     "cells = [[str(c) for c in headers]] + [[str(c)[:72] for c in row] for row in rows]",
+     ["tests/unit/test_cli.py", "-k", "piped"]),
+    ("--dry ends with its line", "acrtasks/tasks.py", "lambda text: atexit.register(print, text))",
+     "lambda text: None)", ["tests/unit/test_cli.py", "-k", "dry_run"]),
+    ("an unshared chain is warned about", "acrtasks/tasks.py",
+     "_once(unshared_chain_warning(sys.argv, ns.task_names), Console().warn)", "pass",
+     ["tests/unit/test_cli.py", "-k", "chain_executor"]),
+    ("the test harness leaves docker0 alone", "tests/harness.py", 'f"--bridge={bridge.name}",',
+     '"--bridge=none",', ["tests/integration/test_harness_proof.py", "-k", "docker0"]),
+]
+
+
+def run(selected) -> int:
+    dirty = subprocess.run(["git", "status", "--porcelain", "acrtasks", "tests"], cwd=REPO, capture_output=True,
+                           text=True).stdout
+    if dirty.strip():
+        print("breakages: acrtasks/ or tests/ has uncommitted changes; commit or stash them first", file=sys.stderr)
+        return 2
+    env = {**os.environ, "ACRTASKS_REQUIRE_ENGINE": "1"}
+    caught, missed, stale = [], [], []
+    for name, file, old, new, tests in selected:
+        path = REPO / file
+        original = path.read_text()
+        if original.count(old) != 1:
+            stale.append(name)
+            print(f"STALE     {name}: the line to break is not in {file} exactly once")
+            continue
+        started = time.monotonic()
+        try:
+            path.write_text(original.replace(old, new))
+            done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+                                  cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+        finally:
+            path.write_text(original)
+        verdict = "caught" if done.returncode != 0 else "SURVIVED"
+        (caught if done.returncode != 0 else missed).append(name)
+        print(f"{verdict:<9} {name}  ({time.monotonic() - started:.0f} s)", flush=True)
+    total = len(caught) + len(missed)
+    rate = len(caught) / total if total else 0.0
+    print(f"\n{len(caught)} of {total} breakages caught ({rate:.0%}; target {TARGET:.0%})"
+          + (f"; {len(stale)} stale" if stale else ""))
+    if missed:
+        print("survived: " + "; ".join(missed))
+    return 0 if rate >= TARGET and not stale else 1
+
+
+if __name__ == "__main__":
+    wanted = sys.argv[1:]
+    chosen = [b for b in BREAKAGES if not wanted or any(w in b[0] for w in wanted)]
+    sys.exit(run(chosen))
