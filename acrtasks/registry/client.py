@@ -142,6 +142,14 @@ class RegistryClient:
         HTTP registry; trust is checked on the first real request."""
         if not self.plain_http_allowed:
             return "https"
+        proxies = proxies_for(f"https://{self.api_host}/")
+        if proxies:  # reached through a proxy: no socket of our own to the host; ask for HTTPS through it
+            try:
+                self.session.head(f"https://{self.api_host}/v2/", proxies=proxies, timeout=self.timeout,
+                                  verify=False).close()
+                return "https"
+            except requests.exceptions.RequestException:
+                return "http"
         hostname, port = split_host(self.api_host)
         try:
             with socket.create_connection((hostname, port or 443), timeout=self.timeout) as sock:

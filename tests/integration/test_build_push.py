@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from conftest import unique_version
 from harness import BASE_IMAGE
 
 pytestmark = pytest.mark.integration
@@ -90,11 +91,22 @@ def test_push_nested(quick, api, registry):
 
 def test_push_forced_flat_with_latest(quick, api, registry):
     quick.write('[registry]\nlayout = "flat"\n')
-    result = quick.inv("build", "push", "--registry", registry.host, "--version", "v3", "--tag-latest", env=ENV)
+    version = unique_version()
+    result = quick.inv("build", "push", "--registry", registry.host, "--version", version, "--tag-latest", env=ENV)
     assert result.returncode == 0, result.stderr
     assert registry.repositories() == ["demo/demo"]
-    assert registry.tags("demo/demo") == ["api-latest", "api-v3", "web-latest", "web-v3"]
-    assert_pushed(registry, api, "demo/demo", "api-v3", "demo-api:v3")
+    assert registry.tags("demo/demo") == sorted(["api-latest", f"api-{version}", "web-latest", f"web-{version}"])
+    assert_pushed(registry, api, "demo/demo", f"api-{version}", f"demo-api:{version}")
+
+
+def test_build_tag_latest_tags_this_build(quick, api):
+    version = unique_version()
+    result = quick.inv("build", "--component", "api", "--version", version, "--tag-latest",
+                       "--registry", "r.example.com/ns", env=ENV)
+    assert result.returncode == 0, result.stderr
+    built = api.inspect_image(f"demo-api:{version}")["Id"]
+    for ref in ("demo-api:latest", "r.example.com/ns/demo-api:latest", f"r.example.com/ns/demo-api:{version}"):
+        assert api.inspect_image(ref)["Id"] == built, ref
 
 
 def test_chained_flags_build_and_push_only_one_component(quick, api, registry):

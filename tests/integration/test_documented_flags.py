@@ -220,3 +220,21 @@ def test_a_target_that_keeps_another_digest_fails_the_copy(project, source, regi
     assert result.returncode == 1, result.stdout
     failed = [line for line in result.stdout.splitlines() if line.startswith("failed")]
     assert failed and "digest after copy" in failed[0] and proxy.host in failed[0], result.stdout
+
+
+def test_registries_are_reached_through_https_proxy_as_docker_does(project, source, registry):
+    """A registry by a name that only the proxy knows: every request goes through HTTP(S)_PROXY."""
+    from harness import ForwardProxy
+
+    proxy = ForwardProxy(registry).start()
+    name = f"registry.acrtasks.test:{registry.port}"  # never resolved here: only the proxy sees it
+    try:
+        _deps(project, source, f'[registry]\ninsecure_hosts = ["{name}"]\n')
+        result = project.inv("push-deps", "--deps-namespace", f"{name}/m",
+                             env={"HTTPS_PROXY": proxy.url, "HTTP_PROXY": proxy.url, "NO_PROXY": ""})
+    finally:
+        proxy.stop()
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert registry.digest("m/postgres", "15") == source.digest("library/postgres", "15")
+    assert ("CONNECT", name) in proxy.hosts_seen, "HTTPS is tried first, through the proxy"
+    assert {host for method, host in proxy.hosts_seen if method != "CONNECT"} == {name}
