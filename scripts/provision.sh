@@ -13,6 +13,7 @@ declare -A NEEDED=(
   [openssl]=openssl               # test CAs and certificates
   [git]=git                       # version derivation
   [skopeo]=skopeo                 # the push-deps benchmark's baseline
+  [ip]=iproute2                   # the test engine's own bridge (never the host's docker0)
 )
 missing=()
 for cmd in "${!NEEDED[@]}"; do

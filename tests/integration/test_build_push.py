@@ -47,27 +47,29 @@ ENV = {"TEST_API_TOKEN": "tok-9f8e7d-secret"}
 
 
 def test_build_one_with_labels_and_tags(quick, api):
-    result = quick.inv("build", "--component", "api", "--version", "v1.0.0", "--registry", "127.0.0.1:5999/ns",
+    version = unique_version()
+    result = quick.inv("build", "--component", "api", "--version", version, "--registry", "127.0.0.1:5999/ns",
                        env=ENV)
     assert result.returncode == 0, result.stderr
-    image = api.inspect_image("demo-api:v1.0.0")
-    assert "127.0.0.1:5999/ns/demo-api:v1.0.0" in image["RepoTags"]
+    image = api.inspect_image(f"demo-api:{version}")
+    assert f"127.0.0.1:5999/ns/demo-api:{version}" in image["RepoTags"]
     labels = image["Config"]["Labels"]
-    assert labels["org.opencontainers.image.version"] == "v1.0.0"
+    assert labels["org.opencontainers.image.version"] == version
     assert labels["org.opencontainers.image.created"].endswith("Z")
-    assert "demo-web:v1.0.0" not in local_tags(api, "demo-web")
+    assert f"demo-web:{version}" not in local_tags(api, "demo-web")
     assert "api | Step 1/" in result.stdout  # live, prefixed output
     assert ENV["TEST_API_TOKEN"] not in result.stdout + result.stderr
     assert "API_TOKEN=***" in result.stdout
 
 
 def test_build_all_examples_in_parallel(inv, api, engine):
-    result = inv("build", "--parallel", "4", "--version", "v-par")
+    version = unique_version()
+    result = inv("build", "--parallel", "4", "--version", version)
     assert result.returncode == 0, result.stderr
     for component in ("backend", "frontend", "nginx", "jupyterhub"):
-        assert api.inspect_image(f"ai-infra-{component}:v-par")
+        assert api.inspect_image(f"ai-infra-{component}:{version}")
     # aliases get local names when there is no registry
-    assert api.inspect_image("ai-infra-backend-init:v-par")
+    assert api.inspect_image(f"ai-infra-backend-init:{version}")
     summary = result.stdout[result.stdout.index("component  "):]
     assert summary.count(" ok ") == 4
 
@@ -81,12 +83,13 @@ def assert_pushed(registry, api, repository, tag, local_ref):
 
 
 def test_push_nested(quick, api, registry):
-    result = quick.inv("build", "push", "--registry", f"{registry.host}/team", "--version", "v2", env=ENV)
+    version = unique_version()
+    result = quick.inv("build", "push", "--registry", f"{registry.host}/team", "--version", version, env=ENV)
     assert result.returncode == 0, result.stderr
-    assert registry.tags("team/demo-api") == ["v2"]
-    digest = assert_pushed(registry, api, "team/demo-api", "v2", "demo-api:v2")
+    assert registry.tags("team/demo-api") == [version]
+    digest = assert_pushed(registry, api, "team/demo-api", version, f"demo-api:{version}")
     assert digest in result.stdout
-    assert_pushed(registry, api, "team/demo-web", "v2", "demo-web:v2")
+    assert_pushed(registry, api, "team/demo-web", version, f"demo-web:{version}")
 
 
 def test_push_forced_flat_with_latest(quick, api, registry):
@@ -110,26 +113,29 @@ def test_build_tag_latest_tags_this_build(quick, api):
 
 
 def test_chained_flags_build_and_push_only_one_component(quick, api, registry):
+    version = unique_version()
     result = quick.inv("build", "push", "--component", "web", "--registry", f"{registry.host}/ns",
-                       "--version", "v4", env=ENV)
+                       "--version", version, env=ENV)
     assert result.returncode == 0, result.stderr
     assert registry.repositories() == ["ns/demo-web"]
-    assert "demo-api:v4" not in local_tags(api, "demo-api")
+    assert f"demo-api:{version}" not in local_tags(api, "demo-api")
 
 
 def test_push_with_credentials_from_docker_config(quick, auth_registry, tmp_path):
+    version = unique_version()
     config_dir = tmp_path / "dockercfg"
     config_dir.mkdir()
     auth = base64.b64encode(b"alice:wonder-land-42").decode()
     (config_dir / "config.json").write_text(json.dumps({"auths": {auth_registry.host: {"auth": auth}}}))
     result = quick.inv("build", "push", "--component", "web", "--registry", f"{auth_registry.host}/ns",
-                       "--version", "v5", env={**ENV, "DOCKER_CONFIG": str(config_dir)})
+                       "--version", version, env={**ENV, "DOCKER_CONFIG": str(config_dir)})
     assert result.returncode == 0, result.stderr
-    assert auth_registry.tags("ns/demo-web") == ["v5"]
+    assert auth_registry.tags("ns/demo-web") == [version]
 
 
 def test_push_without_credentials_is_a_clear_auth_error(quick, auth_registry, tmp_path):
-    result = quick.inv("build", "push", "--registry", f"{auth_registry.host}/ns", "--version", "v6",
+    version = unique_version()
+    result = quick.inv("build", "push", "--registry", f"{auth_registry.host}/ns", "--version", version,
                        env={**ENV, "DOCKER_CONFIG": str(tmp_path)})
     assert result.returncode == 1
     assert f"inv login --registry {auth_registry.host}" in result.stdout
@@ -139,34 +145,37 @@ def test_push_without_credentials_is_a_clear_auth_error(quick, auth_registry, tm
 
 
 def test_failing_build_stops_the_chain(project, engine, registry, api):
+    version = unique_version()
     project.component("good", QUICK)
     project.component("bad", BROKEN)
-    result = project.inv("build", "push", "--registry", f"{registry.host}/ns", "--version", "v7")
+    result = project.inv("build", "push", "--registry", f"{registry.host}/ns", "--version", version)
     assert result.returncode == 1
     assert "1 of 2 build(s) failed: bad" in one_line_error(result)
     assert "bad failed at: Step 3/" in result.stdout
     assert ": RUN echo the-step-fails && false" in result.stdout
     assert "returned a non-zero code: 1" in result.stdout
-    assert api.inspect_image("demo-good:v7")  # the other build finished
+    assert api.inspect_image(f"demo-good:{version}")  # the other build finished
     assert registry.repositories() == []  # push never ran
 
 
 def test_push_preflight_missing_image(quick, registry, api):
-    result = quick.inv("build", "--component", "api", "--version", "v8", env=ENV)
+    version = unique_version()
+    result = quick.inv("build", "--component", "api", "--version", version, env=ENV)
     assert result.returncode == 0, result.stderr
-    result = quick.inv("push", "--registry", f"{registry.host}/ns", "--version", "v8")
+    result = quick.inv("push", "--registry", f"{registry.host}/ns", "--version", version)
     assert result.returncode == 2
     message = one_line_error(result)
-    assert "nothing pushed" in message and "demo-web:v8" in message and "inv build push --component web" in message
+    assert "nothing pushed" in message and f"demo-web:{version}" in message and "inv build push --component web" in message
     assert registry.repositories() == []
     assert not [t for t in local_tags(api, f"{registry.host}/ns/demo-api") if t]  # not even tagged
 
 
 def test_push_to_a_stopped_registry_fails_after_retries(quick, registry):
-    result = quick.inv("build", "--component", "web", "--version", "v9")
+    version = unique_version()
+    result = quick.inv("build", "--component", "web", "--version", version)
     assert result.returncode == 0, result.stderr
     registry.stop()
-    result = quick.inv("push", "--component", "web", "--registry", f"{registry.host}/ns", "--version", "v9",
+    result = quick.inv("push", "--component", "web", "--registry", f"{registry.host}/ns", "--version", version,
                        env={"ACRTASKS_RETRY_BACKOFF": "0.2"})
     assert result.returncode == 1
     assert "try 1/3 failed" in result.stderr and "try 2/3 failed" in result.stderr
@@ -179,36 +188,39 @@ def engine_state(api):
 
 
 def test_dry_run_touches_nothing(quick, registry, api):
+    version = unique_version()
     before = engine_state(api)
-    result = quick.inv("--dry", "build", "push", "--registry", f"{registry.host}/ns", "--version", "v10",
+    result = quick.inv("--dry", "build", "push", "--registry", f"{registry.host}/ns", "--version", version,
                        "--metadata-file", str(quick.root / "meta.json"), env=ENV)
     assert result.returncode == 0, result.stderr
-    assert f"tag {registry.host}/ns/demo-api:v10" in result.stdout
-    assert f"  api (local image demo-api:v10):\n    push {registry.host}/ns/demo-api:v10\n" in result.stdout
+    assert f"tag {registry.host}/ns/demo-api:{version}" in result.stdout
+    assert f"  api (local image demo-api:{version}):\n    push {registry.host}/ns/demo-api:{version}\n" in result.stdout
     assert engine_state(api) == before
     assert registry.repositories() == []
     assert not (quick.root / "meta.json").exists()
 
 
 def test_metadata_file_shared_by_chained_tasks(quick, registry, api):
+    version = unique_version()
     meta = quick.root / "out" / "meta.json"
     meta.parent.mkdir()
-    result = quick.inv("build", "push", "--registry", f"{registry.host}/ns", "--version", "v11",
+    result = quick.inv("build", "push", "--registry", f"{registry.host}/ns", "--version", version,
                        "--metadata-file", str(meta), env=ENV)
     assert result.returncode == 0, result.stderr
     data = json.loads(meta.read_text())
     assert set(data) == {"api", "web"}
     entry = data["api"]
-    assert entry["refs"] == ["demo-api:v11", f"{registry.host}/ns/demo-api:v11"]
-    assert entry["image.id"] == api.inspect_image("demo-api:v11")["Id"]
+    assert entry["refs"] == [f"demo-api:{version}", f"{registry.host}/ns/demo-api:{version}"]
+    assert entry["image.id"] == api.inspect_image(f"demo-api:{version}")["Id"]
     assert entry["build"]["status"] == "ok"
-    pushed = entry["push"][f"{registry.host}/ns/demo-api:v11"]
+    pushed = entry["push"][f"{registry.host}/ns/demo-api:{version}"]
     assert pushed["status"] == "pushed"
-    assert pushed["digest"] == registry.digest("ns/demo-api", "v11")
+    assert pushed["digest"] == registry.digest("ns/demo-api", version)
 
 
 def test_engine_unreachable_is_one_line(quick, tmp_path):
-    result = quick.inv("build", "--version", "v12", env={**ENV, "DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    version = unique_version()
+    result = quick.inv("build", "--version", version, env={**ENV, "DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
     assert result.returncode == 1
     message = one_line_error(result)
     assert f"unix://{tmp_path}/none.sock" in message and "DOCKER_HOST" in message

@@ -66,3 +66,26 @@ def test_daemon_mirrors(tmp_path):
     path.write_text(json.dumps({"registry-mirrors": ["https://mirror.example.com/", 3]}))
     assert daemon_mirrors(path) == ["https://mirror.example.com/"]
     assert mirror_host("https://mirror.example.com/") == "mirror.example.com"
+
+
+@pytest.mark.parametrize("registry, namespace, layout, expected", [
+    ("xxx.aliyuncs.com/shop", "harbor.example.com", "auto", "harbor.example.com/postgres:15"),
+    ("xxx.aliyuncs.com/shop", "harbor.example.com/base", "auto", "harbor.example.com/base/postgres:15"),
+    ("harbor.example.com/p", "xxx.aliyuncs.com/mirror", "auto", "xxx.aliyuncs.com/mirror/postgres:15"),
+    ("xxx.aliyuncs.com/shop", "", "auto", "xxx.aliyuncs.com/shop/postgres:15"),
+    ("harbor.example.com/p", "other.example.com", "flat", "other.example.com/shop/postgres:15"),
+])
+def test_preview_and_push_deps_send_dependencies_to_the_same_place(tmp_path, monkeypatch, registry, namespace,
+                                                                   layout, expected):
+    """One decision: the test-naming preview shows exactly the targets push-deps copies to."""
+    from acrtasks.config import load_config, resolve
+    from acrtasks.deps import plan_deps
+    from acrtasks.tasks import _preview
+
+    (tmp_path / "build.toml").write_text(
+        f'[project]\nname = "shop"\n[registry]\nurl = "{registry}"\nlayout = "{layout}"\n'
+        f'[deps]\nnamespace = "{namespace}"\nimages = ["postgres:15"]\n')
+    settings = resolve(load_config(tmp_path / "build.toml"), version="v1")
+    previewed = [d["target"] for d in _preview(settings)["deps"]["images"]]
+    copied = [str(d.target) for d in plan_deps(settings, None).dependencies]
+    assert previewed == copied == [expected]
