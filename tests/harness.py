@@ -13,6 +13,7 @@ Everything started here is stopped by pid; every wait is bounded.
 
 import io
 import json
+from http.server import BaseHTTPRequestHandler
 import os
 import shutil
 import signal
@@ -448,7 +449,93 @@ class RegistryWriter:
         return self.manifest(repo, tag, body, body["mediaType"])
 
 
-class TokenServer:
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 (keep-alive, as clients expect of a registry), no request log on stderr."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+
+class LoopbackServer:
+    """A small HTTP server on a free loopback port, with what the fake registries and proxies share:
+    reading a request body (chunked or not), forwarding a request to a real registry, sending an answer.
+    Handler threads are daemons, so a stalled answer never holds up ``stop``."""
+
+    def __init__(self):
+        self.port = free_port()
+        self._server = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def handler_class(self):  # pragma: no cover - every subclass has one
+        raise NotImplementedError
+
+    def start(self):
+        import threading
+        from http.server import ThreadingHTTPServer
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            block_on_close = False
+
+        self._server = Server(("127.0.0.1", self.port), self.handler_class())
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def read_body(handler) -> bytes:
+    """The request body of a BaseHTTPRequestHandler, with or without chunked transfer encoding."""
+    if handler.headers.get("Transfer-Encoding", "").lower() != "chunked":
+        return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    data = b""
+    while True:
+        size = int(handler.rfile.readline().strip().split(b";")[0], 16)
+        if size == 0:
+            handler.rfile.readline()
+            return data
+        data += handler.rfile.read(size)
+        handler.rfile.readline()
+
+
+_HOP_BY_HOP = ("host", "transfer-encoding", "content-length", "connection", "proxy-connection")
+
+
+def forward(handler, upstream_host: str, path: str, body: bytes):
+    """Send the handler's request to ``upstream_host``; return (status, headers, body) of the answer."""
+    import http.client
+
+    conn = http.client.HTTPConnection(upstream_host, timeout=30)
+    headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
+    headers["Content-Length"] = str(len(body))
+    conn.request(handler.command, path, body=body, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    out = {k: v for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP}
+    conn.close()
+    return response.status, out, data
+
+
+def send(handler, status: int, headers: dict, body: bytes) -> None:
+    handler.send_response(status)
+    for key, value in headers.items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(body)
+
+
+class TokenServer(LoopbackServer):
     """A Docker token service (Bearer auth) for a distribution registry in token mode.
 
     Checks Basic credentials, grants every requested action to a valid user, and
@@ -482,9 +569,7 @@ class TokenServer:
         self.bundle = directory / "token-signer.pem"
         self.bundle.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
         self._der = self.cert.public_bytes(serialization.Encoding.DER)
-        self.port = free_port()
-        self._server = None
-        self._thread = None
+        super().__init__()
 
     @property
     def realm(self) -> str:
@@ -527,14 +612,14 @@ class TokenServer:
         return self._sign({"iss": self.ISSUER, "sub": user, "aud": self.SERVICE, "exp": now + 600, "nbf": now - 10,
                            "iat": now, "jti": secrets.token_hex(8), "access": access})
 
-    def start(self) -> "TokenServer":
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    def handler_class(self):
         from urllib.parse import parse_qs, urlparse
 
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
+            protocol_version = "HTTP/1.0"  # answers end with the connection, as before
+
             def do_POST(self):
                 """OAuth2 refresh-token grant, as docker uses an ``identitytoken``."""
                 form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
@@ -562,22 +647,10 @@ class TokenServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        return Handler
 
 
-class FaultyRegistry:
+class FaultyRegistry(LoopbackServer):
     """A loopback proxy in front of a real registry that misbehaves in one way, on purpose.
 
     Faults: ``manifest_not_object`` (a JSON list), ``manifest_huge`` (claims 5 MiB and never sends it),
@@ -592,70 +665,27 @@ class FaultyRegistry:
     """
 
     def __init__(self, upstream: Optional["Registry"], fault: str, stall_seconds: float = 30):
+        import threading
+
+        super().__init__()
         self.upstream = upstream
         self.fault = fault
         self.stall_seconds = stall_seconds
-        self.port = free_port()
-        self.hit = None
-        self._server = None
+        self.hit = threading.Event()
         self.requests_seen: list = []
         self.intervals: list = []  # (start, end) of each slowed blob, monotonic seconds
         self.manifest_put = False
 
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> "FaultyRegistry":
-        import http.client
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
+    def handler_class(self):
         outer = self
-        self.hit = threading.Event()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _body(self) -> bytes:
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    data = b""
-                    while True:
-                        size = int(self.rfile.readline().strip().split(b";")[0], 16)
-                        if size == 0:
-                            self.rfile.readline()
-                            return data
-                        data += self.rfile.read(size)
-                        self.rfile.readline()
-                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-            def _send(self, status: int, headers: dict, body: bytes) -> None:
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
+        class Handler(QuietHandler):
             def _upstream(self, body: bytes):
-                conn = http.client.HTTPConnection(outer.upstream.host, timeout=30)
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "transfer-encoding", "content-length", "connection")}
-                headers["Content-Length"] = str(len(body))
-                conn.request(self.command, self.path, body=body, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-                out = {k: v for k, v in response.getheaders()
-                       if k.lower() not in ("content-length", "transfer-encoding", "connection")}
-                location = out.get("Location")
+                status, headers, data = forward(self, outer.upstream.host, self.path, body)
+                location = headers.get("Location")
                 if location and location.startswith(f"http://{outer.upstream.host}"):
-                    out["Location"] = location.replace(outer.upstream.host, outer.host, 1)
-                conn.close()
-                return response.status, out, data
+                    headers["Location"] = location.replace(outer.upstream.host, outer.host, 1)
+                return status, headers, data
 
             def _stall(self) -> None:
                 outer.hit.set()
@@ -667,12 +697,12 @@ class FaultyRegistry:
             def handle_one(self) -> None:
                 outer.requests_seen.append((self.command, self.path))
                 fault, path = outer.fault, self.path
-                body = self._body()
+                body = read_body(self)
                 if fault == "token_html":
                     if path.startswith("/token"):
                         outer.hit.set()
-                        return self._send(200, {"Content-Type": "text/html"}, b"<html><body>Sign in</body></html>")
-                    return self._send(401, {"WWW-Authenticate": f'Bearer realm="http://{outer.host}/token",'
+                        return send(self, 200, {"Content-Type": "text/html"}, b"<html><body>Sign in</body></html>")
+                    return send(self, 401, {"WWW-Authenticate": f'Bearer realm="http://{outer.host}/token",'
                                                                   'service="faulty"'}, b"")
                 if fault == "upload_stall" and self.command in ("PATCH", "PUT") and "/blobs/uploads/" in path:
                     return self._stall()
@@ -736,104 +766,42 @@ class FaultyRegistry:
                     outer.hit.set()
                     self.close_connection = True
                     return None
-                return self._send(status, headers, data)
+                return send(self, status, headers, data)
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-
-        self._server = Server(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        return Handler
 
 
-class ForwardProxy:
+class ForwardProxy(LoopbackServer):
     """A plain HTTP forward proxy on loopback (absolute-URI requests; CONNECT refused), sending every
     request to one upstream registry whatever host it names. ``hosts_seen``: the hosts clients asked for."""
 
     def __init__(self, upstream: "Registry"):
+        super().__init__()
         self.upstream = upstream
-        self.port = free_port()
         self.hosts_seen: list = []
-        self._server = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "ForwardProxy":
-        import http.client
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    def handler_class(self):
         from urllib.parse import urlsplit
 
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_CONNECT(self):
                 outer.hosts_seen.append(("CONNECT", self.path))
-                self.send_response(405)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                send(self, 405, {}, b"")
 
-            def forward(self):
+            def relay(self):
                 target = urlsplit(self.path)
                 outer.hosts_seen.append((self.command, target.netloc))
-                body = b""
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    while True:
-                        size = int(self.rfile.readline().strip().split(b";")[0], 16)
-                        if size == 0:
-                            self.rfile.readline()
-                            break
-                        body += self.rfile.read(size)
-                        self.rfile.readline()
-                else:
-                    body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                conn = http.client.HTTPConnection(outer.upstream.host, timeout=30)
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("transfer-encoding", "content-length", "proxy-connection",
-                                                "connection")}
-                headers["Content-Length"] = str(len(body))
                 path = target.path + (f"?{target.query}" if target.query else "")
-                conn.request(self.command, path, body=body, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-                self.send_response(response.status)
-                for key, value in response.getheaders():
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-                conn.close()
+                send(self, *forward(self, outer.upstream.host, path, read_body(self)))
 
-            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = forward
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = relay
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-
-        self._server = Server(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        return Handler
