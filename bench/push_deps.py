@@ -202,8 +202,8 @@ def peak_memory() -> None:
         baseline = subprocess.run([sys.executable, "-c", measure, sys.executable, "-m", "invoke", "--version"],
                                   cwd=project, check=True, capture_output=True, text=True).stdout.split()
         print(f"3. 1 GB layer copied in {seconds:.1f} s; peak RSS of inv push-deps {max_rss_kb / 1024:.0f} MB "
-              f"({check('memory', max_rss_kb / 1024 < 100)}) "
-              f"(target < 100 MB; a bare `inv --version` peaks at {int(baseline[1]) / 1024:.0f} MB)")
+              f"(target < 100 MB: {check('memory', max_rss_kb / 1024 < 100)}; a bare `inv --version` peaks at "
+              f"{int(baseline[1]) / 1024:.0f} MB)")
     finally:
         source.remove()
         target.remove()

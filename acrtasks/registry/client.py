@@ -219,9 +219,9 @@ class RegistryClient:
                 response = self._send("GET", realm, headers, True, params=params)
             with response:
                 status = response.status_code
-                body = _read_bounded(response, MAX_TOKEN_RESPONSE) if status == 200 else b""
+                body = read_bounded(response, MAX_TOKEN_RESPONSE) if status == 200 else b""
         except requests.exceptions.RequestException as exc:
-            raise self._fail(f"token service {realm} unreachable ({_reason(exc)})", "transient") from None
+            raise self._fail(f"token service {realm} unreachable ({reason_of(exc)})", "transient") from None
         if status in (401, 403):
             raise self._fail(f"{self.host}: the token service refused the credentials", "auth", status)
         if status != 200:
@@ -261,13 +261,13 @@ class RegistryClient:
                                       params, timeout)
             except requests.exceptions.SSLError as exc:
                 raise self._fail(
-                    f"TLS to {self.host} failed ({_reason(exc)}); trust its CA in "
+                    f"TLS to {self.host} failed ({reason_of(exc)}); trust its CA in "
                     f"{certs_dir() / self.host}/ca.crt or SSL_CERT_FILE", "tls") from None
             except requests.exceptions.RequestException as exc:
                 if attempt < tries:
                     self._sleep(attempt, None)
                     continue
-                raise self._fail(f"{self.host}: {method} {path} failed ({_reason(exc)})", "transient") from None
+                raise self._fail(f"{self.host}: {method} {path} failed ({reason_of(exc)})", "transient") from None
             if response.status_code == 401 and not authenticated:
                 response.close()
                 self._authenticate(response, scope)
@@ -304,7 +304,7 @@ class RegistryClient:
 MAX_TOKEN_RESPONSE = 1 << 20  # tokens are a few KiB; a JWT with a long x5c chain stays far below
 
 
-def _read_bounded(response: requests.Response, limit: int) -> Optional[bytes]:
+def read_bounded(response: requests.Response, limit: int) -> Optional[bytes]:
     """The body of a streamed response, or None when it is longer than ``limit`` (never read whole)."""
     length = response.headers.get("Content-Length", "")
     if length.isdigit() and int(length) > limit:
@@ -338,7 +338,7 @@ def _basic(credentials: Credentials) -> str:
     return "Basic " + base64.b64encode(raw).decode()
 
 
-def _reason(exc: Exception) -> str:
+def reason_of(exc: Exception) -> str:
     text = str(exc)
     for pattern in (r"\[SSL: [^\]]+\][^')\"]*", r"Connection refused", r"timed out", r"Name or service not known"):
         match = re.search(pattern, text)

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import urljoin
 
-from ..retry import with_retries
 import requests
 
 from ..errors import Kind, RegistryError
 from ..jobs import CANCELLED, run_jobs
-from .client import RegistryClient, _read_bounded, _reason
+from ..retry import with_retries
+from .client import RegistryClient, read_bounded, reason_of
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -127,9 +127,9 @@ class ImageCopier:
                                        headers={"Accept": ACCEPT}, stream=True)
         with response:
             try:
-                raw = _read_bounded(response, MAX_MANIFEST)
+                raw = read_bounded(response, MAX_MANIFEST)
             except requests.exceptions.RequestException as exc:
-                raise self.source._fail(f"{where}: the manifest download broke off ({_reason(exc)})",
+                raise self.source._fail(f"{where}: the manifest download broke off ({reason_of(exc)})",
                                         Kind.TRANSIENT) from None
             media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
             claimed = response.headers.get("Docker-Content-Digest", "")
@@ -297,13 +297,15 @@ class ImageCopier:
             except RegistryError:
                 if source.error is not None:
                     raise self.source._fail(
-                        f"{self.source.host}/{src_repo}: the download of blob {digest[:19]} broke off after "
-                        f"{source.received} bytes ({_reason(source.error)})", Kind.TRANSIENT) from None
+                        f"{self.source.host}/{src_repo}: the download of blob {digest} broke off after "
+                        f"{source.received} bytes ({reason_of(source.error)})", Kind.TRANSIENT) from None
                 raise
             upload.close()
             finished = True
         finally:
             download.close()
+            if not finished:
+                transfer.add(-source.received)  # a retry streams these bytes again
             if upload_url is not None:
                 self.sessions.closed(upload_url, cancel=not finished)
 
