@@ -152,3 +152,22 @@ def test_read_text_messages_word_for_word(tmp_path):
     with pytest.raises(UsageError) as err:
         inputs.read_text(Path("/dev/null"), "build.toml")
     assert str(err.value) == "build.toml /dev/null: not a regular file"
+
+
+def _merge_one(args):
+    from acrtasks import metadata
+
+    path, number = args
+    metadata.merge(Path(path), {f"component{number}": {"build": {"status": "ok"}}})
+
+
+def test_concurrent_metadata_writers_lose_nothing(tmp_path):
+    """Ten processes merging into one metadata file at once: the lock keeps every entry."""
+    import json
+    import multiprocessing
+
+    path = tmp_path / "meta.json"
+    with multiprocessing.get_context("spawn").Pool(10) as pool:
+        pool.map(_merge_one, [(str(path), n) for n in range(10)] * 3)
+    assert sorted(json.loads(path.read_text())) == sorted(f"component{n}" for n in range(10))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["meta.json"], "no temp or lock file left"
