@@ -61,7 +61,7 @@ BREAKAGES = [
     ("manifest bytes checked against Docker-Content-Digest", "acrtasks/registry/copy.py",
      'if expected and expected.startswith("sha256:") and digest != expected:', "if False:",
      [FAULTS, "-k", "wrong_digest"]),
-    ("manifests bounded at 4 MiB", "acrtasks/registry/copy.py", "raw = _read_bounded(response, MAX_MANIFEST)",
+    ("manifests bounded at 4 MiB", "acrtasks/registry/copy.py", "raw = read_bounded(response, MAX_MANIFEST)",
      "raw = response.content", [FAULTS, "-k", "huge or endless"]),
     ("a broken source is named as the culprit", "acrtasks/registry/copy.py", "if source.error is not None:",
      "if False:", [FAULTS, "-k", "reset or stall"]),
