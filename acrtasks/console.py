@@ -54,6 +54,9 @@ class Console:
 
     def warn(self, text: str) -> None:
         with self._lock:
+            if self.live is not None:  # same terminal: above the live lines, or it would tear them
+                self.live.console.print(f"warning: {text}", markup=False, highlight=False, soft_wrap=True)
+                return
             self.out.flush()
             self.err.write(f"warning: {text}\n")
             self.err.flush()
