@@ -41,6 +41,7 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
         "mirrors": (list, []),
         "jobs": (int, 4),
     },
+    "deploy": {"files": (list, []), "registry": (str, ""), "pin": (str, "tag")},
 }
 # Tables of named sub-tables: [modes.<name>] and [components.<name>].
 MODE_SCHEMA = {"build_args": (dict, {})}
@@ -90,6 +91,9 @@ class Config:
     deps_skip_existing: bool
     deps_mirrors: Tuple[str, ...]
     deps_jobs: int
+    deploy_files: Tuple[str, ...] = ()
+    deploy_registry: str = ""
+    deploy_pin: str = "tag"
 
     @property
     def root(self) -> Path:
@@ -171,7 +175,8 @@ class _Validator:
             if key not in allowed:
                 raise self.fail(key, f"unknown table; allowed: {', '.join(allowed)}")
         sections = {name: self.table(data.get(name, {}), name, schema) for name, schema in SCHEMA.items()}
-        project, registry, build, deps = (sections[k] for k in ("project", "registry", "build", "deps"))
+        project, registry, build, deps, deploy = (sections[k] for k in ("project", "registry", "build", "deps",
+                                                                         "deploy"))
 
         modes = {}
         for name, table in self.named_tables(data, "modes").items():
@@ -198,6 +203,12 @@ class _Validator:
             raise self.fail("build.parallel", f"must be at least 1, got {build['parallel']}")
         if deps["jobs"] < 1:
             raise self.fail("deps.jobs", f"must be at least 1, got {deps['jobs']}")
+        if deploy["pin"] not in ("tag", "digest"):
+            raise self.fail("deploy.pin", f"{deploy['pin']!r} is not one of tag, digest")
+        if deploy["registry"]:
+            self.check(lambda: naming_for(project["name"], project["image_prefix"] or project["name"] + "-",
+                                          deploy["registry"], registry["layout"], registry["flat_hosts"]),
+                       "deploy.registry")
         mode_names = sorted(set(BUILTIN_MODES) | set(modes))
         if build["mode"] not in mode_names:
             raise self.fail("build.mode", f"unknown mode {build['mode']!r}; known: {', '.join(mode_names)}")
@@ -236,6 +247,9 @@ class _Validator:
             deps_skip_existing=deps["skip_existing"],
             deps_mirrors=tuple(deps["mirrors"]),
             deps_jobs=deps["jobs"],
+            deploy_files=tuple(deploy["files"]),
+            deploy_registry=deploy["registry"],
+            deploy_pin=deploy["pin"],
         )
 
     def named_tables(self, data: Dict[str, Any], key: str) -> Dict[str, Any]:

@@ -57,27 +57,38 @@ def load_yaml(text: str, path: Path, what: str, error: Type[UsageError] = UsageE
 
     PyYAML shares aliased nodes instead of copying them, so loading itself is
     cheap; it is walking the result (as we and every consumer do) that
-    explodes. The node graph is measured first, each node's expanded size
-    computed once, and a document past :data:`MAX_YAML_NODES` is refused.
+    explodes. The node graph is measured first (:func:`compose_yaml`), each
+    node's expanded size computed once, and a document past
+    :data:`MAX_YAML_NODES` is refused.
     """
     import yaml
 
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        too_big = node is not None and _expanded_size(node) > MAX_YAML_NODES
-    except yaml.YAMLError as exc:
-        raise error(f"{what} {path}: not valid YAML ({_first_line(exc)})") from None
-    except RecursionError:
-        raise error(f"{what} {path}: nested too deeply to be a configuration file") from None
-    if node is None:
+    roots = compose_yaml(text, path, what, error)
+    if not roots:
         return None
-    if too_big:
-        raise error(f"{what} {path}: its aliases expand to more than {MAX_YAML_NODES} nodes; refused "
-                    "(a YAML alias bomb?)")
+    if len(roots) > 1:
+        raise error(f"{what} {path}: holds {len(roots)} YAML documents; one is expected")
     try:
         return yaml.SafeLoader(text).get_single_data()
     except yaml.YAMLError as exc:
         raise error(f"{what} {path}: not valid YAML ({_first_line(exc)})") from None
+
+
+def compose_yaml(text: str, path: Path, what: str, error: Type[UsageError] = UsageError) -> list:
+    """The node trees of every document of ``text`` (with their marks), with the same bounds as :func:`load_yaml`."""
+    import yaml
+
+    try:
+        roots = [root for root in yaml.compose_all(text, Loader=yaml.SafeLoader) if root is not None]
+        too_big = any(_expanded_size(root) > MAX_YAML_NODES for root in roots)
+    except yaml.YAMLError as exc:
+        raise error(f"{what} {path}: not valid YAML ({_first_line(exc)})") from None
+    except RecursionError:
+        raise error(f"{what} {path}: nested too deeply to be a configuration file") from None
+    if too_big:
+        raise error(f"{what} {path}: its aliases expand to more than {MAX_YAML_NODES} nodes; refused "
+                    "(a YAML alias bomb?)")
+    return roots
 
 
 def _expanded_size(root) -> int:

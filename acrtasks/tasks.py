@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Optional
 
 from invoke import Collection, Exit, task
@@ -53,6 +54,15 @@ HELP = {
     "jobs": "images mirrored at once; default: [deps] jobs (4)",
     "source": "registry (copy registry to registry), engine (push from the local engine), or auto (default: "
               "registry, else the engine when only it has the image)",
+    "file": "a deployment file to update (repeatable): compose, Kubernetes, Helm values, kustomization or .env; "
+            "default: [deploy] files",
+    "deploy_registry": "write refs for this endpoint of the registry (e.g. ACR's VPC endpoint); default: "
+                       "[deploy] registry, then the registry",
+    "pin": "tag (default: [deploy] pin) or digest (ref@sha256:..., from --metadata-file or the registry)",
+    "deploy_metadata": "the metadata file build/push/push-deps wrote: where --pin digest looks first",
+    "strict": "make images that are not the release's an error",
+    "check": "write nothing; exit 1 with a diff when a file is not up to date (for CI)",
+    "changes_json": "print every image value found, its new value and status as JSON",
     "deps_version": "accepted so chained tasks share it (`inv push push-deps --version V`); dependencies keep "
                     "their own tags",
 }
@@ -351,4 +361,71 @@ def _print_naming(cases, preview: dict, show_cases: bool) -> None:
                        for d in deps["images"]], keep=2)
 
 
-ns = Collection(build, push, push_deps, login, logout, test_naming)
+@task(name="set-images", iterable=["file"],
+      help={**{k: HELP[k] for k in ("file", "registry", "version", "layout", "deploy_registry", "pin", "strict",
+                                    "check")}, "metadata_file": HELP["deploy_metadata"], "json": HELP["changes_json"]})
+@_boundary
+def set_images(c, file=None, registry=None, version=None, layout=None, deploy_registry=None, pin=None,
+               metadata_file=None, strict=False, check=False, json_=False):
+    """Write the release's image refs into compose, Kubernetes, Helm, kustomize and .env files, bytes kept."""
+    from .deploy import refs as deployrefs
+    from .deploy import rewrite
+    from .deploy.digests import Digests
+
+    settings = _settings(c, registry=registry, version=version, layout=layout)
+    config = settings.config
+    pin_value = deployrefs.check_pin(pin or config.deploy_pin)
+    files = _deploy_files(config, file or ())
+    release = deployrefs.ReleaseRefs(settings, deploy_registry if deploy_registry is not None
+                                     else (config.deploy_registry or None))
+    digests = Digests(Path(metadata_file) if metadata_file else None, config.insecure_hosts) \
+        if pin_value == "digest" else None
+    planner = rewrite.Planner(release, files, digests)
+    plans = planner.plan()
+    changes = [change for plan in plans for change in plan.changes]
+    console = Console()
+    if json_:
+        print(json.dumps([{"file": str(ch.file), "line": ch.line, "where": ch.where, "old": ch.old, "new": ch.new,
+                           "status": ch.status} for ch in changes], indent=2))
+    else:
+        console.table(("file:line", "old", "new", "status"), [ch.row(config.root) for ch in changes], keep=2)
+        counts: dict = {}
+        for ch in changes:
+            counts[ch.status.split(":")[0]] = counts.get(ch.status.split(":")[0], 0) + 1
+        console.say(", ".join(f"{status}: {n}" for status, n in sorted(counts.items())) or "no image values found")
+    if planner.errors:
+        for problem in planner.errors[1:]:
+            console.warn(problem)
+        more = f" (and {len(planner.errors) - 1} more above)" if len(planner.errors) > 1 else ""
+        raise UsageError(f"nothing written: {planner.errors[0]}{more}")
+    not_ours = [ch for ch in changes if ch.status == "not ours"]
+    if strict and not_ours:
+        raise UsageError(f"nothing written: {len(not_ours)} image(s) are not the release's (--strict), first "
+                         f"{not_ours[0].old!r} at {not_ours[0].file}:{not_ours[0].line}")
+    stale = [plan for plan in plans if plan.changed]
+    if check or _dry(c):
+        for plan in stale:
+            console.say(plan.diff().rstrip("\n"))
+        if check and stale:
+            raise OperationFailed(f"{len(stale)} file(s) do not match the release; run `inv set-images` to update")
+        return _dry_footer() if _dry(c) else None
+    rewrite.write(plans)
+    if stale:
+        console.say(f"updated {len(stale)} file(s): {', '.join(str(p.path) for p in stale)}")
+
+
+def _deploy_files(config: Config, given) -> list:
+    """``--file`` paths, else ``[deploy] files`` globs relative to build.toml; each must exist."""
+    if given:
+        paths = [Path(name) for name in given]
+    else:
+        paths = sorted({p for pattern in config.deploy_files for p in config.root.glob(pattern) if p.is_file()})
+        if not paths:
+            raise UsageError("no deployment files: pass --file PATH or set [deploy] files (globs) in build.toml")
+    for path in paths:
+        if not path.is_file():
+            raise UsageError(f"--file {path}: no such file")
+    return [path.resolve() for path in paths]
+
+
+ns = Collection(build, push, push_deps, login, logout, test_naming, set_images)

@@ -1,0 +1,318 @@
+"""Plan, check and write the image edits of deployment files: only the changed values' bytes change.
+
+Every file is planned before any is written: an error anywhere (a shared
+anchor needing two refs, an unresolvable variable, a missing digest, a file
+that will not parse) means nothing is written at all. Each edited file is
+parsed again and its image values compared with the intended ones before it
+is written atomically, with its mode, line endings and BOM kept.
+"""
+
+import difflib
+import os
+import re
+import stat
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+from .. import inputs
+from ..deps import interpolate
+from ..errors import LocalSystemError, UsageError
+from .refs import Release, ReleaseRefs
+from .yamldoc import Site, find_sites, shared_anchor_conflicts, template_reason
+
+BOM = "\ufeff"
+_ENV_LINE = re.compile(r"(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?P<eq>\s*=\s*)"
+                       r"(?P<quote>['\"]?)(?P<value>.*?)(?P=quote)(?P<trail>\s*(?:#.*)?)(?P<end>\r?\n?)\Z")
+# ``repo:${VAR:-default}``: a tag made of one variable (maybe after a flat layout's ``component-``)
+_TAG_VARIABLE = re.compile(r"(?P<before>[^$]*)\$\{(?P<var>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?-)(?P<default>[^}]*)\}\Z")
+
+
+@dataclass
+class Change:
+    file: Path
+    line: int
+    where: str
+    old: str
+    new: str
+    status: str  # updated | unchanged | skipped: <reason> | not ours
+
+    def row(self, root: Path) -> Tuple[str, str, str, str]:
+        try:
+            shown = self.file.relative_to(root)
+        except ValueError:
+            shown = self.file
+        return f"{shown}:{self.line}", self.old, self.new if self.status == "updated" else "", self.status
+
+
+@dataclass
+class FilePlan:
+    path: Path
+    kind: str
+    original: str  # as read, BOM included
+    edited: str
+    changes: List[Change] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.edited != self.original
+
+    def diff(self) -> str:
+        try:
+            name = self.path.relative_to(Path.cwd())
+        except ValueError:
+            name = self.path
+        return "".join(difflib.unified_diff(self.original.splitlines(True), self.edited.splitlines(True),
+                                            f"a/{name}", f"b/{name}"))
+
+
+DigestLookup = Callable[[Release], Optional[str]]
+
+
+class Planner:
+    """Plans the edits of every file for one release; collects errors instead of stopping at the first."""
+
+    def __init__(self, refs: ReleaseRefs, files: List[Path], digest_for: Optional[DigestLookup] = None,
+                 environ: Optional[Dict[str, str]] = None):
+        self.refs = refs
+        self.files = files
+        self.digest_for = digest_for  # None: pin tags
+        self.environ = dict(os.environ if environ is None else environ)
+        self.errors: List[str] = []
+        self.env_updates: Dict[Path, Dict[str, str]] = {}  # .env file -> variable -> new value
+
+    # -- the whole plan ----------------------------------------------------------------------------
+
+    def plan(self) -> List[FilePlan]:
+        texts = {path: self._read(path) for path in self.files}
+        plans = [self._plan_yaml(path, text) for path, text in texts.items() if not _is_env_file(path, text)]
+        env_plans = [self._plan_env(path, text) for path, text in texts.items() if _is_env_file(path, text)]
+        for env_path in self.env_updates:
+            if env_path not in texts:
+                variables = ", ".join(f"{k}={v}" for k, v in self.env_updates[env_path].items())
+                self.errors.append(f"{env_path} sets a variable the new refs need changed ({variables}); "
+                                   "pass it with --file too, or change it by hand")
+        return [p for p in plans + env_plans if p is not None]
+
+    def _read(self, path: Path) -> str:
+        try:
+            raw = path.read_bytes()[:3]
+        except OSError:
+            raw = b""
+        text = inputs.read_text(path, "deployment file")
+        return (BOM + text) if raw == BOM.encode() else text
+
+    # -- YAML files --------------------------------------------------------------------------------
+
+    def _plan_yaml(self, path: Path, original: str) -> Optional[FilePlan]:
+        text = original[1:] if original.startswith(BOM) else original
+        roots = inputs.compose_yaml(text, path, "deployment file")
+        env = {**_dotenv_values(path.parent / ".env"), **self.environ}
+        changes, edits, kinds = [], [], []
+        for root in roots:
+            document = find_sites(text, root, path.name)
+            kinds.append(document.kind)
+            for site in document.sites:
+                change, new = self._plan_site(path, site, env, document.kind)
+                if change is None:
+                    continue
+                changes.append(change)
+                if change.status == "updated":
+                    edits.append((site, new))
+        for problem in shared_anchor_conflicts(edits):
+            self.errors.append(f"{path}: {problem}")
+        replacements = set()
+        for site, new in edits:
+            value, digest = new
+            try:
+                replacements.update(site.render(value, digest))
+            except ValueError as exc:
+                self.errors.append(f"{path}:{site.line}: {exc}")
+        edited = BOM + _apply(text, replacements) if original.startswith(BOM) else _apply(text, replacements)
+        plan = FilePlan(path, ",".join(sorted(set(kinds))) or "empty", original, edited, changes)
+        if plan.changed and not self.errors:
+            self._verify(plan)
+        return plan
+
+    def _plan_site(self, path: Path, site: Site, env: Dict[str, str], kind: str
+                   ) -> Tuple[Optional[Change], Tuple[str, Optional[str]]]:
+        def change(status: str, new: str = "") -> Change:
+            return Change(path, site.line, site.where, site.value, new, status)
+
+        nothing = ("", None)
+        if site.skip:
+            return change(f"skipped: {site.skip}"), nothing
+        reason = template_reason(site.value)
+        if reason:
+            return change(f"skipped: {reason}"), nothing
+        resolved = site.value
+        if kind == "compose" and "$" in site.value:
+            resolved, missing = interpolate(site.value, env)
+            if resolved is None:
+                if site.is_env_entry:
+                    return None, nothing
+                self.errors.append(f"{path}:{site.line}: {site.where} = {site.value!r} needs "
+                                   f"{', '.join('$' + m for m in missing)}, which has no default and is not set")
+                return change("error: unresolvable variable"), nothing
+        release = self.refs.match(resolved)
+        if release is None:
+            return (None if site.is_env_entry else change("not ours")), nothing
+        digest = None
+        if self.digest_for is not None:
+            digest = self.digest_for(release)
+            if not digest:
+                self.errors.append(f"{path}:{site.line}: no digest for {release.pushed} (not in the metadata file, "
+                                   "and the registry does not have it): push it first, or use --pin tag")
+                return change("error: no digest"), nothing
+        new = self._new_value(path, site, release, env, kind)
+        if new is None:
+            return change("error: variable conflict"), nothing
+        shown = f"{new}@{digest}" if digest else new
+        if shown == site.value:
+            return change("unchanged", shown), nothing
+        return change("updated", shown), (new, digest)
+
+    def _new_value(self, path: Path, site: Site, release: Release, env: Dict[str, str], kind: str
+                   ) -> Optional[str]:
+        """The new value; compose interpolation in the tag is kept (``${VAR:-default}``, new default)."""
+        target = release.deployed
+        if not (kind == "compose" and "${" in site.value):
+            return str(target)
+        tag_part = _split_tag(site.value)
+        match = _TAG_VARIABLE.match(tag_part or "")
+        if match is None:
+            return str(target)
+        prefix = self.refs.tag_prefix(release)
+        version = target.tag[len(prefix):] if target.tag and target.tag.startswith(prefix) else target.tag
+        if release.kind == "dependency":
+            prefix, version = "", target.tag
+        new = f"{target.locator}:{prefix}${{{match.group('var')}{match.group('op')}{version}}}"
+        resolved, _ = interpolate(new, env)
+        if resolved == str(target):
+            return new
+        variable = match.group("var")
+        env_file = path.parent / ".env"
+        if variable in _dotenv_values(env_file) and variable not in self.environ:
+            self.env_updates.setdefault(env_file, {})[variable] = version
+            return new
+        self.errors.append(f"{path}:{site.line}: {site.where} would resolve to {resolved!r}, not {target}, because "
+                           f"${variable} is set to {env.get(variable)!r}; unset it or set it to {version!r}")
+        return None
+
+    def _verify(self, plan: FilePlan) -> None:
+        """Parse the edited text again: every image value must read back as intended, nothing else may move."""
+        before = _sites(plan.original, plan.path)
+        try:
+            after = _sites(plan.edited, plan.path)
+        except UsageError as exc:
+            self.errors.append(f"{plan.path}: the edit would break the file ({exc}); nothing written")
+            return
+        updated = {(c.line, c.where): c.new for c in plan.changes if c.status == "updated"}
+        wanted = [(site.where, updated.get((site.line, site.where), site.value)) for site in before]
+        if [(site.where, site.value) for site in after] != wanted:
+            self.errors.append(f"{plan.path}: the edited file does not read back as intended; nothing written")
+
+    # -- .env files ----------------------------------------------------------------------------------
+
+    def _plan_env(self, path: Path, original: str) -> FilePlan:
+        lines = original.splitlines(True)
+        updates = self.env_updates.get(path, {})
+        changes, out = [], []
+        for number, line in enumerate(lines, 1):
+            match = _ENV_LINE.match(line)
+            if not match or line.lstrip().startswith("#"):
+                out.append(line)
+                continue
+            key, value = match.group("key"), match.group("value")
+            new_value = updates.get(key)
+            if new_value is None:
+                release = self.refs.match(value) if value else None
+                if release is not None:
+                    digest = self.digest_for(release) if self.digest_for else None
+                    if self.digest_for is not None and not digest:
+                        self.errors.append(f"{path}:{number}: no digest for {release.pushed}")
+                        out.append(line)
+                        continue
+                    new_value = f"{release.deployed}@{digest}" if digest else str(release.deployed)
+            if new_value is None:
+                out.append(line)
+                continue
+            status = "unchanged" if new_value == value else "updated"
+            changes.append(Change(path, number, key, value, new_value, status))
+            out.append(f"{match.group('lead')}{key}{match.group('eq')}{match.group('quote')}{new_value}"
+                       f"{match.group('quote')}{match.group('trail')}{match.group('end')}")
+        return FilePlan(path, "env", original, "".join(out), changes)
+
+
+def _sites(original: str, path: Path) -> List[Site]:
+    text = original[1:] if original.startswith(BOM) else original
+    return [site for root in inputs.compose_yaml(text, path, "deployment file")
+            for site in find_sites(text, root, path.name).sites]
+
+
+def _split_tag(value: str) -> Optional[str]:
+    """The tag part of ``repo:tag`` where ``repo`` and ``tag`` may hold ``${...}``; None without a tag."""
+    depth, last_colon = 0, -1
+    for index, char in enumerate(value):
+        if value.startswith("${", index):
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+        elif char == ":" and depth == 0:
+            last_colon = index
+        elif char == "/" and depth == 0:
+            last_colon = -1
+    return value[last_colon + 1:] if last_colon >= 0 else None
+
+
+def _apply(text: str, replacements) -> str:
+    ordered = sorted(replacements, key=lambda r: (r[0], r[1]), reverse=True)
+    previous_start = len(text) + 1
+    for start, end, new in ordered:
+        if end > previous_start:
+            raise UsageError("two edits of one file overlap; this is a bug in set-images, please report it")
+        text = text[:start] + new + text[end:]
+        previous_start = start
+    return text
+
+
+def _is_env_file(path: Path, text: str) -> bool:
+    if path.name == ".env" or path.name.endswith(".env"):
+        return True
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return bool(lines) and all(_ENV_LINE.match(line) and "=" in line and ":" not in line.split("=")[0]
+                               for line in lines)
+
+
+def _dotenv_values(path: Path) -> Dict[str, str]:
+    text = inputs.read_text(path, ".env file", missing_ok=True)
+    values = {}
+    for line in (text or "").splitlines():
+        match = _ENV_LINE.match(line)
+        if match and not line.lstrip().startswith("#"):
+            values[match.group("key")] = match.group("value")
+    return values
+
+
+def write(plans: List[FilePlan]) -> None:
+    """Write every changed file atomically, keeping its mode; all or, on a failing disk, as many as got through."""
+    for plan in plans:
+        if not plan.changed:
+            continue
+        mode = stat.S_IMODE(plan.path.stat().st_mode)
+        tmp = None
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{plan.path.name}.", dir=plan.path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(plan.edited)
+            os.chmod(tmp, mode)
+            os.replace(tmp, plan.path)
+            tmp = None
+        except OSError as exc:
+            from ..jsonfile import describe_os_error
+
+            raise LocalSystemError(describe_os_error(plan.path, exc)) from None
+        finally:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)

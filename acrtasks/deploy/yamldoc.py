@@ -1,0 +1,283 @@
+"""Image values in YAML deployment files, found with their exact places so only their bytes change.
+
+PyYAML's composer gives every scalar node its start and end offset in the
+text; replacing exactly that span (re-quoted in the node's own style) leaves
+comments, key order, quoting, indentation and line endings as they were.
+ruamel.yaml's round trip re-emits whole lines, so it was not used.
+
+The kind of each document is read from its content:
+
+- compose: ``services.*.image`` and ``services.*.environment`` values that are image refs;
+- Kubernetes: the ``image`` of ``containers``, ``initContainers`` and ``ephemeralContainers`` at any depth;
+- kustomization: ``images`` entries (``name`` stays; ``newName``, ``newTag``, ``digest`` are set);
+- Helm values: ``image: {registry?, repository, tag, digest?}`` maps at any depth.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+Replacement = Tuple[int, int, str]  # replace text[start:end] with the string
+
+
+@dataclass
+class Site:
+    """One image value in a file and how to write another ref there."""
+
+    line: int
+    where: str  # e.g. "services.backend.image", "kustomize images[postgres]"
+    value: str  # the value as the file holds it (compose interpolation not resolved)
+    render: Callable[[str, Optional[str]], List[Replacement]]  # (new value, digest) -> replacements
+    nodes: Tuple[int, ...] = ()  # ids of the scalar nodes written, to find anchors shared by two sites
+    skip: str = ""  # why it is left alone (a template, a block scalar)
+    is_env_entry: bool = False  # an environment value: only refs that are ours count at all
+
+
+@dataclass
+class Document:
+    kind: str  # compose | kubernetes | kustomization | helm | other
+    sites: List[Site] = field(default_factory=list)
+
+
+_PLAIN_START = re.compile(r"[A-Za-z0-9$._/-]")
+
+
+def plain_is_safe(value: str, allowed: str = "") -> bool:
+    """Whether ``value`` reads back unchanged as a plain scalar; ``allowed``: flow indicators the old
+    plain value already held (``${VAR:-v1}`` in block context), so they are safe where it stood."""
+    forbidden = set(",[]{}'\"\t") - set(allowed)
+    return (bool(value) and bool(_PLAIN_START.match(value)) and not forbidden & set(value) and ": " not in value
+            and " #" not in value and not value.endswith((":", " ")))
+
+
+def render_scalar(node, value: str) -> str:
+    """``value`` written the way ``node`` was: plain, single- or double-quoted."""
+    style = node.style
+    if style == "'":
+        return "'" + value.replace("'", "''") + "'"
+    if style == '"' or not plain_is_safe(value, node.value):
+        return json.dumps(value)  # a JSON string is a valid YAML double-quoted scalar
+    return value
+
+
+def _scalar_site(text: str, node, where: str, value: Optional[str] = None,
+                 wrap: Callable[[str], str] = lambda v: v) -> Site:
+    """A site for one scalar node; ``wrap`` turns the new image value into the scalar's new content."""
+    line = node.start_mark.line + 1
+    skip = ""
+    if node.style in ("|", ">"):
+        skip = "block scalar"
+
+    def render(new: str, digest: Optional[str]) -> List[Replacement]:
+        full = f"{new}@{digest}" if digest else new
+        return [(node.start_mark.index, node.end_mark.index, render_scalar(node, wrap(full)))]
+
+    return Site(line, where, node.value if value is None else value, render, (id(node),), skip)
+
+
+def _get(node, key: str):
+    """The value node under ``key`` of a mapping node, or None."""
+    if getattr(node, "tag", "").endswith(":map"):
+        for key_node, value_node in node.value:
+            if getattr(key_node, "value", None) == key:
+                return value_node
+    return None
+
+
+def _is_map(node) -> bool:
+    return node is not None and node.tag.endswith(":map")
+
+
+def _is_seq(node) -> bool:
+    return node is not None and node.tag.endswith(":seq")
+
+
+def _is_str(node) -> bool:
+    return node is not None and node.tag.endswith(":str")
+
+
+def classify(root, name: str) -> str:
+    if not _is_map(root):
+        return "other"
+    if _is_map(_get(root, "services")):
+        return "compose"
+    kind = _get(root, "kind")
+    if (_is_str(kind) and kind.value == "Kustomization") or (name.startswith("kustomization") and
+                                                              _is_seq(_get(root, "images"))):
+        return "kustomization"
+    if _is_str(_get(root, "apiVersion")) and _is_str(kind):
+        return "kubernetes"
+    return "helm"
+
+
+def find_sites(text: str, root, name: str) -> Document:
+    kind = classify(root, name)
+    finder = {"compose": _compose, "kubernetes": _kubernetes, "kustomization": _kustomization,
+              "helm": _helm}.get(kind)
+    return Document(kind, finder(text, root) if finder else [])
+
+
+def _compose(text: str, root) -> List[Site]:
+    sites = []
+    for service_key, service in _get(root, "services").value:
+        if not _is_map(service):
+            continue
+        image = _get(service, "image")
+        if _is_str(image):
+            sites.append(_scalar_site(text, image, f"services.{service_key.value}.image"))
+        environment = _get(service, "environment")
+        for entry in environment.value if _is_seq(environment) else ():
+            if _is_str(entry) and "=" in entry.value:
+                key, _, value = entry.value.partition("=")
+                site = _scalar_site(text, entry, f"services.{service_key.value}.environment.{key}", value,
+                                    wrap=lambda v, key=key: f"{key}={v}")
+                site.is_env_entry = True
+                sites.append(site)
+        for key_node, value_node in environment.value if _is_map(environment) else ():
+            if _is_str(value_node):
+                site = _scalar_site(text, value_node, f"services.{service_key.value}.environment.{key_node.value}")
+                site.is_env_entry = True
+                sites.append(site)
+    return sites
+
+
+_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+
+
+def _walk(node, visit, path="") -> None:
+    if _is_map(node):
+        visit(node, path)
+        for key_node, value_node in node.value:
+            _walk(value_node, visit, f"{path}.{getattr(key_node, 'value', '?')}".lstrip("."))
+    elif _is_seq(node):
+        for index, item in enumerate(node.value):
+            _walk(item, visit, f"{path}[{index}]")
+
+
+def _kubernetes(text: str, root) -> List[Site]:
+    sites: List[Site] = []
+
+    def visit(node, path):
+        for list_name in _CONTAINER_LISTS:
+            containers = _get(node, list_name)
+            for container in containers.value if _is_seq(containers) else ():
+                image = _get(container, "image")
+                if _is_str(image):
+                    name = _get(container, "name")
+                    label = name.value if _is_str(name) else "?"
+                    sites.append(_scalar_site(text, image, f"{path}.{list_name}[{label}].image".lstrip(".")))
+
+    _walk(root, visit)
+    return sites
+
+
+def _set_fields(text: str, mapping, fields: Dict[str, Optional[str]], anchor_key: str) -> List[Replacement]:
+    """Set (or add, after ``anchor_key``'s line) the given string fields of a block mapping; None removes nothing."""
+    replacements: List[Replacement] = []
+    added: List[str] = []
+    for key, value in fields.items():
+        if value is None:
+            continue
+        node = _get(mapping, key)
+        if _is_str(node):
+            replacements.append((node.start_mark.index, node.end_mark.index, render_scalar(node, value)))
+        elif node is None:
+            added.append(f"{key}: {value if plain_is_safe(value) else json.dumps(value)}")
+    if added:
+        if mapping.flow_style:
+            raise ValueError(f"cannot add {', '.join(a.split(':')[0] for a in added)} to a flow-style mapping "
+                             "(write it in block style)")
+        anchor = _get(mapping, anchor_key)
+        key_node = next(k for k, v in mapping.value if v is anchor)
+        newline = "\r\n" if "\r\n" in text else "\n"
+        column = " " * key_node.start_mark.column
+        end = anchor.end_mark.index
+        replacements.append((end, end, "".join(f"{newline}{column}{line}" for line in added)))
+    return replacements
+
+
+def _kustomization(text: str, root) -> List[Site]:
+    sites = []
+    images = _get(root, "images")
+    for entry in images.value if _is_seq(images) else ():
+        name = _get(entry, "name")
+        if not (_is_map(entry) and _is_str(name)):
+            continue
+        new_name, new_tag, digest = (_get(entry, k) for k in ("newName", "newTag", "digest"))
+        current = new_name.value if _is_str(new_name) else name.value
+        if _is_str(new_tag) and new_tag.value:
+            current += f":{new_tag.value}"
+        if _is_str(digest) and digest.value:
+            current += f"@{digest.value}"
+
+        def render(new: str, pinned: Optional[str], entry=entry) -> List[Replacement]:
+            from ..naming import ImageRef
+
+            ref = ImageRef.parse(new)
+            fields = {"newName": ref.locator, "newTag": ref.tag, "digest": pinned}
+            return _set_fields(text, entry, fields, "name")
+
+        nodes = tuple(id(n) for n in (new_name, new_tag, digest) if n is not None)
+        sites.append(Site(name.start_mark.line + 1, f"kustomize images[{name.value}]", current, render, nodes))
+    return sites
+
+
+def _helm(text: str, root) -> List[Site]:
+    sites: List[Site] = []
+
+    def visit(node, path):
+        image = _get(node, "image")
+        if not _is_map(image):
+            return
+        repository = _get(image, "repository")
+        if not _is_str(repository):
+            return
+        registry, tag, digest = (_get(image, k) for k in ("registry", "tag", "digest"))
+        current = repository.value
+        if _is_str(registry) and registry.value:
+            current = f"{registry.value}/{current}"
+        if _is_str(tag) and tag.value:
+            current += f":{tag.value}"
+        if _is_str(digest) and digest.value:
+            current += f"@{digest.value}"
+
+        def render(new: str, pinned: Optional[str], image=image, registry=registry) -> List[Replacement]:
+            from ..naming import ImageRef
+
+            ref = ImageRef.parse(new)
+            if _is_str(registry):
+                fields = {"registry": ref.host, "repository": ref.repository}
+            else:
+                fields = {"repository": ref.locator}
+            fields["tag"] = ref.tag
+            if pinned or _is_str(_get(image, "digest")):
+                fields["digest"] = pinned or ""
+            return _set_fields(text, image, fields, "tag" if _is_str(_get(image, "tag")) else "repository")
+
+        nodes = tuple(id(n) for n in (registry, repository, tag, digest) if n is not None)
+        sites.append(Site(repository.start_mark.line + 1, f"{path}.image".lstrip("."), current, render, nodes))
+
+    _walk(root, visit)
+    return sites
+
+
+def template_reason(value: str) -> str:
+    """Why a value with templates cannot be rewritten, or ""."""
+    if "{{" in value or "}}" in value:
+        return "template ({{ }})"
+    return ""
+
+
+def shared_anchor_conflicts(sites: Sequence[Tuple[Site, str]]) -> List[str]:
+    """Lines where one anchored node would need two different values."""
+    wanted: Dict[int, Tuple[str, Site]] = {}
+    problems = []
+    for site, new in sites:
+        for node in site.nodes:
+            if node in wanted and wanted[node][0] != new:
+                other = wanted[node][1]
+                problems.append(f"line {other.line} ({other.where}) and line {site.line} ({site.where}) share one "
+                                "YAML anchor but need different refs; give each its own value")
+            wanted.setdefault(node, (new, site))
+    return problems
