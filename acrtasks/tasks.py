@@ -410,7 +410,7 @@ def set_images(c, file=None, registry=None, version=None, layout=None, deploy_re
             raise OperationFailed(f"{len(stale)} file(s) do not match the release; run `inv set-images` to update")
         return _dry_footer() if _dry(c) else None
     rewrite.write(plans)
-    if stale:
+    if stale and not json_:
         console.say(f"updated {len(stale)} file(s): {', '.join(str(p.path) for p in stale)}")
 
 

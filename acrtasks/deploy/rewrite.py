@@ -20,7 +20,7 @@ from .. import inputs
 from ..deps import interpolate
 from ..errors import LocalSystemError, UsageError
 from .refs import Release, ReleaseRefs
-from .yamldoc import Site, find_sites, shared_anchor_conflicts, template_reason
+from .yamldoc import Site, find_sites, template_reason
 
 BOM = "\ufeff"
 _ENV_LINE = re.compile(r"(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?P<eq>\s*=\s*)"
@@ -120,16 +120,21 @@ class Planner:
                 changes.append(change)
                 if change.status == "updated":
                     edits.append((site, new))
-        for problem in shared_anchor_conflicts(edits):
-            self.errors.append(f"{path}: {problem}")
-        replacements = set()
-        for site, new in edits:
-            value, digest = new
+        replacements: Dict[Tuple[int, int], Tuple[str, Site]] = {}
+        for site, (value, digest) in edits:
             try:
-                replacements.update(site.render(value, digest))
+                rendered = site.render(value, digest)
             except ValueError as exc:
                 self.errors.append(f"{path}:{site.line}: {exc}")
-        edited = BOM + _apply(text, replacements) if original.startswith(BOM) else _apply(text, replacements)
+                continue
+            for start, end, new in rendered:
+                earlier = replacements.setdefault((start, end), (new, site))
+                if earlier[0] != new:  # one node reached twice (a YAML alias), wanted two ways
+                    self.errors.append(f"{path}: line {earlier[1].line} ({earlier[1].where}) and line {site.line} "
+                                       f"({site.where}) share one YAML anchor but need different values; give "
+                                       "each its own")
+        spans = [(start, end, new) for (start, end), (new, _) in replacements.items()]
+        edited = (BOM if original.startswith(BOM) else "") + _apply(text, spans)
         plan = FilePlan(path, ",".join(sorted(set(kinds))) or "empty", original, edited, changes)
         if plan.changed and not self.errors:
             self._verify(plan)

@@ -16,7 +16,7 @@ The kind of each document is read from its content:
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 Replacement = Tuple[int, int, str]  # replace text[start:end] with the string
 
@@ -29,7 +29,6 @@ class Site:
     where: str  # e.g. "services.backend.image", "kustomize images[postgres]"
     value: str  # the value as the file holds it (compose interpolation not resolved)
     render: Callable[[str, Optional[str]], List[Replacement]]  # (new value, digest) -> replacements
-    nodes: Tuple[int, ...] = ()  # ids of the scalar nodes written, to find anchors shared by two sites
     skip: str = ""  # why it is left alone (a template, a block scalar)
     is_env_entry: bool = False  # an environment value: only refs that are ours count at all
 
@@ -61,6 +60,17 @@ def render_scalar(node, value: str) -> str:
     return value
 
 
+_PROPERTIES = re.compile(r"(?:[&!]\S*\s+)*")
+
+
+def value_span(text: str, node) -> Tuple[int, int]:
+    """Where a scalar's own text is: a node's marks include its anchor (``&img``) and tag (``!!str``)."""
+    start = node.start_mark.index
+    if text[start:start + 1] in ("&", "!"):
+        start += _PROPERTIES.match(text, start).end() - start
+    return start, node.end_mark.index
+
+
 def _scalar_site(text: str, node, where: str, value: Optional[str] = None,
                  wrap: Callable[[str], str] = lambda v: v) -> Site:
     """A site for one scalar node; ``wrap`` turns the new image value into the scalar's new content."""
@@ -71,9 +81,9 @@ def _scalar_site(text: str, node, where: str, value: Optional[str] = None,
 
     def render(new: str, digest: Optional[str]) -> List[Replacement]:
         full = f"{new}@{digest}" if digest else new
-        return [(node.start_mark.index, node.end_mark.index, render_scalar(node, wrap(full)))]
+        return [(*value_span(text, node), render_scalar(node, wrap(full)))]
 
-    return Site(line, where, node.value if value is None else value, render, (id(node),), skip)
+    return Site(line, where, node.value if value is None else value, render, skip)
 
 
 def _get(node, key: str):
@@ -181,7 +191,7 @@ def _set_fields(text: str, mapping, fields: Dict[str, Optional[str]], anchor_key
             continue
         node = _get(mapping, key)
         if _is_str(node):
-            replacements.append((node.start_mark.index, node.end_mark.index, render_scalar(node, value)))
+            replacements.append((*value_span(text, node), render_scalar(node, value)))
         elif node is None:
             added.append(f"{key}: {value if plain_is_safe(value) else json.dumps(value)}")
     if added:
@@ -218,8 +228,7 @@ def _kustomization(text: str, root) -> List[Site]:
             fields = {"newName": ref.locator, "newTag": ref.tag, "digest": pinned}
             return _set_fields(text, entry, fields, "name")
 
-        nodes = tuple(id(n) for n in (new_name, new_tag, digest) if n is not None)
-        sites.append(Site(name.start_mark.line + 1, f"kustomize images[{name.value}]", current, render, nodes))
+        sites.append(Site(name.start_mark.line + 1, f"kustomize images[{name.value}]", current, render))
     return sites
 
 
@@ -255,8 +264,7 @@ def _helm(text: str, root) -> List[Site]:
                 fields["digest"] = pinned or ""
             return _set_fields(text, image, fields, "tag" if _is_str(_get(image, "tag")) else "repository")
 
-        nodes = tuple(id(n) for n in (registry, repository, tag, digest) if n is not None)
-        sites.append(Site(repository.start_mark.line + 1, f"{path}.image".lstrip("."), current, render, nodes))
+        sites.append(Site(image.start_mark.line + 1, f"{path}.image".lstrip("."), current, render))
 
     _walk(root, visit)
     return sites
@@ -267,17 +275,3 @@ def template_reason(value: str) -> str:
     if "{{" in value or "}}" in value:
         return "template ({{ }})"
     return ""
-
-
-def shared_anchor_conflicts(sites: Sequence[Tuple[Site, str]]) -> List[str]:
-    """Lines where one anchored node would need two different values."""
-    wanted: Dict[int, Tuple[str, Site]] = {}
-    problems = []
-    for site, new in sites:
-        for node in site.nodes:
-            if node in wanted and wanted[node][0] != new:
-                other = wanted[node][1]
-                problems.append(f"line {other.line} ({other.where}) and line {site.line} ({site.where}) share one "
-                                "YAML anchor but need different refs; give each its own value")
-            wanted.setdefault(node, (new, site))
-    return problems
