@@ -78,8 +78,9 @@ def compose_yaml(text: str, path: Path, what: str, error: Type[UsageError] = Usa
     """The node trees of every document of ``text`` (with their marks), with the same bounds as :func:`load_yaml`."""
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: 10x faster
     try:
-        roots = [root for root in yaml.compose_all(text, Loader=yaml.SafeLoader) if root is not None]
+        roots = [root for root in yaml.compose_all(text, Loader=loader) if root is not None]
         too_big = any(_expanded_size(root) > MAX_YAML_NODES for root in roots)
     except yaml.YAMLError as exc:
         raise error(f"{what} {path}: not valid YAML ({_first_line(exc)})") from None

@@ -109,10 +109,11 @@ class Planner:
         text = original[1:] if original.startswith(BOM) else original
         roots = inputs.compose_yaml(text, path, "deployment file")
         env = {**_dotenv_values(path.parent / ".env"), **self.environ}
-        changes, edits, kinds = [], [], []
+        changes, edits, kinds, found = [], [], [], []
         for root in roots:
             document = find_sites(text, root, path.name)
             kinds.append(document.kind)
+            found.extend(document.sites)
             for site in document.sites:
                 change, new = self._plan_site(path, site, env, document.kind)
                 if change is None:
@@ -137,7 +138,7 @@ class Planner:
         edited = (BOM if original.startswith(BOM) else "") + _apply(text, spans)
         plan = FilePlan(path, ",".join(sorted(set(kinds))) or "empty", original, edited, changes)
         if plan.changed and not self.errors:
-            self._verify(plan)
+            self._verify(plan, found)
         return plan
 
     def _plan_site(self, path: Path, site: Site, env: Dict[str, str], kind: str
@@ -205,9 +206,8 @@ class Planner:
                            f"${variable} is set to {env.get(variable)!r}; unset it or set it to {version!r}")
         return None
 
-    def _verify(self, plan: FilePlan) -> None:
+    def _verify(self, plan: FilePlan, before: List[Site]) -> None:
         """Parse the edited text again: every image value must read back as intended, nothing else may move."""
-        before = _sites(plan.original, plan.path)
         try:
             after = _sites(plan.edited, plan.path)
         except UsageError as exc:

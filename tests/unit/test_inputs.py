@@ -82,7 +82,7 @@ def test_expanded_size_counts_aliases_each_time(tmp_path):
 def test_recursive_aliases_and_deep_nesting_are_refused(tmp_path):
     with pytest.raises(UsageError, match="expand to more than"):
         inputs.load_yaml("a: &a [*a]\n", tmp_path, "thing")
-    with pytest.raises(UsageError, match="nested too deeply"):
+    with pytest.raises(UsageError, match="nested too deeply|maximum nesting depth"):  # ours, or libyaml's
         inputs.load_yaml("[" * 20000 + "]" * 20000, tmp_path, "thing")
 
 
