@@ -307,3 +307,27 @@ def test_pin_digest_after_a_real_push(project, engine, registry, api):
     assert result.returncode == 2, result.stdout
     assert f"no digest for {registry.host}/ns/demo-web:{version}" in result.stderr
     assert deployment.read_text() == web
+
+
+def test_pin_digest_adds_digest_fields_to_helm_and_kustomize(deploy):
+    """Digests from a metadata file (as push wrote it): Helm and kustomize get a digest line of their own."""
+    digest = "sha256:" + "ab" * 32
+    pushed = f"{FLAT}:nginx-v4"
+    (deploy.root / "meta.json").write_text(json.dumps({"nginx": {"push": {pushed: {"status": "pushed",
+                                                                                    "digest": digest}}}}))
+    (deploy.root / "values.yaml").write_text("nginx:\n  image:\n    repository: ai-infra-nginx\n    tag: v1\n")
+    (deploy.root / "kustomization.yaml").write_text("images:\n  - name: ai-infra-nginx\n    newTag: v1\n")
+    result = deploy.inv("set-images", "--file", "values.yaml", "--file", "kustomization.yaml", "--registry", ACR,
+                        "--version", "v4", "--pin", "digest", "--metadata-file", "meta.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (deploy.root / "values.yaml").read_text() == (
+        f"nginx:\n  image:\n    repository: {FLAT}\n    tag: nginx-v4\n    digest: {digest}\n")
+    assert (deploy.root / "kustomization.yaml").read_text() == (
+        f"images:\n  - name: ai-infra-nginx\n    newName: {FLAT}\n    digest: {digest}\n    newTag: nginx-v4\n")
+
+
+def test_a_file_that_is_not_utf8_is_exit_2(deploy):
+    (deploy.root / "bad.yaml").write_bytes(b"image: caf\xe9\n")
+    result = deploy.inv("set-images", "--file", "bad.yaml", "--file", "k8s.yaml", "--registry", ACR, "--version", "v1")
+    assert result.returncode == 2 and "not UTF-8" in result.stderr and "Traceback" not in result.stderr
+    assert (deploy.root / "k8s.yaml").read_text() == K8S
