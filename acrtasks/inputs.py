@@ -20,8 +20,8 @@ MAX_YAML_NODES = 100_000
 
 
 def read_text(path: Path, what: str, error: Type[UsageError] = UsageError, limit: int = MAX_FILE_BYTES,
-              missing_ok: bool = False) -> Optional[str]:
-    """The file's text (a UTF-8 BOM dropped), or None when it is missing and ``missing_ok``."""
+              missing_ok: bool = False, keep_bom: bool = False) -> Optional[str]:
+    """The file's text (a UTF-8 BOM dropped unless ``keep_bom``), or None when it is missing and ``missing_ok``."""
     try:
         with open(path, "rb") as handle:
             if not os.path.isfile(path):
@@ -38,7 +38,7 @@ def read_text(path: Path, what: str, error: Type[UsageError] = UsageError, limit
     if len(data) > limit:
         raise error(f"{what} {path}: larger than {limit >> 20} MiB; that is not a file of this kind")
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8" if keep_bom else "utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise error(f"{what} {path}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); "

@@ -85,27 +85,21 @@ class Planner:
     # -- the whole plan ----------------------------------------------------------------------------
 
     def plan(self) -> List[FilePlan]:
-        texts = {path: self._read(path) for path in self.files}
-        plans = [self._plan_yaml(path, text) for path, text in texts.items() if not _is_env_file(path, text)]
-        env_plans = [self._plan_env(path, text) for path, text in texts.items() if _is_env_file(path, text)]
+        texts = {path: inputs.read_text(path, "deployment file", keep_bom=True) for path in self.files}
+        env_files = {path for path, text in texts.items() if _is_env_file(path, text)}
+        plans = [self._plan_yaml(path, text) for path, text in texts.items() if path not in env_files]
+        # .env files last: compose files may have asked for their variables to change
+        plans += [self._plan_env(path, texts[path]) for path in self.files if path in env_files]
         for env_path in self.env_updates:
             if env_path not in texts:
                 variables = ", ".join(f"{k}={v}" for k, v in self.env_updates[env_path].items())
                 self.errors.append(f"{env_path} sets a variable the new refs need changed ({variables}); "
                                    "pass it with --file too, or change it by hand")
-        return [p for p in plans + env_plans if p is not None]
-
-    def _read(self, path: Path) -> str:
-        try:
-            raw = path.read_bytes()[:3]
-        except OSError:
-            raw = b""
-        text = inputs.read_text(path, "deployment file")
-        return (BOM + text) if raw == BOM.encode() else text
+        return plans
 
     # -- YAML files --------------------------------------------------------------------------------
 
-    def _plan_yaml(self, path: Path, original: str) -> Optional[FilePlan]:
+    def _plan_yaml(self, path: Path, original: str) -> FilePlan:
         text = original[1:] if original.startswith(BOM) else original
         roots = inputs.compose_yaml(text, path, "deployment file")
         env = {**_dotenv_values(path.parent / ".env"), **self.environ}
