@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 UNKNOWN = "dev-unknown"
+_LONG = re.compile(r"(?P<tag>.+)-(?P<distance>\d+)-g(?P<sha>[0-9a-f]+)(?P<dirty>-dirty)?\Z")
 
 
 def _git(root: Path, *args: str) -> Optional[str]:
@@ -27,12 +28,16 @@ def derive_version(root: Path) -> Tuple[str, Optional[str]]:
     (``v0.9.0-3-gabc1234``); without any tag, ``dev-<sha>``; uncommitted
     changes add ``-dirty``. So a later push cannot overwrite a release.
     """
-    described = _git(root, "describe", "--tags", "--dirty")
+    # One git call (start-up time counts): --long always gives tag-N-gSHA when a tag exists, a bare SHA when none.
+    described = _git(root, "describe", "--tags", "--always", "--long", "--dirty")
     if described:
-        return described, None
-    commit = _git(root, "describe", "--always", "--dirty")
-    if commit:
-        return f"dev-{commit}", None
+        match = _LONG.match(described)
+        if match is None:
+            return f"dev-{described}", None
+        tag, distance, dirty = match.group("tag"), match.group("distance"), match.group("dirty") or ""
+        if distance == "0":
+            return f"{tag}{dirty}", None
+        return f"{tag}-{distance}-g{match.group('sha')}{dirty}", None
     return UNKNOWN, (f"{root} is not in a git checkout (or git is missing): version {UNKNOWN!r}; "
                      "pass --version or set [build] version")
 

@@ -174,6 +174,14 @@ def test_acr_flat_release_changes_only_the_image_bytes(deploy):
     again = run(deploy, "--registry", ACR, "--version", "v0.0.3.3", "--check")
     assert again.returncode == 0, again.stdout + again.stderr
 
+    templated = deploy.root / "chart-pod.yaml"  # only a template: skipped with its reason, the file untouched
+    templated.write_text("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: a\n"
+                         "      image: '{{ .Values.registry }}/ai-infra-nginx:{{ .Chart.AppVersion }}'\n")
+    before = templated.read_bytes()
+    result = deploy.inv("set-images", "--file", "chart-pod.yaml", "--registry", ACR, "--version", "v0.0.3.3")
+    assert result.returncode == 0 and "skipped: template ({{ }})" in result.stdout
+    assert templated.read_bytes() == before
+
 
 def test_compose_resolves_to_the_intended_refs(deploy):
     assert run(deploy, "--registry", ACR, "--version", "v0.0.3.3").returncode == 0
