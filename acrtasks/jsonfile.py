@@ -1,4 +1,4 @@
-"""JSON files we share with other writers: atomic replacement, a lock around read-modify-write.
+"""Files we share with other writers (JSON, deployment files): atomic replacement, a lock around read-modify-write.
 
 Readers see the old content or the new, never half of it; two writers (ten
 ``inv login`` at once into one ``config.json``, chained tasks from two shells
@@ -66,15 +66,22 @@ def locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
 
 
 def write_atomically(path: Path, data: Any, mode: int, **dump_options: Any) -> None:
-    """Temp file beside ``path``, fsync, chmod ``mode``, rename over ``path``, fsync the directory."""
+    """``data`` as JSON in ``path``, replaced atomically (see :func:`replace_text`)."""
+    replace_text(path, json.dumps(data, **dump_options) + "\n", mode)
+
+
+def replace_text(path: Path, text: str, mode: int) -> None:
+    """Temp file beside ``path``, fsync, chmod ``mode``, rename over ``path``, fsync the directory.
+
+    The text is written as given (``newline=""``): CRLF files stay CRLF.
+    """
     directory = path.parent
     tmp = None
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)  # created 0600: never readable early
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, **dump_options)
-            handle.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)

@@ -11,14 +11,13 @@ import difflib
 import os
 import re
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from .. import inputs
+from .. import inputs, jsonfile
 from ..deps import interpolate
-from ..errors import LocalSystemError, UsageError
+from ..errors import UsageError
 from .refs import Release, ReleaseRefs
 from .yamldoc import Site, find_sites, template_reason
 
@@ -297,21 +296,5 @@ def _dotenv_values(path: Path) -> Dict[str, str]:
 def write(plans: List[FilePlan]) -> None:
     """Write every changed file atomically, keeping its mode; all or, on a failing disk, as many as got through."""
     for plan in plans:
-        if not plan.changed:
-            continue
-        mode = stat.S_IMODE(plan.path.stat().st_mode)
-        tmp = None
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{plan.path.name}.", dir=plan.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                handle.write(plan.edited)
-            os.chmod(tmp, mode)
-            os.replace(tmp, plan.path)
-            tmp = None
-        except OSError as exc:
-            from ..jsonfile import describe_os_error
-
-            raise LocalSystemError(describe_os_error(plan.path, exc)) from None
-        finally:
-            if tmp is not None and os.path.exists(tmp):
-                os.unlink(tmp)
+        if plan.changed:
+            jsonfile.replace_text(plan.path, plan.edited, stat.S_IMODE(plan.path.stat().st_mode))
