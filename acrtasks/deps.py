@@ -50,15 +50,20 @@ def interpolate(text: str, env: Mapping[str, str]) -> Tuple[Optional[str], List[
     return (None if missing else result), missing
 
 
-def _dotenv(path: Path) -> Dict[str, str]:
-    values: Dict[str, str] = {}
+# One ``.env`` line, as compose reads it: ``[export ]KEY=value``, the value maybe quoted, maybe a `` # comment``.
+# set-images rewrites lines with the same groups, so they go back together byte for byte.
+DOTENV_LINE = re.compile(r"(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?P<eq>\s*=\s*)"
+                         r"(?P<quote>['\"]?)(?P<value>.*?)(?P=quote)(?P<trail>\s*(?:#.*)?)(?P<end>\r?\n?)\Z")
+
+
+def dotenv_values(path: Path) -> Dict[str, str]:
+    """The variables of a ``.env`` file ({} when there is none)."""
     text = inputs.read_text(path, ".env file", ConfigError, missing_ok=True)
-    if text is not None:
-        for line in text.splitlines():
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                key, _, value = line.partition("=")
-                values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    values: Dict[str, str] = {}
+    for line in (text or "").splitlines():
+        match = DOTENV_LINE.match(line)
+        if match and not line.lstrip().startswith("#"):
+            values[match.group("key")] = match.group("value")
     return values
 
 
@@ -68,7 +73,7 @@ def compose_images(path: Path, image_prefix: str, environ: Mapping[str, str] = o
     what = "[deps] compose_files:"
     text = inputs.read_text(path, what, ConfigError)
     data = inputs.load_yaml(text, path, what, ConfigError)  # JSON is YAML
-    env = {**_dotenv(path.parent / ".env"), **environ}
+    env = {**dotenv_values(path.parent / ".env"), **environ}
     images, problems = [], []
     services = inputs.expect(data if data is not None else {}, dict, path, "the document", ConfigError)
     services = inputs.expect(services.get("services") or {}, dict, path, "'services'", ConfigError)

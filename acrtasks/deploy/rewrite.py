@@ -16,14 +16,12 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import inputs, jsonfile
-from ..deps import interpolate
+from ..deps import DOTENV_LINE, dotenv_values, interpolate
 from ..errors import UsageError
 from .refs import Release, ReleaseRefs
 from .yamldoc import Site, find_sites, template_reason
 
 BOM = "\ufeff"
-_ENV_LINE = re.compile(r"(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?P<eq>\s*=\s*)"
-                       r"(?P<quote>['\"]?)(?P<value>.*?)(?P=quote)(?P<trail>\s*(?:#.*)?)(?P<end>\r?\n?)\Z")
 # ``repo:${VAR:-default}``: a tag made of one variable (maybe after a flat layout's ``component-``)
 _TAG_VARIABLE = re.compile(r"(?P<before>[^$]*)\$\{(?P<var>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?-)(?P<default>[^}]*)\}\Z")
 
@@ -101,14 +99,15 @@ class Planner:
     def _plan_yaml(self, path: Path, original: str) -> FilePlan:
         text = original[1:] if original.startswith(BOM) else original
         roots = inputs.compose_yaml(text, path, "deployment file")
-        env = {**_dotenv_values(path.parent / ".env"), **self.environ}
+        dotenv = dotenv_values(path.parent / ".env")
+        env = {**dotenv, **self.environ}
         changes, edits, kinds, found = [], [], [], []
         for root in roots:
             document = find_sites(text, root, path.name)
             kinds.append(document.kind)
             found.extend(document.sites)
             for site in document.sites:
-                change, new = self._plan_site(path, site, env, document.kind)
+                change, new = self._plan_site(path, site, env, dotenv, document.kind)
                 if change is None:
                     continue
                 changes.append(change)
@@ -134,7 +133,7 @@ class Planner:
             self._verify(plan, found)
         return plan
 
-    def _plan_site(self, path: Path, site: Site, env: Dict[str, str], kind: str
+    def _plan_site(self, path: Path, site: Site, env: Dict[str, str], dotenv: Dict[str, str], kind: str
                    ) -> Tuple[Optional[Change], Tuple[str, Optional[str]]]:
         def change(status: str, new: str = "") -> Change:
             return Change(path, site.line, site.where, site.value, new, status)
@@ -164,7 +163,7 @@ class Planner:
                 self.errors.append(f"{path}:{site.line}: no digest for {release.pushed} (not in the metadata file, "
                                    "and the registry does not have it): push it first, or use --pin tag")
                 return change("error: no digest"), nothing
-        new = self._new_value(path, site, release, env, kind)
+        new = self._new_value(path, site, release, env, dotenv, kind)
         if new is None:
             return change("error: variable conflict"), nothing
         shown = f"{new}@{digest}" if digest else new
@@ -172,8 +171,8 @@ class Planner:
             return change("unchanged", shown), nothing
         return change("updated", shown), (new, digest)
 
-    def _new_value(self, path: Path, site: Site, release: Release, env: Dict[str, str], kind: str
-                   ) -> Optional[str]:
+    def _new_value(self, path: Path, site: Site, release: Release, env: Dict[str, str], dotenv: Dict[str, str],
+                   kind: str) -> Optional[str]:
         """The new value; compose interpolation in the tag is kept (``${VAR:-default}``, new default)."""
         target = release.deployed
         if not (kind == "compose" and "${" in site.value):
@@ -191,9 +190,8 @@ class Planner:
         if resolved == str(target):
             return new
         variable = match.group("var")
-        env_file = path.parent / ".env"
-        if variable in _dotenv_values(env_file) and variable not in self.environ:
-            self.env_updates.setdefault(env_file, {})[variable] = version
+        if variable in dotenv and variable not in self.environ:
+            self.env_updates.setdefault(path.parent / ".env", {})[variable] = version
             return new
         self.errors.append(f"{path}:{site.line}: {site.where} would resolve to {resolved!r}, not {target}, because "
                            f"${variable} is set to {env.get(variable)!r}; unset it or set it to {version!r}")
@@ -218,7 +216,7 @@ class Planner:
         updates = self.env_updates.get(path, {})
         changes, out = [], []
         for number, line in enumerate(lines, 1):
-            match = _ENV_LINE.match(line)
+            match = DOTENV_LINE.match(line)
             if not match or line.lstrip().startswith("#"):
                 out.append(line)
                 continue
@@ -279,18 +277,8 @@ def _is_env_file(path: Path, text: str) -> bool:
     if path.name == ".env" or path.name.endswith(".env"):
         return True
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    return bool(lines) and all(_ENV_LINE.match(line) and "=" in line and ":" not in line.split("=")[0]
+    return bool(lines) and all(DOTENV_LINE.match(line) and "=" in line and ":" not in line.split("=")[0]
                                for line in lines)
-
-
-def _dotenv_values(path: Path) -> Dict[str, str]:
-    text = inputs.read_text(path, ".env file", missing_ok=True)
-    values = {}
-    for line in (text or "").splitlines():
-        match = _ENV_LINE.match(line)
-        if match and not line.lstrip().startswith("#"):
-            values[match.group("key")] = match.group("value")
-    return values
 
 
 def write(plans: List[FilePlan]) -> None:
