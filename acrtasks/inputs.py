@@ -57,30 +57,50 @@ def load_yaml(text: str, path: Path, what: str, error: Type[UsageError] = UsageE
 
     PyYAML shares aliased nodes instead of copying them, so loading itself is
     cheap; it is walking the result (as we and every consumer do) that
-    explodes. The node graph is measured first (:func:`compose_yaml`), each
-    node's expanded size computed once, and a document past
-    :data:`MAX_YAML_NODES` is refused.
+    explodes. The node graph is measured first, each node's expanded size
+    computed once, and a document past :data:`MAX_YAML_NODES` is refused;
+    the same loader then builds the data from those nodes (one parse).
     """
     import yaml
 
-    roots = compose_yaml(text, path, what, error)
-    if not roots:
-        return None
-    if len(roots) > 1:
-        raise error(f"{what} {path}: holds {len(roots)} YAML documents; one is expected")
+    loader = _yaml_loader(text)
     try:
-        return yaml.SafeLoader(text).get_single_data()
-    except yaml.YAMLError as exc:
-        raise error(f"{what} {path}: not valid YAML ({_first_line(exc)})") from None
+        roots = _bounded_nodes(loader, path, what, error)
+        if not roots:
+            return None
+        if len(roots) > 1:
+            raise error(f"{what} {path}: holds {len(roots)} YAML documents; one is expected")
+        try:
+            return loader.construct_document(roots[0])
+        except yaml.YAMLError as exc:
+            raise error(f"{what} {path}: not valid YAML ({_first_line(exc)})") from None
+    finally:
+        loader.dispose()
 
 
 def compose_yaml(text: str, path: Path, what: str, error: Type[UsageError] = UsageError) -> list:
     """The node trees of every document of ``text`` (with their marks), with the same bounds as :func:`load_yaml`."""
+    loader = _yaml_loader(text)
+    try:
+        return _bounded_nodes(loader, path, what, error)
+    finally:
+        loader.dispose()
+
+
+def _yaml_loader(text: str):
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: 10x faster
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # libyaml when PyYAML has it: 10x faster
+
+
+def _bounded_nodes(loader, path: Path, what: str, error: Type[UsageError]) -> list:
+    """Every document's node tree from ``loader``; a syntax error, deep nesting or an alias bomb is ``error``."""
+    import yaml
+
     try:
-        roots = [root for root in yaml.compose_all(text, Loader=loader) if root is not None]
+        roots = []
+        while loader.check_node():
+            roots.append(loader.get_node())
         too_big = any(_expanded_size(root) > MAX_YAML_NODES for root in roots)
     except yaml.YAMLError as exc:
         raise error(f"{what} {path}: not valid YAML ({_first_line(exc)})") from None
