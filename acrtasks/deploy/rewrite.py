@@ -156,13 +156,9 @@ class Planner:
         release = self.refs.match(resolved)
         if release is None:
             return (None if site.is_env_entry else change("not ours")), nothing
-        digest = None
-        if self.digest_for is not None:
-            digest = self.digest_for(release)
-            if not digest:
-                self.errors.append(f"{path}:{site.line}: no digest for {release.pushed} (not in the metadata file, "
-                                   "and the registry does not have it): push it first, or use --pin tag")
-                return change("error: no digest"), nothing
+        found, digest = self._digest(f"{path}:{site.line}", release)
+        if not found:
+            return change("error: no digest"), nothing
         new = self._new_value(path, site, release, env, dotenv, kind)
         if new is None:
             return change("error: variable conflict"), nothing
@@ -197,6 +193,17 @@ class Planner:
                            f"${variable} is set to {env.get(variable)!r}; unset it or set it to {version!r}")
         return None
 
+    def _digest(self, where: str, release: Release) -> Tuple[bool, Optional[str]]:
+        """(True, the digest, or None when pinning tags); (False, None) when a digest is missing (error noted)."""
+        if self.digest_for is None:
+            return True, None
+        digest = self.digest_for(release)
+        if not digest:
+            self.errors.append(f"{where}: no digest for {release.pushed} (not in the metadata file, and the registry "
+                               "does not have it): push it first, or use --pin tag")
+            return False, None
+        return True, digest
+
     def _verify(self, plan: FilePlan, before: List[Site]) -> None:
         """Parse the edited text again: every image value must read back as intended, nothing else may move."""
         try:
@@ -225,9 +232,8 @@ class Planner:
             if new_value is None:
                 release = self.refs.match(value) if value else None
                 if release is not None:
-                    digest = self.digest_for(release) if self.digest_for else None
-                    if self.digest_for is not None and not digest:
-                        self.errors.append(f"{path}:{number}: no digest for {release.pushed}")
+                    found, digest = self._digest(f"{path}:{number}", release)
+                    if not found:
                         out.append(line)
                         continue
                     new_value = f"{release.deployed}@{digest}" if digest else str(release.deployed)
