@@ -104,6 +104,13 @@ def _records(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n\n".join(blocks)
 
 
+def count_line(statuses) -> str:
+    """``copied: 3, unchanged: 1``: how many of each status, sorted by name."""
+    from collections import Counter
+
+    return ", ".join(f"{status}: {count}" for status, count in sorted(Counter(statuses).items()))
+
+
 def human_bytes(count: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if count < 1000 or unit == "GB":

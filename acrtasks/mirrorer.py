@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
-from .console import Console, human_bytes
+from .console import Console, count_line, human_bytes
 from .errors import AcrError, Kind, PushFailed, RegistryError, UsageError, login_hint
 from .naming import DOCKER_HUB, Dependency
 from .registry.client import RegistryClient
@@ -180,10 +180,7 @@ def print_summary(results: Sequence[DepResult], console: Console) -> None:
     rows = [(r.status, str(r.dep.source), str(r.dep.target), r.digest or "-", ",".join(r.platforms) or "-",
              human_bytes(r.bytes_uploaded), r.via) for r in results]
     console.table(("status", "source", "target", "digest", "platforms", "uploaded", "from"), rows, keep=3)
-    counts: Dict[str, int] = {}
-    for r in results:
-        counts[r.status] = counts.get(r.status, 0) + 1
-    console.say(", ".join(f"{status}: {count}" for status, count in sorted(counts.items())))
+    console.say(count_line(r.status for r in results))
     for r in results:
         if not r.ok:
             console.say(f"{r.dep.source}: {r.error}")

@@ -21,7 +21,7 @@ from typing import Optional
 from invoke import Collection, Exit, task
 
 from .config import Config, Settings, find_config, load_config, positive_int, resolve
-from .console import Console
+from .console import Console, count_line
 from .errors import AcrError, Interrupted, OperationFailed, RegistryError, UsageError
 from .naming_cases import CASES, SEED, passed, run_case
 
@@ -389,10 +389,7 @@ def set_images(c, file=None, registry=None, version=None, layout=None, deploy_re
                            "status": ch.status} for ch in changes], indent=2))
     else:
         console.table(("file:line", "old", "new", "status"), [ch.row(config.root) for ch in changes], keep=2)
-        counts: dict = {}
-        for ch in changes:
-            counts[ch.status.split(":")[0]] = counts.get(ch.status.split(":")[0], 0) + 1
-        console.say(", ".join(f"{status}: {n}" for status, n in sorted(counts.items())) or "no image values found")
+        console.say(count_line(ch.status.split(":")[0] for ch in changes) or "no image values found")
     if planner.errors:
         for problem in planner.errors[1:]:
             console.warn(problem)
