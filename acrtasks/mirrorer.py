@@ -13,9 +13,11 @@ from typing import Callable, Dict, List, Optional, Sequence
 from .console import Console, count_line, human_bytes
 from .errors import AcrError, Kind, PushFailed, RegistryError, UsageError, login_hint
 from .naming import DOCKER_HUB, Dependency
-from .registry.client import RegistryClient
+from .copy.copier import copy_image
+from .copy.locations import BlobLocations
+from .copy.remote import RegistrySource, RegistryTarget, UploadSessions
 from .jobs import run_jobs
-from .registry.copy import ImageCopier, UploadSessions
+from .registry.client import RegistryClient
 from .registry.credentials import DockerConfig
 from .retry import with_retries
 
@@ -83,6 +85,7 @@ class Mirrorer:
         self._engine = None
         self._engine_lock = threading.Lock()
         self.sessions = UploadSessions()  # cancelled at the registries on Ctrl-C
+        self.locations = BlobLocations.default()  # blobs seen in other repositories: mounted, not uploaded
         self.jobs = console.progress("B", "copy", quiet=True)  # the real one is set by run()
 
     def engine(self):
@@ -102,8 +105,11 @@ class Mirrorer:
             self.engine()
 
     def run(self, deps: Sequence[Dependency], jobs: int) -> List[DepResult]:
-        with self.console.progress("B", "copy", quiet=self.dry) as self.jobs:
-            return run_jobs(self.mirror_one, deps, jobs, on_interrupt=self.sessions.cancel_all)
+        try:
+            with self.console.progress("B", "copy", quiet=self.dry) as self.jobs:
+                return run_jobs(self.mirror_one, deps, jobs, on_interrupt=self.sessions.cancel_all)
+        finally:
+            self.locations.save()
 
     def source_hosts(self, dep: Dependency) -> List[str]:
         if dep.source.host == DOCKER_HUB:
@@ -125,13 +131,15 @@ class Mirrorer:
     def _from_registries(self, dep: Dependency) -> DepResult:
         reference = dep.source.digest or dep.source.tag or "latest"
         failure = None
+        target = RegistryTarget(self.clients.get(dep.target.host), dep.target.repository, dep.target.tag,
+                                self.sessions, self.locations)
         for host in self.source_hosts(dep):  # mirrors first for Docker Hub; the first that works wins
-            copier = ImageCopier(self.clients.get(host), self.clients.get(dep.target.host), force=self.force,
-                                 sessions=self.sessions,
-                                 on_bytes=lambda done, total: self.jobs.update(str(dep.source), done, total))
+            source = RegistrySource(self.clients.get(host), dep.source.repository, self.locations)
             try:
-                copied = copier.copy(dep.source.repository, reference, dep.target.repository, dep.target.tag,
-                                     self.platforms, self.skip_existing, self.dry)
+                copied = copy_image(source, reference, target, self.platforms, self.skip_existing, self.force,
+                                    self.dry, on_bytes=lambda done, total: self.jobs.update(str(dep.source), done,
+                                                                                            total),
+                                    tries=target.client.tries, backoff=target.client.backoff)
             except RegistryError as exc:
                 failure = DepResult(dep, "failed", via=host, error=explain(exc))
                 if exc.host == dep.target.host and exc.host != host:

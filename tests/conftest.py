@@ -38,11 +38,13 @@ def unique_version(prefix: str = "v") -> str:
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path_factory):
-    """Every test: no ACRTASKS_* from the caller, and a DOCKER_CONFIG of its own (the user's is never touched)."""
+    """Every test: no ACRTASKS_* from the caller, a DOCKER_CONFIG and a blob location cache of its own
+    (the user's are never touched, and no test mounts blobs because of another's copies)."""
     for name in [n for n in os.environ if n.startswith("ACRTASKS_")]:
         if name != "ACRTASKS_REQUIRE_ENGINE":
             monkeypatch.delenv(name)
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path_factory.mktemp("dockercfg")))
+    monkeypatch.setenv("ACRTASKS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
 
 

@@ -36,7 +36,7 @@ class Digests:
 
     def _ask_registry(self, release: Release) -> Optional[str]:
         from ..mirrorer import Clients
-        from ..registry.copy import ACCEPT
+        from ..copy.manifests import ACCEPT
 
         ref = release.pushed
         if not ref.host:

@@ -126,7 +126,7 @@ def test_token_auth_target(project, source, tmp_path):
         assert "repository:mirror/minio:pull,push" in scopes
 
         from acrtasks.registry.client import RegistryClient
-        from acrtasks.registry.copy import ACCEPT
+        from acrtasks.copy.manifests import ACCEPT
         from acrtasks.registry.credentials import Credentials
 
         client = RegistryClient(target_registry.host, Credentials(USER, PASSWORD))
@@ -158,7 +158,7 @@ def test_identity_token_from_a_token_login_is_used(project, source, tmp_path):
                              env={"DOCKER_CONFIG": str(directory)})
         assert result.returncode == 0, result.stderr + result.stdout
         from acrtasks.registry.client import RegistryClient
-        from acrtasks.registry.copy import ACCEPT
+        from acrtasks.copy.manifests import ACCEPT
         from acrtasks.registry.credentials import Credentials
 
         reader = RegistryClient(target_registry.host, Credentials(USER, PASSWORD))  # read back with a password

@@ -10,7 +10,7 @@ from acrtasks.retry import with_retries
 from acrtasks.errors import UsageError
 from acrtasks.naming import is_loopback_host
 from acrtasks.registry.client import parse_challenge
-from acrtasks.registry.copy import Manifest, platform_matches, platform_of
+from acrtasks.copy.manifests import Manifest, platform_matches, platform_of
 from acrtasks.errors import CredentialError
 from acrtasks.naming import ImageRef
 from acrtasks.registry.credentials import Credentials, DockerConfig, auth_key

@@ -1,0 +1,274 @@
+"""The copy algorithm, written once for every pair of ends (registry, OCI layout, Docker engine).
+
+1. Resolve the source's manifest; for an index, pick the platforms asked for.
+2. Skip the image when the target's tag already has that digest (unless forced).
+3. Blobs first: each one the target lacks is mounted when the target can
+   (another repository of its registry has it), else streamed from the source
+   in 1 MiB pieces and checked against its digest and size on the way.
+4. Child manifests next, the tag last: a tag never points at missing content.
+5. Read the tag back: the target must hold the source's digest.
+
+An end is a small object (see :class:`Source` and :class:`Target`); errors
+come out as the ends' own typed errors, each naming the end at fault.
+"""
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+
+from ..errors import AcrError, Kind
+from ..jobs import CANCELLED, run_jobs
+from ..retry import with_retries
+from .manifests import MAX_CONFIG, Manifest, platform_matches, platform_of
+
+try:  # Protocol is typing-only documentation here; 3.8+ has it
+    from typing import Protocol
+except ImportError:  # pragma: no cover
+    Protocol = object  # type: ignore
+
+
+class Source(Protocol):
+    where: str  # for messages: "host/repo", "bundle.tar: ref", "engine: name:tag"
+
+    def manifest(self, reference: str) -> Manifest: ...
+    def open_blob(self, digest: str, size: int) -> Tuple[Iterator[bytes], Callable[[], None]]: ...
+    def fail(self, message: str, kind: Kind = Kind.OTHER) -> AcrError: ...
+
+
+class Target(Protocol):
+    where: str
+    parallel: int  # how many blobs it takes at once (a tar takes one)
+
+    def tag_digest(self) -> Optional[str]: ...
+    def has_blob(self, digest: str, size: int) -> bool: ...
+    def mount_blob(self, digest: str, source: Source) -> bool: ...
+    def put_blob(self, digest: str, size: int, chunks: "BlobStream") -> None: ...
+    def put_manifest(self, manifest: Manifest, reference: Optional[str]) -> str: ...
+    def fail(self, message: str, kind: Kind = Kind.OTHER) -> AcrError: ...
+
+
+@dataclass
+class CopyResult:
+    status: str  # copied | updated | recopied (same digest, forced) | unchanged; "would be ..." under --dry
+    digest: str
+    platforms: List[str] = field(default_factory=list)
+    bytes_uploaded: int = 0  # blobs the target had or could mount cost nothing
+    size: int = 0  # bytes of all blobs and manifests of the image
+    images: List[Tuple[str, Manifest]] = field(default_factory=list)  # (platform, image manifest) copied
+
+
+def resolve(source: Source, reference: str, platforms: Sequence[str] = ()
+            ) -> Tuple[Manifest, List[Manifest], List[str]]:
+    """The manifest to put under the tag, the child manifests it needs, and the platforms they cover."""
+    top = source.manifest(reference)
+    if not top.is_index:
+        return top, [], []
+    entries = top.children()
+    if platforms:
+        chosen = [e for e in entries if any(platform_matches(e, p) for p in platforms)]
+        if not chosen:
+            have = ", ".join(platform_of(e) for e in entries)
+            at = "@" if reference.startswith("sha256:") else ":"
+            raise source.fail(f"{source.where}{at}{reference} has none of {', '.join(platforms)} (it has {have})")
+        if len(chosen) == 1:  # one platform: the tag gets that platform's manifest, as skopeo does
+            return source.manifest(chosen[0]["digest"]), [], [platform_of(chosen[0])]
+        if len(chosen) < len(entries):
+            from .manifests import sha256_digest
+
+            data = top.data
+            data["manifests"] = chosen
+            raw = json.dumps(data, indent=3).encode()
+            top = Manifest(top.media_type, raw, sha256_digest(raw))
+        entries = chosen
+    return top, [source.manifest(e["digest"]) for e in entries], [platform_of(e) for e in entries]
+
+
+def image_platform(source: Source, manifest: Manifest) -> str:
+    """The platform of a single image manifest, read from its config (one small blob)."""
+    config = manifest.config()
+    if config is None:
+        return "unknown/unknown"
+    data = read_small_blob(source, *config, MAX_CONFIG)
+    try:
+        body = json.loads(data)
+    except ValueError:
+        raise source.fail(f"{source.where}: the image config {config[0]} is not JSON") from None
+    return platform_of(body) if isinstance(body, dict) else "unknown/unknown"
+
+
+def read_small_blob(source: Source, digest: str, size: int, limit: int) -> bytes:
+    if size > limit:
+        raise source.fail(f"{source.where}: blob {digest} is {size} bytes, more than the {limit >> 20} MiB "
+                          "allowed for it")
+    chunks, close = source.open_blob(digest, size)
+    try:
+        return b"".join(BlobStream(source, digest, size, iter(chunks)))
+    finally:
+        close()
+
+
+def copy_image(source: Source, reference: str, target: Target, platforms: Sequence[str] = (),
+               skip_existing: bool = True, force: bool = False, dry: bool = False, workers: int = 4,
+               on_bytes: Optional[Callable[[int, int], None]] = None, tries: int = 3,
+               backoff: Optional[float] = None, with_platforms: bool = False) -> CopyResult:
+    """Copy ``reference`` of ``source`` to ``target`` (see the module's docstring for the order of things).
+
+    ``with_platforms``: also name the platform of a single-manifest image
+    (from its config), for a target that files images by platform.
+    """
+    top, children, platform_names = resolve(source, reference, platforms)
+    images = list(zip(platform_names, children)) if children else []
+    if not top.is_index:
+        platform = platform_names[0] if platform_names else (image_platform(source, top) if with_platforms else "")
+        images = [(platform, top)]
+    blobs = {}
+    for manifest in [*children, top]:
+        for digest, size in manifest.blobs():
+            blobs[digest] = size
+    size = sum(blobs.values()) + sum(len(m.raw) for m in [*children, top])
+    existing = target.tag_digest()
+    if existing == top.digest and skip_existing and not force:
+        return CopyResult("unchanged", top.digest, platform_names, size=size, images=images)
+    status = "copied" if existing is None else "recopied" if existing == top.digest else "updated"
+    if dry:
+        return CopyResult(f"would be {status}", top.digest, platform_names, size=size, images=images)
+    result = CopyResult(status, top.digest, platform_names, size=size, images=images)
+    transfer = _Transfer(sum(blobs.values()), on_bytes)
+
+    def one(item: Tuple[str, int]) -> int:
+        digest, size = item
+        uploaded = _copy_blob(source, target, digest, size, transfer, force, tries, backoff)
+        if not uploaded:
+            transfer.add(size)  # already there, or mounted: done all the same
+        return size if uploaded else 0
+
+    result.bytes_uploaded = sum(run_jobs(one, list(blobs.items()), max(1, min(workers, target.parallel))))
+    for child in children:
+        target.put_manifest(child, None)
+    pushed = target.put_manifest(top, "tag")
+    after = target.tag_digest()
+    if pushed != top.digest or after != top.digest:
+        raise target.fail(f"{target.where}: digest after copy is {after or pushed}, source is {top.digest}")
+    return result
+
+
+def _copy_blob(source: Source, target: Target, digest: str, size: int, transfer: "_Transfer", force: bool,
+               tries: int, backoff: Optional[float]) -> bool:
+    """Make ``digest`` exist in the target; True when its bytes had to be sent."""
+    if not force and (target.has_blob(digest, size) or target.mount_blob(digest, source)):
+        return False
+    # a stream cannot be replayed, so a transient failure restarts the whole blob
+    with_retries(lambda: _stream_blob(source, target, digest, size, transfer), tries, backoff)
+    return True
+
+
+def _stream_blob(source: Source, target: Target, digest: str, size: int, transfer: "_Transfer") -> None:
+    chunks, close = source.open_blob(digest, size)
+    stream = BlobStream(source, digest, size, iter(chunks), transfer)
+    finished = False
+    try:
+        try:
+            target.put_blob(digest, size, stream)
+        except Exception:
+            if stream.error is not None:  # the source broke off: the target's failure is only its symptom
+                raise stream.source_error() from None
+            raise
+        if stream.error is not None:
+            raise stream.source_error()
+        if not stream.complete:
+            raise target.fail(f"{target.where}: blob {digest} was stored before all of it was read")
+        finished = True
+    finally:
+        close()
+        if not finished:
+            transfer.add(-stream.received)  # a retry streams these bytes again
+
+
+class BlobStream:
+    """A blob's bytes on their way from a source to a target, checked against the digest and size.
+
+    A failure while reading is remembered (``error``), so that it is reported
+    as the source's fault, though it surfaces in the target as a broken upload.
+    The check happens as the last byte passes: a target that stores the blob
+    only after the iterator is exhausted never keeps bad bytes.
+    """
+
+    def __init__(self, source: Source, digest: str, size: int, chunks: Iterator[bytes],
+                 transfer: Optional["_Transfer"] = None):
+        self._source = source
+        self.digest = digest
+        self.size = size
+        self._chunks = chunks
+        self._transfer = transfer
+        self._hash = hashlib.sha256()
+        self.error: Optional[BaseException] = None
+        self.received = 0
+        self.complete = False
+
+    def __iter__(self) -> "BlobStream":
+        return self
+
+    def __next__(self) -> bytes:
+        if CANCELLED.is_set():
+            self.error = InterruptedError("interrupted")
+            raise self.error
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            self._finish()
+            raise
+        except AcrError as exc:
+            self.error = exc
+            raise
+        except Exception as exc:  # requests/urllib3 wrap resets and stalls in several types
+            self.error = exc
+            raise
+        self.received += len(chunk)
+        if self.received > self.size:
+            self.error = self._source.fail(f"{self._source.where}: blob {self.digest} is longer than its "
+                                           f"{self.size} bytes", Kind.INTEGRITY)
+            raise self.error
+        self._hash.update(chunk)
+        if self._transfer is not None:
+            self._transfer.add(len(chunk))
+        return chunk
+
+    def _finish(self) -> None:
+        got = "sha256:" + self._hash.hexdigest()
+        if self.received != self.size:
+            self.error = self._source.fail(f"{self._source.where}: blob {self.digest} ended after "
+                                           f"{self.received} of {self.size} bytes", Kind.TRANSIENT)
+            raise self.error
+        if got != self.digest:
+            self.error = self._source.fail(f"{self._source.where}: blob {self.digest} hashes to {got}; refused "
+                                           "(corrupt or tampered)", Kind.INTEGRITY)
+            raise self.error
+        self.complete = True
+
+    def source_error(self) -> AcrError:
+        if isinstance(self.error, AcrError):
+            return self.error
+        from ..registry.client import reason_of
+
+        reason = "interrupted" if isinstance(self.error, InterruptedError) else reason_of(self.error)
+        return self._source.fail(f"{self._source.where}: the download of blob {self.digest} broke off after "
+                                 f"{self.received} bytes ({reason})", Kind.TRANSIENT)
+
+
+class _Transfer:
+    """Bytes streamed so far over all blobs of one copy, reported to a progress callback."""
+
+    def __init__(self, total: int, on_bytes: Optional[Callable[[int, int], None]]):
+        self.total = total
+        self.done = 0
+        self._on_bytes = on_bytes
+        self._lock = threading.Lock()
+
+    def add(self, count: int) -> None:
+        with self._lock:
+            self.done += count
+            done = self.done
+        if self._on_bytes is not None:
+            self._on_bytes(done, self.total)

@@ -1,0 +1,202 @@
+"""A registry repository as a copy end, through the Registry HTTP API V2 (the OCI distribution spec).
+
+Blobs are uploaded monolithically (one POST, one streamed PUT with the
+digest), mounted across repositories when the registry already holds them,
+and every open upload session is recorded so that Ctrl-C can cancel it at
+the registry (:class:`UploadSessions`).
+"""
+
+import threading
+from typing import Callable, Dict, Iterator, Optional, Tuple
+from urllib.parse import urljoin
+
+import requests
+
+from ..errors import Kind, RegistryError
+from ..registry.client import RegistryClient, read_bounded, reason_of
+from .copier import BlobStream
+from .locations import BlobLocations
+from .manifests import ACCEPT, CHUNK, MAX_MANIFEST, Manifest, ManifestInvalid, parse_manifest
+
+MOUNT_TRIES = 3  # candidate repositories tried before uploading
+
+
+class RegistrySource:
+    """``repo`` of the registry ``client`` talks to, read-only."""
+
+    def __init__(self, client: RegistryClient, repo: str, locations: Optional[BlobLocations] = None):
+        self.client = client
+        self.repo = repo
+        self.locations = locations
+        self.where = f"{client.host}/{repo}"
+
+    def fail(self, message: str, kind: Kind = Kind.OTHER) -> RegistryError:
+        return self.client._fail(message, kind)
+
+    def manifest(self, reference: str) -> Manifest:
+        """A manifest, checked: bounded, a JSON object, hashing to its digest."""
+        where = f"{self.where}{'@' if reference.startswith('sha256:') else ':'}{reference}"
+        response = self.client.request("GET", f"/v2/{self.repo}/manifests/{reference}", scope=_pull(self.repo),
+                                       headers={"Accept": ACCEPT}, stream=True)
+        with response:
+            try:
+                raw = read_bounded(response, MAX_MANIFEST)
+            except requests.exceptions.RequestException as exc:
+                raise self.fail(f"{where}: the manifest download broke off ({reason_of(exc)})",
+                                Kind.TRANSIENT) from None
+            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            claimed = response.headers.get("Docker-Content-Digest", "")
+        expected = reference if reference.startswith("sha256:") else claimed
+        try:
+            return parse_manifest(raw, media_type, expected)
+        except ManifestInvalid as exc:
+            message = str(exc).replace("was expected", "the registry says") if not reference.startswith(
+                "sha256:") else str(exc)
+            raise self.fail(f"{where}: {message}", Kind.INTEGRITY if exc.integrity else Kind.OTHER) from None
+
+    def digest(self, reference: str) -> Optional[str]:
+        """What ``reference`` points at (one HEAD request), or None when the repository has no such tag."""
+        return _head_manifest(self.client, self.repo, reference, _pull(self.repo))
+
+    def open_blob(self, digest: str, size: int) -> Tuple[Iterator[bytes], Callable[[], None]]:
+        response = self.client.request("GET", f"/v2/{self.repo}/blobs/{digest}", scope=_pull(self.repo),
+                                       stream=True)
+        if self.locations is not None:
+            self.locations.remember(self.client.host, self.repo, digest)
+        return response.iter_content(chunk_size=CHUNK), response.close
+
+
+class RegistryTarget:
+    """``repo:tag`` of the registry ``client`` talks to."""
+
+    parallel = 16
+
+    def __init__(self, client: RegistryClient, repo: str, tag: str, sessions: "UploadSessions",
+                 locations: Optional[BlobLocations] = None):
+        self.client = client
+        self.repo = repo
+        self.tag = tag
+        self.sessions = sessions
+        self.locations = locations or BlobLocations()
+        self.where = f"{client.host}/{repo}:{tag}"
+
+    def fail(self, message: str, kind: Kind = Kind.OTHER) -> RegistryError:
+        return self.client._fail(message, kind)
+
+    def tag_digest(self) -> Optional[str]:
+        return _head_manifest(self.client, self.repo, self.tag, _push(self.repo))
+
+    def has_blob(self, digest: str, size: int) -> bool:
+        try:
+            self.client.request("HEAD", f"/v2/{self.repo}/blobs/{digest}", scope=_push(self.repo)).close()
+        except RegistryError as exc:
+            if exc.kind == Kind.NOT_FOUND:
+                return False
+            raise
+        self.locations.remember(self.client.host, self.repo, digest)
+        return True
+
+    def mount_blob(self, digest: str, source) -> bool:
+        """Mount from a repository of this registry known to hold the blob; False when none could."""
+        host = self.client.host
+        candidates = self.locations.candidates(host, digest, exclude=self.repo)
+        if isinstance(source, RegistrySource) and source.client.host == host \
+                and source.client.credentials == self.client.credentials and source.repo != self.repo:
+            candidates = [source.repo, *[c for c in candidates if c != source.repo]]
+        for repo in candidates[:MOUNT_TRIES]:
+            response = self.client.request(
+                "POST", f"/v2/{self.repo}/blobs/uploads/", scope=f"{_push(self.repo)} {_pull(repo)}",
+                params={"mount": digest, "from": repo}, ok=(201, 202))
+            response.close()
+            if response.status_code == 201:
+                self.locations.remember(host, self.repo, digest)
+                return True
+            # 202: the registry opened an upload session instead (no such blob there, or no right to it)
+            _cancel_upload(self.client, _location(response), self.repo)
+            self.locations.forget(host, repo, digest)
+        return False
+
+    def put_blob(self, digest: str, size: int, chunks: BlobStream) -> None:
+        """POST a session, then PUT the bytes with the digest; the registry checks it too."""
+        start = self.client.request("POST", f"/v2/{self.repo}/blobs/uploads/", scope=_push(self.repo), ok=(202,))
+        start.close()
+        upload_url = _location(start)
+        self.sessions.opened(self.client, upload_url, self.repo)
+        finished = False
+        try:
+            separator = "&" if "?" in upload_url else "?"
+            self.client.request("PUT", f"{upload_url}{separator}digest={digest}", scope=_push(self.repo),
+                                headers={"Content-Type": "application/octet-stream"},
+                                data=chunks, ok=(201,), retry=False).close()
+            finished = True
+        finally:
+            self.sessions.closed(upload_url, cancel=not finished)
+        self.locations.remember(self.client.host, self.repo, digest)
+
+    def put_manifest(self, manifest: Manifest, reference: Optional[str]) -> str:
+        """PUT under its digest (``reference`` None: a child of an index) or under the tag."""
+        where = self.tag if reference else manifest.digest
+        response = self.client.request("PUT", f"/v2/{self.repo}/manifests/{where}", scope=_push(self.repo),
+                                       headers={"Content-Type": manifest.media_type}, data=manifest.raw,
+                                       ok=(200, 201))
+        response.close()
+        return response.headers.get("Docker-Content-Digest") or manifest.digest
+
+
+def _head_manifest(client: RegistryClient, repo: str, reference: str, scope: str) -> Optional[str]:
+    try:
+        response = client.request("HEAD", f"/v2/{repo}/manifests/{reference}", scope=scope,
+                                  headers={"Accept": ACCEPT})
+    except RegistryError as exc:
+        if exc.kind == Kind.NOT_FOUND:
+            return None
+        raise
+    response.close()
+    return response.headers.get("Docker-Content-Digest")
+
+
+class UploadSessions:
+    """Upload sessions open right now, so that Ctrl-C can cancel them at the registries."""
+
+    def __init__(self):
+        self._open: Dict[str, Tuple[RegistryClient, str]] = {}
+        self._lock = threading.Lock()
+
+    def opened(self, client: RegistryClient, url: str, repo: str) -> None:
+        with self._lock:
+            self._open[url] = (client, repo)
+
+    def closed(self, url: str, cancel: bool) -> None:
+        with self._lock:
+            entry = self._open.pop(url, None)
+        if cancel and entry is not None:
+            _cancel_upload(entry[0], url, entry[1])
+
+    def cancel_all(self) -> int:
+        with self._lock:
+            entries, self._open = dict(self._open), {}
+        for url, (client, repo) in entries.items():
+            _cancel_upload(client, url, repo)
+        return len(entries)
+
+
+def _cancel_upload(client: RegistryClient, url: str, repo: str) -> None:
+    """DELETE an upload session, best effort and quickly: the copy has failed or been interrupted already."""
+    try:
+        client.request("DELETE", url, scope=_push(repo), ok=(204, 200, 202, 404), retry=False,
+                       timeout=2).close()
+    except Exception:  # noqa: BLE001 - the session expires at the registry anyway
+        pass
+
+
+def _location(response) -> str:
+    """An upload session's URL (registries may answer with a relative Location)."""
+    return urljoin(response.url, response.headers["Location"])
+
+
+def _pull(repo: str) -> str:
+    return f"repository:{repo}:pull"
+
+
+def _push(repo: str) -> str:
+    return f"repository:{repo}:pull,push"
