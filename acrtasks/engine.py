@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Deque, Dict, List, Optional
 
-from .errors import BuildFailed, EngineUnavailable, Kind, PushFailed
+from .errors import BuildFailed, EngineError, EngineUnavailable, Kind, PushFailed
 from .naming import ImageRef
 
 #: How many log lines a failed build keeps to show in the summary.
@@ -124,6 +124,25 @@ class Engine:
             return self.api.inspect_image(str(ref))["Id"]
         except (ImageNotFound, NotFound):
             return None
+
+    def pull(self, ref: ImageRef) -> str:
+        """Pull ``ref`` with the docker config's credentials; return the local image id."""
+        from docker.errors import APIError, DockerException
+
+        try:
+            for chunk in self.api.pull(ref.locator, tag=ref.digest or ref.tag or "latest", stream=True,
+                                       decode=True):
+                if "error" in chunk or "errorDetail" in chunk:
+                    detail = chunk.get("errorDetail") or {}
+                    raise EngineError(f"pull {ref}: {(detail.get('message') or chunk.get('error')).strip()}")
+        except APIError as exc:
+            raise EngineError(f"pull {ref}: {(exc.explanation or str(exc)).strip()}") from None
+        except (DockerException, OSError) as exc:
+            raise EngineError(f"pull {ref}: {exc}") from None
+        image_id = self.image_id(ref)
+        if image_id is None:
+            raise EngineError(f"pull {ref}: the engine reported success but has no such image")
+        return image_id
 
     def tag(self, image_id: str, ref: ImageRef) -> None:
         self.api.tag(image_id, ref.locator, ref.tag or "latest", force=True)

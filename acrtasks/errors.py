@@ -75,6 +75,16 @@ class LocalSystemError(AcrError):
     """The local system refused: a full disk, a read-only or impossible path."""
 
 
+class BundleError(AcrError):
+    """An offline bundle is missing, truncated, corrupt or not one of ours; nothing was imported."""
+
+    kind = Kind.INTEGRITY
+
+
+class EngineError(AcrError):
+    """The Docker engine refused or failed an image transfer (save, load, pull)."""
+
+
 class CredentialError(AcrError):
     """A credential helper failed or answered nonsense, or config.json cannot be read or written."""
 

@@ -63,6 +63,20 @@ HELP = {
     "strict": "make images that are not the release's an error",
     "check": "write nothing; exit 1 with a diff when a file is not up to date (for CI)",
     "changes_json": "print every image value found, its new value and status as JSON",
+    "export_deps": "include the dependency images ([deps] images and compose files); --no-deps leaves them out",
+    "output": "the bundle file; default: <project>-<version>.tar (.tar.gz with --compress gzip)",
+    "export_platform": "take only this platform of registry images, os/arch[/variant] (repeatable); default: all",
+    "export_source": "registry (where images were pushed, every platform), engine (the local images, one "
+                     "platform), or auto (default: registry, else the engine for what was never pushed)",
+    "compress": "none (default) or gzip; never zstd, which docker 20.10 cannot load",
+    "load_platform": "the platform `docker load` of the bundle gets (its manifest.json); default linux/amd64",
+    "bundle": "the bundle (.tar, .tar.gz, or an unpacked directory) that `inv export` wrote",
+    "import_registry": "push every image, every platform, to this registry under the naming rules",
+    "import_engine": "load into the Docker engine and tag the local names (one platform)",
+    "import_platform": "with --engine: the platform to load; default: the engine's own",
+    "import_check": "only verify the bundle's checksums and contents; change nothing",
+    "import_jobs": "images pushed at once with --registry (default 4)",
+    "pull_deps": "also pull the dependencies from where push-deps put them, tagged with their source names",
     "deps_version": "accepted so chained tasks share it (`inv push push-deps --version V`); dependencies keep "
                     "their own tags",
 }
@@ -425,4 +439,103 @@ def _deploy_files(config: Config, given) -> list:
     return [path.resolve() for path in paths]
 
 
-ns = Collection(build, push, push_deps, login, logout, test_naming, set_images)
+@task(iterable=["component", "platform"],
+      help={**{k: HELP[k] for k in ("component", "registry", "version", "layout", "output", "compress",
+                                    "load_platform")},
+            "deps": HELP["export_deps"], "platform": HELP["export_platform"], "source": HELP["export_source"]})
+@_boundary
+def export(c, component=None, deps=True, output=None, platform=None, source="auto", registry=None, version=None,
+           layout=None, compress="none", load_platform="linux/amd64"):
+    """Write an offline bundle: one tar that is an OCI layout, a `docker load` archive and a checksummed record."""
+    from . import bundle, mirrorer
+
+    settings = _settings(c, registry=registry, version=version, layout=layout)
+    plan = bundle.plan_export(settings, component or (), deps, output, compress, platform or (), load_platform)
+    clients = mirrorer.Clients(settings.config.insecure_hosts)
+    config = settings.config
+    mirrors = [bundle.mirror_host(m) for m in (config.deps_mirrors or bundle.daemon_mirrors())]
+    bundle.locate(plan, clients, source, _engine_once(), mirrors)
+    console = Console()
+    for line in plan.describe():
+        console.say(line)
+    if _dry(c):
+        return _dry_footer()
+    path = bundle.run_export(plan, settings, clients, _engine_once(), console)
+    console.say(f"wrote {path} ({path.stat().st_size} bytes, {len(plan.images)} image(s)); check it with "
+                f"`inv import {path} --check`, load it with `docker load -i {path}`")
+
+
+@task(name="import", positional=["bundle"],
+      help={"bundle": HELP["bundle"], "registry": HELP["import_registry"], "engine": HELP["import_engine"],
+            "platform": HELP["import_platform"], "check": HELP["import_check"], "layout": HELP["layout"],
+            "jobs": HELP["import_jobs"]})
+@_boundary
+def import_(c, bundle=None, registry=None, engine=False, platform=None, check=False, layout=None, jobs=None):
+    """Verify an offline bundle, then push it to a registry (--registry) or load it into the engine (--engine)."""
+    from . import bundle as bundles
+    from . import mirrorer
+
+    if not bundle:
+        raise UsageError("which bundle? `inv import FILE [--registry R | --engine | --check]`")
+    if registry is not None and engine:
+        raise UsageError("--registry and --engine exclude each other; give one")
+    if not check and registry is None and not engine:
+        raise UsageError("import to where? add --registry R or --engine (or --check to only verify)")
+    if platform:
+        mirrorer.check_platforms([platform])
+    job_count = positive_int(jobs, "--jobs") if jobs is not None else 4
+    console = Console()
+    opened = bundles.open_bundle(Path(bundle))
+    with opened.reader:
+        console.say(f"verified {bundle}: {opened.files} files, {opened.bytes} bytes; {opened.project} "
+                    f"{opened.version}, {len(opened.images)} image(s)")
+        if check:
+            return None
+        if engine:
+            engine_api = _engine()
+            chosen = platform or bundles.engine_platform(engine_api)
+            bundles.import_to_engine(opened, engine_api, chosen, console, _dry(c))
+        else:
+            settings = _settings(c, uses_version=False, registry=registry, layout=layout, version=opened.version)
+            targets = bundles.registry_targets(opened, settings)
+            clients = mirrorer.Clients(settings.config.insecure_hosts)
+            results = bundles.import_to_registry(opened, targets, clients, console, _dry(c), job_count)
+            console.say(count_line(r.status for _, _, r in results))
+    if _dry(c):
+        _dry_footer()
+
+
+@task(iterable=["component"],
+      help={**{k: HELP[k] for k in ("component", "registry", "version", "layout")}, "deps": HELP["pull_deps"]})
+@_boundary
+def pull(c, component=None, deps=False, registry=None, version=None, layout=None):
+    """Pull released images through the engine and tag them with their local names (compose runs unchanged)."""
+    from . import mirrorer, puller
+
+    settings = _settings(c, registry=registry, version=version, layout=layout)
+    steps = puller.plan_pulls(settings, component or (), deps)
+    console = Console()
+    for line in puller.describe(steps):
+        console.say(line)
+    puller.preflight(steps, mirrorer.Clients(settings.config.insecure_hosts))
+    if _dry(c):
+        return _dry_footer()
+    results = puller.run_pulls(_engine(), steps, console)
+    failed = [s for s in results if s.status != "pulled"]
+    if failed:
+        raise OperationFailed(f"{len(failed)} of {len(results)} pull(s) failed")
+
+
+def _engine_once():
+    """The engine, connected on first use only (an export from registries alone never needs it)."""
+    engine = []
+
+    def get():
+        if not engine:
+            engine.append(_engine())
+        return engine[0]
+
+    return get
+
+
+ns = Collection(build, push, push_deps, login, logout, test_naming, set_images, export, import_, pull)

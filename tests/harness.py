@@ -209,13 +209,14 @@ def ensure_base_image(docker_host: str, name: str = BASE_IMAGE) -> str:
     return api.inspect_image(name)["Id"]
 
 
-def make_tls(directory: Path, host_ip: str = "127.0.0.1") -> dict:
-    """A throwaway CA and a server certificate for ``host_ip`` (and localhost), made with openssl."""
+def make_tls(directory: Path, host_ip: str = "127.0.0.1", names: tuple = ()) -> dict:
+    """A throwaway CA and a server certificate for ``host_ip``, localhost and ``names``, made with openssl."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key, ca_crt = directory / "ca.key", directory / "ca.crt"
     key, csr, crt = directory / "server.key", directory / "server.csr", directory / "server.crt"
     ext = directory / "san.ext"
-    ext.write_text(f"subjectAltName=IP:{host_ip},DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    dns = "".join(f",DNS:{name}" for name in ("localhost", *names))
+    ext.write_text(f"subjectAltName=IP:{host_ip}{dns}\nextendedKeyUsage=serverAuth\n")
 
     def openssl(*args):
         subprocess.run(["openssl", *args], check=True, capture_output=True)
@@ -418,8 +419,9 @@ class RegistryWriter:
         done.raise_for_status()
         return "sha256:" + hashlib.sha256(raw).hexdigest()
 
-    def image(self, repo: str, tag: Optional[str], layers: list, arch: str = "amd64", variant: str = "") -> dict:
-        """A single-platform image from ``make_layer`` layers; returns its manifest descriptor."""
+    def image(self, repo: str, tag: Optional[str], layers: list, arch: str = "amd64", variant: str = "",
+              oci: bool = False) -> dict:
+        """A single-platform image from ``make_layer`` layers (Docker or OCI media types); returns its descriptor."""
         for layer in layers:
             self.blob(repo, layer["data"], layer["digest"])
         platform = {"architecture": arch, "os": "linux", **({"variant": variant} if variant else {})}
@@ -435,6 +437,11 @@ class RegistryWriter:
             "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": l["size"],
                         "digest": l["digest"]} for l in layers],
         }
+        if oci:
+            manifest["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
+            manifest["config"]["mediaType"] = "application/vnd.oci.image.config.v1+json"
+            for layer in manifest["layers"]:
+                layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
         import hashlib
 
         raw = json.dumps(manifest).encode()
@@ -442,10 +449,10 @@ class RegistryWriter:
                                manifest["mediaType"])
         return {"mediaType": manifest["mediaType"], "size": len(raw), "digest": digest, "platform": platform}
 
-    def index(self, repo: str, tag: str, images: list) -> str:
-        """A multi-platform index over ``image`` descriptors; returns its digest."""
-        body = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
-                "manifests": images}
+    def index(self, repo: str, tag: str, images: list, oci: bool = False) -> str:
+        """A multi-platform index (a Docker manifest list, or an OCI index) over ``image`` descriptors."""
+        body = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json" if oci else
+                "application/vnd.docker.distribution.manifest.list.v2+json", "manifests": images}
         return self.manifest(repo, tag, body, body["mediaType"])
 
 
@@ -803,5 +810,51 @@ class ForwardProxy(LoopbackServer):
                 send(self, *forward(self, outer.upstream.host, path, read_body(self)))
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = relay
+
+        return Handler
+
+
+class TunnelProxy(LoopbackServer):
+    """An HTTPS forward proxy on loopback: every CONNECT is tunnelled to one upstream (a TLS registry), whatever
+    host it names, so a test can give a loopback registry a public name (an ACR host) without touching DNS."""
+
+    def __init__(self, upstream: "Registry"):
+        super().__init__()
+        self.upstream = upstream
+        self.hosts_seen: list = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def handler_class(self):
+        import select
+
+        outer = self
+
+        class Handler(QuietHandler):
+            def do_CONNECT(self):
+                outer.hosts_seen.append(self.path)
+                upstream = socket.create_connection(("127.0.0.1", outer.upstream.port), timeout=30)
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                self.wfile.flush()
+                sockets = [self.connection, upstream]
+                try:
+                    for _ in range(1_000_000):  # bounded: ends when either side closes
+                        readable, _, _ = select.select(sockets, [], [], 30)
+                        if not readable:
+                            return
+                        for sock in readable:
+                            try:
+                                data = sock.recv(1 << 16)
+                            except OSError:  # a side hung up hard: the tunnel is over
+                                return
+                            if not data:
+                                return
+                            (upstream if sock is self.connection else self.connection).sendall(data)
+                finally:
+                    upstream.close()
+                    self.close_connection = True
 
         return Handler

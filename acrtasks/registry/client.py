@@ -93,6 +93,11 @@ class _ContextAdapter(HTTPAdapter):
         kwargs["ssl_context"] = self._context
         return super().init_poolmanager(*args, **kwargs)
 
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        # through an HTTPS_PROXY tunnel the registry's certificate is checked against the same trust
+        proxy_kwargs["ssl_context"] = self._context
+        return super().proxy_manager_for(proxy, **proxy_kwargs)
+
     def cert_verify(self, conn, url, verify, cert):
         super().cert_verify(conn, url, verify, cert)
         conn.ca_certs = None

@@ -1,0 +1,362 @@
+"""Offline delivery: ``export`` writes a bundle, ``import`` reads one back into a registry or the engine.
+
+A bundle is one tar that is at once an OCI image layout (``index.json``,
+``blobs/sha256``; one entry per image, named by its full ref), a ``docker
+load`` archive (``manifest.json`` for one platform, tagged with the local
+names and registry refs), and a record (``acrtasks-bundle.json``) with
+checksums of every file (``checksums.sha256``, for ``sha256sum -c``).
+
+Everything is planned and preflighted first (each image found in a registry
+or the engine, the target reachable, the bundle verified); then the copy
+engine (:mod:`acrtasks.copy`) moves the bytes.
+"""
+
+import datetime
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from . import gitinfo
+from .config import Settings
+from .console import Console, count_line, human_bytes
+from .copy.copier import CopyResult, copy_image
+from .copy.layout import LayoutReader, LayoutSource, LayoutTarget, LayoutWriter
+from .copy.manifests import platform_matches
+from .copy.remote import RegistrySource, RegistryTarget, UploadSessions
+from .deps import daemon_mirrors, dependency_naming, dependency_sources, mirror_host, select
+from .errors import AcrError, BundleError, PreflightError, RegistryError, UsageError
+from .mirrorer import Clients, check_platforms, explain
+from .naming import DOCKER_HUB, ImageRef, check_path_component
+
+RECORD = "acrtasks-bundle.json"
+FORMAT = "acrtasks-bundle/1"
+COMPRESSIONS = ("none", "gzip")
+SOURCES = ("registry", "engine", "auto")
+KINDS = ("component", "dependency")
+
+
+def familiar(ref: ImageRef) -> str:
+    """The name docker shows: ``docker.io/library/postgres:15`` -> ``postgres:15``."""
+    text = str(ref)
+    if ref.host == DOCKER_HUB:
+        text = text[len(DOCKER_HUB) + 1:]
+        if text.startswith("library/") and text.count("/") == 1:
+            text = text[len("library/"):]
+    return text
+
+
+@dataclass
+class BundleImage:
+    """One image of a bundle: what it is, what it is called, and where its bytes come from."""
+
+    kind: str  # component | dependency
+    name: str  # the component, or the dependency as configured
+    ref: ImageRef  # its name in the bundle: the registry ref of a component, the source of a dependency
+    tags: List[str]  # what `docker load` tags it as: the local name first
+    origin: str = ""  # registry host the bytes come from, or "engine"
+    origin_ref: Optional[ImageRef] = None  # the ref at the origin (a mirror's, the engine's local name)
+    result: Optional[CopyResult] = None
+
+    @property
+    def local(self) -> str:
+        return self.tags[0]
+
+
+# -- export ---------------------------------------------------------------------------------------
+
+@dataclass
+class ExportPlan:
+    output: Path
+    compress: str
+    images: List[BundleImage]
+    platforms: List[str]
+    load_platform: str
+
+    def describe(self) -> List[str]:
+        lines = [f"export {len(self.images)} image(s) to {self.output}"
+                 f"{' (gzip)' if self.compress == 'gzip' else ''}; docker load gets {self.load_platform}:"]
+        for image in self.images:
+            lines.append(f"  {image.kind:<10} {image.ref} from {image.origin or '?'}")
+        return lines
+
+
+def default_output(settings: Settings, compress: str) -> Path:
+    return Path(f"{settings.config.project}-{settings.version}.tar{'.gz' if compress == 'gzip' else ''}")
+
+
+def plan_export(settings: Settings, components: Sequence[str], with_deps: bool, output: Optional[str],
+                compress: str, platforms: Sequence[str], load_platform: str) -> ExportPlan:
+    """The images of the bundle and their names; where their bytes come from is decided by :func:`locate`."""
+    if compress not in COMPRESSIONS:
+        raise UsageError(f"--compress {compress!r} is not one of {', '.join(COMPRESSIONS)} (zstd is not offered: "
+                         "docker 20.10 cannot load it)")
+    check_platforms([*platforms, load_platform])
+    naming, version = settings.naming, settings.version
+    images = [BundleImage("component", c.name, naming.component_ref(c.name, version),
+                          list(dict.fromkeys([str(naming.local_ref(c.name, version)),
+                                              str(naming.component_ref(c.name, version))])))
+              for c in (settings.components(components) if components or settings.config.components else [])]
+    if with_deps:
+        sources, _problems = dependency_sources(settings.config)
+        for text in select(sources, ()):
+            source = ImageRef.parse(text)
+            source = source if source.tag or source.digest else source.with_tag("latest")
+            images.append(BundleImage("dependency", text, source, [familiar(source)]))
+    if not images:
+        raise UsageError("nothing to export: no components in build.toml and --no-deps (or no [deps])")
+    path = Path(output) if output else default_output(settings, compress)
+    if path.is_dir():
+        raise UsageError(f"--output {path} is a directory; name the bundle file, e.g. {path / default_output(settings, compress).name}")
+    return ExportPlan(path, compress, images, list(platforms), load_platform)
+
+
+def locate(plan: ExportPlan, clients: Clients, source: str, engine_factory, mirrors: Sequence[str]) -> None:
+    """Preflight: find every image (one HEAD request each, or the engine) before a byte is written."""
+    if source not in SOURCES:
+        raise UsageError(f"--source {source!r} is not one of {', '.join(SOURCES)}")
+    missing = []
+    for image in plan.images:
+        if source != "engine":
+            hosts = [*mirrors, DOCKER_HUB] if image.ref.host == DOCKER_HUB else [image.ref.host]
+            if image.kind == "component" and not image.ref.host:
+                hosts = []  # no registry: the engine is the only place
+            for host in hosts:
+                try:
+                    found = RegistrySource(clients.get(host), image.ref.repository).digest(
+                        image.ref.digest or image.ref.tag or "latest")
+                except RegistryError as exc:
+                    if source == "registry":
+                        raise PreflightError(f"nothing exported: {explain(exc)}") from None
+                    found = None
+                if found:
+                    image.origin, image.origin_ref = host, image.ref
+                    break
+        if not image.origin and source != "registry":
+            engine = engine_factory()
+            local = _engine_name(image)
+            if engine.image_id(local) is not None:
+                image.origin, image.origin_ref = "engine", local
+        if not image.origin:
+            missing.append(str(image.ref))
+    if missing:
+        where = {"registry": "in its registry", "engine": "in the engine"}.get(source, "in a registry or the engine")
+        raise PreflightError(f"nothing exported: not found {where}: {', '.join(missing)} (build and push it, or "
+                             "run push-deps / docker pull first)")
+
+
+def _engine_name(image: BundleImage) -> ImageRef:
+    if image.kind == "component":
+        return ImageRef.parse(image.local) if "/" in image.local else _local_ref(image.local)
+    return image.ref
+
+
+def _local_ref(text: str) -> ImageRef:
+    repository, _, tag = text.rpartition(":")
+    return ImageRef("", repository, tag or None)
+
+
+def run_export(plan: ExportPlan, settings: Settings, clients: Clients, engine_factory, console: Console) -> Path:
+    """Write the bundle; on any failure (or Ctrl-C) the partial file is removed."""
+    from .copy.daemon import EngineSource
+
+    writer = LayoutWriter(plan.output, plan.compress if plan.compress != "none" else None)
+    try:
+        with console.progress("B", "export") as jobs:
+            for image in plan.images:
+                started = time.monotonic()
+                name = str(image.ref)
+                jobs.start(name)
+                if image.origin == "engine":
+                    source = EngineSource(engine_factory(), image.origin_ref)
+                    reference = "engine"
+                else:
+                    source = RegistrySource(clients.get(image.origin), image.ref.repository)
+                    reference = image.ref.digest or image.ref.tag or "latest"
+                try:
+                    image.result = copy_image(
+                        source, reference, LayoutTarget(writer, name), plan.platforms if image.origin != "engine"
+                        else (), with_platforms=True, on_bytes=lambda done, total: jobs.update(name, done, total),
+                        workers=1)
+                finally:
+                    if hasattr(source, "close"):
+                        source.close()
+                jobs.end(name, None)
+                result = image.result
+                console.say(f"exported  {image.ref} ({len(result.images)} platform(s), {human_bytes(result.size)}, "
+                            f"from {image.origin}, {time.monotonic() - started:.1f}s)")
+        docker_manifest, skipped = _docker_manifest(plan)
+        for image in skipped:
+            console.warn(f"{image.ref} has no {plan.load_platform}: `docker load` of the bundle leaves it out "
+                         "(import --engine --platform P loads it)")
+        writer.finish({"manifest.json": json.dumps(docker_manifest, indent=2).encode(),
+                       RECORD: json.dumps(_record(plan, settings), indent=2).encode()})
+    except BaseException:
+        writer.abort()
+        raise
+    return plan.output
+
+
+def _docker_manifest(plan: ExportPlan) -> Tuple[List[dict], List[BundleImage]]:
+    from .copy.layout import blob_path
+
+    entries, skipped, tagged = [], [], set()
+    for image in plan.images:
+        chosen = [m for platform, m in image.result.images if not platform or platform_matches(platform, plan.load_platform)]
+        if not chosen:
+            skipped.append(image)
+            continue
+        manifest = chosen[0]
+        tags = [t for t in image.tags if t not in tagged]
+        tagged.update(tags)
+        entries.append({"Config": blob_path(manifest.config()[0]), "RepoTags": tags,
+                        "Layers": [blob_path(d) for d, _ in manifest.layers()]})
+    return entries, skipped
+
+
+def _record(plan: ExportPlan, settings: Settings) -> dict:
+    return {
+        "format": FORMAT,
+        "project": settings.config.project,
+        "version": settings.version,
+        "revision": gitinfo.revision(settings.config.root),
+        "created": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+        "load_platform": plan.load_platform,
+        "images": [{"kind": i.kind, "name": i.name, "ref": str(i.ref), "tags": i.tags, "source": i.origin,
+                    "digest": i.result.digest, "size": i.result.size,
+                    "platforms": {p or "unknown": m.digest for p, m in i.result.images}}
+                   for i in plan.images],
+    }
+
+
+# -- import ---------------------------------------------------------------------------------------
+
+@dataclass
+class Bundle:
+    """A verified bundle and its record."""
+
+    reader: LayoutReader
+    project: str
+    version: str
+    images: List[BundleImage]
+    files: int = 0
+    bytes: int = 0
+
+
+def open_bundle(path: Path, on_file=lambda name, size: None) -> Bundle:
+    """Verify every checksum, then read the record and the index; any fault names the file."""
+    reader = LayoutReader(path)
+    try:
+        listed = reader.verify(on_file)
+        record = reader.read_json(RECORD)
+        bad = lambda what: BundleError(f"bundle {path}: {RECORD}: {what}")  # noqa: E731
+        if not isinstance(record, dict) or record.get("format") != FORMAT:
+            raise bad(f"not a {FORMAT} record")
+        project, version = record.get("project"), record.get("version")
+        if not isinstance(project, str) or not isinstance(version, str) or not isinstance(record.get("images"), list):
+            raise bad("project, version or images missing")
+        named = {(e.get("annotations") or {}).get("org.opencontainers.image.ref.name"): e for e in reader.index()}
+        images = []
+        for entry in record["images"]:
+            try:
+                kind, name, ref, tags = entry["kind"], entry["name"], entry["ref"], entry["tags"]
+                assert kind in KINDS and isinstance(name, str) and isinstance(tags, list) and tags
+                assert all(isinstance(t, str) for t in tags)
+                image = BundleImage(kind, name, ImageRef.parse(ref) if "/" in ref else _local_ref(ref), tags)
+                if kind == "component":
+                    check_path_component(name, "component")
+                for tag in tags:
+                    ImageRef.parse(tag) if "/" in tag else _local_ref(tag)
+            except (KeyError, TypeError, AssertionError, AcrError):
+                raise bad(f"image entry {json.dumps(entry)[:120]} is malformed") from None
+            if ref not in named:
+                raise BundleError(f"bundle {path}: index.json has no image named {ref}")
+            _check_blobs(reader, named[ref]["digest"], listed)
+            images.append(image)
+        return Bundle(reader, project, version, images, len(listed), sum(reader.size(n) for n in listed))
+    except BaseException:
+        reader.close()
+        raise
+
+
+def _check_blobs(reader: LayoutReader, digest: str, listed: Dict[str, str]) -> None:
+    """Every manifest and blob an image needs is in the bundle (and was verified)."""
+    from .copy.layout import blob_path
+
+    if blob_path(digest) not in listed:
+        raise BundleError(f"bundle {reader.path}: {blob_path(digest)} is missing")
+    manifest = reader.manifest(digest)
+    for child in manifest.children():
+        _check_blobs(reader, child["digest"], listed)
+    for blob, _size in manifest.blobs():
+        if blob_path(blob) not in listed:
+            raise BundleError(f"bundle {reader.path}: {blob_path(blob)} is missing")
+
+
+def registry_targets(bundle: Bundle, settings: Settings) -> List[Tuple[BundleImage, ImageRef]]:
+    """Where each image goes in the registry: components by the naming rules, dependencies as push-deps."""
+    if settings.naming.registry is None:
+        raise UsageError("import needs --registry R (or [registry] url), or --engine")
+    deps_naming = dependency_naming(settings, None)
+    targets = []
+    for image in bundle.images:
+        if image.kind == "component":
+            targets.append((image, settings.naming.component_ref(image.name, bundle.version)))
+        else:
+            targets.append((image, deps_naming.dependency(image.name, settings.config.deps_rename).target))
+    return targets
+
+
+def import_to_registry(bundle: Bundle, targets: Sequence[Tuple[BundleImage, ImageRef]], clients: Clients,
+                       console: Console, dry: bool, jobs: int = 4) -> List[Tuple[BundleImage, ImageRef, CopyResult]]:
+    from .jobs import run_jobs
+
+    for host in dict.fromkeys(ref.host for _, ref in targets):
+        try:
+            clients.get(host).check_login()
+        except RegistryError as exc:
+            raise PreflightError(f"nothing imported: target {explain(exc)}") from None
+    sessions = UploadSessions()
+    from .copy.locations import BlobLocations
+
+    locations = BlobLocations.default()
+
+    def one(item):
+        image, ref = item
+        target = RegistryTarget(clients.get(ref.host), ref.repository, ref.tag, sessions, locations)
+        result = copy_image(LayoutSource(bundle.reader, str(image.ref)), str(image.ref), target, dry=dry,
+                            tries=target.client.tries, backoff=target.client.backoff)
+        console.say(f"{result.status:<9} {image.ref} -> {ref} ({result.digest}, "
+                    f"{human_bytes(result.bytes_uploaded)} uploaded)")
+        return image, ref, result
+
+    try:
+        return run_jobs(one, list(targets), jobs, on_interrupt=sessions.cancel_all)
+    finally:
+        locations.save()
+
+
+def import_to_engine(bundle: Bundle, engine, platform: str, console: Console, dry: bool) -> List[Tuple[BundleImage, str]]:
+    from .copy.daemon import EngineTarget
+
+    done = []
+    for image in bundle.images:
+        if dry:
+            console.say(f"would load {image.ref} ({platform}) as {', '.join(image.tags)}")
+            continue
+        target = EngineTarget(engine, image.tags)
+        try:
+            result = copy_image(LayoutSource(bundle.reader, str(image.ref)), str(image.ref), target, [platform])
+        finally:
+            target.close()
+        console.say(f"loaded    {image.ref} ({platform}, {result.digest}) as {', '.join(image.tags)}")
+        done.append((image, result.digest))
+    return done
+
+
+def engine_platform(engine) -> str:
+    """The engine's own platform, ``linux/amd64`` style."""
+    version = engine.api.version()
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(version.get("Arch", ""), version.get("Arch", "amd64"))
+    return f"{version.get('Os', 'linux')}/{arch}"

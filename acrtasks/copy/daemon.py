@@ -1,0 +1,220 @@
+"""The Docker engine as a copy end: ``docker save`` as a source, ``docker load`` as a target.
+
+The engine holds one platform of an image, with uncompressed layers. As a
+source, its save stream (docker 20.10's format or docker 25's OCI one; both
+carry a ``manifest.json``) is unpacked to a temporary directory, hashing as
+it goes, and an OCI manifest is made for it: the layers stay uncompressed,
+so their digests are the image's diff ids. As a target, blobs are spooled to
+a temporary directory and streamed to ``/images/load`` as a docker-archive,
+whose ``manifest.json`` names the local tags; the load is then read back
+(image id == config digest).
+"""
+
+import hashlib
+import json
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from ..errors import EngineError, Kind
+from ..naming import ImageRef
+from .copier import BlobStream
+from .layout import TAR_END, blob_path, tar_header, tar_padding, _safe_name
+from .manifests import CHUNK, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST, Manifest, sha256_digest
+
+GZIP_LAYER = OCI_LAYER_TAR + "+gzip"
+
+
+class _ChunkReader:
+    """A file-like ``read(n)`` over an iterator of byte chunks (the engine's save stream)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._buffer = bytearray()
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            try:
+                self._buffer += next(self._chunks)
+            except StopIteration:
+                break
+        size = len(self._buffer) if size < 0 else min(size, len(self._buffer))
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+
+class EngineSource:
+    """The local image ``ref`` of the engine, one platform."""
+
+    def __init__(self, engine, ref: ImageRef):
+        self.engine = engine
+        self.ref = ref
+        self.where = f"engine: {ref}"
+        self._dir: Optional[Path] = None
+        self._files: Dict[str, Tuple[str, int]] = {}  # digest -> (file in the spool, size)
+        self._manifest: Optional[Manifest] = None
+
+    def fail(self, message: str, kind: Kind = Kind.OTHER) -> EngineError:
+        return EngineError(message)
+
+    def close(self) -> None:
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def manifest(self, reference: str) -> Manifest:
+        if self._manifest is None:
+            self._manifest = self._save()
+        if reference.startswith("sha256:") and reference != self._manifest.digest:
+            raise self.fail(f"{self.where}: no manifest {reference}")
+        return self._manifest
+
+    def open_blob(self, digest: str, size: int) -> Tuple[Iterator[bytes], Callable[[], None]]:
+        if digest not in self._files:
+            raise self.fail(f"{self.where}: the saved image has no blob {digest}")
+        handle = open(self._dir / self._files[digest][0], "rb")
+        return iter(lambda: handle.read(CHUNK), b""), handle.close
+
+    def _save(self) -> Manifest:
+        """``docker save`` into the spool; an OCI manifest for what it holds."""
+        from docker.errors import APIError, DockerException
+
+        self._dir = Path(tempfile.mkdtemp(prefix="acrtasks-save-"))
+        hashes: Dict[str, Tuple[str, int]] = {}  # file -> (digest, size)
+        try:
+            stream = self.engine.api.get_image(str(self.ref), chunk_size=CHUNK)
+            with tarfile.open(fileobj=_ChunkReader(iter(stream)), mode="r|") as tar:
+                for member in tar:
+                    name = _safe_name(member.name)
+                    if not member.isfile() or not name:
+                        continue
+                    hashes[name] = _spool(tar.extractfile(member), self._dir / name)
+        except (APIError, DockerException) as exc:
+            raise self.fail(f"{self.where}: docker save failed ({_explain(exc)})") from None
+        except (tarfile.TarError, OSError) as exc:
+            raise self.fail(f"{self.where}: the engine's save stream broke off ({exc})") from None
+        try:
+            entries = json.loads((self._dir / "manifest.json").read_bytes())
+            entry = entries[0]
+            config_file, layer_files = _safe_name(entry["Config"]), [_safe_name(n) for n in entry["Layers"]]
+            config_digest, config_size = hashes[config_file]
+            layers = [(hashes[name], name) for name in layer_files]
+        except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+            raise self.fail(f"{self.where}: the engine's save stream has no usable manifest.json ({exc})") from None
+        self._files[config_digest] = (config_file, config_size)
+        descriptors = []
+        for (digest, size), name in layers:
+            self._files[digest] = (name, size)
+            with open(self._dir / name, "rb") as handle:
+                gzipped = handle.read(2) == b"\x1f\x8b"
+            descriptors.append({"mediaType": GZIP_LAYER if gzipped else OCI_LAYER_TAR, "digest": digest,
+                                "size": size})
+        body = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config_size},
+                "layers": descriptors}
+        raw = json.dumps(body, indent=2).encode()
+        return Manifest(OCI_MANIFEST, raw, sha256_digest(raw))
+
+
+def _spool(source, path: Path) -> Tuple[str, int]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest, size = hashlib.sha256(), 0
+    with open(path, "wb") as out:
+        for chunk in iter(lambda: source.read(CHUNK), b""):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    return "sha256:" + digest.hexdigest(), size
+
+
+class EngineTarget:
+    """Loads one image into the engine under ``local_names`` (the docker-archive's ``RepoTags``)."""
+
+    parallel = 1
+
+    def __init__(self, engine, local_names: Sequence[str]):
+        self.engine = engine
+        self.local_names = list(local_names)
+        self.where = f"engine: {', '.join(self.local_names)}"
+        self._dir = Path(tempfile.mkdtemp(prefix="acrtasks-load-"))
+        self._loaded: Optional[str] = None
+
+    def fail(self, message: str, kind: Kind = Kind.OTHER) -> EngineError:
+        return EngineError(message)
+
+    def close(self) -> None:
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def tag_digest(self) -> Optional[str]:
+        return self._loaded
+
+    def has_blob(self, digest: str, size: int) -> bool:
+        return (self._dir / blob_path(digest)).is_file()
+
+    def mount_blob(self, digest: str, source) -> bool:
+        return False
+
+    def put_blob(self, digest: str, size: int, chunks: BlobStream) -> None:
+        path = self._dir / blob_path(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        with open(partial, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        partial.rename(path)  # only a complete, checked blob gets its name
+
+    def put_manifest(self, manifest: Manifest, reference: Optional[str]) -> str:
+        if not reference:
+            return manifest.digest
+        if manifest.is_index:
+            raise self.fail(f"{self.where}: the engine loads one platform; choose one with --platform")
+        config = manifest.config()
+        if config is None:
+            raise self.fail(f"{self.where}: the manifest has no image config; it is not a container image")
+        files = [config[0], *(digest for digest, _ in manifest.layers())]
+        archive = {"Config": blob_path(config[0]), "RepoTags": self.local_names,
+                   "Layers": [blob_path(d) for d in files[1:]]}
+        self._load(files, json.dumps([archive]).encode())
+        image_ids = {name: self._image_id(name) for name in self.local_names}
+        wrong = [f"{name} is {got or 'missing'}" for name, got in image_ids.items() if got != config[0]]
+        if wrong:
+            raise self.fail(f"{self.where}: after the load {'; '.join(wrong)}, expected {config[0]}")
+        self._loaded = manifest.digest
+        return manifest.digest
+
+    def _archive(self, files: List[str], manifest_json: bytes) -> Iterator[bytes]:
+        for digest in dict.fromkeys(files):
+            path = self._dir / blob_path(digest)
+            size = path.stat().st_size
+            yield tar_header(blob_path(digest), size)
+            with open(path, "rb") as handle:
+                yield from iter(lambda: handle.read(CHUNK), b"")
+            yield tar_padding(size)
+        yield tar_header("manifest.json", len(manifest_json)) + manifest_json + tar_padding(len(manifest_json))
+        yield TAR_END
+
+    def _load(self, files: List[str], manifest_json: bytes) -> None:
+        from docker.errors import APIError, DockerException
+
+        try:
+            for message in self.engine.api.load_image(self._archive(files, manifest_json)) or ():
+                if isinstance(message, dict) and (message.get("error") or message.get("errorDetail")):
+                    detail = (message.get("errorDetail") or {}).get("message") or message.get("error")
+                    raise self.fail(f"{self.where}: docker load failed ({detail})")
+        except (APIError, DockerException) as exc:
+            raise self.fail(f"{self.where}: docker load failed ({_explain(exc)})") from None
+
+    def _image_id(self, name: str) -> Optional[str]:
+        return self.engine.image_id(ImageRef.parse(name) if "/" in name else _local(name))
+
+
+def _local(name: str) -> ImageRef:
+    repository, _, tag = name.rpartition(":")
+    return ImageRef("", repository, tag or None)
+
+
+def _explain(exc) -> str:
+    return (getattr(exc, "explanation", None) or str(exc)).strip()[:300]

@@ -1,0 +1,385 @@
+"""An OCI image layout in a tar (or a directory) as a copy end: the offline bundle's format.
+
+Writing streams: each blob goes into the tar as it arrives from its source,
+checked on the way, so memory stays flat and the tar is written once. The
+tar is built beside the output under a temporary name and renamed into place
+only when complete: an interrupted or failed export leaves no half bundle.
+
+Reading checks before trusting: ``checksums.sha256`` is verified over every
+file it lists (:meth:`LayoutReader.verify`) before an image is read, and each
+blob is checked against its digest again as it streams out.
+"""
+
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import threading
+from pathlib import Path, PurePosixPath
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
+
+from ..errors import BundleError, Kind, LocalSystemError
+from ..jsonfile import describe_os_error
+from .copier import BlobStream
+from .manifests import CHUNK, MAX_MANIFEST, OCI_INDEX, Manifest, ManifestInvalid, is_digest, parse_manifest
+
+REF_NAME = "org.opencontainers.image.ref.name"
+CONTAINERD_NAME = "io.containerd.image.name"  # what containerd and docker >= 25 name a loaded image by
+CHECKSUMS = "checksums.sha256"
+MAX_INDEX = 16 << 20  # index.json, manifest.json, the bundle record, the checksums
+_CHECKSUM_LINE = re.compile(r"([0-9a-f]{64}) [ *](\S.*)\Z")
+
+
+def blob_path(digest: str) -> str:
+    return "blobs/sha256/" + digest.split(":", 1)[1]
+
+
+# -- tar pieces, shared by the bundle writer and the stream `docker load` reads -------------------------
+
+def tar_header(name: str, size: int, directory: bool = False) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = 0 if directory else size
+    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+    info.mode = 0o755 if directory else 0o644
+    info.mtime = 0  # the same images give the same bytes
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def tar_padding(size: int) -> bytes:
+    return b"\0" * (-size % tarfile.BLOCKSIZE)
+
+
+TAR_END = b"\0" * tarfile.RECORDSIZE  # two zero blocks, padded to a record, as tar(1) writes
+
+
+class LayoutWriter:
+    """Builds one tar: ``oci-layout``, ``blobs/sha256/*`` (each once), then the files given to :meth:`finish`."""
+
+    def __init__(self, path: Path, compress: Optional[str] = None):
+        self.path = path
+        self.blobs: Dict[str, int] = {}
+        self.checksums: Dict[str, str] = {}  # file in the tar -> sha256 hex
+        self.images: Dict[str, Manifest] = {}  # ref name -> the manifest under it, in order
+        self._lock = threading.Lock()
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent or ".")
+        except OSError as exc:
+            raise LocalSystemError(describe_os_error(path, exc)) from None
+        self._tmp = Path(tmp)
+        self._raw = os.fdopen(fd, "wb")
+        self._out = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=6, mtime=0) if compress else self._raw
+        self._write(tar_header("blobs", 0, True) + tar_header("blobs/sha256", 0, True))
+        self.add_file("oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._out.write(data)
+        except OSError as exc:
+            raise LocalSystemError(describe_os_error(self.path, exc)) from None
+
+    def add_file(self, name: str, data: bytes) -> None:
+        with self._lock:
+            self._write(tar_header(name, len(data)) + data + tar_padding(len(data)))
+            self.checksums[name] = hashlib.sha256(data).hexdigest()
+
+    def add_blob(self, digest: str, size: int, chunks: Iterator[bytes]) -> None:
+        """Stream a blob in; ``chunks`` (a BlobStream) raises before the end if the bytes are not ``digest``."""
+        with self._lock:
+            if digest in self.blobs:
+                return
+            self._write(tar_header(blob_path(digest), size))
+            for chunk in chunks:
+                self._write(chunk)
+            self._write(tar_padding(size))
+            self.blobs[digest] = size
+            self.checksums[blob_path(digest)] = digest.split(":", 1)[1]
+
+    def add_blob_bytes(self, digest: str, data: bytes) -> None:
+        with self._lock:
+            if digest in self.blobs:
+                return
+        self.add_file(blob_path(digest), data)
+        with self._lock:
+            self.blobs[digest] = len(data)
+
+    def finish(self, files: Dict[str, bytes]) -> None:
+        """``index.json`` from the images, then ``files``, then the checksums of everything; rename into place."""
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+            {**manifest.descriptor(), "annotations": {REF_NAME: name, CONTAINERD_NAME: name}}
+            for name, manifest in self.images.items()]}
+        self.add_file("index.json", json.dumps(index, indent=2).encode())
+        for name, data in files.items():
+            self.add_file(name, data)
+        listing = "".join(f"{digest}  {name}\n" for name, digest in sorted(self.checksums.items()))
+        self.add_file(CHECKSUMS, listing.encode())
+        self._write(TAR_END)
+        try:
+            if self._out is not self._raw:
+                self._out.close()
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+            self._raw.close()
+            os.chmod(self._tmp, 0o644)
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise LocalSystemError(describe_os_error(self.path, exc)) from None
+
+    def abort(self) -> None:
+        for handle in (self._out, self._raw):
+            try:
+                handle.close()
+            except Exception:  # noqa: BLE001 - closing a file that already failed
+                pass
+        self._tmp.unlink(missing_ok=True)
+
+
+class LayoutTarget:
+    """One image of a bundle being written, under ``ref_name``."""
+
+    parallel = 1  # a tar is written front to back
+
+    def __init__(self, writer: LayoutWriter, ref_name: str):
+        self.writer = writer
+        self.ref_name = ref_name
+        self.where = f"{writer.path.name}: {ref_name}"
+
+    def fail(self, message: str, kind: Kind = Kind.OTHER) -> LocalSystemError:
+        return LocalSystemError(message)
+
+    def tag_digest(self) -> Optional[str]:
+        manifest = self.writer.images.get(self.ref_name)
+        return manifest.digest if manifest else None
+
+    def has_blob(self, digest: str, size: int) -> bool:
+        return digest in self.writer.blobs
+
+    def mount_blob(self, digest: str, source) -> bool:
+        return False
+
+    def put_blob(self, digest: str, size: int, chunks: BlobStream) -> None:
+        self.writer.add_blob(digest, size, chunks)
+
+    def put_manifest(self, manifest: Manifest, reference: Optional[str]) -> str:
+        self.writer.add_blob_bytes(manifest.digest, manifest.raw)
+        if reference:
+            self.writer.images[self.ref_name] = manifest
+        return manifest.digest
+
+
+# -- reading ------------------------------------------------------------------------------------------
+
+class LayoutReader:
+    """A bundle to read: a tar, a gzip'd tar (unpacked to a temporary directory first), or a directory."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.name = path.name
+        self._members: Dict[str, Tuple[int, int]] = {}  # tar: name -> (data offset, size)
+        self._dir: Optional[Path] = None
+        self._scratch: Optional[Path] = None
+        if not path.exists():
+            raise BundleError(f"bundle {path} does not exist")
+        try:
+            if path.is_dir():
+                self._dir = path
+            elif _is_gzip(path):
+                self._scratch = Path(tempfile.mkdtemp(prefix="acrtasks-bundle-"))
+                self._dir = self._scratch
+                self._unpack_gzip()
+            else:
+                self._index_tar()
+        except OSError as exc:
+            self.close()
+            raise LocalSystemError(describe_os_error(path, exc)) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    def __enter__(self) -> "LayoutReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _bad(self, message: str) -> BundleError:
+        return BundleError(f"bundle {self.path}: {message}")
+
+    def _index_tar(self) -> None:
+        try:
+            with tarfile.open(self.path, "r:") as tar:
+                for member in tar:
+                    name = _safe_name(member.name)
+                    if member.isfile() and name:
+                        self._members[name] = (member.offset_data, member.size)
+        except tarfile.TarError as exc:
+            raise self._bad(f"not a readable tar ({exc}); the file is truncated or corrupt") from None
+
+    def _unpack_gzip(self) -> None:
+        assert self._dir is not None
+        try:
+            with tarfile.open(self.path, "r|gz") as tar:
+                for member in tar:
+                    name = _safe_name(member.name)
+                    if not member.isfile() or not name:
+                        continue
+                    target = self._dir / name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    source = tar.extractfile(member)
+                    with open(target, "wb") as out:
+                        shutil.copyfileobj(source, out, CHUNK)
+        except (tarfile.TarError, EOFError, gzip.BadGzipFile, OSError) as exc:
+            if isinstance(exc, OSError) and not isinstance(exc, (EOFError, gzip.BadGzipFile)) \
+                    and exc.errno is not None:
+                raise
+            raise self._bad(f"not a readable tar.gz ({exc}); the file is truncated or corrupt") from None
+
+    # -- files ------------------------------------------------------------------------------
+
+    def names(self) -> List[str]:
+        if self._dir is not None:
+            return sorted(str(p.relative_to(self._dir)) for p in self._dir.rglob("*") if p.is_file())
+        return sorted(self._members)
+
+    def has(self, name: str) -> bool:
+        if self._dir is not None:
+            return (self._dir / name).is_file()
+        return name in self._members
+
+    def size(self, name: str) -> int:
+        if self._dir is not None:
+            return (self._dir / name).stat().st_size
+        return self._members[name][1]
+
+    def chunks(self, name: str) -> Tuple[Iterator[bytes], Callable[[], None]]:
+        """The bytes of ``name`` in 1 MiB pieces, from a file handle of their own (threads read in parallel)."""
+        if not self.has(name):
+            raise self._bad(f"{name} is missing")
+        if self._dir is not None:
+            handle, remaining = open(self._dir / name, "rb"), None
+        else:
+            offset, remaining = self._members[name]
+            handle = open(self.path, "rb")
+            handle.seek(offset)
+
+        def generate() -> Iterator[bytes]:
+            left = remaining
+            while left is None or left > 0:
+                chunk = handle.read(CHUNK if left is None else min(CHUNK, left))
+                if not chunk:
+                    if left:
+                        raise self._bad(f"{name} ends early: the tar is truncated")
+                    return
+                if left is not None:
+                    left -= len(chunk)
+                yield chunk
+
+        return generate(), handle.close
+
+    def read(self, name: str, limit: int = MAX_INDEX) -> bytes:
+        if self.has(name) and self.size(name) > limit:
+            raise self._bad(f"{name} is larger than {limit >> 20} MiB; refused")
+        chunks, close = self.chunks(name)
+        try:
+            return b"".join(chunks)
+        finally:
+            close()
+
+    def read_json(self, name: str) -> object:
+        try:
+            return json.loads(self.read(name))
+        except ValueError:
+            raise self._bad(f"{name} is not JSON") from None
+
+    # -- checks -----------------------------------------------------------------------------
+
+    def verify(self, on_file: Callable[[str, int], None] = lambda name, size: None) -> Dict[str, str]:
+        """Every file ``checksums.sha256`` lists must exist and match; blobs must match their names too."""
+        if not self.has(CHECKSUMS):
+            raise self._bad(f"{CHECKSUMS} is missing (not an acrtasks bundle, or truncated)")
+        listed: Dict[str, str] = {}
+        for number, line in enumerate(self.read(CHECKSUMS).decode("utf-8", "replace").splitlines(), 1):
+            match = _CHECKSUM_LINE.match(line)
+            name = _safe_name(match.group(2)) if match else None
+            if not match or not name:
+                raise self._bad(f"{CHECKSUMS} line {number} is not '<sha256>  <file>'")
+            listed[name] = match.group(1)
+        for name, expected in listed.items():
+            if name.startswith("blobs/sha256/") and name.rsplit("/", 1)[1] != expected:
+                raise self._bad(f"{CHECKSUMS} lists {name} with another digest; refused (tampered)")
+            if not self.has(name):
+                raise self._bad(f"{name} is missing")
+            digest = hashlib.sha256()
+            chunks, close = self.chunks(name)
+            try:
+                for chunk in chunks:
+                    digest.update(chunk)
+            finally:
+                close()
+            if digest.hexdigest() != expected:
+                raise self._bad(f"{name} does not match its checksum (corrupt)")
+            on_file(name, self.size(name))
+        return listed
+
+    def index(self) -> List[dict]:
+        data = self.read_json("index.json")
+        entries = data.get("manifests") if isinstance(data, dict) else None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise self._bad("index.json has no list of manifests")
+        for entry in entries:
+            if not is_digest(entry.get("digest", "")):
+                raise self._bad(f"index.json has a bad digest {entry.get('digest')!r}")
+        return entries
+
+    def manifest(self, digest: str) -> Manifest:
+        name = blob_path(digest)
+        try:
+            return parse_manifest(self.read(name, MAX_MANIFEST), "", digest)
+        except ManifestInvalid as exc:
+            raise self._bad(f"{name}: {exc}") from None
+
+
+class LayoutSource:
+    """One image of a bundle, found by its ``org.opencontainers.image.ref.name``."""
+
+    def __init__(self, reader: LayoutReader, ref_name: str):
+        self.reader = reader
+        self.ref_name = ref_name
+        self.where = f"{reader.name}: {ref_name}"
+
+    def fail(self, message: str, kind: Kind = Kind.OTHER) -> BundleError:
+        return BundleError(message)
+
+    def manifest(self, reference: str) -> Manifest:
+        if not is_digest(reference):
+            found = [e for e in self.reader.index() if (e.get("annotations") or {}).get(REF_NAME) == reference]
+            if not found:
+                raise self.fail(f"{self.reader.name}: no image named {reference} in index.json")
+            reference = found[0]["digest"]
+        return self.reader.manifest(reference)
+
+    def open_blob(self, digest: str, size: int) -> Tuple[Iterator[bytes], Callable[[], None]]:
+        return self.reader.chunks(blob_path(digest))
+
+
+def _safe_name(name: str) -> Optional[str]:
+    """A member name inside the bundle, or None for one that would escape it (absolute, ``..``)."""
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts:
+        return None
+    text = str(path)
+    return None if text in ("", ".") else text
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"

@@ -1,0 +1,82 @@
+"""``pull``: released images back into the engine under their local names.
+
+Compose files written for local names (``ai-infra-backend:V``,
+``postgres:15-alpine``) then run unchanged against a registry's images.
+Every ref is checked first (one HEAD request each); only when all exist
+does the first pull start.
+"""
+
+import time
+from dataclasses import dataclass
+from typing import List, Sequence
+
+from .config import Settings
+from .console import Console, count_line
+from .copy.remote import RegistrySource
+from .deps import dependency_naming, dependency_sources, NO_TARGET
+from .errors import AcrError, PreflightError, RegistryError, UsageError
+from .mirrorer import Clients, explain
+from .naming import ImageRef
+
+
+@dataclass
+class PullStep:
+    kind: str  # component | dependency
+    ref: ImageRef  # in the registry
+    local: ImageRef  # the name it gets in the engine
+    digest: str = ""
+    status: str = ""
+    error: str = ""
+
+
+def plan_pulls(settings: Settings, components: Sequence[str], with_deps: bool) -> List[PullStep]:
+    naming, version = settings.naming, settings.version
+    if naming.registry is None:
+        raise UsageError("nothing to pull from: pass --registry host[/namespace], set ACRTASKS_REGISTRY or "
+                         "[registry] url")
+    steps = [
+        PullStep("component", naming.component_ref(c.name, version), naming.local_ref(c.name, version))
+        for c in settings.components(components)]
+    if with_deps:
+        deps_naming = dependency_naming(settings)
+        if deps_naming is None:
+            raise UsageError(NO_TARGET)
+        sources, _ = dependency_sources(settings.config)
+        for dep in deps_naming.dependencies(sources, settings.config.deps_rename):
+            steps.append(PullStep("dependency", dep.target, dep.source.with_tag(dep.source.tag)))
+    return steps
+
+
+def describe(steps: Sequence[PullStep]) -> List[str]:
+    return [f"pull {len(steps)} image(s):", *(f"  pull {s.ref}, tag {s.local}" for s in steps)]
+
+
+def preflight(steps: Sequence[PullStep], clients: Clients) -> None:
+    """Every ref must exist before the first pull."""
+    missing = []
+    for step in steps:
+        try:
+            step.digest = RegistrySource(clients.get(step.ref.host), step.ref.repository).digest(step.ref.tag) or ""
+        except RegistryError as exc:
+            raise PreflightError(f"nothing pulled: {explain(exc)}") from None
+        if not step.digest:
+            missing.append(str(step.ref))
+    if missing:
+        raise PreflightError(f"nothing pulled: not in the registry: {', '.join(missing)} (push it first, or check "
+                             "--registry and --version)")
+
+
+def run_pulls(engine, steps: Sequence[PullStep], console: Console) -> List[PullStep]:
+    for step in steps:
+        started = time.monotonic()
+        try:
+            image_id = engine.pull(step.ref)
+            engine.tag(image_id, step.local)
+            step.status = "pulled"
+        except AcrError as exc:
+            step.status, step.error = "failed", str(exc)
+            console.say(f"failed    {step.ref}: {exc}")
+            continue
+        console.say(f"pulled    {step.ref} as {step.local} ({step.digest}, {time.monotonic() - started:.1f}s)")
+    console.say(count_line(s.status for s in steps))
+    return list(steps)
