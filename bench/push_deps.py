@@ -4,7 +4,8 @@
    source registry to a fresh target by (a) the original's method: docker pull, tag, push,
    one by one, through the engine; (b) `skopeo copy --all`, one by one (when installed);
    (c) `inv push-deps` (4 images at once); (d) `inv push-deps --jobs 1`, the same concurrency
-   as (b). Targets: (c) >= 3x faster than (a), and no slower than (b); (b)/(d) is reported.
+   as (b). Targets: (c) >= 3x faster than (a), and <= 0.8x the time of (b); (b)/(d) is reported.
+   Then the same set into a second namespace of the same registry, where blobs are mounted: (c) <= 1.0x (b).
 2. A no-op re-run with 50 dependencies already present. Target: <= 2 s.
 3. Peak memory of `inv push-deps` copying a 1 GB layer. Target: < 100 MB (it streams).
 
@@ -37,15 +38,15 @@ def check(name: str, met: bool) -> str:
     return "met" if met else "MISSED"
 
 
-def seed_set(writer: RegistryWriter) -> list:
-    """~100 MB over five images; minio is a two-platform index."""
-    writer.image("library/postgres", "15", [make_layer(25 * MB, 1), make_layer(10 * MB, 2)])
-    writer.image("library/redis", "7", [make_layer(20 * MB, 3)])
-    writer.image("bitnami/nginx", "1.25", [make_layer(12 * MB, 4)])
-    writer.image("library/busybox", "1.36", [make_layer(3 * MB, 5)])
-    amd = writer.image("minio/minio", None, [make_layer(15 * MB, 6)], "amd64")
-    arm = writer.image("minio/minio", None, [make_layer(15 * MB, 7)], "arm64", "v8")
-    writer.index("minio/minio", "2024", [amd, arm])
+def seed_set(writer: RegistryWriter, oci: bool = False) -> list:
+    """~100 MB over five images; minio is a two-platform index. ``oci``: OCI media types, else Docker's."""
+    writer.image("library/postgres", "15", [make_layer(25 * MB, 1), make_layer(10 * MB, 2)], oci=oci)
+    writer.image("library/redis", "7", [make_layer(20 * MB, 3)], oci=oci)
+    writer.image("bitnami/nginx", "1.25", [make_layer(12 * MB, 4)], oci=oci)
+    writer.image("library/busybox", "1.36", [make_layer(3 * MB, 5)], oci=oci)
+    amd = writer.image("minio/minio", None, [make_layer(15 * MB, 6)], "amd64", oci=oci)
+    arm = writer.image("minio/minio", None, [make_layer(15 * MB, 7)], "arm64", "v8", oci=oci)
+    writer.index("minio/minio", "2024", [amd, arm], oci=oci)
     return ["library/postgres:15", "library/redis:7", "bitnami/nginx:1.25", "library/busybox:1.36",
             "minio/minio:2024"]
 
@@ -133,13 +134,36 @@ def compare_methods(engine, rounds: int) -> None:
         ratio = median['a'] / median['c']
         print(f"   (a)/(c) = {ratio:.2f}x faster (target >= 3x): {check('vs docker', ratio >= 3)}")
         if "b" in median:
-            ratio = median['b'] / median['c']
-            print(f"   (b)/(c) = {ratio:.2f}x (target >= 1.0: no slower than skopeo): "
-                  f"{check('vs skopeo', ratio >= 1.0)}")
+            ratio = median['c'] / median['b']
+            print(f"   (c)/(b) = {ratio:.2f}x the time of skopeo, cold (target <= 0.8): "
+                  f"{check('vs skopeo, cold', ratio <= 0.8)}")
             print(f"   (b)/(d) = {median['b'] / median['d']:.2f}x at equal concurrency (one image at a time; "
                   "reported, no target)")
+            second_namespace(images, source, project, docker_env, rounds)
     finally:
         source.remove()
+
+
+def second_namespace(images, source, project: Path, docker_env: dict, rounds: int) -> None:
+    """The same set into a second namespace of a registry that holds it already in a first one: blobs are
+    mounted, not uploaded. Each tool has its blob-location memory warm from its own first copy (skopeo's
+    blob-info cache, ours under ACRTASKS_CACHE_DIR)."""
+    ours, theirs = [], []
+    for _ in range(rounds):
+        target = Registry().start()
+        cache = tempfile.mkdtemp(prefix="acr-bench-cache-")
+        SCRATCH.append(Path(cache))
+        env = {"DOCKER_CONFIG": docker_env["DOCKER_CONFIG"], "ACRTASKS_CACHE_DIR": cache}
+        try:
+            inv_push_deps(project, f"{target.host}/first", env)
+            ours.append(inv_push_deps(project, f"{target.host}/second", env))
+            skopeo_method(images, source.host, f"{target.host}/sfirst")
+            theirs.append(skopeo_method(images, source.host, f"{target.host}/ssecond"))
+        finally:
+            target.remove()
+    a, b = statistics.median(ours), statistics.median(theirs)
+    print(f"   second namespace of the same registry: inv push-deps {a:.2f} s, skopeo {b:.2f} s: "
+          f"{a / b:.2f}x (target <= 1.0): {check('second namespace', a / b <= 1.0)}")
 
 
 def noop_rerun() -> None:

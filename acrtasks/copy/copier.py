@@ -2,9 +2,9 @@
 
 1. Resolve the source's manifest; for an index, pick the platforms asked for.
 2. Skip the image when the target's tag already has that digest (unless forced).
-3. Blobs first: each one the target lacks is mounted when the target can
-   (another repository of its registry has it), else streamed from the source
-   in 1 MiB pieces and checked against its digest and size on the way.
+3. Blobs first: each one the target lacks (and cannot get without bytes: a
+   registry mounts it from another repository that has it) is streamed from
+   the source in 1 MiB pieces and checked against its digest and size on the way.
 4. Child manifests next, the tag last: a tag never points at missing content.
 5. Read the tag back: the target must hold the source's digest.
 
@@ -42,8 +42,7 @@ class Target(Protocol):
     parallel: int  # how many blobs it takes at once (a tar takes one)
 
     def tag_digest(self) -> Optional[str]: ...
-    def has_blob(self, digest: str, size: int) -> bool: ...
-    def mount_blob(self, digest: str, source: Source) -> bool: ...
+    def reuse_blob(self, digest: str, size: int, source: Source) -> bool: ...  # has it, or got it without bytes
     def put_blob(self, digest: str, size: int, chunks: "BlobStream") -> None: ...
     def put_manifest(self, manifest: Manifest, reference: Optional[str]) -> str: ...
     def fail(self, message: str, kind: Kind = Kind.OTHER) -> AcrError: ...
@@ -157,7 +156,7 @@ def copy_image(source: Source, reference: str, target: Target, platforms: Sequen
 def _copy_blob(source: Source, target: Target, digest: str, size: int, transfer: "_Transfer", force: bool,
                tries: int, backoff: Optional[float]) -> bool:
     """Make ``digest`` exist in the target; True when its bytes had to be sent."""
-    if not force and (target.has_blob(digest, size) or target.mount_blob(digest, source)):
+    if not force and target.reuse_blob(digest, size, source):
         return False
     # a stream cannot be replayed, so a transient failure restarts the whole blob
     with_retries(lambda: _stream_blob(source, target, digest, size, transfer), tries, backoff)

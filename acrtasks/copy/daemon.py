@@ -151,11 +151,8 @@ class EngineTarget:
     def tag_digest(self) -> Optional[str]:
         return self._loaded
 
-    def has_blob(self, digest: str, size: int) -> bool:
+    def reuse_blob(self, digest: str, size: int, source) -> bool:
         return (self._dir / blob_path(digest)).is_file()
-
-    def mount_blob(self, digest: str, source) -> bool:
-        return False
 
     def put_blob(self, digest: str, size: int, chunks: BlobStream) -> None:
         path = self._dir / blob_path(digest)

@@ -155,11 +155,8 @@ class LayoutTarget:
         manifest = self.writer.images.get(self.ref_name)
         return manifest.digest if manifest else None
 
-    def has_blob(self, digest: str, size: int) -> bool:
-        return digest in self.writer.blobs
-
-    def mount_blob(self, digest: str, source) -> bool:
-        return False
+    def reuse_blob(self, digest: str, size: int, source) -> bool:
+        return digest in self.writer.blobs  # each blob is in the tar once, whichever images share it
 
     def put_blob(self, digest: str, size: int, chunks: BlobStream) -> None:
         self.writer.add_blob(digest, size, chunks)

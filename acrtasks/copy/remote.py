@@ -86,7 +86,15 @@ class RegistryTarget:
     def tag_digest(self) -> Optional[str]:
         return _head_manifest(self.client, self.repo, self.tag, _push(self.repo))
 
-    def has_blob(self, digest: str, size: int) -> bool:
+    def reuse_blob(self, digest: str, size: int, source) -> bool:
+        """Already here, or mounted from a repository of this registry known to hold it.
+
+        With a known location the mount is tried first: it succeeds as well
+        when this repository has the blob, so one request does for two.
+        """
+        return self._mount(digest, source) or self._has(digest)
+
+    def _has(self, digest: str) -> bool:
         try:
             self.client.request("HEAD", f"/v2/{self.repo}/blobs/{digest}", scope=_push(self.repo)).close()
         except RegistryError as exc:
@@ -96,7 +104,7 @@ class RegistryTarget:
         self.locations.remember(self.client.host, self.repo, digest)
         return True
 
-    def mount_blob(self, digest: str, source) -> bool:
+    def _mount(self, digest: str, source) -> bool:
         """Mount from a repository of this registry known to hold the blob; False when none could."""
         host = self.client.host
         candidates = self.locations.candidates(host, digest, exclude=self.repo)

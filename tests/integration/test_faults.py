@@ -137,3 +137,37 @@ def test_ctrl_c_stops_push_deps_records_what_finished_and_cancels_uploads(projec
     assert list(metadata.parent.iterdir()) == [metadata], "a temp file was left behind"
     assert registry.tags("m/app") == []
     assert _upload_dirs(registry) == [], "the open upload session was not cancelled"
+
+
+def test_a_source_that_breaks_off_mid_export_leaves_no_bundle(project, faulty):
+    proxy = faulty("blob_reset")
+    deps_from(project, proxy.host)
+    output = project.root / "out" / "bundle.tar"
+    output.parent.mkdir()
+    result = project.inv("export", "--output", str(output), "--version", "1", env={"ACRTASKS_RETRY_BACKOFF": "0"})
+    assert_failed_cleanly(result)
+    assert "broke off" in result.stderr
+    assert list(output.parent.iterdir()) == [], "a bundle or its temp file was left behind"
+
+
+def test_ctrl_c_stops_an_export_and_leaves_no_bundle(project, faulty):
+    proxy = faulty("blob_stall", stall_seconds=60)
+    deps_from(project, proxy.host)
+    output = project.root / "out" / "bundle.tar"
+    output.parent.mkdir()
+    child = subprocess.Popen([sys.executable, "-m", "invoke", "export", "--output", str(output), "--version", "1"],
+                             cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proxy.hit.wait(30), "the stall was never reached"
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=15)
+        took = time.monotonic() - sent
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 130, out + err
+    assert took < 3, f"Ctrl-C took {took:.1f} s"
+    assert "Traceback" not in out + err
+    assert list(output.parent.iterdir()) == [], "a bundle or its temp file was left behind"

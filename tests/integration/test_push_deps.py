@@ -292,3 +292,19 @@ def test_bad_flags_are_usage_errors(project, source, registry):
         assert result.returncode == 2, (args, result.stderr)
         assert fragment in result.stderr
     assert registry.repositories() == []
+
+
+def test_a_second_namespace_mounts_what_the_first_copy_uploaded(project, source, logged_registry):
+    """The blob location memory: the second copy into the same registry uploads no byte (registry log)."""
+    deps_project(project, source)
+    first = project.inv("push-deps", "--deps-namespace", f"{logged_registry.host}/one")
+    assert first.returncode == 0, first.stderr
+    uploads = logged_registry.write_requests()
+    second = project.inv("push-deps", "--deps-namespace", f"{logged_registry.host}/two")
+    assert second.returncode == 0, second.stderr
+    assert logged_registry.digest("two/minio", "2024") == source.index_digest
+    log = (logged_registry.root / "registry.log").read_text()
+    blob_puts = [line for line in log.splitlines() if "response completed" in line
+                 and "http.request.method=PUT" in line and "/blobs/uploads/" in line]
+    assert blob_puts and all('uri="/v2/one/' in line for line in blob_puts), "the second copy uploaded blobs again"
+    assert logged_registry.write_requests() > uploads  # it did write: mounts and manifests

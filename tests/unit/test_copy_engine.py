@@ -1,0 +1,181 @@
+"""The copy engine's pure parts and its file ends: manifests, checked blob streams, the blob location memory,
+and OCI layout bundles written and read back (real files in a temp dir; no engine, no registry)."""
+
+import hashlib
+import json
+import os
+import stat
+import tarfile
+
+import pytest
+
+from acrtasks.bundle import familiar
+from acrtasks.copy import locations as locmod
+from acrtasks.copy.copier import BlobStream, copy_image
+from acrtasks.copy.layout import LayoutReader, LayoutSource, LayoutTarget, LayoutWriter, _safe_name, blob_path
+from acrtasks.copy.locations import BlobLocations
+from acrtasks.copy.manifests import (OCI_INDEX, OCI_MANIFEST, Manifest, ManifestInvalid, parse_manifest,
+                                     sha256_digest)
+from acrtasks.errors import AcrError, BundleError, Kind
+from acrtasks.naming import ImageRef
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+# -- manifests ------------------------------------------------------------------------------------------
+
+def test_parse_manifest_refuses_what_is_not_a_manifest():
+    for raw, words in ((None, "larger than 4 MiB"), (b"<html>", "not JSON"), (b"[1]", "not an object"),
+                       (b'{"schemaVersion": 1}', "schema 1"), (b'{"mediaType": 3}', "not a string"),
+                       (b'{"layers": [{"digest": "sha256:../../etc"}]}', "malformed")):
+        with pytest.raises(ManifestInvalid, match=words):
+            parse_manifest(raw, "")
+
+
+def test_parse_manifest_checks_the_digest_and_infers_the_oci_type():
+    raw = json.dumps({"schemaVersion": 2, "manifests": []}).encode()
+    assert parse_manifest(raw, "").media_type == OCI_INDEX
+    assert parse_manifest(b'{"schemaVersion": 2, "layers": []}', "").media_type == OCI_MANIFEST
+    assert parse_manifest(raw, "", sha256_digest(raw)).digest == sha256_digest(raw)
+    with pytest.raises(ManifestInvalid) as caught:
+        parse_manifest(raw, "", "sha256:" + "0" * 64)
+    assert caught.value.integrity
+
+
+# -- blob streams ---------------------------------------------------------------------------------------
+
+class StubSource:
+    where = "stub"
+
+    def fail(self, message, kind=Kind.OTHER):
+        error = AcrError(message)
+        error.kind = kind
+        return error
+
+
+def drain(data_chunks, digest, size):
+    stream = BlobStream(StubSource(), digest, size, iter(data_chunks))
+    return b"".join(stream), stream
+
+
+def test_blob_stream_passes_exact_bytes_and_refuses_others():
+    data = b"x" * 3000
+    out, stream = drain([data[:1000], data[1000:]], digest_of(data), len(data))
+    assert out == data and stream.complete
+    with pytest.raises(AcrError, match="hashes to") as caught:
+        drain([b"y" * 3000], digest_of(data), 3000)
+    assert caught.value.kind == Kind.INTEGRITY
+    with pytest.raises(AcrError, match="ended after 1000 of 3000"):
+        drain([data[:1000]], digest_of(data), 3000)
+    with pytest.raises(AcrError, match="longer than"):
+        drain([data, b"z"], digest_of(data), 3000)
+
+
+# -- the blob location memory ---------------------------------------------------------------------------
+
+def test_locations_remember_forget_and_persist(tmp_path):
+    path = tmp_path / "cache" / "blob-locations.json"
+    memory = BlobLocations(path)
+    memory.remember("reg:5000", "ns1/redis", "sha256:" + "a" * 64)
+    memory.remember("reg:5000", "ns2/redis", "sha256:" + "a" * 64)
+    assert memory.candidates("reg:5000", "sha256:" + "a" * 64, exclude="ns2/redis") == ["ns1/redis"]
+    memory.save()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    again = BlobLocations(path)
+    assert again.candidates("reg:5000", "sha256:" + "a" * 64) == ["ns2/redis", "ns1/redis"]
+    again.forget("reg:5000", "ns2/redis", "sha256:" + "a" * 64)
+    again.save()
+    assert BlobLocations(path).candidates("reg:5000", "sha256:" + "a" * 64) == ["ns1/redis"]
+    assert BlobLocations(path).candidates("other:1", "sha256:" + "a" * 64) == []
+
+
+def test_locations_are_bounded_and_a_corrupt_cache_is_empty(tmp_path, monkeypatch):
+    monkeypatch.setattr(locmod, "MAX_DIGESTS", 3)
+    path = tmp_path / "blob-locations.json"
+    memory = BlobLocations(path)
+    for number in range(5):
+        memory.remember("reg", f"repo{number}", f"sha256:{number:064d}")
+    memory.save()
+    kept = json.loads(path.read_text())["reg"]
+    assert list(kept) == [f"sha256:{n:064d}" for n in (2, 3, 4)]  # the oldest went first
+    path.write_text("{not json")
+    assert BlobLocations(path).candidates("reg", f"sha256:{4:064d}") == []
+
+
+# -- bundles --------------------------------------------------------------------------------------------
+
+def write_bundle(path, images):
+    """``images``: ref name -> list of layer bytes. A minimal image each, through the writer."""
+    writer = LayoutWriter(path)
+    target = None
+    for name, layers in images.items():
+        config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers",
+                             "diff_ids": [digest_of(l) for l in layers]}}).encode()
+        target = LayoutTarget(writer, name)
+        for data in [config, *layers]:
+            if not target.reuse_blob(digest_of(data), len(data), None):
+                target.put_blob(digest_of(data), len(data),
+                                BlobStream(StubSource(), digest_of(data), len(data), iter([data])))
+        raw = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                          "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                     "digest": digest_of(config), "size": len(config)},
+                          "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest_of(l),
+                                      "size": len(l)} for l in layers]}).encode()
+        target.put_manifest(Manifest(OCI_MANIFEST, raw, digest_of(raw)), "tag")
+    writer.finish({"extra.json": b"{}"})
+    return path
+
+
+def test_a_written_bundle_reads_back_verified_and_deduplicated(tmp_path):
+    shared = b"shared layer" * 1000
+    bundle = write_bundle(tmp_path / "b.tar", {"reg/a:1": [shared, b"a only"], "reg/b:1": [shared]})
+    with tarfile.open(bundle) as tar:
+        names = tar.getnames()
+    assert names.count(blob_path(digest_of(shared))) == 1
+    assert not list(tmp_path.glob(".b.tar*"))  # the temp file was renamed into place
+    with LayoutReader(bundle) as reader:
+        listed = reader.verify()
+        assert "extra.json" in listed and "index.json" in listed
+        refs = [e["annotations"]["org.opencontainers.image.ref.name"] for e in reader.index()]
+        assert refs == ["reg/a:1", "reg/b:1"]
+        # the copy engine between two file ends: bundle -> bundle, digests kept
+        copy_writer = LayoutWriter(tmp_path / "copy.tar")
+        result = copy_image(LayoutSource(reader, "reg/a:1"), "reg/a:1", LayoutTarget(copy_writer, "reg/a:1"))
+        copy_writer.finish({})
+        assert result.status == "copied" and result.digest == reader.index()[0]["digest"]
+    with LayoutReader(tmp_path / "copy.tar") as copied:
+        copied.verify()
+        assert copied.index()[0]["digest"] == result.digest
+
+
+def test_a_damaged_bundle_names_the_file(tmp_path):
+    bundle = write_bundle(tmp_path / "b.tar", {"reg/a:1": [b"layer bytes" * 500]})
+    with tarfile.open(bundle) as tar:
+        member = next(m for m in tar.getmembers() if m.name.startswith("blobs/") and m.size > 1000)
+    data = bytearray(bundle.read_bytes())
+    data[member.offset_data + 10] ^= 1
+    flipped = tmp_path / "flipped.tar"
+    flipped.write_bytes(bytes(data))
+    with LayoutReader(flipped) as reader, pytest.raises(BundleError, match=f"{member.name} does not match"):
+        reader.verify()
+    truncated = tmp_path / "truncated.tar"
+    truncated.write_bytes(bundle.read_bytes()[: member.offset_data + 100])
+    with pytest.raises(BundleError, match="truncated"):
+        with LayoutReader(truncated) as reader:
+            reader.verify()
+    with pytest.raises(BundleError, match="does not exist"):
+        LayoutReader(tmp_path / "none.tar")
+
+
+def test_member_names_cannot_escape_the_bundle():
+    assert _safe_name("/etc/passwd") is None
+    assert _safe_name("blobs/../../x") is None
+    assert _safe_name("./blobs/sha256/ab") == "blobs/sha256/ab"
+
+
+def test_familiar_names_are_what_docker_shows():
+    assert familiar(ImageRef.parse("postgres:15-alpine")) == "postgres:15-alpine"
+    assert familiar(ImageRef.parse("bitnami/redis:7")) == "bitnami/redis:7"
+    assert familiar(ImageRef.parse("127.0.0.1:5000/library/redis:7")) == "127.0.0.1:5000/library/redis:7"
