@@ -755,6 +755,9 @@ class FaultyRegistry(LoopbackServer):
                         pass
                     self.close_connection = True
                     return None
+                elif fault == "blob_corrupt" and is_blob and len(data) > 1000:
+                    outer.hit.set()
+                    data = data[:-1] + bytes([data[-1] ^ 0xFF])  # same length, one bit pattern off
                 elif fault == "blob_slow" and is_blob and len(data) > 1000:
                     started = time.monotonic()
                     time.sleep(1.0)

@@ -8,7 +8,7 @@
 4. Child manifests next, the tag last: a tag never points at missing content.
 5. Read the tag back: the target must hold the source's digest.
 
-An end is a small object (see :class:`Source` and :class:`Target`); errors
+An end is a small object (see the comment on the two ends below); errors
 come out as the ends' own typed errors, each naming the end at fault.
 """
 
@@ -23,29 +23,15 @@ from ..jobs import CANCELLED, run_jobs
 from ..retry import with_retries
 from .manifests import MAX_CONFIG, Manifest, platform_matches, platform_of
 
-try:  # Protocol is typing-only documentation here; 3.8+ has it
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    Protocol = object  # type: ignore
-
-
-class Source(Protocol):
-    where: str  # for messages: "host/repo", "bundle.tar: ref", "engine: name:tag"
-
-    def manifest(self, reference: str) -> Manifest: ...
-    def open_blob(self, digest: str, size: int) -> Tuple[Iterator[bytes], Callable[[], None]]: ...
-    def fail(self, message: str, kind: Kind = Kind.OTHER) -> AcrError: ...
-
-
-class Target(Protocol):
-    where: str
-    parallel: int  # how many blobs it takes at once (a tar takes one)
-
-    def tag_digest(self) -> Optional[str]: ...
-    def reuse_blob(self, digest: str, size: int, source: Source) -> bool: ...  # has it, or got it without bytes
-    def put_blob(self, digest: str, size: int, chunks: "BlobStream") -> None: ...
-    def put_manifest(self, manifest: Manifest, reference: Optional[str]) -> str: ...
-    def fail(self, message: str, kind: Kind = Kind.OTHER) -> AcrError: ...
+# The two ends, as duck types (typing.Protocol would cost start-up time for documentation only):
+#
+# Source: ``where`` (a name for messages); ``manifest(reference) -> Manifest``;
+#   ``open_blob(digest, size) -> (chunks, close)``; ``fail(message, kind) -> AcrError``.
+# Target: ``where``; ``parallel`` (blobs it takes at once: a tar takes one); ``checks_digests`` (it refuses a
+#   blob whose bytes do not hash to the digest, as a registry must; else the stream is hashed here);
+#   ``tag_digest() -> digest or None``; ``reuse_blob(digest, size, source) -> bool`` (it has the blob, or got it
+#   without bytes, e.g. by a mount); ``put_blob(digest, size, stream)``; ``put_manifest(manifest, reference)``
+#   (reference None: a child of an index, stored by digest; else under the tag) -> digest; ``fail(...)``.
 
 
 @dataclass
@@ -58,7 +44,7 @@ class CopyResult:
     images: List[Tuple[str, Manifest]] = field(default_factory=list)  # (platform, image manifest) copied
 
 
-def resolve(source: Source, reference: str, platforms: Sequence[str] = ()
+def resolve(source, reference: str, platforms: Sequence[str] = ()
             ) -> Tuple[Manifest, List[Manifest], List[str]]:
     """The manifest to put under the tag, the child manifests it needs, and the platforms they cover."""
     top = source.manifest(reference)
@@ -84,7 +70,7 @@ def resolve(source: Source, reference: str, platforms: Sequence[str] = ()
     return top, [source.manifest(e["digest"]) for e in entries], [platform_of(e) for e in entries]
 
 
-def image_platform(source: Source, manifest: Manifest) -> str:
+def image_platform(source, manifest: Manifest) -> str:
     """The platform of a single image manifest, read from its config (one small blob)."""
     config = manifest.config()
     if config is None:
@@ -97,7 +83,7 @@ def image_platform(source: Source, manifest: Manifest) -> str:
     return platform_of(body) if isinstance(body, dict) else "unknown/unknown"
 
 
-def read_small_blob(source: Source, digest: str, size: int, limit: int) -> bytes:
+def read_small_blob(source, digest: str, size: int, limit: int) -> bytes:
     if size > limit:
         raise source.fail(f"{source.where}: blob {digest} is {size} bytes, more than the {limit >> 20} MiB "
                           "allowed for it")
@@ -108,7 +94,7 @@ def read_small_blob(source: Source, digest: str, size: int, limit: int) -> bytes
         close()
 
 
-def copy_image(source: Source, reference: str, target: Target, platforms: Sequence[str] = (),
+def copy_image(source, reference: str, target, platforms: Sequence[str] = (),
                skip_existing: bool = True, force: bool = False, dry: bool = False, workers: int = 4,
                on_bytes: Optional[Callable[[int, int], None]] = None, tries: int = 3,
                backoff: Optional[float] = None, with_platforms: bool = False) -> CopyResult:
@@ -153,7 +139,7 @@ def copy_image(source: Source, reference: str, target: Target, platforms: Sequen
     return result
 
 
-def _copy_blob(source: Source, target: Target, digest: str, size: int, transfer: "_Transfer", force: bool,
+def _copy_blob(source, target, digest: str, size: int, transfer: "_Transfer", force: bool,
                tries: int, backoff: Optional[float]) -> bool:
     """Make ``digest`` exist in the target; True when its bytes had to be sent."""
     if not force and target.reuse_blob(digest, size, source):
@@ -163,16 +149,19 @@ def _copy_blob(source: Source, target: Target, digest: str, size: int, transfer:
     return True
 
 
-def _stream_blob(source: Source, target: Target, digest: str, size: int, transfer: "_Transfer") -> None:
+def _stream_blob(source, target, digest: str, size: int, transfer: "_Transfer") -> None:
     chunks, close = source.open_blob(digest, size)
-    stream = BlobStream(source, digest, size, iter(chunks), transfer)
+    stream = BlobStream(source, digest, size, iter(chunks), transfer, hashed=not target.checks_digests)
     finished = False
     try:
         try:
             target.put_blob(digest, size, stream)
-        except Exception:
+        except Exception as exc:
             if stream.error is not None:  # the source broke off: the target's failure is only its symptom
                 raise stream.source_error() from None
+            if getattr(exc, "status", None) == 400 and "DIGEST_INVALID" in str(exc):  # the registry's own check
+                raise source.fail(f"{source.where}: blob {digest} does not hash to its digest (the target "
+                                  "refused it); refused (corrupt or tampered)", Kind.INTEGRITY) from None
             raise
         if stream.error is not None:
             raise stream.source_error()
@@ -194,14 +183,14 @@ class BlobStream:
     only after the iterator is exhausted never keeps bad bytes.
     """
 
-    def __init__(self, source: Source, digest: str, size: int, chunks: Iterator[bytes],
-                 transfer: Optional["_Transfer"] = None):
+    def __init__(self, source, digest: str, size: int, chunks: Iterator[bytes],
+                 transfer: Optional["_Transfer"] = None, hashed: bool = True):
         self._source = source
         self.digest = digest
         self.size = size
         self._chunks = chunks
         self._transfer = transfer
-        self._hash = hashlib.sha256()
+        self._hash = hashlib.sha256() if hashed else None  # None: the target checks the digest itself
         self.error: Optional[BaseException] = None
         self.received = 0
         self.complete = False
@@ -229,20 +218,21 @@ class BlobStream:
             self.error = self._source.fail(f"{self._source.where}: blob {self.digest} is longer than its "
                                            f"{self.size} bytes", Kind.INTEGRITY)
             raise self.error
-        self._hash.update(chunk)
+        if self._hash is not None:
+            self._hash.update(chunk)
         if self._transfer is not None:
             self._transfer.add(len(chunk))
         return chunk
 
     def _finish(self) -> None:
-        got = "sha256:" + self._hash.hexdigest()
         if self.received != self.size:
             self.error = self._source.fail(f"{self._source.where}: blob {self.digest} ended after "
                                            f"{self.received} of {self.size} bytes", Kind.TRANSIENT)
             raise self.error
+        got = "sha256:" + self._hash.hexdigest() if self._hash is not None else self.digest
         if got != self.digest:
-            self.error = self._source.fail(f"{self._source.where}: blob {self.digest} hashes to {got}; refused "
-                                           "(corrupt or tampered)", Kind.INTEGRITY)
+            self.error = self._source.fail(f"{self._source.where}: blob {self.digest} does not hash to its digest "
+                                           f"(it hashes to {got}); refused (corrupt or tampered)", Kind.INTEGRITY)
             raise self.error
         self.complete = True
 

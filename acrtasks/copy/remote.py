@@ -70,6 +70,7 @@ class RegistryTarget:
     """``repo:tag`` of the registry ``client`` talks to."""
 
     parallel = 16
+    checks_digests = True  # the registry refuses a blob that does not hash to its digest (distribution spec)
 
     def __init__(self, client: RegistryClient, repo: str, tag: str, sessions: "UploadSessions",
                  locations: Optional[BlobLocations] = None):

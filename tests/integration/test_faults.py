@@ -171,3 +171,22 @@ def test_ctrl_c_stops_an_export_and_leaves_no_bundle(project, faulty):
     assert took < 3, f"Ctrl-C took {took:.1f} s"
     assert "Traceback" not in out + err
     assert list(output.parent.iterdir()) == [], "a bundle or its temp file was left behind"
+
+
+@pytest.mark.parametrize("task", ["push-deps", "export"])
+def test_a_blob_that_does_not_hash_to_its_digest_is_refused(project, registry, faulty, task):
+    """Into a registry the registry's own check refuses it; into a bundle ours does. Either way the source is
+    named, exit 1, and nothing is left: no tag, no bundle."""
+    proxy = faulty("blob_corrupt")
+    deps_from(project, proxy.host)
+    output = project.root / "out" / "bundle.tar"
+    output.parent.mkdir()
+    args = ["--deps-namespace", f"{registry.host}/m"] if task == "push-deps" else ["--output", str(output),
+                                                                                   "--version", "1"]
+    result = project.inv(task, *args, env={"ACRTASKS_RETRY_BACKOFF": "0"})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert proxy.hit.is_set()
+    assert "does not hash to" in result.stdout + result.stderr and proxy.host in result.stdout + result.stderr
+    assert registry.tags("m/app") == []
+    assert list(output.parent.iterdir()) == []
