@@ -198,6 +198,11 @@ class BlobStream:
     def __iter__(self) -> "BlobStream":
         return self
 
+    def __len__(self) -> int:
+        """The blob's size: an HTTP upload then carries a Content-Length instead of chunked framing, which
+        would copy every piece once more (urllib3 frames each chunk in a new bytes object)."""
+        return self.size
+
     def __next__(self) -> bytes:
         if CANCELLED.is_set():
             self.error = InterruptedError("interrupted")
