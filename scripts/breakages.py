@@ -26,6 +26,7 @@ BUILD_PUSH = "tests/integration/test_build_push.py"
 DEPS = "tests/integration/test_push_deps.py"
 LOGIN = "tests/integration/test_login.py"
 SET_IMAGES = "tests/integration/test_set_images.py"
+BUNDLE = "tests/integration/test_bundle.py"
 
 # (what the README promises, file, the line as it is, the line broken, the tests that should notice)
 BREAKAGES = [
@@ -149,6 +150,31 @@ BREAKAGES = [
      "        if False else None", [SET_IMAGES, "-k", "pin_digest"]),
     ("set-images writes nothing on any error", "acrtasks/tasks.py", "    if planner.errors:", "    if False:",
      [SET_IMAGES, "-k", "bad_files or conflict or anchor"]),
+    ("import verifies checksums first", "acrtasks/copy/layout.py",
+     "            if digest.hexdigest() != expected:", "            if False:", [BUNDLE, "-k", "corrupt"]),
+    ("import finds a missing blob", "acrtasks/bundle.py", '            _check_blobs(reader, named[ref]["digest"], listed)',
+     "            pass", [BUNDLE, "-k", "corrupt"]),
+    ("a bundle blob is checked against its digest", "acrtasks/copy/copier.py", "        if got != self.digest:",
+     "        if False:", [FAULTS, "-k", "hash_to"]),
+    ("import --engine loads the chosen platform", "acrtasks/bundle.py",
+     "str(image.ref), target, [platform])", "str(image.ref), target, [\"linux/amd64\"])",
+     [BUNDLE, "-k", "engine_loads"]),
+    ("--load-platform picks manifest.json's platform", "acrtasks/bundle.py",
+     "if not platform or platform_matches(platform, plan.load_platform)]",
+     "if not platform or platform_matches(platform, \"linux/arm64\")]", [BUNDLE, "-k", "docker_load"]),
+    ("export leaves no partial bundle", "acrtasks/bundle.py", "    except BaseException:\n        writer.abort()",
+     "    except BaseException:\n        pass", [FAULTS, "-k", "export"]),
+    ("the blob location memory mounts", "acrtasks/copy/remote.py",
+     "candidates = self.locations.candidates(host, digest, exclude=self.repo)", "candidates = []",
+     [DEPS, "-k", "second_namespace"]),
+    ("export --no-deps", "acrtasks/bundle.py", "    if with_deps:\n        sources", "    if True:\n        sources",
+     [BUNDLE, "-k", "gzip"]),
+    ("pull checks every ref first", "acrtasks/puller.py", "    if missing:", "    if False:", [BUNDLE, "-k", "pull"]),
+    ("TLS trust through an HTTPS proxy", "acrtasks/registry/client.py",
+     '        proxy_kwargs["ssl_context"] = self._context', "        pass", [BUNDLE, "-k", "posing_as_acr"]),
+    ("import names dependencies as push-deps", "acrtasks/bundle.py",
+     "deps_naming.dependency(image.name, settings.config.deps_rename).target",
+     "settings.naming.component_ref(image.ref.name, bundle.version)", [BUNDLE, "-k", "htpasswd"]),
     ("the test harness leaves docker0 alone", "tests/harness.py", 'f"--bridge={bridge.name}",',
      '"--bridge=none",', ["tests/integration/test_harness_proof.py", "-k", "docker0"]),
 ]

@@ -330,3 +330,34 @@ def test_flat_acr_names_after_import_into_a_tls_registry_posing_as_acr(release, 
     finally:
         proxy.stop()
         target.remove()
+
+
+def test_dry_import_says_what_would_happen_and_pushes_nothing(release):
+    target = Registry().start()
+    try:
+        result = release.project.inv("--dry", "import", str(release.bundle), "--registry", f"{target.host}/dry",
+                                     env=release.env)
+        assert result.returncode == 0, result.stderr + result.stdout
+        assert sum(line.startswith("would be copied") and " -> " in line for line in result.stdout.splitlines()) == 5
+        assert "dry run: nothing was built" in result.stdout
+        assert target.repositories() == []
+    finally:
+        target.remove()
+
+
+def test_bad_import_and_export_flags_are_one_line_usage_errors(release, tmp_path):
+    project = release.project
+    cases = [
+        (["import", str(release.bundle)], "import to where?"),
+        (["import", str(release.bundle), "--registry", "r.example", "--engine"], "exclude each other"),
+        (["import", str(tmp_path / "none.tar"), "--check"], "does not exist"),
+        (["export", "--compress", "zstd"], "docker 20.10 cannot load it"),
+        (["export", "--platform", "linux"], "os/arch"),
+        (["export", "--source", "cloud"], "is not one of"),
+        (["export", "--output", str(tmp_path)], "is a directory"),
+    ]
+    for args, words in cases:
+        result = project.inv(*args, env=release.env)
+        code = 1 if "does not exist" in words else 2
+        line = one_error(result, code)
+        assert words in line, (args, line)
