@@ -1,12 +1,14 @@
-"""Carry out the build part of a plan: up to N builds at once, live logs, a summary."""
+"""Carry out the build part of a plan: up to N builds at once, live logs, a summary.
 
-import re
+The backend (classic, buildkit, buildx: :mod:`acrtasks.backends`) turns each
+step into an image; everything here is the same whichever one it is.
+"""
+
 import time
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
 from .console import Console
-from .engine import Engine
 from .errors import BuildFailed
 from .jobs import run_jobs
 from .plan import BuildStep
@@ -17,6 +19,8 @@ class BuildResult:
     step: BuildStep
     status: str = "pending"  # ok | failed
     image_id: Optional[str] = None
+    digest: str = ""  # when the backend pushed the result itself (several platforms)
+    pushed: List[str] = field(default_factory=list)
     seconds: float = 0.0
     error: str = ""
     failed_step: str = ""
@@ -33,16 +37,19 @@ class BuildResult:
         }
         if self.image_id:
             fields["image.id"] = self.image_id
+        if self.digest:
+            fields["containerimage.digest"] = self.digest
+        if self.pushed:
+            fields["push"] = {ref: {"status": "pushed", "digest": self.digest} for ref in self.pushed}
         if self.error:
             fields["build"]["error"] = self.error
         return fields
 
 
 PROGRESS_MODES = ("auto", "plain", "quiet")
-_STEP = re.compile(r"Step (\d+)/(\d+) ")
 
 
-def run_builds(engine: Engine, steps: Sequence[BuildStep], parallel: int, no_cache: bool,
+def run_builds(backend, engine_factory, steps: Sequence[BuildStep], parallel: int, no_cache: bool,
                console: Console, progress: str = "auto") -> List[BuildResult]:
     """Build every step; a failure does not stop the builds already running or queued.
 
@@ -58,17 +65,18 @@ def run_builds(engine: Engine, steps: Sequence[BuildStep], parallel: int, no_cac
         started = time.monotonic()
 
         def on_line(line: str) -> None:
-            step_match = _STEP.match(line)
-            if step_match:
-                jobs.update(step.component, int(step_match.group(1)) - 1, int(step_match.group(2)))
             if show_logs:
                 console.prefixed(step.component, width, line)
 
         jobs.start(step.component)
         try:
-            result.image_id = engine.build(step, no_cache, on_line)
-            for ref in step.refs[1:]:
-                engine.tag(result.image_id, ref)
+            output = backend.build(step, no_cache, on_line,
+                                   lambda done, total: jobs.update(step.component, done, total))
+            result.image_id, result.digest, result.pushed = output.image_id, output.digest, output.pushed
+            if output.image_id:
+                engine = engine_factory()
+                for ref in step.refs[1:]:
+                    engine.tag(output.image_id, ref)
             result.status = "ok"
         except BuildFailed as exc:
             result.status, result.error, result.failed_step, result.tail = "failed", str(exc), exc.step, exc.tail
@@ -77,13 +85,13 @@ def run_builds(engine: Engine, steps: Sequence[BuildStep], parallel: int, no_cac
         return result
 
     with console.progress("steps", "build", quiet=progress == "quiet") as jobs:
-        return run_jobs(build_one, steps, parallel)
+        return run_jobs(build_one, steps, parallel, on_interrupt=backend.cancel_all)
 
 
 def print_summary(results: Sequence[BuildResult], console: Console) -> None:
     rows = []
     for result in results:
-        short_id = (result.image_id or "-").replace("sha256:", "")[:12]
+        short_id = (result.image_id or result.digest or "-").replace("sha256:", "")[:12]
         rows.append((result.step.component, result.step.refs[0], short_id, result.status, f"{result.seconds:.1f}"))
         rows.extend(("", ref, "", "", "") for ref in result.step.refs[1:])
     console.say()

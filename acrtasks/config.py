@@ -31,7 +31,8 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
     "project": {"name": (str, _REQUIRED), "image_prefix": (str, None)},
     "registry": {"url": (str, ""), "layout": (str, "auto"), "flat_hosts": (list, [".aliyuncs.com"]),
                  "username": (str, ""), "insecure_hosts": (list, [])},
-    "build": {"version": (str, ""), "mode": (str, "prod"), "tag_latest": (bool, False), "parallel": (int, 2)},
+    "build": {"version": (str, ""), "mode": (str, "prod"), "tag_latest": (bool, False), "parallel": (int, 2),
+              "backend": (str, "auto"), "network": (str, ""), "platforms": (list, []), "builder": (str, "")},
     "deps": {
         "namespace": (str, ""),
         "images": (list, []),
@@ -51,7 +52,14 @@ COMPONENT_SCHEMA = {
     "target": (str, ""),
     "build_args": (dict, {}),
     "aliases": (list, []),
+    "secrets": (dict, {}),
 }
+BACKENDS = ("auto", "classic", "buildkit", "buildx")
+# A build secret: its id (what RUN --mount=type=secret,id=... names) and where its value comes from.
+SECRET_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}\Z")
+SECRET_SOURCE = re.compile(r"(env):([A-Za-z_][A-Za-z0-9_]*)\Z|(file):(.+)\Z")
+NETWORK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}\Z")
+PLATFORM = re.compile(r"[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9_]+)?\Z")
 _TYPE_NAMES = {str: "a string", bool: "true or false", int: "an integer", list: "a list of strings",
                dict: "a table of string values"}
 
@@ -64,6 +72,7 @@ class Component:
     target: str
     build_args: Dict[str, str]
     aliases: Tuple[str, ...]
+    secrets: Tuple[Tuple[str, str, str], ...] = ()  # (id, "env" | "file", variable name or absolute path)
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,10 @@ class Config:
     deploy_files: Tuple[str, ...] = ()
     deploy_registry: str = ""
     deploy_pin: str = "tag"
+    backend: str = "auto"
+    network: str = ""
+    platforms: Tuple[str, ...] = ()
+    builder: str = ""
 
     @property
     def root(self) -> Path:
@@ -188,6 +201,19 @@ class _Validator:
             for alias in values["aliases"]:
                 self.check(lambda: check_path_component(alias, "alias"), f"components.{name}.aliases")
             context = (self.path.parent / values["context"]).resolve()
+            secrets = []
+            for secret_id, source in values["secrets"].items():
+                where = f"components.{name}.secrets.{secret_id}"
+                if not SECRET_ID.match(secret_id):
+                    raise self.fail(where, "a secret id is letters, digits, '_', '.' or '-'")
+                match = SECRET_SOURCE.match(source)
+                if not match:
+                    raise self.fail(where, f"{source!r} is not env:VARIABLE or file:PATH")
+                if match.group(1):
+                    secrets.append((secret_id, "env", match.group(2)))
+                else:  # ~ and paths relative to build.toml, as for contexts
+                    path = Path(os.path.expanduser(match.group(4)))
+                    secrets.append((secret_id, "file", str((self.path.parent / path).resolve())))
             components[name] = Component(
                 name=name,
                 context=context,
@@ -195,10 +221,19 @@ class _Validator:
                 target=values["target"],
                 build_args=dict(values["build_args"]),
                 aliases=tuple(values["aliases"]),
+                secrets=tuple(secrets),
             )
 
         if registry["layout"] not in LAYOUTS:
             raise self.fail("registry.layout", f"{registry['layout']!r} is not one of {', '.join(LAYOUTS)}")
+        if build["backend"] not in BACKENDS:
+            raise self.fail("build.backend", f"{build['backend']!r} is not one of {', '.join(BACKENDS)}")
+        if build["network"] and not NETWORK.match(build["network"]):
+            raise self.fail("build.network", f"{build['network']!r} is not a network name (host, none, default, "
+                                              "or a network of the engine)")
+        for platform in build["platforms"]:
+            if not PLATFORM.match(platform):
+                raise self.fail("build.platforms", f"{platform!r} is not os/arch[/variant], e.g. linux/arm64")
         if build["parallel"] < 1:
             raise self.fail("build.parallel", f"must be at least 1, got {build['parallel']}")
         if deps["jobs"] < 1:
@@ -250,6 +285,10 @@ class _Validator:
             deploy_files=tuple(deploy["files"]),
             deploy_registry=deploy["registry"],
             deploy_pin=deploy["pin"],
+            backend=build["backend"],
+            network=build["network"],
+            platforms=tuple(build["platforms"]),
+            builder=build["builder"],
         )
 
     def named_tables(self, data: Dict[str, Any], key: str) -> Dict[str, Any]:

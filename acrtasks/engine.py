@@ -8,6 +8,7 @@ deciding what to do and printing it belongs to ``builder`` and ``pusher``.
 """
 
 import os
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Deque, Dict, List, Optional
@@ -34,9 +35,16 @@ _ERROR_KINDS = (
 def classify_push_error(message: str) -> Kind:
     text = message.lower()
     for kind, needles in _ERROR_KINDS:
-        if any(needle in text for needle in needles):
+        if any(_mentions(text, needle) for needle in needles):
             return kind
     return Kind.OTHER
+
+
+def _mentions(text: str, needle: str) -> bool:
+    """A status code counts as a whole number only: the port in ``127.0.0.1:40365`` is no 403."""
+    if needle.isdigit():
+        return re.search(rf"(?<![\d.:]){needle}(?!\d)", text) is not None
+    return needle in text
 
 
 @dataclass
@@ -166,6 +174,8 @@ class Engine:
                 labels=step.labels,
                 target=step.target or None,
                 nocache=no_cache,
+                network_mode=step.network or None,
+                platform=step.platforms[0] if step.platforms else None,
                 rm=True,
                 forcerm=True,
                 decode=True,

@@ -4,6 +4,7 @@
 tests read it: all three see the same value.
 """
 
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,6 +38,9 @@ class BuildStep:
     build_args: Dict[str, str]
     labels: Dict[str, str]
     refs: Tuple[ImageRef, ...]  # the local name first, then registry refs
+    secrets: Tuple[Tuple[str, str, str], ...] = ()  # (id, "env" | "file", variable or path): never a value
+    network: str = ""  # "" = the engine's default
+    platforms: Tuple[str, ...] = ()  # () = the engine's own
 
     @property
     def local_ref(self) -> ImageRef:
@@ -63,10 +67,14 @@ def oci_labels(settings: Settings, created: Optional[str] = None) -> Dict[str, s
     return {key: value for key, value in labels.items() if value}
 
 
-def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Optional[Dict[str, str]] = None
-                ) -> List[BuildStep]:
-    """One step per selected component, with every ref and expanded build arg; checks contexts exist."""
+def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Optional[Dict[str, str]] = None,
+                network: Optional[str] = None, platforms: Sequence[str] = ()) -> List[BuildStep]:
+    """One step per selected component, with every ref and expanded build arg; checks contexts exist and
+    every secret's source is there (its value is never read here)."""
     labels = oci_labels(settings) if labels is None else labels
+    config = settings.config
+    network = config.network if network is None else network
+    platforms = tuple(platforms or config.platforms)
     steps = []
     for component in settings.components(selected):
         dockerfile = component.context / component.dockerfile
@@ -77,6 +85,13 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
         refs = settings.naming.component_refs(
             component.name, settings.version, component.aliases, settings.tag_latest
         )
+        for secret_id, kind, source in component.secrets:
+            if kind == "env" and source not in os.environ:
+                raise PreflightError(f"component {component.name!r}: secret {secret_id} comes from ${source}, "
+                                     "which is not set; export it (its value is never printed)")
+            if kind == "file" and not (os.path.isfile(source) and os.access(source, os.R_OK)):
+                raise PreflightError(f"component {component.name!r}: secret {secret_id} comes from {source}, "
+                                     "which is not a readable file")
         steps.append(
             BuildStep(
                 component=component.name,
@@ -86,6 +101,9 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
                 build_args=settings.build_args(component),
                 labels=dict(labels),
                 refs=tuple(refs),
+                secrets=component.secrets,
+                network=network,
+                platforms=platforms,
             )
         )
     return steps
@@ -106,10 +124,17 @@ def plan_pushes(settings: Settings, selected: Sequence[str] = ()) -> List[PushSt
     return steps
 
 
-def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, root: Optional[Path] = None
-                    ) -> List[str]:
+def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, root: Optional[Path] = None,
+                    backend: str = "") -> List[str]:
     """The plan in words; Dockerfiles inside ``root`` (build.toml's folder) are shown relative to it."""
-    lines = [f"build {len(steps)} image(s), up to {parallel} at once{', no cache' if no_cache else ''}:"]
+    options = [f"up to {parallel} at once", *(["no cache"] if no_cache else [])]
+    if steps and steps[0].network:
+        options.append(f"network {steps[0].network}")
+    if steps and steps[0].platforms:
+        options.append(f"platform {','.join(steps[0].platforms)}")
+    lines = [f"build {len(steps)} image(s), {', '.join(options)}:"]
+    if backend:
+        lines.append(f"  backend: {backend}")
     for step in steps:
         where = step.context / step.dockerfile
         if root is not None and where.is_relative_to(root):
@@ -118,6 +143,8 @@ def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, r
         lines.append(f"  build {step.component}: {where}{target}")
         for name, value in masked(step.build_args).items():
             lines.append(f"    --build-arg {name}={value}")
+        for secret_id, kind, source in step.secrets:
+            lines.append(f"    --secret id={secret_id} (from {'$' + source if kind == 'env' else source})")
         for ref in step.refs:
             lines.append(f"    tag {ref}")
     return lines

@@ -41,6 +41,13 @@ HELP = {
     "preview_latest": "also preview the latest refs (as build/push --tag-latest would make)",
     "progress": "auto (live lines on a terminal, else plain), plain (every log line) or quiet (summary, and the "
                 "failing step's log)",
+    "backend": "auto (buildx, else BuildKit through a docker CLI that has it, else classic), classic, buildkit or "
+               "buildx; default: [build] backend",
+    "network": "network for RUN steps: default, host, none or an engine network; default: [build] network",
+    "build_platform": "build for this platform, os/arch[/variant] (repeatable; several need buildx, which pushes "
+                      "them); default: [build] platforms",
+    "builder": "the buildx builder to use (remote BuildKit, docker-container, kubernetes); default: [build] builder",
+    "push_jobs": "refs pushed at once (default 4)",
     "username": "registry user; default: $ACRTASKS_USERNAME, [registry] username, else a prompt on a terminal",
     "password_stdin": "read the password (or ACR temporary token) from standard input",
     "deps_namespace": "where dependencies go: host/ns or a Docker Hub namespace; default: [deps] namespace, "
@@ -150,34 +157,45 @@ def _engine():
     return Engine.connect()
 
 
-@task(help={k: HELP[k] for k in ("component", "registry", "version", "mode", "layout", "tag_latest", "parallel",
-                                  "no_cache", "metadata_file", "progress")},
-      iterable=["component"])
+@task(help={**{k: HELP[k] for k in ("component", "registry", "version", "mode", "layout", "tag_latest", "parallel",
+                                    "no_cache", "metadata_file", "progress", "backend", "network", "builder")},
+            "platform": HELP["build_platform"]},
+      iterable=["component", "platform"])
 @_boundary
 def build(c, component=None, registry=None, version=None, mode=None, layout=None, tag_latest=False,
-          no_cache=False, parallel=None, metadata_file=None, progress="auto"):
-    """Build component images through the Docker engine, in parallel, tagged for the registry."""
-    from . import builder, metadata, plan
+          no_cache=False, parallel=None, metadata_file=None, progress="auto", backend=None, network=None,
+          platform=None, builder=None):
+    """Build component images (classic builder, BuildKit or buildx), in parallel, tagged for the registry."""
+    from . import builder as builds
+    from . import metadata, plan
+    from .backends.select import choose
 
-    if progress not in builder.PROGRESS_MODES:
-        raise UsageError(f"--progress {progress!r} is not one of {', '.join(builder.PROGRESS_MODES)}")
+    if progress not in builds.PROGRESS_MODES:
+        raise UsageError(f"--progress {progress!r} is not one of {', '.join(builds.PROGRESS_MODES)}")
+    _check_build_flags(backend, network, platform or ())
     settings = _settings(c, registry=registry, version=version, mode=mode, layout=layout,
                          tag_latest=tag_latest or None, parallel=parallel)
-    steps = plan.plan_builds(settings, component or ())
+    config = settings.config
+    steps = plan.plan_builds(settings, component or (), network=network, platforms=platform or ())
+    engine = _engine_once()
+    chosen = choose(backend or config.backend, engine, steps[0].platforms if steps else (),
+                    config.builder if builder is None else builder, any(step.secrets for step in steps))
+    if getattr(chosen, "pushes", False) and settings.naming.registry is None:
+        raise UsageError("several platforms are pushed by the build itself: pass --registry (or [registry] url)")
     console = Console()
-    for line in plan.describe_builds(steps, settings.parallel, no_cache, settings.config.root):
+    for line in plan.describe_builds(steps, settings.parallel, no_cache, config.root, chosen.describe()):
         console.say(line)
     if _dry(c):
         return _dry_footer()
     record = metadata.MetadataFile(metadata_file)
     record.check()
-    engine = _engine()
+    engine()  # the engine answers, or nothing is started
     try:
-        results = builder.run_builds(engine, steps, settings.parallel, no_cache, console, progress)
+        results = builds.run_builds(chosen, engine, steps, settings.parallel, no_cache, console, progress)
     except Interrupted as exc:
         record.merge({r.step.component: r.metadata() for r in exc.finished})
         raise
-    builder.print_summary(results, console)
+    builds.print_summary(results, console)
     record.merge({r.step.component: r.metadata() for r in results})
     failed = [r.step.component for r in results if not r.ok]
     if failed:
@@ -524,6 +542,18 @@ def pull(c, component=None, deps=False, registry=None, version=None, layout=None
     failed = [s for s in results if s.status != "pulled"]
     if failed:
         raise OperationFailed(f"{len(failed)} of {len(results)} pull(s) failed")
+
+
+def _check_build_flags(backend, network, platforms) -> None:
+    from .config import BACKENDS, NETWORK, PLATFORM
+
+    if backend is not None and backend not in BACKENDS:
+        raise UsageError(f"--backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    if network is not None and network and not NETWORK.match(network):
+        raise UsageError(f"--network {network!r} is not a network name (default, host, none or an engine network)")
+    for platform in platforms:
+        if not PLATFORM.match(platform):
+            raise UsageError(f"--platform {platform!r} is not os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8)")
 
 
 def _engine_once():

@@ -1,0 +1,236 @@
+"""BuildKit through a docker CLI: ``DOCKER_BUILDKIT=1 docker build`` and ``docker buildx build``.
+
+The command is built by a pure function (tested on its own), then run with
+``--progress=plain``, whose lines are parsed for the step counter, the failing
+step and its log. Nothing secret is in the command line: build arg values and
+``env:`` secrets reach the CLI through its environment (``--build-arg NAME``
+takes the value of ``$NAME``; ``--secret id=X,env=VAR``), ``file:`` secrets by
+path. Ctrl-C sends the CLI a SIGINT, which makes it cancel the build.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
+
+from ..errors import BuildFailed
+from . import BuildOutput
+from .detect import DockerCli
+
+LOG_TAIL = 12
+# Build args that would change how the docker CLI itself runs if given as its environment: passed by value.
+_CLI_ENV = re.compile(r"(DOCKER_.*|BUILDX_.*|BUILDKIT_.*|PATH|HOME|TMPDIR|HTTPS?_PROXY|NO_PROXY)\Z", re.IGNORECASE)
+_VERTEX = re.compile(r"#(\d+) (.*)\Z")
+_STEP = re.compile(r"\[(?:[\w.-]+ )?(\d+)/(\d+)\] ")
+
+
+def common_flags(step, no_cache: bool, iidfile: str) -> Tuple[List[str], Dict[str, str]]:
+    """What ``docker build`` and ``docker buildx build`` share; returns (flags, environment additions)."""
+    flags = ["--progress=plain", "--iidfile", iidfile, "-f", str(step.context / step.dockerfile)]
+    env: Dict[str, str] = {}
+    if step.target:
+        flags += ["--target", step.target]
+    if step.network:
+        flags += ["--network", step.network]
+    if no_cache:
+        flags.append("--no-cache")
+    for name, value in step.build_args.items():
+        if _CLI_ENV.match(name):
+            flags += ["--build-arg", f"{name}={value}"]
+        else:
+            flags += ["--build-arg", name]
+            env[name] = value
+    for key, value in sorted(step.labels.items()):
+        flags += ["--label", f"{key}={value}"]
+    for secret_id, kind, source in step.secrets:
+        flags += ["--secret", f"id={secret_id},env={source}" if kind == "env" else f"id={secret_id},src={source}"]
+    return flags, env
+
+
+def buildkit_command(cli: DockerCli, step, no_cache: bool, iidfile: str) -> Tuple[List[str], Dict[str, str]]:
+    flags, env = common_flags(step, no_cache, iidfile)
+    if step.platforms:
+        flags += ["--platform", step.platforms[0]]
+    return [cli.path, "build", *flags, "-t", str(step.local_ref), str(step.context)], {**env, "DOCKER_BUILDKIT": "1"}
+
+
+def buildx_command(cli: DockerCli, step, no_cache: bool, iidfile: str, metadata_file: str, builder: str = ""
+                   ) -> Tuple[List[str], Dict[str, str]]:
+    """Several platforms cannot be loaded into an engine: they are pushed to every registry ref instead."""
+    flags, env = common_flags(step, no_cache, iidfile)
+    if builder:
+        flags += ["--builder", builder]
+    if step.platforms:
+        flags += ["--platform", ",".join(step.platforms)]
+    flags += ["--metadata-file", metadata_file]
+    if len(step.platforms) > 1:
+        tags = [str(ref) for ref in step.refs if ref.host]
+        flags.append("--push")
+    else:
+        tags = [str(step.local_ref)]
+        flags.append("--load")
+    tag_flags = [flag for tag in tags for flag in ("-t", tag)]
+    return [cli.path, "buildx", "build", *flags, *tag_flags, str(step.context)], env
+
+
+class PlainLog:
+    """BuildKit's ``--progress=plain`` lines: the step counter, the failing step, the error and a log tail."""
+
+    def __init__(self, on_line: Callable[[str], None], on_step: Callable[[int, int], None]):
+        self._on_line = on_line
+        self._on_step = on_step
+        self._names: Dict[str, str] = {}  # vertex number -> its name ("[2/3] RUN make")
+        self._logs: Dict[str, Deque[str]] = {}
+        self._all: Deque[str] = deque(maxlen=LOG_TAIL)
+        self.failed_vertex: Optional[str] = None
+        self.error = ""
+
+    def feed(self, line: str) -> None:
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            return
+        match = _VERTEX.match(line)
+        if match:
+            number, rest = match.groups()
+            if rest.startswith("sha256:"):
+                return  # vertex digests: noise
+            if number not in self._names:
+                self._names[number] = rest
+                step = _STEP.match(rest)
+                if step:
+                    self._on_step(int(step.group(1)) - 1, int(step.group(2)))
+            elif rest.startswith("ERROR:"):
+                self.failed_vertex = number
+                self.error = rest[len("ERROR:"):].strip()
+            else:
+                self._logs.setdefault(number, deque(maxlen=LOG_TAIL)).append(rest)
+        elif line.startswith(("ERROR:", "error:")):
+            self.error = line.split(":", 1)[1].strip()
+        self._all.append(line)
+        self._on_line(line)
+
+    def finish_error(self, last_lines: Sequence[str]) -> None:
+        """The CLI's last words are its verdict (``executor failed running ...``, ``failed to solve: ...``)."""
+        for line in reversed(last_lines):
+            text = line.strip()
+            if text and not text.startswith(("------", " > ", "#")):
+                self.error = text.split("ERROR: ", 1)[-1]
+                return
+
+    @property
+    def failed_step(self) -> str:
+        return self._names.get(self.failed_vertex or "", "")
+
+    @property
+    def tail(self) -> List[str]:
+        if self.failed_vertex and self._logs.get(self.failed_vertex):
+            return list(self._logs[self.failed_vertex])
+        return list(self._all)
+
+
+class _CliBackend:
+    name = ""
+
+    def __init__(self, cli: DockerCli, engine_factory: Callable):
+        self.cli = cli
+        self._engine_factory = engine_factory
+        self._running: Dict[int, subprocess.Popen] = {}
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.cli.describe()})"
+
+    def command(self, step, no_cache: bool, scratch: Path) -> Tuple[List[str], Dict[str, str]]:
+        raise NotImplementedError
+
+    def build(self, step, no_cache: bool, on_line: Callable[[str], None],
+              on_step: Callable[[int, int], None]) -> BuildOutput:
+        scratch = Path(tempfile.mkdtemp(prefix="acrtasks-build-"))  # 0700: the iid and metadata files
+        try:
+            argv, extra_env = self.command(step, no_cache, scratch)
+            log = PlainLog(on_line, on_step)
+            last: Deque[str] = deque(maxlen=6)
+            try:
+                proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env={**os.environ, **extra_env}, text=True,
+                                        errors="replace", bufsize=1)
+            except OSError as exc:
+                raise BuildFailed(f"cannot run {self.cli.path} ({exc.strerror or exc})", "", []) from None
+            with self._lock:
+                self._running[proc.pid] = proc
+            try:
+                for line in proc.stdout:
+                    log.feed(line)
+                    last.append(line.rstrip("\n"))
+                code = proc.wait()
+            finally:
+                with self._lock:
+                    self._running.pop(proc.pid, None)
+            if code != 0:
+                log.finish_error(list(last))
+                raise BuildFailed(log.error or f"{self.cli.path} exited with {code}", log.failed_step, log.tail)
+            return self.output(step, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def output(self, step, scratch: Path) -> BuildOutput:
+        image_id = (scratch / "iid").read_text().strip() if (scratch / "iid").is_file() else None
+        if not image_id:
+            raise BuildFailed(f"{self.cli.path} finished without writing the image id", "", [])
+        return BuildOutput(image_id)
+
+    def cancel_all(self) -> None:
+        """SIGINT to every running CLI, as a terminal's Ctrl-C would: it cancels its build."""
+        with self._lock:
+            running = list(self._running.values())
+        for proc in running:
+            try:
+                proc.send_signal(signal.SIGINT)
+            except OSError:
+                pass
+
+
+class BuildKitBackend(_CliBackend):
+    name = "buildkit"
+
+    def command(self, step, no_cache: bool, scratch: Path) -> Tuple[List[str], Dict[str, str]]:
+        return buildkit_command(self.cli, step, no_cache, str(scratch / "iid"))
+
+
+class BuildxBackend(_CliBackend):
+    name = "buildx"
+
+    def __init__(self, cli: DockerCli, engine_factory: Callable, platforms: Sequence[str] = (), builder: str = ""):
+        super().__init__(cli, engine_factory)
+        self.platforms = tuple(platforms)
+        self.builder = builder
+
+    @property
+    def pushes(self) -> bool:
+        return len(self.platforms) > 1
+
+    def describe(self) -> str:
+        extra = f", builder {self.builder}" if self.builder else ""
+        extra += f", {len(self.platforms)} platforms pushed by the build" if self.pushes else ""
+        return f"buildx ({self.cli.describe()}{extra})"
+
+    def command(self, step, no_cache: bool, scratch: Path) -> Tuple[List[str], Dict[str, str]]:
+        return buildx_command(self.cli, step, no_cache, str(scratch / "iid"), str(scratch / "metadata.json"),
+                              self.builder)
+
+    def output(self, step, scratch: Path) -> BuildOutput:
+        if not self.pushes:
+            return super().output(step, scratch)
+        try:
+            metadata = json.loads((scratch / "metadata.json").read_text())
+        except (OSError, ValueError):
+            metadata = {}
+        digest = metadata.get("containerimage.digest", "") if isinstance(metadata, dict) else ""
+        return BuildOutput(None, digest, [str(ref) for ref in step.refs if ref.host])

@@ -1,0 +1,71 @@
+"""Which docker CLIs on PATH can build with BuildKit, and which have buildx.
+
+A docker CLI before 23 has BuildKit built in (``DOCKER_BUILDKIT=1``); from 23
+on, ``docker build`` hands BuildKit builds to the buildx plugin, and a newer
+CLI without the plugin may well come first on PATH. So every ``docker`` on PATH
+is asked, in PATH order, without contacting the engine.
+"""
+
+import functools
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+_VERSION = re.compile(r"Docker version (\d+)\.(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class DockerCli:
+    path: str
+    version: Tuple[int, int, int]
+    buildx: bool  # `docker buildx version` works
+
+    @property
+    def version_text(self) -> str:
+        return ".".join(map(str, self.version))
+
+    @property
+    def buildkit(self) -> bool:
+        """Can run ``DOCKER_BUILDKIT=1 docker build``: built in before 23 (from 18.09), via buildx after."""
+        return self.buildx or (18, 9, 0) <= self.version < (23, 0, 0)
+
+    def describe(self) -> str:
+        plugin = "with buildx" if self.buildx else "without buildx"
+        return f"{self.path} {self.version_text} {plugin}"
+
+
+def _run(args: List[str]) -> Optional[str]:
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=15, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def inspect_cli(path: str) -> Optional[DockerCli]:
+    text = _run([path, "--version"])
+    match = _VERSION.search(text or "")
+    if not match:
+        return None
+    version = tuple(int(part) for part in match.groups())
+    return DockerCli(path, version, _run([path, "buildx", "version"]) is not None)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=None)
+def docker_clis(path_variable: Optional[str] = None) -> Tuple[DockerCli, ...]:
+    """Every distinct ``docker`` executable on PATH, in PATH order."""
+    seen, found = set(), []
+    for directory in (path_variable if path_variable is not None else os.environ.get("PATH", "")).split(os.pathsep):
+        candidate = os.path.join(directory or ".", "docker")
+        if not (os.path.isfile(candidate) and os.access(candidate, os.X_OK)):
+            continue
+        real = os.path.realpath(candidate)
+        if real in seen:
+            continue
+        seen.add(real)
+        cli = inspect_cli(candidate)
+        if cli is not None:
+            found.append(cli)
+    return tuple(found)

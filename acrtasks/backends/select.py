@@ -1,0 +1,46 @@
+"""Choosing a backend: what was asked for, what the machine has, and what the plan needs."""
+
+from typing import Callable, Optional, Sequence
+
+from ..errors import UsageError
+from .detect import DockerCli, docker_clis
+
+
+def _none_found(what: str, clis: Sequence[DockerCli]) -> str:
+    checked = "; ".join(cli.describe() for cli in clis) or "no docker CLI on PATH"
+    return (f"no docker CLI can build with {what} (checked: {checked}); install Debian's docker.io (its 20.10 CLI "
+            "has BuildKit built in) or the docker-buildx plugin, or use --backend classic")
+
+
+def choose(name: str, engine_factory: Callable, platforms: Sequence[str] = (), builder: str = "",
+           secrets: bool = False, clis: Optional[Sequence[DockerCli]] = None):
+    """The backend for ``name`` (auto | classic | buildkit | buildx), or a UsageError saying what is missing."""
+    from .classic import ClassicBackend
+    from .cli import BuildKitBackend, BuildxBackend
+
+    clis = docker_clis() if clis is None else clis
+    buildx = next((cli for cli in clis if cli.buildx), None)
+    buildkit = next((cli for cli in clis if cli.buildkit), None)
+    if name == "auto":
+        name = "buildx" if buildx else "buildkit" if buildkit else "classic"
+    if name != "buildx":
+        if len(platforms) > 1:
+            raise UsageError(f"{len(platforms)} platforms ({', '.join(platforms)}) need --backend buildx "
+                             f"(the {name} backend builds one platform); or build one with --platform")
+        if builder:
+            raise UsageError(f"--builder {builder} needs --backend buildx (the {name} backend has no builders)")
+    if name == "classic":
+        if secrets:
+            raise UsageError("build secrets need BuildKit: the classic builder cannot pass them without leaving "
+                             "them in the image; use --backend buildkit (or buildx)")
+        return ClassicBackend(engine_factory)
+    if name == "buildkit":
+        if buildkit is None:
+            raise UsageError(_none_found("BuildKit", clis))
+        return BuildKitBackend(buildkit, engine_factory)
+    if name == "buildx":
+        if buildx is None:
+            raise UsageError(_none_found("buildx", clis).replace("install Debian's docker.io (its 20.10 CLI has "
+                                                                 "BuildKit built in) or", "install"))
+        return BuildxBackend(buildx, engine_factory, platforms, builder)
+    raise UsageError(f"--backend {name!r} is not one of auto, classic, buildkit, buildx")
