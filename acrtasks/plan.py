@@ -109,8 +109,9 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
     return steps
 
 
-def plan_pushes(settings: Settings, selected: Sequence[str] = ()) -> List[PushStep]:
-    """One step per selected component: the registry refs its local image is pushed as."""
+def plan_pushes(settings: Settings, selected: Sequence[str] = (), already_pushed=frozenset()) -> List[PushStep]:
+    """One step per selected component: the registry refs its local image is pushed as. Refs a build of this
+    run pushed itself (several platforms, buildx) are left out, and a component with none left is too."""
     if settings.naming.registry is None:
         raise PreflightError(
             "no registry to push to: pass --registry host[/namespace], set ACRTASKS_REGISTRY, "
@@ -120,7 +121,10 @@ def plan_pushes(settings: Settings, selected: Sequence[str] = ()) -> List[PushSt
     for component in settings.components(selected):
         naming, version = settings.naming, settings.version
         refs = naming.registry_refs(component.name, version, component.aliases, settings.tag_latest)
-        steps.append(PushStep(component=component.name, refs=tuple(refs), local_ref=naming.local_ref(component.name, version)))
+        refs = [ref for ref in refs if str(ref) not in already_pushed]
+        if refs:
+            steps.append(PushStep(component=component.name, refs=tuple(refs),
+                                  local_ref=naming.local_ref(component.name, version)))
     return steps
 
 

@@ -1,16 +1,25 @@
-"""Carry out the push part of a plan: preflight, push with retries, progress, a summary."""
+"""Carry out the push part of a plan: preflight, up to N pushes at once with retries, progress, a summary.
 
+Pushes of one image's refs, and of images that share layers, may run at once:
+the engine uploads a layer once per repository even when two pushes want it,
+so in ACR's flat layout (every component in one repository) a shared base
+layer travels once.
+"""
+
+import threading
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 from .console import Console, JobProgress
 from .engine import Engine, PushProgress
-from .errors import PushFailed
-from .retry import TRIES, backoff_seconds, with_retries
-from .errors import Interrupted, PreflightError, login_hint
+from .errors import PreflightError, PushFailed, login_hint
+from .jobs import run_jobs
 from .naming import ImageRef
 from .plan import PushStep
+from .retry import TRIES, backoff_seconds, with_retries
+
+DEFAULT_JOBS = 4
 
 @dataclass
 class PushResult:
@@ -57,30 +66,36 @@ def _explain(exc: PushFailed, ref: ImageRef) -> str:
 
 
 def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, str],
-               console: Console) -> List[PushResult]:
-    """Push every ref; after an auth or connection failure the same registry's other refs are skipped."""
+               console: Console, jobs: int = DEFAULT_JOBS) -> List[PushResult]:
+    """Push every ref, up to ``jobs`` at once; after an auth or connection failure the same registry's refs
+    not yet started are skipped. Ctrl-C raises Interrupted with the pushes that finished (the engine stops a
+    push when our connection to it closes)."""
     backoff = backoff_seconds()  # read once, before the first push: a bad value stops nothing half-done
-    results: List[PushResult] = []
     dead_hosts: Dict[str, str] = {}
-    total = sum(len(step.refs) for step in steps)
-    try:
-        with console.progress("B", "push") as jobs:
-            for step in steps:
-                for ref in step.refs:
-                    host = ref.host
-                    if host in dead_hosts:
-                        results.append(PushResult(step.component, ref, "skipped", error=dead_hosts[host]))
-                        continue
-                    engine.tag(image_ids[step.local_ref], ref)
-                    results.append(_push_one(engine, step.component, ref, console, jobs, dead_hosts, backoff))
-    except KeyboardInterrupt:  # the engine stops the push when our connection to it closes
-        raise Interrupted(f"{len(results)} of {total} push(es) finished before Ctrl-C; the rest was abandoned",
-                          results) from None
-    return results
+    lock = threading.Lock()
+    items: List[Tuple[PushStep, ImageRef]] = [(step, ref) for step in steps for ref in step.refs]
+    for step, ref in items:  # every tag first: cheap, and a push never waits for another's tag
+        engine.tag(image_ids[step.local_ref], ref)
+
+    def push(item: Tuple[PushStep, ImageRef]) -> PushResult:
+        step, ref = item
+        with lock:
+            dead = dead_hosts.get(ref.host)
+        if dead:
+            return PushResult(step.component, ref, "skipped", error=dead)
+        result, dead = _push_one(engine, step.component, ref, console, progress, backoff)
+        if dead:
+            with lock:
+                dead_hosts.setdefault(ref.host, dead)
+        return result
+
+    with console.progress("B", "push") as progress:
+        return run_jobs(push, items, jobs)
 
 
 def _push_one(engine: Engine, component: str, ref: ImageRef, console: Console, jobs: JobProgress,
-              dead_hosts: Dict[str, str], backoff: float) -> PushResult:
+              backoff: float) -> Tuple[PushResult, str]:
+    """One push with retries; and, after an auth or connection failure, why its registry's others are skipped."""
     started = time.monotonic()
     name = str(ref)
     jobs.start(name)
@@ -95,12 +110,11 @@ def _push_one(engine: Engine, component: str, ref: ImageRef, console: Console, j
         digest = with_retries(lambda: engine.push(ref, on_progress), TRIES, backoff, on_retry)
     except PushFailed as exc:
         message = _explain(exc, ref)
-        if exc.kind in ("auth", "transient"):
-            dead_hosts[ref.host] = f"skipped after: {message}"
         jobs.end(name, "failed")
-        return PushResult(component, ref, "failed", error=message, seconds=time.monotonic() - started)
+        dead = f"skipped after: {message}" if exc.kind in ("auth", "transient") else ""
+        return PushResult(component, ref, "failed", error=message, seconds=time.monotonic() - started), dead
     jobs.end(name, f"pushed {digest}")
-    return PushResult(component, ref, "pushed", digest=digest, seconds=time.monotonic() - started)
+    return PushResult(component, ref, "pushed", digest=digest, seconds=time.monotonic() - started), ""
 
 
 def print_summary(results: Sequence[PushResult], console: Console) -> None:

@@ -202,15 +202,21 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
         raise OperationFailed(f"{len(failed)} of {len(results)} build(s) failed: {', '.join(failed)}")
 
 
-@task(help={k: HELP[k] for k in ("component", "registry", "version", "layout", "tag_latest", "metadata_file")},
+@task(help={**{k: HELP[k] for k in ("component", "registry", "version", "layout", "tag_latest", "metadata_file")},
+            "jobs": HELP["push_jobs"]},
       iterable=["component"])
 @_boundary
-def push(c, component=None, registry=None, version=None, layout=None, tag_latest=False, metadata_file=None):
-    """Push built component images to the registry, after checking every one exists locally."""
-    from . import metadata, plan, pusher
+def push(c, component=None, registry=None, version=None, layout=None, tag_latest=False, metadata_file=None,
+         jobs=None):
+    """Push built component images to the registry, N at once, after checking every one exists locally."""
+    from . import builder, metadata, plan, pusher
 
+    job_count = positive_int(jobs, "--jobs") if jobs is not None else pusher.DEFAULT_JOBS
     settings = _settings(c, registry=registry, version=version, layout=layout, tag_latest=tag_latest or None)
-    steps = plan.plan_pushes(settings, component or ())
+    steps = plan.plan_pushes(settings, component or (), already_pushed=builder.PUSHED_BY_BUILD)
+    if not steps:
+        Console().say("nothing to push: the build pushed every image itself (several platforms, buildx)")
+        return None
     console = Console()
     for line in plan.describe_pushes(steps):
         console.say(line)
@@ -221,7 +227,7 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
     engine = _engine()
     image_ids = pusher.preflight(engine, steps)
     try:
-        results = pusher.run_pushes(engine, steps, image_ids, console)
+        results = pusher.run_pushes(engine, steps, image_ids, console, job_count)
     except Interrupted as exc:
         record.merge(pusher.metadata(exc.finished))
         raise

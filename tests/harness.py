@@ -713,6 +713,11 @@ class FaultyRegistry(LoopbackServer):
                                                                   'service="faulty"'}, b"")
                 if fault == "upload_stall" and self.command in ("PATCH", "PUT") and "/blobs/uploads/" in path:
                     return self._stall()
+                if fault == "upload_slow" and self.command in ("PATCH", "PUT") and "/blobs/uploads/" in path:
+                    started = time.monotonic()
+                    time.sleep(0.5)
+                    outer.intervals.append((started, time.monotonic(), path.split("/blobs/")[0]))
+                    outer.hit.set()
                 status, headers, data = self._upstream(body)
                 if self.command == "PUT" and "/manifests/" in path and status in (200, 201):
                     outer.manifest_put = True
