@@ -76,7 +76,7 @@ def run_builds(backend, engine_factory, steps: Sequence[BuildStep], parallel: in
                                    lambda done, total: jobs.update(step.component, done, total))
             result.image_id, result.digest, result.pushed = output.image_id, output.digest, output.pushed
             PUSHED_BY_BUILD.update(output.pushed)
-            if output.image_id:
+            if output.image_id and not output.tagged:
                 engine = engine_factory()
                 for ref in step.refs[1:]:
                     engine.tag(output.image_id, ref)

@@ -189,7 +189,7 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
         return _dry_footer()
     record = metadata.MetadataFile(metadata_file)
     record.check()
-    engine()  # the engine answers, or nothing is started
+    chosen.check_engine()  # the engine answers, or nothing is started
     try:
         results = builds.run_builds(chosen, engine, steps, settings.parallel, no_cache, console, progress)
     except Interrupted as exc:

@@ -19,3 +19,4 @@ class BuildOutput:
     image_id: Optional[str]  # in the engine; None when the result went straight to the registry
     digest: str = ""  # the registry digest, when the backend pushed (buildx, several platforms)
     pushed: List[str] = field(default_factory=list)  # refs the backend pushed itself
+    tagged: bool = False  # the backend gave the image every ref of the step already

@@ -27,5 +27,8 @@ class ClassicBackend:
 
         return BuildOutput(self._engine_factory().build(step, no_cache, line))
 
+    def check_engine(self) -> None:
+        self._engine_factory()  # connects and pings: EngineUnavailable when it does not answer
+
     def cancel_all(self) -> None:
         """Nothing to do: the engine abandons the build when our connection to it closes at exit."""

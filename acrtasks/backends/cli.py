@@ -58,7 +58,8 @@ def buildkit_command(cli: DockerCli, step, no_cache: bool, iidfile: str) -> Tupl
     flags, env = common_flags(step, no_cache, iidfile)
     if step.platforms:
         flags += ["--platform", step.platforms[0]]
-    return [cli.path, "build", *flags, "-t", str(step.local_ref), str(step.context)], {**env, "DOCKER_BUILDKIT": "1"}
+    tags = [flag for ref in step.refs for flag in ("-t", str(ref))]  # every ref at once: no tagging after
+    return [cli.path, "build", *flags, *tags, str(step.context)], {**env, "DOCKER_BUILDKIT": "1"}
 
 
 def buildx_command(cli: DockerCli, step, no_cache: bool, iidfile: str, metadata_file: str, builder: str = ""
@@ -74,7 +75,7 @@ def buildx_command(cli: DockerCli, step, no_cache: bool, iidfile: str, metadata_
         tags = [str(ref) for ref in step.refs if ref.host]
         flags.append("--push")
     else:
-        tags = [str(step.local_ref)]
+        tags = [str(ref) for ref in step.refs]
         flags.append("--load")
     tag_flags = [flag for tag in tags for flag in ("-t", tag)]
     return [cli.path, "buildx", "build", *flags, *tag_flags, str(step.context)], env
@@ -147,6 +148,23 @@ class _CliBackend:
     def describe(self) -> str:
         return f"{self.name} ({self.cli.describe()})"
 
+    def check_engine(self) -> None:
+        """The engine answers the CLI that will build (its DOCKER_HOST or context), or nothing is started.
+
+        One ``docker version`` costs less than loading docker-py, which a CLI build does not need.
+        """
+        from ..errors import EngineUnavailable
+
+        try:
+            done = subprocess.run([self.cli.path, "version", "--format", "{{.Server.Version}}"], capture_output=True,
+                                  text=True, timeout=30, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise EngineUnavailable(f"cannot ask the Docker engine through {self.cli.path} ({exc})") from None
+        if done.returncode != 0 or not done.stdout.strip():
+            reason = (done.stderr.strip().splitlines() or ["no answer"])[-1][:200]
+            raise EngineUnavailable(f"cannot reach the Docker engine through {self.cli.path} ({reason}); start "
+                                    "dockerd, or point DOCKER_HOST at a running engine")
+
     def command(self, step, no_cache: bool, scratch: Path) -> Tuple[List[str], Dict[str, str]]:
         raise NotImplementedError
 
@@ -184,7 +202,7 @@ class _CliBackend:
         image_id = (scratch / "iid").read_text().strip() if (scratch / "iid").is_file() else None
         if not image_id:
             raise BuildFailed(f"{self.cli.path} finished without writing the image id", "", [])
-        return BuildOutput(image_id)
+        return BuildOutput(image_id, tagged=True)
 
     def cancel_all(self) -> None:
         """SIGINT to every running CLI, as a terminal's Ctrl-C would: it cancels its build."""

@@ -50,22 +50,33 @@ def inspect_cli(path: str) -> Optional[DockerCli]:
     if not match:
         return None
     version = tuple(int(part) for part in match.groups())
-    return DockerCli(path, version, _run([path, "buildx", "version"]) is not None)  # type: ignore[arg-type]
+    return DockerCli(path, version, _has_buildx(path))  # type: ignore[arg-type]
+
+
+def _has_buildx(path: str) -> bool:
+    """``docker buildx version`` answers, and it is the plugin that answers (a CLI without it says
+    ``unknown command`` on stderr, and older ones exit 0 with their help on stdout)."""
+    text = _run([path, "buildx", "version"])
+    return bool(text) and "buildx" in text.lower() and "usage" not in text.lower()
 
 
 @functools.lru_cache(maxsize=None)
 def docker_clis(path_variable: Optional[str] = None) -> Tuple[DockerCli, ...]:
     """Every distinct ``docker`` executable on PATH, in PATH order."""
-    seen, found = set(), []
+    seen, candidates = set(), []
     for directory in (path_variable if path_variable is not None else os.environ.get("PATH", "")).split(os.pathsep):
         candidate = os.path.join(directory or ".", "docker")
         if not (os.path.isfile(candidate) and os.access(candidate, os.X_OK)):
             continue
         real = os.path.realpath(candidate)
-        if real in seen:
-            continue
-        seen.add(real)
-        cli = inspect_cli(candidate)
-        if cli is not None:
-            found.append(cli)
-    return tuple(found)
+        if real not in seen:
+            seen.add(real)
+            candidates.append(candidate)
+    if len(candidates) < 2:
+        found = [inspect_cli(path) for path in candidates]
+    else:  # each asks two short-lived processes: ask every CLI at once
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(candidates)) as pool:
+            found = list(pool.map(inspect_cli, candidates))
+    return tuple(cli for cli in found if cli is not None)

@@ -42,6 +42,9 @@ def test_the_cli_sees_no_secret_value_in_its_arguments():
     # a build arg named like the CLI's own settings is passed by value, not as the CLI's environment
     assert "DOCKER_HOST=tcp://x:1" in argv and "DOCKER_HOST" not in env
     assert "--no-cache" in argv and argv[-1] == "/src/api"
+    # every ref is given to the build: no tagging through the engine afterwards
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "-t"] == ["demo-api:1.0", "reg.example/ns/demo-api:1.0",
+                                                                       "reg.example/ns/demo-api:latest"]
 
 
 def test_buildx_loads_one_platform_and_pushes_several():
@@ -49,7 +52,8 @@ def test_buildx_loads_one_platform_and_pushes_several():
     assert argv[:3] == ["/opt/docker", "buildx", "build"]
     assert "--load" in argv and "--push" not in argv
     assert argv[argv.index("--platform") + 1] == "linux/arm64" and argv[argv.index("--builder") + 1] == "remote"
-    assert [argv[i + 1] for i, a in enumerate(argv) if a == "-t"] == ["demo-api:1.0"]
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "-t"] == ["demo-api:1.0", "reg.example/ns/demo-api:1.0",
+                                                                       "reg.example/ns/demo-api:latest"]
     argv, _ = buildx_command(BUILDX, step(["linux/amd64", "linux/arm64"]), False, "/t/iid", "/t/meta.json")
     assert "--push" in argv and "--load" not in argv and "--builder" not in argv
     assert argv[argv.index("--platform") + 1] == "linux/amd64,linux/arm64"
