@@ -27,6 +27,8 @@ DEPS = "tests/integration/test_push_deps.py"
 LOGIN = "tests/integration/test_login.py"
 SET_IMAGES = "tests/integration/test_set_images.py"
 BUNDLE = "tests/integration/test_bundle.py"
+BACKENDS = "tests/integration/test_build_backends.py"
+PUSHES = "tests/integration/test_push_parallel.py"
 
 # (what the README promises, file, the line as it is, the line broken, the tests that should notice)
 BREAKAGES = [
@@ -175,6 +177,25 @@ BREAKAGES = [
     ("import names dependencies as push-deps", "acrtasks/bundle.py",
      "deps_naming.dependency(image.name, settings.config.deps_rename).target",
      "settings.naming.component_ref(image.ref.name, bundle.version)", [BUNDLE, "-k", "htpasswd"]),
+    ("--backend honoured", "acrtasks/tasks.py", "chosen = choose(backend or config.backend,",
+     "chosen = choose(config.backend,", [BACKENDS, "-k", "refuses_secrets"]),
+    ("build arg values and secrets stay out of the CLI's argv", "acrtasks/backends/cli.py",
+     "        if _CLI_ENV.match(name):", "        if True:", [BACKENDS, "-k", "leaves_no_trace"]),
+    ("--network reaches BuildKit", "acrtasks/backends/cli.py", '        flags += ["--network", step.network]',
+     "        pass", [BACKENDS, "-k", "network"]),
+    ("--network reaches the classic builder", "acrtasks/engine.py", "network_mode=step.network or None,",
+     "network_mode=None,", [BACKENDS, "-k", "network"]),
+    ("a failing BuildKit step is named", "acrtasks/backends/cli.py", "                self.failed_vertex = number",
+     "                pass", [BACKENDS, "-k", "failing"]),
+    ("the classic backend refuses secrets", "acrtasks/backends/select.py", "        if secrets:", "        if False:",
+     [BACKENDS, "-k", "refuses_secrets"]),
+    ("auto takes the first CLI that can", "acrtasks/backends/select.py",
+     "buildkit = next((cli for cli in clis if cli.buildkit), None)", "buildkit = next(iter(clis), None)",
+     ["tests/unit/test_backend_logic.py"]),
+    ("push --jobs", "acrtasks/pusher.py", "return first + run_jobs(push, rest, jobs)",
+     "return first + run_jobs(push, rest, 1)", [PUSHES, "-k", "overlap"]),
+    ("the first push of a registry goes alone", "acrtasks/pusher.py", "first = run_jobs(push, leaders, jobs)",
+     "first = []; rest = items", [PUSHES, "-k", "shared"]),
     ("the test harness leaves docker0 alone", "tests/harness.py", 'f"--bridge={bridge.name}",',
      '"--bridge=none",', ["tests/integration/test_harness_proof.py", "-k", "docker0"]),
 ]

@@ -29,6 +29,7 @@ LOG_TAIL = 12
 _CLI_ENV = re.compile(r"(DOCKER_.*|BUILDX_.*|BUILDKIT_.*|PATH|HOME|TMPDIR|HTTPS?_PROXY|NO_PROXY)\Z", re.IGNORECASE)
 _VERTEX = re.compile(r"#(\d+) (.*)\Z")
 _STEP = re.compile(r"\[(?:[\w.-]+ )?(\d+)/(\d+)\] ")
+_ELAPSED = re.compile(r"\d+\.\d+ ")
 
 
 def common_flags(step, no_cache: bool, iidfile: str) -> Tuple[List[str], Dict[str, str]]:
@@ -110,8 +111,8 @@ class PlainLog:
             elif rest.startswith("ERROR:"):
                 self.failed_vertex = number
                 self.error = rest[len("ERROR:"):].strip()
-            else:
-                self._logs.setdefault(number, deque(maxlen=LOG_TAIL)).append(rest)
+            else:  # "0.318 make: ..." -> "make: ...": the tail shows what the step printed
+                self._logs.setdefault(number, deque(maxlen=LOG_TAIL)).append(_ELAPSED.sub("", rest, count=1))
         elif line.startswith(("ERROR:", "error:")):
             self.error = line.split(":", 1)[1].strip()
         self._all.append(line)

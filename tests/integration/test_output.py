@@ -22,7 +22,9 @@ from harness import BASE_IMAGE, FaultyRegistry
 pytestmark = pytest.mark.integration
 
 SLOW = f"FROM {BASE_IMAGE}\nARG VERSION\nRUN echo one > /one\nRUN sleep 1 && echo two > /two\n"
-STUCK = f"FROM {BASE_IMAGE}\nRUN echo start\nRUN sleep 60\n"
+STUCK = f"FROM {BASE_IMAGE}\nRUN echo start\nRUN sleep 60 && echo {{token}}\n"
+# What each backend logs for a step: classic "Step 3/3 : RUN ...", BuildKit "#7 [3/3] RUN ...".
+STEP_LINE = {"classic": r"Step {n}/\d+ : {text}", "buildkit": r"#\d+ \[{n}/\d+\] {text}"}
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
 
@@ -81,56 +83,83 @@ def test_chain_on_an_80_column_terminal_fits_and_keeps_every_ref_whole(project, 
     assert registry.tags(f"{namespace}/demo") == sorted(f"{n}-{version}" for n in ("api", "web"))
 
 
-def test_plain_progress_off_a_terminal_starts_beats_and_ends(project, engine):
+@pytest.mark.parametrize("backend", ["classic", "buildkit"])
+def test_plain_progress_off_a_terminal_starts_beats_and_ends(project, engine, backend):
     project.component("api", SLOW, '{ VERSION = "{version}" }')
     version = unique_version()
-    result = project.inv("build", "--version", version, env={"ACRTASKS_PROGRESS_INTERVAL": "0.3"})
+    result = project.inv("build", "--version", version, "--backend", backend,
+                         env={"ACRTASKS_PROGRESS_INTERVAL": "0.3"})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "build api: started" in lines
     assert any(re.match(r"build api: \d/\d steps, [\d.]+ steps/s", line) for line in lines), result.stdout
     assert any(line.startswith("build api: ok after ") for line in lines)
-    assert any(line.startswith("api | Step 3/") for line in lines), "plain shows every log line"
+    step = STEP_LINE[backend].format(n=r"\d+", text="RUN sleep 1")
+    assert any(re.match(rf"api \| {step}", line) for line in lines), "plain shows every log line"
 
 
-def test_progress_quiet_shows_the_summary_and_the_failing_steps_log(project, engine):
+@pytest.mark.parametrize("backend", ["classic", "buildkit"])
+def test_progress_quiet_shows_the_summary_and_the_failing_steps_log(project, engine, backend):
     project.component("good", SLOW, '{ VERSION = "{version}" }')
     project.component("bad", f"FROM {BASE_IMAGE}\nRUN echo the-reason-it-fails && false\n")
-    result = project.inv("build", "--version", unique_version(), "--progress", "quiet")
+    result = project.inv("build", "--version", unique_version(), "--progress", "quiet", "--backend", backend)
     assert result.returncode == 1
-    assert "Step" not in result.stdout.split("component")[0], "quiet prints no log before the summary"
-    assert re.search(r"bad failed at: Step 2/\d+ : RUN echo the-reason-it-fails && false", result.stdout), \
-        result.stdout
+    assert not re.search(r"^\w+ \| ", result.stdout.split("component")[0], re.M), \
+        "quiet prints no log before the summary"
+    step = STEP_LINE[backend].format(n=2, text="RUN echo the-reason-it-fails && false").replace("#\\d+ ", "")
+    assert re.search(rf"bad failed at: {step}", result.stdout), result.stdout
     assert "| the-reason-it-fails" in result.stdout
     bad = project.inv("build", "--progress", "loud")
     assert bad.returncode == 2 and "--progress 'loud'" in bad.stderr
 
 
-def _interrupt_when(child, pattern, timeout=60):
-    """Read the child's stdout until ``pattern`` shows, then SIGINT it; return (seconds to exit, output)."""
+def processes_running(token: str) -> list:
+    """Pids whose command line holds ``token``: a build step's shell, in a container or under BuildKit alike."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    if token.encode() in handle.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def _interrupt_when(child, pattern, token, timeout=60):
+    """Read the child's stdout until ``pattern`` shows and the step's process runs, then SIGINT it; return
+    (seconds to exit, output)."""
     seen = wait_for_line(child.stdout, pattern, timeout)
-    seen += wait_for_line(child.stdout, "Running in", timeout)  # the engine has the step's container now
+    deadline = time.monotonic() + timeout
+    while not processes_running(token) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_running(token), "the stuck step never started"
     sent = time.monotonic()
     child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=20)
     return time.monotonic() - sent, seen + out, err
 
 
-def test_ctrl_c_stops_a_stuck_build_and_the_engine_drops_it(project, engine, api):
-    project.component("stuck", STUCK)
+@pytest.mark.parametrize("backend", ["classic", "buildkit"])
+def test_ctrl_c_stops_a_stuck_build_and_the_engine_drops_it(project, engine, api, backend):
+    token = f"stuck-{backend}-{unique_version()}"
+    project.component("stuck", STUCK.format(token=token))
     before = {c["Id"] for c in api.containers(all=True)}
     metadata = project.root / "meta.json"
     child = subprocess.Popen([sys.executable, "-m", "invoke", "build", "--version", unique_version(),
-                              "--progress", "plain", "--metadata-file", str(metadata)], cwd=project.root,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    took, out, err = _interrupt_when(child, r"Step 3/\d+ : RUN sleep 60")
+                              "--progress", "plain", "--metadata-file", str(metadata), "--backend", backend],
+                             cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    took, out, err = _interrupt_when(child, STEP_LINE[backend].format(n=3, text="RUN sleep 60"), token)
     assert child.returncode == 130, out + err
     assert took < 3, f"Ctrl-C took {took:.1f} s"
     assert "Traceback" not in out + err and err.strip().splitlines()[-1].startswith("interrupted")
     deadline = time.monotonic() + 20
-    while {c["Id"] for c in api.containers(all=True)} - before and time.monotonic() < deadline:
+    while (processes_running(token) or {c["Id"] for c in api.containers(all=True)} - before) \
+            and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not {c["Id"] for c in api.containers(all=True)} - before, "the engine kept running the build"
+    assert not processes_running(token), "the build step kept running"
+    assert not {c["Id"] for c in api.containers(all=True)} - before, "the engine kept the build's container"
     assert sorted(p.name for p in project.root.iterdir() if p.name.startswith(".meta")) == []
 
 

@@ -59,3 +59,23 @@ def test_flat_layout_uploads_a_shared_layer_once(project, engine):
         assert len(uploads) == len(set(uploads)), "a layer was uploaded twice into the one repository"
     finally:
         registry.remove()
+
+
+def test_a_shared_base_layer_is_uploaded_once_across_repositories(project, engine, api):
+    """Nested layout: one repository per component. The first push goes alone, so the others mount the base
+    instead of uploading it at the same time (registry log: each blob PUT once in all)."""
+    registry = Registry(log_level="info").start()
+    try:
+        components(project, 3)
+        version = unique_version()
+        assert project.inv("build", "--version", version, "--parallel", "3").returncode == 0
+        result = project.inv("push", "--registry", f"{registry.host}/ns", "--version", version, "--jobs", "3")
+        assert result.returncode == 0, result.stderr + result.stdout
+        log = (registry.root / "registry.log").read_text()
+        uploads = re.findall(r'http.request.method=PUT .*?http.request.uri="/v2/ns/demo-c\d/blobs/uploads/[^"]*'
+                             r'digest=(sha256(?:%3A|:)[0-9a-f]{64})', log)
+        base = api.inspect_image(BASE_IMAGE)["RootFS"]["Layers"]
+        assert len(uploads) >= 3 + len(base) - 1, uploads  # every component's own layer, and the base
+        assert len(uploads) == len(set(uploads)), "a layer was uploaded more than once"
+    finally:
+        registry.remove()

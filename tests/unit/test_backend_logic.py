@@ -110,8 +110,8 @@ ERROR: failed to solve: process "/bin/sh -c make" did not complete successfully:
 
 
 @pytest.mark.parametrize("transcript, step_name, error, tail", [
-    (FAILED_20_10, "[3/3] RUN echo about to fail && false", "executor failed running", "0.318 about to fail"),
-    (FAILED_BUILDX, "[build 2/2] RUN make", "failed to solve: process", "0.305 main.c:1: error: expected ';'"),
+    (FAILED_20_10, "[3/3] RUN echo about to fail && false", "executor failed running", "about to fail"),
+    (FAILED_BUILDX, "[build 2/2] RUN make", "failed to solve: process", "main.c:1: error: expected ';'"),
 ])
 def test_plain_log_names_the_failing_step_its_error_and_tail(transcript, step_name, error, tail):
     steps, shown = [], []
