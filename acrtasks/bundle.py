@@ -14,18 +14,18 @@ engine (:mod:`acrtasks.copy`) moves the bytes.
 import datetime
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import gitinfo
 from .config import Settings
-from .console import Console, count_line, human_bytes
+from .console import Console, human_bytes
 from .copy.copier import CopyResult, copy_image
 from .copy.layout import LayoutReader, LayoutSource, LayoutTarget, LayoutWriter
 from .copy.manifests import platform_matches
 from .copy.remote import RegistrySource, RegistryTarget, UploadSessions
-from .deps import daemon_mirrors, dependency_naming, dependency_sources, mirror_host, select
+from .deps import dependency_naming, dependency_sources, select
 from .errors import AcrError, BundleError, PreflightError, RegistryError, UsageError
 from .mirrorer import Clients, check_platforms, explain
 from .naming import DOCKER_HUB, ImageRef, check_path_component

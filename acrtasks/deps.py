@@ -200,5 +200,9 @@ def plan_deps(settings: Settings, deps_namespace: Optional[str], selected: Seque
     dependencies = naming.dependencies(select(sources, selected), config.deps_rename)
     if not dependencies:
         raise UsageError(f"no dependencies: add [deps] images or compose_files to {config.path.name}")
-    mirrors = [mirror_host(m) for m in (config.deps_mirrors or daemon_mirrors())]
-    return DepsPlan(target, naming.layout, dependencies, mirrors, problems)
+    return DepsPlan(target, naming.layout, dependencies, hub_mirrors(config), problems)
+
+
+def hub_mirrors(config: Config) -> List[str]:
+    """Docker Hub's pull-through mirrors, as hosts: ``[deps] mirrors``, else the engine's daemon.json."""
+    return [mirror_host(m) for m in (config.deps_mirrors or daemon_mirrors())]

@@ -472,13 +472,12 @@ def export(c, component=None, deps=True, output=None, platform=None, source="aut
            layout=None, compress="none", load_platform="linux/amd64"):
     """Write an offline bundle: one tar that is an OCI layout, a `docker load` archive and a checksummed record."""
     from . import bundle, mirrorer
+    from .deps import hub_mirrors
 
     settings = _settings(c, registry=registry, version=version, layout=layout)
     plan = bundle.plan_export(settings, component or (), deps, output, compress, platform or (), load_platform)
     clients = mirrorer.Clients(settings.config.insecure_hosts)
-    config = settings.config
-    mirrors = [bundle.mirror_host(m) for m in (config.deps_mirrors or bundle.daemon_mirrors())]
-    bundle.locate(plan, clients, source, _engine_once(), mirrors)
+    bundle.locate(plan, clients, source, _engine_once(), hub_mirrors(settings.config))
     console = Console()
     for line in plan.describe():
         console.say(line)

@@ -30,6 +30,26 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# BuildKit builds need a docker CLI that can run them: Debian's docker.io (20.10) has BuildKit built in; a newer
+# CLI needs the buildx plugin, and may come first on PATH. The build backends pick whichever can (README).
+buildkit_cli=""
+for cli in $(which -a docker 2>/dev/null); do
+  major=$("$cli" --version 2>/dev/null | sed -n 's/^Docker version \([0-9]*\)\..*/\1/p')
+  if { [ -n "$major" ] && [ "$major" -lt 23 ]; } || "$cli" buildx version >/dev/null 2>&1; then
+    buildkit_cli=$cli
+    break
+  fi
+done
+if [ -z "$buildkit_cli" ]; then
+  if [ "$(id -u)" = 0 ] && ! dpkg -s docker.io >/dev/null 2>&1 && ! dpkg -s docker-ce-cli >/dev/null 2>&1; then
+    echo "provision: apt-get install docker.io (a docker CLI with BuildKit)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io >/dev/null
+  else
+    echo "provision: no docker CLI on PATH can build with BuildKit: install docker.io, or docker-buildx-plugin" >&2
+    exit 1
+  fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi

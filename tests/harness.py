@@ -822,18 +822,9 @@ class ForwardProxy(LoopbackServer):
         return Handler
 
 
-class TunnelProxy(LoopbackServer):
+class TunnelProxy(ForwardProxy):
     """An HTTPS forward proxy on loopback: every CONNECT is tunnelled to one upstream (a TLS registry), whatever
     host it names, so a test can give a loopback registry a public name (an ACR host) without touching DNS."""
-
-    def __init__(self, upstream: "Registry"):
-        super().__init__()
-        self.upstream = upstream
-        self.hosts_seen: list = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def handler_class(self):
         import select

@@ -4,7 +4,6 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 from .. import metadata
-from ..errors import Kind, RegistryError
 from .refs import Release
 
 
@@ -35,21 +34,12 @@ class Digests:
         return digest if isinstance(digest, str) and digest.startswith("sha256:") else None
 
     def _ask_registry(self, release: Release) -> Optional[str]:
+        from ..copy.remote import RegistrySource
         from ..mirrorer import Clients
-        from ..copy.manifests import ACCEPT
 
         ref = release.pushed
         if not ref.host:
             return None
         if self._clients is None:
             self._clients = Clients(self.insecure_hosts)
-        client = self._clients.get(ref.host)
-        try:
-            response = client.request("HEAD", f"/v2/{ref.repository}/manifests/{ref.tag}",
-                                      scope=f"repository:{ref.repository}:pull", headers={"Accept": ACCEPT})
-        except RegistryError as exc:
-            if exc.kind == Kind.NOT_FOUND:
-                return None
-            raise
-        response.close()
-        return response.headers.get("Docker-Content-Digest")
+        return RegistrySource(self._clients.get(ref.host), ref.repository).digest(ref.tag)

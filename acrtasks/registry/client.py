@@ -25,7 +25,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .. import retry
-from ..errors import Kind, RegistryError
+from ..errors import RegistryError
 from ..naming import is_loopback_host, split_host
 from .credentials import Credentials
 

@@ -5,7 +5,6 @@ own argument list, never from our output."""
 import hashlib
 import io
 import os
-import stat
 import tarfile
 from pathlib import Path
 

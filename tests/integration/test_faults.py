@@ -102,6 +102,25 @@ def _upload_dirs(registry: Registry) -> list:
     return [p.parent for p in root.rglob("_uploads/*/startedat")] if root.exists() else []
 
 
+def interrupt_promptly(child, ready) -> None:
+    """Once ``ready()`` returns, SIGINT the child: it must end within 3 s with exit 130 and one
+    ``interrupted`` line, no traceback."""
+    try:
+        ready()
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=15)
+        took = time.monotonic() - sent
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 130, out + err
+    assert took < 3, f"Ctrl-C took {took:.1f} s"
+    assert "Traceback" not in out + err
+    assert err.strip().splitlines()[-1].startswith("interrupted"), err
+
+
 def test_ctrl_c_stops_push_deps_records_what_finished_and_cancels_uploads(project, registry, faulty, upstream):
     """One dependency copies, the other stalls mid-blob: SIGINT ends it in moments with exit 130."""
     RegistryWriter(upstream).image("library/small", "1", [make_layer(200, 12)])  # under the 1000 bytes the fault spares
@@ -112,26 +131,15 @@ def test_ctrl_c_stops_push_deps_records_what_finished_and_cancels_uploads(projec
     child = subprocess.Popen([sys.executable, "-m", "invoke", "push-deps", "--deps-namespace", f"{registry.host}/m",
                               "--metadata-file", str(metadata)], cwd=project.root, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env={**os.environ, "ACRTASKS_RETRY_BACKOFF": "0"})
-    try:
+    def ready():
         assert proxy.hit.wait(30), "the stall was never reached"
         deadline = time.monotonic() + 10
         while registry.tags("m/small") != ["1"] and time.monotonic() < deadline:
             time.sleep(0.1)
         assert registry.tags("m/small") == ["1"]
         assert _upload_dirs(registry), "expected an upload session open at the target"
-        sent = time.monotonic()
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=15)
-        took = time.monotonic() - sent
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
-    result = subprocess.CompletedProcess(child.args, child.returncode, out, err)
-    assert result.returncode == 130, out + err
-    assert took < 3, f"Ctrl-C took {took:.1f} s"
-    assert "Traceback" not in out + err
-    assert err.strip().splitlines()[-1].startswith("interrupted"), err
+
+    interrupt_promptly(child, ready)
     recorded = json.loads(metadata.read_text())["@deps"]
     assert [source.split("/", 1)[1] for source in recorded] == ["library/small:1"], recorded
     assert list(metadata.parent.iterdir()) == [metadata], "a temp file was left behind"
@@ -157,19 +165,7 @@ def test_ctrl_c_stops_an_export_and_leaves_no_bundle(project, faulty):
     output.parent.mkdir()
     child = subprocess.Popen([sys.executable, "-m", "invoke", "export", "--output", str(output), "--version", "1"],
                              cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proxy.hit.wait(30), "the stall was never reached"
-        sent = time.monotonic()
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=15)
-        took = time.monotonic() - sent
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
-    assert child.returncode == 130, out + err
-    assert took < 3, f"Ctrl-C took {took:.1f} s"
-    assert "Traceback" not in out + err
+    interrupt_promptly(child, lambda: proxy.hit.wait(30) or pytest.fail("the stall was never reached"))
     assert list(output.parent.iterdir()) == [], "a bundle or its temp file was left behind"
 
 

@@ -1,7 +1,6 @@
 """What a person sees: a terminal of 80 columns, a CI log, --progress, and Ctrl-C in the middle of real work."""
 
 import fcntl
-import json
 import os
 import pty
 import re
