@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Mutation testing of the pure modules (naming, inputs, retry, chain, errors) against the unit tests,
+# Mutation testing of the pure modules (naming, inputs, retry, chain, errors; the copy engine's manifests and
+# blob location memory; the build backends' choice and command lines) against the unit tests,
 # with mutmut (configured in pyproject.toml, [tool.mutmut]). Prints the kill rate; mutants/ is scratch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
