@@ -42,11 +42,12 @@ def test_parallel_builds_overlap_in_the_engine(project, engine, api, args, env, 
     assert (gap <= 1) == overlap, f"the sleeping steps finished {gap} s apart"
 
 
-def test_no_cache_rebuilds_and_the_cache_is_used_otherwise(project, engine, api):
+@pytest.mark.parametrize("backend", ["classic", "buildkit"])
+def test_no_cache_rebuilds_and_the_cache_is_used_otherwise(project, engine, api, backend):
     project.component("api", DATED)
     first, cached, fresh = unique_version(), unique_version(), unique_version()
     for version, extra in ((first, []), (cached, []), (fresh, ["--no-cache"])):
-        result = project.inv("build", "--version", version, "--progress", "quiet", *extra)
+        result = project.inv("build", "--version", version, "--progress", "quiet", "--backend", backend, *extra)
         assert result.returncode == 0, result.stderr
 
     def layers(version):
