@@ -125,6 +125,8 @@ def test_the_bundle_is_an_oci_layout_with_a_record_and_checksums(release, tmp_pa
                            text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert len(check.stdout.splitlines()) == len(files) - 1  # every file but the checksums themselves
+    unpacked_check = release.project.inv("import", str(unpacked), "--check", env=release.env)  # a directory too
+    assert unpacked_check.returncode == 0 and "5 image(s)" in unpacked_check.stdout, unpacked_check.stderr
 
 
 def test_skopeo_copies_out_of_the_bundle_with_identical_digests(release):
