@@ -61,13 +61,10 @@ class BlobLocations:
         return clean
 
     def _ensure_loaded(self) -> None:
+        """Read the file on first use (every method calls this first, so nothing learnt is overwritten)."""
         if not self._loaded:
             self._loaded = True
-            loaded = self._load()
-            for host, digests in self._seen.items():  # what this run learnt before the load wins
-                for digest, repos in digests.items():
-                    _merge(loaded.setdefault(host, {}), digest, repos)
-            self._seen = loaded
+            self._seen = self._load()
 
     def candidates(self, host: str, digest: str, exclude: str = "") -> List[str]:
         with self._lock:

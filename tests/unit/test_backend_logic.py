@@ -124,3 +124,123 @@ def test_plain_log_names_the_failing_step_its_error_and_tail(transcript, step_na
     assert log.error.startswith(error)
     assert log.tail[-1] == tail
     assert steps[0][1] in (3, 2) and all(not line.startswith("#5 sha256") for line in shown)
+
+
+def test_what_each_backend_can_do_is_allowed():
+    one = choose("buildkit", object, platforms=["linux/arm64"], clis=[OLD])
+    assert one.name == "buildkit" and one.describe() == "buildkit (/usr/bin/docker 20.10.24 without buildx)"
+    assert choose("classic", object, platforms=["linux/amd64"], clis=[]).name == "classic"
+    several = choose("buildx", object, platforms=["linux/amd64", "linux/arm64"], builder="remote", secrets=True,
+                     clis=[OLD, BUILDX])
+    assert several.name == "buildx" and several.pushes and several.builder == "remote"
+    assert several.describe() == "buildx (/opt/docker 27.0.1 with buildx, builder remote, 2 platforms pushed by the " \
+                                 "build)"
+    assert not choose("auto", object, platforms=["linux/amd64"], clis=[BUILDX]).pushes
+    with pytest.raises(UsageError, match="checked: no docker CLI on PATH"):
+        choose("buildkit", object, clis=[])
+    with pytest.raises(UsageError, match=r"checked: /usr/local/bin/docker 28\.2\.2 without buildx; /usr/bin/docker "):
+        choose("buildx", object, clis=[NEW, OLD])
+    with pytest.raises(UsageError, match="is not one of"):
+        choose("kaniko", object, clis=[OLD])
+
+
+def test_which_cli_versions_have_buildkit():
+    assert DockerCli("d", (18, 9, 0), False).buildkit and DockerCli("d", (22, 6, 1), False).buildkit
+    assert not DockerCli("d", (18, 6, 3), False).buildkit and not DockerCli("d", (23, 0, 0), False).buildkit
+    assert DockerCli("d", (24, 0, 7), True).buildkit
+
+
+FAKE_DOCKER = r"""#!/bin/sh
+# A stand-in docker CLI: prints BuildKit's plain log, writes --iidfile and --metadata-file, fails on demand.
+if [ "$1" = version ]; then [ -n "$FAKE_DOWN" ] && { echo "Cannot connect to the Docker daemon" >&2; exit 1; }; echo 20.10.24; exit 0; fi
+while [ $# -gt 0 ]; do
+  case "$1" in --iidfile) shift; IID="$1";; --metadata-file) shift; META="$1";; esac; shift
+done
+echo "#1 [internal] load build definition from Dockerfile"
+echo "#2 [1/2] FROM base"
+echo "#3 [2/2] RUN make"
+echo "#3 0.120 compiling"
+[ -n "$FAKE_SLEEP" ] && exec sleep 30  # the signal reaches the process itself, as with docker
+if [ -n "$FAKE_FAIL" ]; then
+  echo "#3 ERROR: process did not complete successfully: exit code: 2"; echo "------"; echo " > [2/2] RUN make:"
+  echo "------"; echo "ERROR: failed to solve: process did not complete successfully: exit code: 2"; exit 1
+fi
+[ -z "$FAKE_NO_IID" ] && echo "sha256:feed" > "$IID"
+[ -n "$META" ] && echo '{"containerimage.digest": "sha256:beef"}' > "$META"
+exit 0
+"""
+
+
+@pytest.fixture
+def fake_cli(tmp_path, monkeypatch):
+    path = tmp_path / "docker"
+    path.write_text(FAKE_DOCKER)
+    path.chmod(0o755)
+    for name in ("FAKE_DOWN", "FAKE_FAIL", "FAKE_SLEEP", "FAKE_NO_IID"):
+        monkeypatch.delenv(name, raising=False)
+    return DockerCli(str(path), (20, 10, 24), False)
+
+
+def test_a_cli_build_reports_steps_lines_and_the_image(fake_cli):
+    from acrtasks.backends.cli import BuildKitBackend
+
+    lines, steps = [], []
+    output = BuildKitBackend(fake_cli, None).build(step(), False, lines.append, lambda d, t: steps.append((d, t)))
+    assert output.image_id == "sha256:feed" and output.tagged and not output.pushed
+    assert steps == [(0, 2), (1, 2)] and "#3 0.120 compiling" in lines
+
+
+def test_a_cli_build_failure_names_the_step_and_keeps_its_output(fake_cli, monkeypatch):
+    from acrtasks.backends.cli import BuildKitBackend
+    from acrtasks.errors import BuildFailed
+
+    monkeypatch.setenv("FAKE_FAIL", "1")
+    with pytest.raises(BuildFailed) as caught:
+        BuildKitBackend(fake_cli, None).build(step(), False, lambda line: None, lambda d, t: None)
+    assert caught.value.step == "[2/2] RUN make" and caught.value.tail == ["compiling"]
+    assert str(caught.value) == "failed to solve: process did not complete successfully: exit code: 2"
+    monkeypatch.delenv("FAKE_FAIL")
+    monkeypatch.setenv("FAKE_NO_IID", "1")
+    with pytest.raises(BuildFailed, match="without writing the image id"):
+        BuildKitBackend(fake_cli, None).build(step(), False, lambda line: None, lambda d, t: None)
+
+
+def test_buildx_of_several_platforms_reports_what_it_pushed(fake_cli):
+    from acrtasks.backends.cli import BuildxBackend
+
+    backend = BuildxBackend(DockerCli(fake_cli.path, (27, 0, 0), True), None, ["linux/amd64", "linux/arm64"])
+    output = backend.build(step(["linux/amd64", "linux/arm64"]), False, lambda line: None, lambda d, t: None)
+    assert output.image_id is None and output.digest == "sha256:beef"
+    assert output.pushed == ["reg.example/ns/demo-api:1.0", "reg.example/ns/demo-api:latest"]
+
+
+def test_the_engine_check_and_ctrl_c_go_through_the_cli(fake_cli, monkeypatch):
+    import threading
+    import time
+
+    from acrtasks.backends.cli import BuildKitBackend
+    from acrtasks.errors import BuildFailed, EngineUnavailable
+
+    backend = BuildKitBackend(fake_cli, None)
+    backend.check_engine()
+    monkeypatch.setenv("FAKE_DOWN", "1")
+    with pytest.raises(EngineUnavailable, match="Cannot connect to the Docker daemon"):
+        backend.check_engine()
+    monkeypatch.setenv("FAKE_SLEEP", "1")
+    failures = []
+
+    def build():
+        try:
+            backend.build(step(), False, lambda line: None, lambda d, t: None)
+        except BuildFailed as exc:
+            failures.append(exc)
+
+    worker = threading.Thread(target=build)
+    started = time.monotonic()
+    worker.start()
+    while not backend._running and time.monotonic() - started < 10:
+        time.sleep(0.05)
+    backend.cancel_all()
+    worker.join(10)
+    assert not worker.is_alive() and time.monotonic() - started < 10, "the CLI did not stop on SIGINT"
+    assert failures and not backend._running

@@ -179,3 +179,68 @@ def test_familiar_names_are_what_docker_shows():
     assert familiar(ImageRef.parse("postgres:15-alpine")) == "postgres:15-alpine"
     assert familiar(ImageRef.parse("bitnami/redis:7")) == "bitnami/redis:7"
     assert familiar(ImageRef.parse("127.0.0.1:5000/library/redis:7")) == "127.0.0.1:5000/library/redis:7"
+
+
+def test_locations_merge_with_what_another_process_saved_meanwhile(tmp_path):
+    path = tmp_path / "deep" / "er" / "blob-locations.json"  # parents are made
+    digest = "sha256:" + "b" * 64
+    first, second = BlobLocations(path), BlobLocations(path)
+    first.remember("reg", "ns1/app", digest)
+    second.remember("reg", "ns2/app", digest)
+    first.save()
+    second.save()
+    assert set(BlobLocations(path).candidates("reg", digest)) == {"ns1/app", "ns2/app"}
+    # a forgotten location is dropped from the file even though another process had written it
+    third = BlobLocations(path)
+    third.forget("reg", "ns1/app", digest)
+    third.save()
+    assert BlobLocations(path).candidates("reg", digest) == ["ns2/app"]
+
+
+def test_locations_write_nothing_when_nothing_was_learnt_and_skip_malformed_entries(tmp_path):
+    path = tmp_path / "blob-locations.json"
+    quiet = BlobLocations(path)
+    assert quiet.candidates("reg", "sha256:" + "c" * 64) == []
+    quiet.save()
+    assert not path.exists()
+    digest = "sha256:" + "d" * 64
+    path.write_text(json.dumps({"reg": {digest: ["ok/repo", 3], "sha256:x": "not a list"}, "bad": ["x"], "7": 7}))
+    loaded = BlobLocations(path)
+    assert loaded.candidates("reg", digest) == ["ok/repo"]
+    assert loaded.candidates("reg", "sha256:x") == [] and loaded.candidates("bad", digest) == []
+    assert BlobLocations(None).candidates("reg", digest) == []  # no file at all: a memory for this run only
+
+
+def test_a_repository_list_keeps_the_newest_few(tmp_path):
+    memory = BlobLocations(None)
+    digest = "sha256:" + "e" * 64
+    for number in range(6):
+        memory.remember("reg", f"repo{number}", digest)
+    assert memory.candidates("reg", digest) == ["repo5", "repo4", "repo3", "repo2"]
+
+
+def test_descriptors_and_children_are_checked():
+    from acrtasks.copy.manifests import platform_matches, platform_of
+
+    good = "sha256:" + "1" * 64
+    index = json.dumps({"manifests": [{"digest": good, "size": 0, "platform": {"os": "linux",
+                                                                                "architecture": "arm64"}}]}).encode()
+    assert parse_manifest(index, "").children()[0]["digest"] == good
+    for bad in ({"digest": good, "size": -1}, {"digest": good, "size": True}, {"digest": good, "size": "3"},
+                {"digest": "sha256:ABC", "size": 1}, {"size": 1}):
+        with pytest.raises(ManifestInvalid):
+            parse_manifest(json.dumps({"manifests": [bad]}).encode(), "")
+        with pytest.raises(ManifestInvalid):
+            parse_manifest(json.dumps({"config": bad, "layers": []}).encode(), "")
+    with pytest.raises(ManifestInvalid, match="schema 1"):
+        parse_manifest(b'{"schemaVersion": 2}', "application/vnd.docker.distribution.manifest.v1+prettyjws")
+    image = parse_manifest(json.dumps({"config": {"digest": good}, "layers": [
+        {"digest": good, "size": 5}, {"digest": "sha256:" + "2" * 64, "size": 9, "urls": ["https://x"]}]}).encode(), "")
+    assert image.config() == (good, 0) and image.layers() == [(good, 5)]  # a foreign layer stays where it is
+    assert image.blobs() == [(good, 0), (good, 5)]
+    assert parse_manifest(b'{"layers": []}', "").blobs() == []  # no config: nothing but layers
+    assert image.descriptor() == {"mediaType": OCI_MANIFEST, "digest": image.digest, "size": len(image.raw)}
+    assert platform_of({"os": "linux", "architecture": "arm64", "variant": "v8"}) == "linux/arm64/v8"  # a config
+    assert platform_of({"digest": good}) == "unknown/unknown"
+    assert platform_matches("linux/arm64/v8", "linux/arm64") and not platform_matches("linux/arm64", "linux/arm64/v8")
+    assert platform_matches({"platform": {"os": "linux", "architecture": "amd64"}}, " LINUX/AMD64 ")
