@@ -295,14 +295,18 @@ def _check_blobs(reader: LayoutReader, digest: str, listed: Dict[str, str]) -> N
 
 
 def registry_targets(bundle: Bundle, settings: Settings) -> List[Tuple[BundleImage, ImageRef]]:
-    """Where each image goes in the registry: components by the naming rules, dependencies as push-deps."""
+    """Where each image goes in the registry: components by the naming rules (with the aliases and ``latest``
+    of build.toml, as ``push`` would), dependencies as push-deps names them."""
     if settings.naming.registry is None:
         raise UsageError("import needs --registry R (or [registry] url), or --engine")
     deps_naming = dependency_naming(settings, None)
     targets = []
     for image in bundle.images:
-        if image.kind == "component":
-            targets.append((image, settings.naming.component_ref(image.name, bundle.version)))
+        if image.kind == "component":  # every ref a push makes: the component's, its aliases', latest's
+            component = settings.config.components.get(image.name)
+            aliases = component.aliases if component else ()
+            targets.extend((image, ref) for ref in settings.naming.registry_refs(image.name, bundle.version, aliases,
+                                                                                settings.tag_latest))
         else:
             targets.append((image, deps_naming.dependency(image.name, settings.config.deps_rename).target))
     return targets
