@@ -179,6 +179,8 @@ BREAKAGES = [
     ("import names dependencies as push-deps", "acrtasks/bundle.py",
      "deps_naming.dependency(image.name, settings.config.deps_rename).target",
      "settings.naming.component_ref(image.ref.name, bundle.version)", [BUNDLE, "-k", "htpasswd"]),
+    ("import re-creates aliases", "acrtasks/bundle.py", "aliases = component.aliases if component else ()",
+     "aliases = ()", [BUNDLE, "-k", "htpasswd or posing_as_acr"]),
     ("--backend honoured", "acrtasks/tasks.py", "chosen = choose(backend or config.backend,",
      "chosen = choose(config.backend,", [BACKENDS, "-k", "refuses_secrets"]),
     ("build arg values and secrets stay out of the CLI's argv", "acrtasks/backends/cli.py",
