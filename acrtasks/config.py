@@ -59,7 +59,7 @@ BACKENDS = ("auto", "classic", "buildkit", "buildx")
 SECRET_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}\Z")
 SECRET_SOURCE = re.compile(r"(env):([A-Za-z_][A-Za-z0-9_]*)\Z|(file):(.+)\Z")
 NETWORK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}\Z")
-PLATFORM = re.compile(r"[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9_]+)?\Z")
+PLATFORM = re.compile(r"[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9_]+)?\Z", re.IGNORECASE)
 _TYPE_NAMES = {str: "a string", bool: "true or false", int: "an integer", list: "a list of strings",
                dict: "a table of string values"}
 
@@ -376,6 +376,13 @@ class Settings:
             )
 
         return re.sub(r"\{([^{}]*)\}", replace, value)
+
+
+def check_platforms(platforms: Sequence[str], what: str = "--platform") -> None:
+    """Each of ``platforms`` is os/arch[/variant], or a UsageError naming the bad one."""
+    for platform in platforms:
+        if not PLATFORM.match(platform):
+            raise UsageError(f"{what} {platform!r} is not os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8)")
 
 
 def positive_int(value, what: str) -> int:

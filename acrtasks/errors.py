@@ -142,3 +142,10 @@ def login_hint(host: str, message: str = "") -> str:
                 "that may)")
     return (f"run {command}; an ACR temporary token lasts one hour, so fetch a fresh one and pass it with "
             "--password-stdin")
+
+
+def explain(exc: AcrError) -> str:
+    """The error's message, with the way to log in when a registry refused our credentials."""
+    if isinstance(exc, (RegistryError, PushFailed)) and exc.kind == Kind.AUTH:
+        return f"{exc}; {login_hint(exc.host, str(exc))}"
+    return str(exc)

@@ -270,12 +270,15 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
               source="auto", registry=None, layout=None, version=None, metadata_file=None):
     """Mirror dependency images registry-to-registry, all platforms, digest-verified, skipping unchanged."""
     from . import deps as depsmod
-    from . import metadata, mirrorer
+    from . import metadata
+    from .config import check_platforms
+    from .delivery import mirrorer
+    from .registry.client import Clients
 
     settings = _settings(c, uses_version=False, registry=registry, layout=layout, version=version)
     if source not in mirrorer.SOURCES:
         raise UsageError(f"--source {source!r} is not one of {', '.join(mirrorer.SOURCES)}")
-    mirrorer.check_platforms(platform or ())
+    check_platforms(platform or ())
     if skip_existing and no_skip_existing:
         raise UsageError("--skip-existing and --no-skip-existing contradict each other; give one")
     # Two flags, not one bool: Invoke cannot tell `--skip-existing` from its default, and the flag must be
@@ -292,7 +295,7 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
     record.check()
     if _dry(c):
         _dry_footer()
-    worker = mirrorer.Mirrorer(mirrorer.Clients(settings.config.insecure_hosts), console, deps_plan.mirrors,
+    worker = mirrorer.Mirrorer(Clients(settings.config.insecure_hosts), console, deps_plan.mirrors,
                                platform or (), source, skip,
                                force, _dry(c), _engine)
     worker.preflight(deps_plan.dependencies)
@@ -471,12 +474,13 @@ def _deploy_files(config: Config, given) -> list:
 def export(c, component=None, deps=True, output=None, platform=None, source="auto", registry=None, version=None,
            layout=None, compress="none", load_platform="linux/amd64"):
     """Write an offline bundle: one tar that is an OCI layout, a `docker load` archive and a checksummed record."""
-    from . import bundle, mirrorer
+    from .delivery import bundle
     from .deps import hub_mirrors
+    from .registry.client import Clients
 
     settings = _settings(c, registry=registry, version=version, layout=layout)
     plan = bundle.plan_export(settings, component or (), deps, output, compress, platform or (), load_platform)
-    clients = mirrorer.Clients(settings.config.insecure_hosts)
+    clients = Clients(settings.config.insecure_hosts)
     bundle.locate(plan, clients, source, _engine_once(), hub_mirrors(settings.config))
     console = Console()
     for line in plan.describe():
@@ -495,8 +499,9 @@ def export(c, component=None, deps=True, output=None, platform=None, source="aut
 @_boundary
 def import_(c, bundle=None, registry=None, engine=False, platform=None, check=False, layout=None, jobs=None):
     """Verify an offline bundle, then push it to a registry (--registry) or load it into the engine (--engine)."""
-    from . import bundle as bundles
-    from . import mirrorer
+    from .config import check_platforms
+    from .delivery import bundle as bundles
+    from .registry.client import Clients
 
     if not bundle:
         raise UsageError("which bundle? `inv import FILE [--registry R | --engine | --check]`")
@@ -505,7 +510,7 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
     if not check and registry is None and not engine:
         raise UsageError("import to where? add --registry R or --engine (or --check to only verify)")
     if platform:
-        mirrorer.check_platforms([platform])
+        check_platforms([platform])
     job_count = positive_int(jobs, "--jobs") if jobs is not None else 4
     console = Console()
     opened = bundles.open_bundle(Path(bundle))
@@ -521,7 +526,7 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
         else:
             settings = _settings(c, uses_version=False, registry=registry, layout=layout, version=opened.version)
             targets = bundles.registry_targets(opened, settings)
-            clients = mirrorer.Clients(settings.config.insecure_hosts)
+            clients = Clients(settings.config.insecure_hosts)
             results = bundles.import_to_registry(opened, targets, clients, console, _dry(c), job_count)
             console.say(count_line(r.status for _, _, r in results))
     if _dry(c):
@@ -533,14 +538,15 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
 @_boundary
 def pull(c, component=None, deps=False, registry=None, version=None, layout=None):
     """Pull released images through the engine and tag them with their local names (compose runs unchanged)."""
-    from . import mirrorer, puller
+    from .delivery import puller
+    from .registry.client import Clients
 
     settings = _settings(c, registry=registry, version=version, layout=layout)
     steps = puller.plan_pulls(settings, component or (), deps)
     console = Console()
     for line in puller.describe(steps):
         console.say(line)
-    puller.preflight(steps, mirrorer.Clients(settings.config.insecure_hosts))
+    puller.preflight(steps, Clients(settings.config.insecure_hosts))
     if _dry(c):
         return _dry_footer()
     results = puller.run_pulls(_engine(), steps, console)
@@ -550,15 +556,13 @@ def pull(c, component=None, deps=False, registry=None, version=None, layout=None
 
 
 def _check_build_flags(backend, network, platforms) -> None:
-    from .config import BACKENDS, NETWORK, PLATFORM
+    from .config import BACKENDS, NETWORK, check_platforms
 
     if backend is not None and backend not in BACKENDS:
         raise UsageError(f"--backend {backend!r} is not one of {', '.join(BACKENDS)}")
     if network is not None and network and not NETWORK.match(network):
         raise UsageError(f"--network {network!r} is not a network name (default, host, none or an engine network)")
-    for platform in platforms:
-        if not PLATFORM.match(platform):
-            raise UsageError(f"--platform {platform!r} is not os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8)")
+    check_platforms(platforms)
 
 
 def _engine_once():

@@ -35,7 +35,7 @@ class Digests:
 
     def _ask_registry(self, release: Release) -> Optional[str]:
         from ..copy.remote import RegistrySource
-        from ..mirrorer import Clients
+        from ..registry.client import Clients
 
         ref = release.pushed
         if not ref.host:

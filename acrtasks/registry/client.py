@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -27,7 +27,7 @@ from requests.adapters import HTTPAdapter
 from .. import retry
 from ..errors import RegistryError
 from ..naming import is_loopback_host, split_host
-from .credentials import Credentials
+from .credentials import Credentials, DockerConfig
 
 DEFAULT_CERTS_DIR = "/etc/docker/certs.d"
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
@@ -362,3 +362,19 @@ def _error_detail(response: requests.Response) -> str:
         first = errors[0]
         return f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")
     return ""
+
+
+class Clients:
+    """One RegistryClient per host, with the docker config's credentials; shared by all jobs."""
+
+    def __init__(self, insecure_hosts: Sequence[str] = ()):
+        self.insecure_hosts = tuple(insecure_hosts)
+        self.config = DockerConfig()
+        self._clients: Dict[str, RegistryClient] = {}
+        self._lock = threading.Lock()
+
+    def get(self, host: str) -> RegistryClient:
+        with self._lock:
+            if host not in self._clients:
+                self._clients[host] = RegistryClient(host, self.config.get(host), self.insecure_hosts)
+            return self._clients[host]

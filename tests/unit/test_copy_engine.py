@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from acrtasks.bundle import familiar
+from acrtasks.delivery.bundle import familiar
 from acrtasks.copy import locations as locmod
 from acrtasks.copy.copier import BlobStream, copy_image
 from acrtasks.copy.layout import LayoutReader, LayoutSource, LayoutTarget, LayoutWriter, _safe_name, blob_path

@@ -10,16 +10,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
-from .console import Console, count_line, human_bytes
-from .errors import AcrError, Kind, PushFailed, RegistryError, UsageError, login_hint
-from .naming import DOCKER_HUB, Dependency
-from .copy.copier import copy_image
-from .copy.locations import BlobLocations
-from .copy.remote import RegistrySource, RegistryTarget, UploadSessions
-from .jobs import run_jobs
-from .registry.client import RegistryClient
-from .registry.credentials import DockerConfig
-from .retry import with_retries
+from ..console import Console, count_line, human_bytes
+from ..copy.copier import copy_image
+from ..copy.locations import BlobLocations
+from ..copy.remote import RegistrySource, RegistryTarget, UploadSessions
+from ..errors import AcrError, RegistryError, explain
+from ..jobs import run_jobs
+from ..naming import DOCKER_HUB, Dependency
+from ..registry.client import Clients
+from ..retry import with_retries
 
 SOURCES = ("registry", "engine", "auto")
 
@@ -38,35 +37,6 @@ class DepResult:
     @property
     def ok(self) -> bool:
         return self.status != "failed"
-
-
-class Clients:
-    """One RegistryClient per host, with the docker config's credentials; shared by all jobs."""
-
-    def __init__(self, insecure_hosts: Sequence[str] = ()):
-        self.insecure_hosts = tuple(insecure_hosts)
-        self.config = DockerConfig()
-        self._clients: Dict[str, RegistryClient] = {}
-        self._lock = threading.Lock()
-
-    def get(self, host: str) -> RegistryClient:
-        with self._lock:
-            if host not in self._clients:
-                self._clients[host] = RegistryClient(host, self.config.get(host), self.insecure_hosts)
-            return self._clients[host]
-
-
-def check_platforms(platforms: Sequence[str]) -> None:
-    for platform in platforms:
-        parts = platform.split("/")
-        if not 2 <= len(parts) <= 3 or not all(parts):
-            raise UsageError(f"--platform {platform!r} is not os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8)")
-
-
-def explain(exc: AcrError) -> str:
-    if isinstance(exc, (RegistryError, PushFailed)) and exc.kind == Kind.AUTH:
-        return f"{exc}; {login_hint(exc.host, str(exc))}"
-    return str(exc)
 
 
 class Mirrorer:

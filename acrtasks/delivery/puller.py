@@ -10,13 +10,13 @@ import time
 from dataclasses import dataclass
 from typing import List, Sequence
 
-from .config import Settings
-from .console import Console, count_line
-from .copy.remote import RegistrySource
-from .deps import dependency_naming, dependency_sources, NO_TARGET
-from .errors import AcrError, PreflightError, RegistryError, UsageError
-from .mirrorer import Clients, explain
-from .naming import ImageRef
+from ..config import Settings
+from ..console import Console, count_line
+from ..copy.remote import RegistrySource
+from ..deps import NO_TARGET, dependency_naming, dependency_sources
+from ..errors import AcrError, PreflightError, RegistryError, UsageError, explain
+from ..naming import ImageRef
+from ..registry.client import Clients
 
 
 @dataclass

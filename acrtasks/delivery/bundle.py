@@ -18,17 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import gitinfo
-from .config import Settings
-from .console import Console, human_bytes
-from .copy.copier import CopyResult, copy_image
-from .copy.layout import LayoutReader, LayoutSource, LayoutTarget, LayoutWriter
-from .copy.manifests import platform_matches
-from .copy.remote import RegistrySource, RegistryTarget, UploadSessions
-from .deps import dependency_naming, dependency_sources, select
-from .errors import AcrError, BundleError, PreflightError, RegistryError, UsageError
-from .mirrorer import Clients, check_platforms, explain
-from .naming import DOCKER_HUB, ImageRef, check_path_component
+from .. import gitinfo
+from ..config import Settings, check_platforms
+from ..console import Console, human_bytes
+from ..copy.copier import CopyResult, copy_image
+from ..copy.layout import LayoutReader, LayoutSource, LayoutTarget, LayoutWriter
+from ..copy.manifests import platform_matches
+from ..copy.remote import RegistrySource, RegistryTarget, UploadSessions
+from ..deps import dependency_naming, dependency_sources, select
+from ..errors import AcrError, BundleError, PreflightError, RegistryError, UsageError, explain
+from ..naming import DOCKER_HUB, ImageRef, check_path_component
+from ..registry.client import Clients
 
 RECORD = "acrtasks-bundle.json"
 FORMAT = "acrtasks-bundle/1"
@@ -159,7 +159,7 @@ def _local_ref(text: str) -> ImageRef:
 
 def run_export(plan: ExportPlan, settings: Settings, clients: Clients, engine_factory, console: Console) -> Path:
     """Write the bundle; on any failure (or Ctrl-C) the partial file is removed."""
-    from .copy.daemon import EngineSource
+    from ..copy.daemon import EngineSource
 
     writer = LayoutWriter(plan.output, plan.compress if plan.compress != "none" else None)
     try:
@@ -199,7 +199,7 @@ def run_export(plan: ExportPlan, settings: Settings, clients: Clients, engine_fa
 
 
 def _docker_manifest(plan: ExportPlan) -> Tuple[List[dict], List[BundleImage]]:
-    from .copy.layout import blob_path
+    from ..copy.layout import blob_path
 
     entries, skipped, tagged = [], [], set()
     for image in plan.images:
@@ -282,7 +282,7 @@ def open_bundle(path: Path, on_file=lambda name, size: None) -> Bundle:
 
 def _check_blobs(reader: LayoutReader, digest: str, listed: Dict[str, str]) -> None:
     """Every manifest and blob an image needs is in the bundle (and was verified)."""
-    from .copy.layout import blob_path
+    from ..copy.layout import blob_path
 
     if blob_path(digest) not in listed:
         raise BundleError(f"bundle {reader.path}: {blob_path(digest)} is missing")
@@ -314,7 +314,7 @@ def registry_targets(bundle: Bundle, settings: Settings) -> List[Tuple[BundleIma
 
 def import_to_registry(bundle: Bundle, targets: Sequence[Tuple[BundleImage, ImageRef]], clients: Clients,
                        console: Console, dry: bool, jobs: int = 4) -> List[Tuple[BundleImage, ImageRef, CopyResult]]:
-    from .jobs import run_jobs
+    from ..jobs import run_jobs
 
     for host in dict.fromkeys(ref.host for _, ref in targets):
         try:
@@ -322,7 +322,7 @@ def import_to_registry(bundle: Bundle, targets: Sequence[Tuple[BundleImage, Imag
         except RegistryError as exc:
             raise PreflightError(f"nothing imported: target {explain(exc)}") from None
     sessions = UploadSessions()
-    from .copy.locations import BlobLocations
+    from ..copy.locations import BlobLocations
 
     locations = BlobLocations.default()
 
@@ -342,7 +342,7 @@ def import_to_registry(bundle: Bundle, targets: Sequence[Tuple[BundleImage, Imag
 
 
 def import_to_engine(bundle: Bundle, engine, platform: str, console: Console, dry: bool) -> List[Tuple[BundleImage, str]]:
-    from .copy.daemon import EngineTarget
+    from ..copy.daemon import EngineTarget
 
     done = []
     for image in bundle.images:
