@@ -10,10 +10,9 @@ import threading
 from typing import Callable, Dict, Iterator, Optional, Tuple
 from urllib.parse import urljoin
 
-import requests
-
 from ..errors import Kind, RegistryError
 from ..registry.client import RegistryClient, read_bounded, reason_of
+from ..registry.transport import TransportError
 from .copier import BlobStream
 from .locations import BlobLocations
 from .manifests import ACCEPT, CHUNK, MAX_MANIFEST, Manifest, ManifestInvalid, parse_manifest
@@ -41,7 +40,7 @@ class RegistrySource:
         with response:
             try:
                 raw = read_bounded(response, MAX_MANIFEST)
-            except requests.exceptions.RequestException as exc:
+            except TransportError as exc:
                 raise self.fail(f"{where}: the manifest download broke off ({reason_of(exc)})",
                                 Kind.TRANSIENT) from None
             media_type = response.headers.get("Content-Type", "").split(";")[0].strip()

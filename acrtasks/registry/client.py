@@ -1,11 +1,11 @@
-"""A small client for the Registry HTTP API V2 (the OCI distribution spec), on requests.
+"""A small client for the Registry HTTP API V2 (the OCI distribution spec), on urllib3 (``transport``).
 
 Why not a library: python-dxf streams blobs but has no cross-repository mount
 and no certs.d trust; oras-py targets artifacts and carries its own auth
-model. requests is already here (docker-py depends on it), and what we need
-is small: the Basic and Bearer challenges, tokens cached per scope, docker's
-TLS trust (``/etc/docker/certs.d/<host>/``), plain HTTP only for loopback or
-configured insecure hosts, and retries for transient failures.
+model. What we need is small: the Basic and Bearer challenges, tokens cached
+per scope, docker's TLS trust (``/etc/docker/certs.d/<host>/``), plain HTTP
+only for loopback or configured insecure hosts, and retries for transient
+failures.
 """
 
 import base64
@@ -20,14 +20,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Sequence, Tuple
-
-import requests
-from requests.adapters import HTTPAdapter
+from urllib.parse import urlencode
 
 from .. import retry
 from ..errors import RegistryError
 from ..naming import is_loopback_host, split_host
 from .credentials import Credentials, DockerConfig
+from .transport import Response, Transport, TransportError, is_tls_failure, proxies_for
 
 DEFAULT_CERTS_DIR = "/etc/docker/certs.d"
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
@@ -82,28 +81,6 @@ def ssl_context_for(host: str) -> ssl.SSLContext:
     return context
 
 
-class _ContextAdapter(HTTPAdapter):
-    """HTTPS with our SSLContext as the whole trust (requests would reload certifi on every connection)."""
-
-    def __init__(self, context: ssl.SSLContext, **kwargs):
-        self._context = context
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args, **kwargs):
-        kwargs["ssl_context"] = self._context
-        return super().init_poolmanager(*args, **kwargs)
-
-    def proxy_manager_for(self, proxy, **proxy_kwargs):
-        # through an HTTPS_PROXY tunnel the registry's certificate is checked against the same trust
-        proxy_kwargs["ssl_context"] = self._context
-        return super().proxy_manager_for(proxy, **proxy_kwargs)
-
-    def cert_verify(self, conn, url, verify, cert):
-        super().cert_verify(conn, url, verify, cert)
-        conn.ca_certs = None
-        conn.ca_cert_dir = None
-
-
 class RegistryClient:
     """One registry host. Thread-safe enough for concurrent requests (tokens are plain dict writes)."""
 
@@ -116,10 +93,7 @@ class RegistryClient:
         self.tries = tries
         self.backoff = retry.backoff_seconds() if backoff is None else backoff
         self.plain_http_allowed = is_loopback_host(host) or host in set(insecure_hosts)
-        self.session = requests.Session()
-        self.session.trust_env = False  # no proxies for registries here; TLS trust is set up explicitly below
-        self.session.mount("http://", HTTPAdapter(pool_maxsize=pool))
-        self._pool = pool
+        self.transport = Transport(pool)
         self._scheme: Optional[str] = None
         self._scheme_lock = threading.Lock()
         self._challenge: Optional[Challenge] = None
@@ -137,8 +111,7 @@ class RegistryClient:
             if self._scheme is None:
                 self._scheme = self._probe_scheme()
                 if self._scheme == "https":
-                    self.session.mount("https://", _ContextAdapter(ssl_context_for(self.host),
-                                                                   pool_maxsize=self._pool))
+                    self.transport.ssl_context = ssl_context_for(self.host)
         return f"{self._scheme}://{self.api_host}"
 
     def _probe_scheme(self) -> str:
@@ -150,10 +123,10 @@ class RegistryClient:
         proxies = proxies_for(f"https://{self.api_host}/")
         if proxies:  # reached through a proxy: no socket of our own to the host; ask for HTTPS through it
             try:
-                self.session.head(f"https://{self.api_host}/v2/", proxies=proxies, timeout=self.timeout,
-                                  verify=False).close()
+                self.transport.send("HEAD", f"https://{self.api_host}/v2/", {}, timeout=self.timeout,
+                                    verify=False).close()
                 return "https"
-            except requests.exceptions.RequestException:
+            except TransportError:
                 return "http"
         hostname, port = split_host(self.api_host)
         try:
@@ -172,9 +145,8 @@ class RegistryClient:
             return "http"
 
     def _send(self, method: str, url: str, headers: dict, stream: bool, data=None, params=None,
-              timeout: Optional[float] = None) -> requests.Response:
-        return self.session.request(method, url, headers=headers, stream=stream, data=data, params=params,
-                                    timeout=timeout or self.timeout, allow_redirects=True, proxies=proxies_for(url))
+              timeout: Optional[float] = None) -> Response:
+        return self.transport.send(method, url, headers, stream, data, params, timeout or self.timeout)
 
     # -- auth -----------------------------------------------------------------------------------
 
@@ -190,7 +162,7 @@ class RegistryClient:
             return {"Authorization": f"Bearer {self._tokens[scope]}"}
         return {}
 
-    def _authenticate(self, response: requests.Response, scope: str) -> None:
+    def _authenticate(self, response: Response, scope: str) -> None:
         challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         if challenge is None:
             raise self._fail(f"{self.host} answered 401 without a challenge", "auth", 401)
@@ -211,8 +183,8 @@ class RegistryClient:
                 # a token login: trade the refresh token (OAuth2), as docker does with an identitytoken
                 form = {"grant_type": "refresh_token", "refresh_token": credentials.identity_token,
                         "service": service, "client_id": "acrtasks", "scope": scope}
-                response = self.session.post(realm, data=form, timeout=self.timeout, proxies=proxies_for(realm),
-                                             stream=True)
+                response = self._send("POST", realm, {"Content-Type": "application/x-www-form-urlencoded"}, True,
+                                      data=urlencode(form).encode())
             else:
                 params = {"service": service}
                 if scope:
@@ -225,7 +197,7 @@ class RegistryClient:
             with response:
                 status = response.status_code
                 body = read_bounded(response, MAX_TOKEN_RESPONSE) if status == 200 else b""
-        except requests.exceptions.RequestException as exc:
+        except TransportError as exc:
             raise self._fail(f"token service {realm} unreachable ({reason_of(exc)})", "transient") from None
         if status in (401, 403):
             raise self._fail(f"{self.host}: the token service refused the credentials", "auth", status)
@@ -249,7 +221,7 @@ class RegistryClient:
 
     def request(self, method: str, path: str, scope: str = "", headers: Optional[dict] = None,
                 stream: bool = False, data=None, params=None, ok: Tuple[int, ...] = (200,),
-                retry: bool = True, timeout: Optional[float] = None) -> requests.Response:
+                retry: bool = True, timeout: Optional[float] = None) -> Response:
         """One API call with auth and retries; ``data`` must be replayable (bytes) when ``retry``.
 
         Answers in ``ok`` are returned; 404 raises kind ``not_found``; 401/403 kind ``auth``;
@@ -264,11 +236,11 @@ class RegistryClient:
             try:
                 response = self._send(method, url, {**(headers or {}), **self._auth_header(scope)}, stream, data,
                                       params, timeout)
-            except requests.exceptions.SSLError as exc:
-                raise self._fail(
-                    f"TLS to {self.host} failed ({reason_of(exc)}); trust its CA in "
-                    f"{certs_dir() / self.host}/ca.crt or SSL_CERT_FILE", "tls") from None
-            except requests.exceptions.RequestException as exc:
+            except TransportError as exc:
+                if is_tls_failure(exc):
+                    raise self._fail(
+                        f"TLS to {self.host} failed ({reason_of(exc)}); trust its CA in "
+                        f"{certs_dir() / self.host}/ca.crt or SSL_CERT_FILE", "tls") from None
                 if attempt < tries:
                     self._sleep(attempt, None)
                     continue
@@ -309,7 +281,7 @@ class RegistryClient:
 MAX_TOKEN_RESPONSE = 1 << 20  # tokens are a few KiB; a JWT with a long x5c chain stays far below
 
 
-def read_bounded(response: requests.Response, limit: int) -> Optional[bytes]:
+def read_bounded(response: Response, limit: int) -> Optional[bytes]:
     """The body of a streamed response, or None when it is longer than ``limit`` (never read whole)."""
     length = response.headers.get("Content-Length", "")
     if length.isdigit() and int(length) > limit:
@@ -328,16 +300,6 @@ def _snippet(body: bytes) -> str:
     return repr(text) + ("..." if len(body) > 60 else "")
 
 
-def proxies_for(url: str) -> Dict[str, str]:
-    """``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` as docker reads them; loopback is never proxied (as in Go)."""
-    from urllib.parse import urlsplit
-
-    host = urlsplit(url).hostname or ""
-    if host == "localhost" or host == "::1" or host.startswith("127."):
-        return {}
-    return requests.utils.get_environ_proxies(url)
-
-
 def _basic(credentials: Credentials) -> str:
     raw = f"{credentials.username}:{credentials.password}".encode()
     return "Basic " + base64.b64encode(raw).decode()
@@ -352,11 +314,12 @@ def reason_of(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def _error_detail(response: requests.Response) -> str:
-    """The first error of an OCI error body (``{"errors": [{"code", "message"}]}``), if any."""
+def _error_detail(response: Response) -> str:
+    """The first error of an OCI error body (``{"errors": [{"code", "message"}]}``), if any (read up to 64 KiB)."""
     try:
-        errors = response.json().get("errors") or []
-    except ValueError:
+        body = read_bounded(response, 64 << 10)
+        errors = (json.loads(body) if body else {}).get("errors") or []
+    except (ValueError, AttributeError, TransportError):
         return ""
     if errors and isinstance(errors[0], dict):
         first = errors[0]
