@@ -49,6 +49,8 @@ def shell_build(env, cli: str) -> float:
 
 
 def main() -> int:
+    # what an installed package has: bytecode (PYTHONDONTWRITEBYTECODE=1 would recompile acrtasks on every start)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "acrtasks")], check=True)
     from acrtasks.backends.detect import docker_clis
 
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
