@@ -144,6 +144,7 @@ class _CliBackend:
         self.cli = cli
         self._engine_factory = engine_factory
         self._running: Dict[int, subprocess.Popen] = {}
+        self._scratch: List[Path] = []  # each build's temp dir: removed by the build, or by Ctrl-C
         self._lock = threading.Lock()
 
     def describe(self) -> str:
@@ -172,6 +173,8 @@ class _CliBackend:
     def build(self, step, no_cache: bool, on_line: Callable[[str], None],
               on_step: Callable[[int, int], None]) -> BuildOutput:
         scratch = Path(tempfile.mkdtemp(prefix="acrtasks-build-"))  # 0700: the iid and metadata files
+        with self._lock:
+            self._scratch.append(scratch)
         try:
             argv, extra_env = self.command(step, no_cache, scratch)
             log = PlainLog(on_line, on_step)
@@ -198,6 +201,9 @@ class _CliBackend:
             return self.output(step, scratch)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+            with self._lock:
+                if scratch in self._scratch:
+                    self._scratch.remove(scratch)
 
     def output(self, step, scratch: Path) -> BuildOutput:
         image_id = (scratch / "iid").read_text().strip() if (scratch / "iid").is_file() else None
@@ -206,14 +212,17 @@ class _CliBackend:
         return BuildOutput(image_id, tagged=True)
 
     def cancel_all(self) -> None:
-        """SIGINT to every running CLI, as a terminal's Ctrl-C would: it cancels its build."""
+        """SIGINT to every running CLI, as a terminal's Ctrl-C would: it cancels its build. The builds'
+        temp dirs go too: the process exits before the abandoned build threads could remove them."""
         with self._lock:
-            running = list(self._running.values())
+            running, scratch = list(self._running.values()), list(self._scratch)
         for proc in running:
             try:
                 proc.send_signal(signal.SIGINT)
             except OSError:
                 pass
+        for directory in scratch:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 class BuildKitBackend(_CliBackend):

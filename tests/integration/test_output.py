@@ -141,14 +141,17 @@ def _interrupt_when(child, pattern, token, timeout=60):
 
 
 @pytest.mark.parametrize("backend", ["classic", "buildkit"])
-def test_ctrl_c_stops_a_stuck_build_and_the_engine_drops_it(project, engine, api, backend):
+def test_ctrl_c_stops_a_stuck_build_and_the_engine_drops_it(project, engine, api, backend, tmp_path):
     token = f"stuck-{backend}-{unique_version()}"
+    scratch = tmp_path / "tmp"  # the child's TMPDIR: whatever temp dir it makes must be gone afterwards
+    scratch.mkdir()
     project.component("stuck", STUCK.format(token=token))
     before = {c["Id"] for c in api.containers(all=True)}
     metadata = project.root / "meta.json"
     child = subprocess.Popen([sys.executable, "-m", "invoke", "build", "--version", unique_version(),
                               "--progress", "plain", "--metadata-file", str(metadata), "--backend", backend],
-                             cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "TMPDIR": str(scratch)})
     took, out, err = _interrupt_when(child, STEP_LINE[backend].format(n=3, text="RUN sleep 60"), token)
     assert child.returncode == 130, out + err
     assert took < 3, f"Ctrl-C took {took:.1f} s"
@@ -159,6 +162,7 @@ def test_ctrl_c_stops_a_stuck_build_and_the_engine_drops_it(project, engine, api
         time.sleep(0.2)
     assert not processes_running(token), "the build step kept running"
     assert not {c["Id"] for c in api.containers(all=True)} - before, "the engine kept the build's container"
+    assert list(scratch.iterdir()) == [], "a temp dir was left behind"
     assert sorted(p.name for p in project.root.iterdir() if p.name.startswith(".meta")) == []
 
 
