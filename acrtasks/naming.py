@@ -267,6 +267,17 @@ class ImageRef:
         except NamingError as exc:
             raise NamingError(f"image reference {text!r} is invalid: {exc}") from None
 
+    @classmethod
+    def parse_engine_name(cls, text: str) -> "ImageRef":
+        """A name as the engine lists it (``RepoTags``): ``demo-api:1`` stays a host-less local name, with its
+        tag; a name with a path (``bitnami/redis:7``, ``host/ns/app:1``) parses as :meth:`parse` does."""
+        if "/" in text:
+            return cls.parse(text)
+        ref = cls.parse(text)
+        if ref.tag is None:
+            raise NamingError(f"local image name {text!r} has no tag")
+        return cls("", ref.name, ref.tag, ref.digest)
+
 
 @dataclass(frozen=True)
 class Dependency:

@@ -21,7 +21,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 from ..errors import AcrError, Kind
 from ..jobs import CANCELLED, run_jobs
 from ..retry import with_retries
-from .manifests import MAX_CONFIG, Manifest, platform_matches, platform_of
+from .manifests import MAX_CONFIG, Manifest, platform_matches, platform_of, sha256_digest
 
 # The two ends, as duck types (typing.Protocol would cost start-up time for documentation only):
 #
@@ -60,8 +60,6 @@ def resolve(source, reference: str, platforms: Sequence[str] = ()
         if len(chosen) == 1:  # one platform: the tag gets that platform's manifest, as skopeo does
             return source.manifest(chosen[0]["digest"]), [], [platform_of(chosen[0])]
         if len(chosen) < len(entries):
-            from .manifests import sha256_digest
-
             data = top.data
             data["manifests"] = chosen
             raw = json.dumps(data, indent=3).encode()

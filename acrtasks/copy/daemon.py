@@ -10,7 +10,6 @@ whose ``manifest.json`` names the local tags; the load is then read back
 (image id == config digest).
 """
 
-import hashlib
 import json
 import shutil
 import tarfile
@@ -21,7 +20,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 from ..errors import EngineError, Kind
 from ..naming import ImageRef
 from .copier import BlobStream
-from .layout import TAR_END, blob_path, tar_header, tar_padding, _safe_name
+from .layout import TAR_END, blob_path, extract_files, safe_member_name, tar_file, tar_header, tar_padding
 from .manifests import CHUNK, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST, Manifest, sha256_digest
 
 GZIP_LAYER = OCI_LAYER_TAR + "+gzip"
@@ -83,15 +82,10 @@ class EngineSource:
         from docker.errors import APIError, DockerException
 
         self._dir = Path(tempfile.mkdtemp(prefix="acrtasks-save-"))
-        hashes: Dict[str, Tuple[str, int]] = {}  # file -> (digest, size)
         try:
             stream = self.engine.api.get_image(str(self.ref), chunk_size=CHUNK)
             with tarfile.open(fileobj=_ChunkReader(iter(stream)), mode="r|") as tar:
-                for member in tar:
-                    name = _safe_name(member.name)
-                    if not member.isfile() or not name:
-                        continue
-                    hashes[name] = _spool(tar.extractfile(member), self._dir / name)
+                hashes = extract_files(tar, self._dir, hashed=True)  # file -> (digest, size)
         except (APIError, DockerException) as exc:
             raise self.fail(f"{self.where}: docker save failed ({_explain(exc)})") from None
         except (tarfile.TarError, OSError) as exc:
@@ -99,7 +93,7 @@ class EngineSource:
         try:
             entries = json.loads((self._dir / "manifest.json").read_bytes())
             entry = entries[0]
-            config_file, layer_files = _safe_name(entry["Config"]), [_safe_name(n) for n in entry["Layers"]]
+            config_file, layer_files = safe_member_name(entry["Config"]), [safe_member_name(n) for n in entry["Layers"]]
             config_digest, config_size = hashes[config_file]
             layers = [(hashes[name], name) for name in layer_files]
         except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
@@ -117,17 +111,6 @@ class EngineSource:
                 "layers": descriptors}
         raw = json.dumps(body, indent=2).encode()
         return Manifest(OCI_MANIFEST, raw, sha256_digest(raw))
-
-
-def _spool(source, path: Path) -> Tuple[str, int]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    digest, size = hashlib.sha256(), 0
-    with open(path, "wb") as out:
-        for chunk in iter(lambda: source.read(CHUNK), b""):
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-    return "sha256:" + digest.hexdigest(), size
 
 
 class EngineTarget:
@@ -191,7 +174,7 @@ class EngineTarget:
             with open(path, "rb") as handle:
                 yield from iter(lambda: handle.read(CHUNK), b"")
             yield tar_padding(size)
-        yield tar_header("manifest.json", len(manifest_json)) + manifest_json + tar_padding(len(manifest_json))
+        yield tar_file("manifest.json", manifest_json)
         yield TAR_END
 
     def _load(self, files: List[str], manifest_json: bytes) -> None:
@@ -206,12 +189,7 @@ class EngineTarget:
             raise self.fail(f"{self.where}: docker load failed ({_explain(exc)})") from None
 
     def _image_id(self, name: str) -> Optional[str]:
-        return self.engine.image_id(ImageRef.parse(name) if "/" in name else _local(name))
-
-
-def _local(name: str) -> ImageRef:
-    repository, _, tag = name.rpartition(":")
-    return ImageRef("", repository, tag or None)
+        return self.engine.image_id(ImageRef.parse_engine_name(name))
 
 
 def _explain(exc) -> str:

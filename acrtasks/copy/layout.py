@@ -53,7 +53,34 @@ def tar_padding(size: int) -> bytes:
     return b"\0" * (-size % tarfile.BLOCKSIZE)
 
 
+def tar_file(name: str, data: bytes) -> bytes:
+    """A whole small file as tar bytes: header, data, padding."""
+    return tar_header(name, len(data)) + data + tar_padding(len(data))
+
+
 TAR_END = b"\0" * tarfile.RECORDSIZE  # two zero blocks, padded to a record, as tar(1) writes
+
+
+def extract_files(tar: tarfile.TarFile, directory: Path, hashed: bool = False) -> Dict[str, Tuple[str, int]]:
+    """Every regular file of a tar read as a stream (``r|``) whose name stays inside ``directory``, written
+    there in 1 MiB pieces; name -> (its ``sha256:`` digest when ``hashed``, else "", its size)."""
+    found: Dict[str, Tuple[str, int]] = {}
+    for member in tar:
+        name = safe_member_name(member.name)
+        if not member.isfile() or not name:
+            continue
+        target = directory / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = tar.extractfile(member)
+        digest, size = hashlib.sha256() if hashed else None, 0
+        with open(target, "wb") as out:
+            for chunk in iter(lambda: source.read(CHUNK), b""):
+                if digest is not None:
+                    digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+        found[name] = ("sha256:" + digest.hexdigest() if digest is not None else "", size)
+    return found
 
 
 class LayoutWriter:
@@ -83,7 +110,7 @@ class LayoutWriter:
 
     def add_file(self, name: str, data: bytes) -> None:
         with self._lock:
-            self._write(tar_header(name, len(data)) + data + tar_padding(len(data)))
+            self._write(tar_file(name, data))
             self.checksums[name] = hashlib.sha256(data).hexdigest()
 
     def add_blob(self, digest: str, size: int, chunks: Iterator[bytes]) -> None:
@@ -180,6 +207,7 @@ class LayoutReader:
         self._members: Dict[str, Tuple[int, int]] = {}  # tar: name -> (data offset, size)
         self._dir: Optional[Path] = None
         self._scratch: Optional[Path] = None
+        self._index: Optional[List[dict]] = None
         if not path.exists():
             raise BundleError(f"bundle {path} does not exist")
         try:
@@ -216,7 +244,7 @@ class LayoutReader:
         try:
             with tarfile.open(self.path, "r:") as tar:
                 for member in tar:
-                    name = _safe_name(member.name)
+                    name = safe_member_name(member.name)
                     if member.isfile() and name:
                         self._members[name] = (member.offset_data, member.size)
         except tarfile.TarError as exc:
@@ -226,15 +254,7 @@ class LayoutReader:
         assert self._dir is not None
         try:
             with tarfile.open(self.path, "r|gz") as tar:
-                for member in tar:
-                    name = _safe_name(member.name)
-                    if not member.isfile() or not name:
-                        continue
-                    target = self._dir / name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    source = tar.extractfile(member)
-                    with open(target, "wb") as out:
-                        shutil.copyfileobj(source, out, CHUNK)
+                extract_files(tar, self._dir)
         except (tarfile.TarError, EOFError, gzip.BadGzipFile, OSError) as exc:
             if isinstance(exc, OSError) and not isinstance(exc, (EOFError, gzip.BadGzipFile)) \
                     and exc.errno is not None:
@@ -307,7 +327,7 @@ class LayoutReader:
         listed: Dict[str, str] = {}
         for number, line in enumerate(self.read(CHECKSUMS).decode("utf-8", "replace").splitlines(), 1):
             match = _CHECKSUM_LINE.match(line)
-            name = _safe_name(match.group(2)) if match else None
+            name = safe_member_name(match.group(2)) if match else None
             if not match or not name:
                 raise self._bad(f"{CHECKSUMS} line {number} is not '<sha256>  <file>'")
             listed[name] = match.group(1)
@@ -329,6 +349,12 @@ class LayoutReader:
         return listed
 
     def index(self) -> List[dict]:
+        """index.json's entries, checked; read once (the bundle does not change under us)."""
+        if self._index is None:
+            self._index = self._read_index()
+        return self._index
+
+    def _read_index(self) -> List[dict]:
         data = self.read_json("index.json")
         entries = data.get("manifests") if isinstance(data, dict) else None
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
@@ -369,7 +395,7 @@ class LayoutSource:
         return self.reader.chunks(blob_path(digest))
 
 
-def _safe_name(name: str) -> Optional[str]:
+def safe_member_name(name: str) -> Optional[str]:
     """A member name inside the bundle, or None for one that would escape it (absolute, ``..``)."""
     path = PurePosixPath(name)
     if path.is_absolute() or ".." in path.parts:

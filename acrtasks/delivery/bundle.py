@@ -147,14 +147,7 @@ def locate(plan: ExportPlan, clients: Clients, source: str, engine_factory, mirr
 
 
 def _engine_name(image: BundleImage) -> ImageRef:
-    if image.kind == "component":
-        return ImageRef.parse(image.local) if "/" in image.local else _local_ref(image.local)
-    return image.ref
-
-
-def _local_ref(text: str) -> ImageRef:
-    repository, _, tag = text.rpartition(":")
-    return ImageRef("", repository, tag or None)
+    return ImageRef.parse_engine_name(image.local) if image.kind == "component" else image.ref
 
 
 def run_export(plan: ExportPlan, settings: Settings, clients: Clients, engine_factory, console: Console) -> Path:
@@ -263,11 +256,11 @@ def open_bundle(path: Path, on_file=lambda name, size: None) -> Bundle:
                 kind, name, ref, tags = entry["kind"], entry["name"], entry["ref"], entry["tags"]
                 assert kind in KINDS and isinstance(name, str) and isinstance(tags, list) and tags
                 assert all(isinstance(t, str) for t in tags)
-                image = BundleImage(kind, name, ImageRef.parse(ref) if "/" in ref else _local_ref(ref), tags)
+                image = BundleImage(kind, name, ImageRef.parse_engine_name(ref), tags)
                 if kind == "component":
                     check_path_component(name, "component")
                 for tag in tags:
-                    ImageRef.parse(tag) if "/" in tag else _local_ref(tag)
+                    ImageRef.parse_engine_name(tag)
             except (KeyError, TypeError, AssertionError, AcrError):
                 raise bad(f"image entry {json.dumps(entry)[:120]} is malformed") from None
             if ref not in named:

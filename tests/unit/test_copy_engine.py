@@ -12,7 +12,7 @@ import pytest
 from acrtasks.delivery.bundle import familiar
 from acrtasks.copy import locations as locmod
 from acrtasks.copy.copier import BlobStream, copy_image
-from acrtasks.copy.layout import LayoutReader, LayoutSource, LayoutTarget, LayoutWriter, _safe_name, blob_path
+from acrtasks.copy.layout import LayoutReader, LayoutSource, LayoutTarget, LayoutWriter, blob_path, safe_member_name
 from acrtasks.copy.locations import BlobLocations
 from acrtasks.copy.manifests import (OCI_INDEX, OCI_MANIFEST, Manifest, ManifestInvalid, parse_manifest,
                                      sha256_digest)
@@ -170,9 +170,9 @@ def test_a_damaged_bundle_names_the_file(tmp_path):
 
 
 def test_member_names_cannot_escape_the_bundle():
-    assert _safe_name("/etc/passwd") is None
-    assert _safe_name("blobs/../../x") is None
-    assert _safe_name("./blobs/sha256/ab") == "blobs/sha256/ab"
+    assert safe_member_name("/etc/passwd") is None
+    assert safe_member_name("blobs/../../x") is None
+    assert safe_member_name("./blobs/sha256/ab") == "blobs/sha256/ab"
 
 
 def test_familiar_names_are_what_docker_shows():

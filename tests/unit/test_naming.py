@@ -232,3 +232,11 @@ def test_bad_project_and_prefix():
         naming_for("AI Matrix", "ai-", "", "auto")
     with pytest.raises(NamingError, match="image_prefix"):
         naming_for("ai", "AI-", "", "auto")
+
+
+def test_engine_names_stay_local_without_a_path():
+    assert ImageRef.parse_engine_name("demo-api:1") == ImageRef("", "demo-api", "1")
+    assert ImageRef.parse_engine_name("bitnami/redis:7") == ImageRef.parse("bitnami/redis:7")
+    assert str(ImageRef.parse_engine_name("127.0.0.1:5000/ns/app:v1")) == "127.0.0.1:5000/ns/app:v1"
+    with pytest.raises(NamingError, match="has no tag"):
+        ImageRef.parse_engine_name("demo-api")
