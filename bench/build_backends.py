@@ -13,9 +13,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from benchlib import REPO, compile_acrtasks  # noqa: E402 - bench/ is on sys.path when run
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness import DockerEngine, ensure_base_image  # noqa: E402
@@ -49,8 +48,7 @@ def shell_build(env, cli: str) -> float:
 
 
 def main() -> int:
-    # what an installed package has: bytecode (PYTHONDONTWRITEBYTECODE=1 would recompile acrtasks on every start)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "acrtasks")], check=True)
+    compile_acrtasks()
     from acrtasks.backends.detect import docker_clis
 
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3

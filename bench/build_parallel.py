@@ -10,9 +10,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from benchlib import REPO, compile_acrtasks  # noqa: E402 - bench/ is on sys.path when run
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness import DockerEngine, ensure_base_image  # noqa: E402
@@ -42,8 +41,7 @@ def remove_bench_images(docker_host: str) -> None:
 
 
 def main() -> int:
-    # what an installed package has: bytecode (PYTHONDONTWRITEBYTECODE=1 would recompile acrtasks on every start)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "acrtasks")], check=True)
+    compile_acrtasks()
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     engine = DockerEngine.start()
     speedup = 0.0

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from benchlib import REPO, compile_acrtasks  # noqa: E402 - bench/ is on sys.path when run
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
@@ -50,8 +50,7 @@ def project(source_host: str, images, version: str) -> Path:
 
 
 def main() -> int:
-    # what an installed package has: bytecode (PYTHONDONTWRITEBYTECODE=1 would recompile acrtasks on every start)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "acrtasks")], check=True)
+    compile_acrtasks()
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
     engine = DockerEngine.start()
     source = Registry().start()

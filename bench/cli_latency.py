@@ -7,9 +7,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from benchlib import REPO, compile_acrtasks  # noqa: E402 - bench/ is on sys.path when run
 
 
 def wall(args) -> float:
@@ -23,9 +22,7 @@ TARGET = 1.3
 
 def main() -> int:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
-    # Byte-compile as a regular pip install does; an editable install under
-    # PYTHONDONTWRITEBYTECODE=1 would otherwise recompile acrtasks on every start.
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "acrtasks")], check=True)
+    compile_acrtasks()
     baseline, naming = [], []
     wall(["--version"])  # warm the page cache and .pyc files
     for _ in range(rounds):  # interleaved, so machine noise hits both alike

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from benchlib import REPO, compile_acrtasks  # noqa: E402 - bench/ is on sys.path when run
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness import DockerEngine, Registry, RegistryWriter, make_layer  # noqa: E402
@@ -243,8 +243,7 @@ def peak_memory() -> None:
 
 
 def main() -> int:
-    # what an installed package has: bytecode (PYTHONDONTWRITEBYTECODE=1 would recompile acrtasks on every start)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "acrtasks")], check=True)
+    compile_acrtasks()
     rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
     try:
         engine = DockerEngine.start()

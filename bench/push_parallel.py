@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from benchlib import REPO, compile_acrtasks  # noqa: E402 - bench/ is on sys.path when run
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness import DockerEngine, Registry, ensure_base_image  # noqa: E402
@@ -63,8 +63,7 @@ def big_project() -> Path:
 
 
 def main() -> int:
-    # what an installed package has: bytecode (PYTHONDONTWRITEBYTECODE=1 would recompile acrtasks on every start)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "acrtasks")], check=True)
+    compile_acrtasks()
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     engine = DockerEngine.start()
     speedup = 0.0
