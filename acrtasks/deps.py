@@ -17,7 +17,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 from . import inputs
 from .config import Config, Settings
 from .errors import ConfigError, NamingError, UsageError
-from .naming import Dependency, ImageRef, Naming, naming_for
+from .naming import DOCKER_HUB, Dependency, ImageRef, Naming, naming_for
 
 _INTERPOLATION = re.compile(
     r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
@@ -131,6 +131,11 @@ def _normalise(text: str) -> str:
     except NamingError:
         return text
     return str(ImageRef(ref.host, ref.repository, ref.tag or "latest", ref.digest))
+
+
+def source_hosts(source: ImageRef, mirrors: Sequence[str]) -> List[str]:
+    """Where an image can be read: a Docker Hub image from its pull-through mirrors first, in order."""
+    return [*mirrors, DOCKER_HUB] if source.host == DOCKER_HUB else [source.host]
 
 
 def daemon_mirrors(path: Optional[Path] = None) -> List[str]:

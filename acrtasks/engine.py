@@ -138,7 +138,7 @@ class Engine:
         from docker.errors import APIError, DockerException
 
         try:
-            for chunk in self.api.pull(ref.locator, tag=ref.digest or ref.tag or "latest", stream=True,
+            for chunk in self.api.pull(ref.locator, tag=ref.reference, stream=True,
                                        decode=True):
                 if "error" in chunk or "errorDetail" in chunk:
                     detail = chunk.get("errorDetail") or {}

@@ -230,6 +230,11 @@ class ImageRef:
         """``host/repository``, what a rename key or a push target names."""
         return f"{self.host}/{self.repository}" if self.host else self.repository
 
+    @property
+    def reference(self) -> str:
+        """What a registry is asked for: the digest, else the tag, else ``latest``."""
+        return self.digest or self.tag or "latest"
+
     def with_tag(self, tag: Optional[str]) -> "ImageRef":
         """The same repository at ``tag``, without a digest."""
         return ImageRef(self.host, self.repository, tag)

@@ -25,7 +25,7 @@ from ..copy.copier import CopyResult, copy_image
 from ..copy.layout import LayoutReader, LayoutSource, LayoutTarget, LayoutWriter
 from ..copy.manifests import platform_matches
 from ..copy.remote import RegistrySource, RegistryTarget, UploadSessions
-from ..deps import dependency_naming, dependency_sources, select
+from ..deps import dependency_naming, dependency_sources, select, source_hosts
 from ..errors import AcrError, BundleError, PreflightError, RegistryError, UsageError, explain
 from ..naming import DOCKER_HUB, ImageRef, check_path_component
 from ..registry.client import Clients
@@ -119,13 +119,11 @@ def locate(plan: ExportPlan, clients: Clients, source: str, engine_factory, mirr
     missing = []
     for image in plan.images:
         if source != "engine":
-            hosts = [*mirrors, DOCKER_HUB] if image.ref.host == DOCKER_HUB else [image.ref.host]
-            if image.kind == "component" and not image.ref.host:
-                hosts = []  # no registry: the engine is the only place
+            # a component without a registry is only in the engine
+            hosts = source_hosts(image.ref, mirrors) if image.ref.host else []
             for host in hosts:
                 try:
-                    found = RegistrySource(clients.get(host), image.ref.repository).digest(
-                        image.ref.digest or image.ref.tag or "latest")
+                    found = RegistrySource(clients.get(host), image.ref.repository).digest(image.ref.reference)
                 except RegistryError as exc:
                     if source == "registry":
                         raise PreflightError(f"nothing exported: {explain(exc)}") from None
@@ -166,7 +164,7 @@ def run_export(plan: ExportPlan, settings: Settings, clients: Clients, engine_fa
                     reference = "engine"
                 else:
                     source = RegistrySource(clients.get(image.origin), image.ref.repository)
-                    reference = image.ref.digest or image.ref.tag or "latest"
+                    reference = image.ref.reference
                 try:
                     image.result = copy_image(
                         source, reference, LayoutTarget(writer, name), plan.platforms if image.origin != "engine"

@@ -14,9 +14,10 @@ from ..console import Console, count_line, human_bytes
 from ..copy.copier import copy_image
 from ..copy.locations import BlobLocations
 from ..copy.remote import RegistrySource, RegistryTarget, UploadSessions
+from ..deps import source_hosts
 from ..errors import AcrError, RegistryError, explain
 from ..jobs import run_jobs
-from ..naming import DOCKER_HUB, Dependency
+from ..naming import Dependency
 from ..registry.client import Clients
 from ..retry import with_retries
 
@@ -81,11 +82,6 @@ class Mirrorer:
         finally:
             self.locations.save()
 
-    def source_hosts(self, dep: Dependency) -> List[str]:
-        if dep.source.host == DOCKER_HUB:
-            return [*self.mirrors, DOCKER_HUB]
-        return [dep.source.host]
-
     def mirror_one(self, dep: Dependency) -> DepResult:
         started = time.monotonic()
         self.jobs.start(str(dep.source))
@@ -99,11 +95,11 @@ class Mirrorer:
         return result
 
     def _from_registries(self, dep: Dependency) -> DepResult:
-        reference = dep.source.digest or dep.source.tag or "latest"
+        reference = dep.source.reference
         failure = None
         target = RegistryTarget(self.clients.get(dep.target.host), dep.target.repository, dep.target.tag,
                                 self.sessions, self.locations)
-        for host in self.source_hosts(dep):  # mirrors first for Docker Hub; the first that works wins
+        for host in source_hosts(dep.source, self.mirrors):  # the first that works wins
             source = RegistrySource(self.clients.get(host), dep.source.repository, self.locations)
             try:
                 copied = copy_image(source, reference, target, self.platforms, self.skip_existing, self.force,

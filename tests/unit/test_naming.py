@@ -240,3 +240,9 @@ def test_engine_names_stay_local_without_a_path():
     assert str(ImageRef.parse_engine_name("127.0.0.1:5000/ns/app:v1")) == "127.0.0.1:5000/ns/app:v1"
     with pytest.raises(NamingError, match="has no tag"):
         ImageRef.parse_engine_name("demo-api")
+
+
+def test_what_a_registry_is_asked_for():
+    assert ImageRef.parse("redis:7").reference == "7"
+    assert ImageRef.parse("redis").reference == "latest"
+    assert ImageRef.parse("redis:7@sha256:" + "a" * 64).reference == "sha256:" + "a" * 64
