@@ -6,10 +6,9 @@ from ..errors import UsageError
 from .detect import DockerCli, docker_clis
 
 
-def _none_found(what: str, clis: Sequence[DockerCli]) -> str:
+def _none_found(what: str, clis: Sequence[DockerCli], install: str) -> str:
     checked = "; ".join(cli.describe() for cli in clis) or "no docker CLI on PATH"
-    return (f"no docker CLI can build with {what} (checked: {checked}); install Debian's docker.io (its 20.10 CLI "
-            "has BuildKit built in) or the docker-buildx plugin, or use --backend classic")
+    return f"no docker CLI can build with {what} (checked: {checked}); install {install}, or use --backend classic"
 
 
 def choose(name: str, engine_factory: Callable, platforms: Sequence[str] = (), builder: str = "",
@@ -18,7 +17,8 @@ def choose(name: str, engine_factory: Callable, platforms: Sequence[str] = (), b
     from .classic import ClassicBackend
     from .cli import BuildKitBackend, BuildxBackend
 
-    clis = docker_clis() if clis is None else clis
+    if clis is None:  # asking the CLIs runs them: not for a backend that does not use one
+        clis = () if name == "classic" else docker_clis()
     buildx = next((cli for cli in clis if cli.buildx), None)
     buildkit = next((cli for cli in clis if cli.buildkit), None)
     if name == "auto":
@@ -36,11 +36,11 @@ def choose(name: str, engine_factory: Callable, platforms: Sequence[str] = (), b
         return ClassicBackend(engine_factory)
     if name == "buildkit":
         if buildkit is None:
-            raise UsageError(_none_found("BuildKit", clis))
+            raise UsageError(_none_found("BuildKit", clis, "Debian's docker.io (its 20.10 CLI has BuildKit built in) "
+                                                           "or the docker-buildx plugin"))
         return BuildKitBackend(buildkit, engine_factory)
     if name == "buildx":
         if buildx is None:
-            raise UsageError(_none_found("buildx", clis).replace("install Debian's docker.io (its 20.10 CLI has "
-                                                                 "BuildKit built in) or", "install"))
+            raise UsageError(_none_found("buildx", clis, "the docker-buildx plugin"))
         return BuildxBackend(buildx, engine_factory, platforms, builder)
     raise UsageError(f"--backend {name!r} is not one of auto, classic, buildkit, buildx")

@@ -244,3 +244,10 @@ def test_the_engine_check_and_ctrl_c_go_through_the_cli(fake_cli, monkeypatch):
     worker.join(10)
     assert not worker.is_alive() and time.monotonic() - started < 10, "the CLI did not stop on SIGINT"
     assert failures and not backend._running
+
+
+def test_the_classic_backend_runs_no_cli_to_find_out(monkeypatch):
+    import acrtasks.backends.select as select_module
+
+    monkeypatch.setattr(select_module, "docker_clis", lambda: pytest.fail("the docker CLIs were asked"))
+    assert choose("classic", object).name == "classic"
