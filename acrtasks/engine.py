@@ -1,4 +1,4 @@
-"""The Docker engine, through docker-py: connect, build, tag, inspect, push.
+"""The Docker engine, through docker-py: connect, build, tag, inspect, history, push.
 
 docker-py is imported inside functions only, so that ``import acrtasks``,
 ``inv --list`` and ``inv test-naming`` never pay for it.
@@ -11,13 +11,15 @@ import os
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Deque, Dict, List, Optional
+from typing import Callable, Deque, Dict, List, Optional, Tuple
 
 from .errors import BuildFailed, EngineError, EngineUnavailable, Kind, PushFailed
 from .naming import ImageRef
 
 #: How many log lines a failed build keeps to show in the summary.
 LOG_TAIL = 12
+#: History entries read per image (an image has at most 127 layers; the rest are metadata steps).
+MAX_HISTORY = 1000
 
 
 # Substrings of registry and daemon errors, lower case, by kind. Order matters:
@@ -154,6 +156,29 @@ class Engine:
 
     def tag(self, image_id: str, ref: ImageRef) -> None:
         self.api.tag(image_id, ref.locator, ref.tag or "latest", force=True)
+
+    def history(self, image_id: str) -> List[Tuple[str, int]]:
+        """What made each step of the image and the bytes it added, oldest first (``docker history``).
+
+        A base image's steps are copied verbatim into every image built on it,
+        so two histories' common start is their shared layers. Only a hint for
+        ordering pushes: an entry of an unexpected shape counts as 0 bytes.
+        """
+        from docker.errors import APIError, DockerException
+
+        try:
+            entries = self.api.history(image_id)
+        except (APIError, DockerException, OSError) as exc:
+            raise EngineError(f"history of {image_id}: {(getattr(exc, 'explanation', None) or exc)}") from None
+        if not isinstance(entries, list):
+            return []
+        steps = []
+        for entry in reversed(entries[-MAX_HISTORY:]):  # oldest first: the shared start survives the cap
+            entry = entry if isinstance(entry, dict) else {}
+            size = entry.get("Size")
+            steps.append((f"{entry.get('Created')} {entry.get('CreatedBy')}",
+                          size if isinstance(size, int) and size > 0 else 0))
+        return steps
 
     # -- build ----------------------------------------------------------------------------
 

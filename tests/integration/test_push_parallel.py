@@ -1,6 +1,8 @@
-"""push --jobs: pushes overlap in time (read from a proxy's clock, not from our output), and in ACR's flat
-layout a layer shared by every component is uploaded once (read from the registry's log)."""
+"""push --jobs: pushes overlap in time (read from a proxy's clock, not from our output); a push waits for
+another only when they share big layers across repositories; every shared layer is uploaded once (read from
+the registry's log), in ACR's flat layout without any push waiting."""
 
+import io
 import re
 
 import pytest
@@ -9,24 +11,48 @@ from conftest import unique_version
 from harness import BASE_IMAGE, FaultyRegistry, Registry
 
 
-def components(project, count):
+def components(project, count, base=BASE_IMAGE):
     for number in range(count):
-        project.component(f"c{number}", f"FROM {BASE_IMAGE}\nRUN echo component {number} $RANDOM > /id\n")
+        project.component(f"c{number}", f"FROM {base}\nRUN echo component {number} $RANDOM > /id\n")
+
+
+@pytest.fixture
+def big_base(api):
+    """A base image with 6 MB of incompressible layer: above the 4 MiB at which pushes wait for one another."""
+    name = f"acrtasks-test-bigbase:{unique_version()}"
+    dockerfile = f"FROM {BASE_IMAGE}\nRUN head -c 6000000 /dev/urandom > /big.bin\n".encode()
+    output = list(api.build(fileobj=io.BytesIO(dockerfile), tag=name, decode=True, rm=True))
+    assert any("Successfully tagged" in (line.get("stream") or "") for line in output), output
+    yield name
+    api.remove_image(name, force=True)
+
+
+def spans(intervals):
+    """(first start, last end) of the slowed uploads of each repository: one push each."""
+    result = {}
+    for start, end, repository in intervals:
+        first, last = result.get(repository, (start, end))
+        result[repository] = (min(first, start), max(last, end))
+    return result
 
 
 def pushes_overlap(intervals) -> bool:
     """Whether the uploads of two different repositories (two pushes) were ever in flight together; one push
     uploads its own layers in parallel by itself, so those do not count."""
-    spans = {}
-    for start, end, repository in intervals:
-        first, last = spans.get(repository, (start, end))
-        spans[repository] = (min(first, start), max(last, end))
-    ordered = sorted(spans.values())
+    ordered = sorted(spans(intervals).values())
     return any(later[0] < earlier[1] for earlier, later in zip(ordered, ordered[1:]))
+
+
+def all_in_flight_together(intervals) -> bool:
+    """Whether every push had started uploading before any push finished: none waited for another."""
+    starts, ends = zip(*spans(intervals).values())
+    return max(starts) < min(ends)
 
 
 @pytest.mark.parametrize("jobs, parallel", [("1", False), ("3", True)])
 def test_push_jobs_overlap_uploads(project, engine, registry, jobs, parallel):
+    """The shared base (busybox, about 2 MB) is under the size pushes wait for: with --jobs 3, all three
+    start at once."""
     components(project, 3)
     version = unique_version()
     built = project.inv("build", "--version", version, "--parallel", "3")
@@ -41,12 +67,15 @@ def test_push_jobs_overlap_uploads(project, engine, registry, jobs, parallel):
     assert len(proxy.intervals) >= 3
     assert len({repository for _, _, repository in proxy.intervals}) == 3
     assert pushes_overlap(proxy.intervals) == parallel, proxy.intervals
+    assert all_in_flight_together(proxy.intervals) == parallel, proxy.intervals
 
 
-def test_flat_layout_uploads_a_shared_layer_once(project, engine):
+def test_flat_layout_uploads_a_shared_layer_once(project, engine, api, big_base):
+    """One repository: all four pushes start at once (none waits: other images' layers reach the registry
+    before the first manifest), and the engine shares the uploads of the big base they have in common."""
     registry = Registry(log_level="info").start()
     try:
-        components(project, 4)
+        components(project, 4, big_base)
         version = unique_version()
         assert project.inv("build", "--version", version, "--parallel", "4").returncode == 0
         result = project.inv("push", "--registry", f"{registry.host}/shop", "--layout", "flat", "--version", version)
@@ -57,16 +86,20 @@ def test_flat_layout_uploads_a_shared_layer_once(project, engine):
                              r'digest=(sha256(?:%3A|:)[0-9a-f]{64})', log)
         assert uploads, "no blob upload in the registry log"
         assert len(uploads) == len(set(uploads)), "a layer was uploaded twice into the one repository"
+        puts = [line for line in log.splitlines() if "response completed" in line and "method=PUT" in line]
+        first_manifest = next(n for n, line in enumerate(puts) if "/v2/shop/demo/manifests/" in line)
+        one_image = len(api.inspect_image(big_base)["RootFS"]["Layers"]) + 2  # the base, its own layer, config
+        assert first_manifest > one_image, f"{first_manifest} blob uploads before the first manifest: a push waited"
     finally:
         registry.remove()
 
 
-def test_a_shared_base_layer_is_uploaded_once_across_repositories(project, engine, api):
-    """Nested layout: one repository per component. The first push goes alone, so the others mount the base
-    instead of uploading it at the same time (registry log: each blob PUT once in all)."""
+def test_a_big_shared_base_is_uploaded_once_across_repositories(project, engine, api, big_base):
+    """Nested layout: one repository per component, sharing a 6 MB base. The first push goes alone, so the
+    others mount the base instead of uploading it at the same time (registry log: each blob PUT once in all)."""
     registry = Registry(log_level="info").start()
     try:
-        components(project, 3)
+        components(project, 3, big_base)
         version = unique_version()
         assert project.inv("build", "--version", version, "--parallel", "3").returncode == 0
         result = project.inv("push", "--registry", f"{registry.host}/ns", "--version", version, "--jobs", "3")
@@ -74,7 +107,7 @@ def test_a_shared_base_layer_is_uploaded_once_across_repositories(project, engin
         log = (registry.root / "registry.log").read_text()
         uploads = re.findall(r'http.request.method=PUT .*?http.request.uri="/v2/ns/demo-c\d/blobs/uploads/[^"]*'
                              r'digest=(sha256(?:%3A|:)[0-9a-f]{64})', log)
-        base = api.inspect_image(BASE_IMAGE)["RootFS"]["Layers"]
+        base = api.inspect_image(big_base)["RootFS"]["Layers"]
         assert len(uploads) >= 3 + len(base) - 1, uploads  # every component's own layer, and the base
         assert len(uploads) == len(set(uploads)), "a layer was uploaded more than once"
     finally:
