@@ -15,6 +15,7 @@ import io
 import json
 from http.server import BaseHTTPRequestHandler
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -857,3 +858,73 @@ class TunnelProxy(ForwardProxy):
                     self.close_connection = True
 
         return Handler
+
+
+class LatencyRelay:
+    """A TCP relay on a free loopback port that holds every byte ``delay`` seconds in each direction before
+    passing it on to ``upstream_port``: a registry as far away as a WAN one (round trip 2 x delay), with no
+    cap on bandwidth (bytes in flight are timestamped, not slept on one by one). For benchmarks."""
+
+    def __init__(self, upstream_port: int, delay: float):
+        import threading
+
+        self.upstream_port = upstream_port
+        self.delay = delay
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._sockets: list = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        import threading
+
+        for _ in range(100_000):  # bounded: ends when close() shuts the listener
+            try:
+                client, _ = self._listener.accept()
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=30)
+            except OSError:
+                return
+            with self._lock:
+                self._sockets += [client, upstream]
+            for reader, writer in ((client, upstream), (upstream, client)):
+                held = queue.Queue()
+                threading.Thread(target=self._read, args=(reader, held), daemon=True).start()
+                threading.Thread(target=self._write, args=(writer, held), daemon=True).start()
+
+    def _read(self, sock, held) -> None:
+        for _ in range(10_000_000):  # bounded: ends at end of stream
+            try:
+                data = sock.recv(1 << 16)
+            except OSError:
+                data = b""
+            held.put((time.monotonic() + self.delay, data))
+            if not data:
+                return
+
+    @staticmethod
+    def _write(sock, held) -> None:
+        for _ in range(10_000_000):
+            due, data = held.get()
+            time.sleep(max(0.0, due - time.monotonic()))
+            try:
+                if not data:
+                    sock.shutdown(socket.SHUT_WR)
+                    return
+                sock.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        except OSError:
+            pass
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
