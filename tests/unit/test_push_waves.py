@@ -1,6 +1,12 @@
-"""Which pushes wait for another (pusher.waves): pure logic on histories, no engine."""
+"""Which pushes wait for another (pusher.waves): pure logic on histories; the engine's history read from a
+stand-in API."""
+
+import pytest
+from docker.errors import APIError
 
 from acrtasks import pusher
+from acrtasks.engine import Engine
+from acrtasks.errors import EngineError
 from acrtasks.naming import ImageRef
 from acrtasks.plan import PushStep
 
@@ -81,3 +87,28 @@ def test_histories_are_read_only_when_a_registry_gets_two_repositories():
     nested, _ = items(("a:1", "r.io/ns/a:1"), ("b:1", "r.io/ns/b:1"))
     assert not pusher.needs_history(flat)
     assert pusher.needs_history(nested)
+
+
+class FakeHistoryApi:
+    def __init__(self, answer):
+        self.answer = answer
+
+    def history(self, image_id):
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def test_engine_history_is_oldest_first_and_tolerates_odd_entries():
+    newest_first = [{"Created": 3, "CreatedBy": "RUN c", "Size": 7}, "junk",
+                    {"Created": 2, "CreatedBy": "RUN b", "Size": -5}, {"Created": 1, "CreatedBy": "ADD a", "Size": 9}]
+    assert Engine(FakeHistoryApi(newest_first)).history("sha256:x") == [
+        ("1 ADD a", 9), ("2 RUN b", 0), ("None None", 0), ("3 RUN c", 7)]
+    assert Engine(FakeHistoryApi({"not": "a list"})).history("sha256:x") == []
+
+
+def test_engine_history_failure_is_an_engine_error():
+    with pytest.raises(EngineError, match="history of sha256:x: gone"):
+        Engine(FakeHistoryApi(APIError("gone"))).history("sha256:x")
+    with pytest.raises(EngineError, match="history of sha256:x"):
+        Engine(FakeHistoryApi(ConnectionResetError("reset"))).history("sha256:x")
