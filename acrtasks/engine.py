@@ -55,16 +55,19 @@ class PushProgress:
 
     layers: Dict[str, List[int]] = field(default_factory=dict)  # layer id -> [current, total]
     done_layers: int = 0
+    accepted: bool = False  # the registry took an upload or a mount: it lets our credentials push
 
     def update(self, chunk: dict) -> None:
-        layer, status = chunk.get("id"), chunk.get("status", "")
+        layer, status = chunk.get("id"), str(chunk.get("status") or "")
         detail = chunk.get("progressDetail") or {}
         if not layer or len(layer) < 8:
             return
+        if status in ("Pushing", "Pushed") or status.startswith("Mounted from"):
+            self.accepted = True
         entry = self.layers.setdefault(layer, [0, 0])
         if detail.get("total"):
             entry[0], entry[1] = detail.get("current", 0), detail["total"]
-        if status in ("Pushed", "Layer already exists", "Mounted from"):
+        if status in ("Pushed", "Layer already exists") or status.startswith("Mounted from"):
             self.done_layers += 1
             entry[0] = entry[1] = max(entry[1], entry[0])
 

@@ -1,19 +1,22 @@
 """Carry out the push part of a plan: preflight, up to N pushes at once with retries, progress, a summary.
 
-Pushes run in two waves (see ``waves``): a ref whose image shares big layers
-with an earlier ref bound for another repository of the same registry waits
-until that one is pushed, then mounts them instead of uploading them again.
+The first push to each registry is a probe: the others to that registry
+start once it is uploading (the registry took our credentials), or are
+skipped when it was refused. And pushes run in two waves (see ``waves``): a
+ref whose image shares big layers with an earlier ref bound for another
+repository of the same registry waits until that one is pushed, then mounts
+them instead of uploading them again.
 """
 
 import threading
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .console import Console, JobProgress
 from .engine import Engine, PushProgress
 from .errors import Interrupted, PreflightError, PushFailed, login_hint
-from .jobs import run_jobs
+from .jobs import CANCELLED, run_jobs
 from .naming import ImageRef
 from .plan import PushStep
 from .retry import TRIES, backoff_seconds, with_retries
@@ -119,6 +122,10 @@ def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, s
     backoff = backoff_seconds()  # read once, before the first push: a bad value stops nothing half-done
     dead_hosts: Dict[str, str] = {}
     lock = threading.Lock()
+    # Each registry's first push probes it: N pushes refused at once would be N failed logins (a lockout
+    # risk on ACR) where one is enough to skip the rest. The others wait only until it uploads a byte.
+    probes: Dict[str, Tuple[PushStep, ImageRef]] = {}
+    opened: Dict[str, threading.Event] = {}
     items: List[Tuple[PushStep, ImageRef]] = [(step, ref) for step in steps for ref in step.refs]
     histories = {image: engine.history(image) for image in set(image_ids.values())} if needs_history(items) else {}
     for step, ref in items:  # every tag first: cheap, and a push never waits for another's tag
@@ -126,17 +133,29 @@ def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, s
 
     def push(item: Tuple[PushStep, ImageRef]) -> PushResult:
         step, ref = item
+        probe = probes[ref.host] is item
+        while not probe and not opened[ref.host].wait(0.1):
+            if CANCELLED.is_set():
+                return PushResult(step.component, ref, "skipped", error="Ctrl-C")
         with lock:
             dead = dead_hosts.get(ref.host)
         if dead:
             return PushResult(step.component, ref, "skipped", error=dead)
-        result, dead = _push_one(engine, step.component, ref, console, progress, backoff)
-        if dead:
-            with lock:
-                dead_hosts.setdefault(ref.host, dead)
-        return result
+        try:
+            result, dead = _push_one(engine, step.component, ref, console, progress, backoff,
+                                     opened[ref.host].set if probe else None)
+            if dead:
+                with lock:
+                    dead_hosts.setdefault(ref.host, dead)
+            return result
+        finally:
+            if probe:
+                opened[ref.host].set()  # pushed, failed or skipped the rest: nobody waits any longer
 
     first_wave, second_wave = waves(items, image_ids, histories)
+    for item in first_wave:
+        probes.setdefault(item[1].host, item)
+        opened.setdefault(item[1].host, threading.Event())
     with console.progress("B", "push") as progress:
         first = run_jobs(push, first_wave, jobs)
         try:
@@ -146,14 +165,17 @@ def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, s
 
 
 def _push_one(engine: Engine, component: str, ref: ImageRef, console: Console, jobs: JobProgress,
-              backoff: float) -> Tuple[PushResult, str]:
-    """One push with retries; and, after an auth or connection failure, why its registry's others are skipped."""
+              backoff: float, on_accepted: Optional[Callable[[], None]] = None) -> Tuple[PushResult, str]:
+    """One push with retries; and, after an auth or connection failure, why its registry's others are skipped.
+    ``on_accepted`` is called once the registry takes an upload or a mount from it."""
     started = time.monotonic()
     name = str(ref)
     jobs.start(name)
 
     def on_progress(progress: PushProgress) -> None:
         jobs.update(name, progress.current, progress.total)
+        if progress.accepted and on_accepted is not None:
+            on_accepted()
 
     def on_retry(attempt: int, exc: PushFailed, delay: float) -> None:
         console.warn(f"push {ref}: try {attempt}/{TRIES} failed ({exc}); retrying in {delay:g}s")
