@@ -122,8 +122,8 @@ def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, s
     backoff = backoff_seconds()  # read once, before the first push: a bad value stops nothing half-done
     dead_hosts: Dict[str, str] = {}
     lock = threading.Lock()
-    # Each registry's first push probes it: N pushes refused at once would be N failed logins (a lockout
-    # risk on ACR) where one is enough to skip the rest. The others wait only until it uploads a byte.
+    # Each registry's first push probes it: N pushes refused at once would be N failed logins where one is
+    # enough to skip the rest. The others wait only until it uploads a byte (or mounts a layer).
     probes: Dict[str, Tuple[PushStep, ImageRef]] = {}
     opened: Dict[str, threading.Event] = {}
     items: List[Tuple[PushStep, ImageRef]] = [(step, ref) for step in steps for ref in step.refs]
