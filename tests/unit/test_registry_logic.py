@@ -150,6 +150,21 @@ def test_push_progress_sums_layers():
     assert (progress.current, progress.total, progress.done_layers) == (9, 14, 1)
 
 
+def test_push_progress_knows_when_the_registry_took_something():
+    progress = PushProgress()
+    progress.update({"status": "Preparing", "id": "aaaaaaaaaaaa"})
+    progress.update({"status": "Layer already exists", "id": "aaaaaaaaaaaa"})
+    assert (progress.accepted, progress.done_layers) == (False, 1)  # a HEAD proves no right to push
+    progress.update({"status": "Mounted from ns/base", "id": "bbbbbbbbbbbb"})
+    assert (progress.accepted, progress.done_layers) == (True, 2)
+    pushing = PushProgress()
+    pushing.update({"status": "Pushing", "id": "cccccccccccc", "progressDetail": {"current": 5, "total": 10}})
+    assert (pushing.accepted, pushing.current, pushing.total) == (True, 5, 10)
+    refused = PushProgress()
+    refused.update({"status": "Pushing"})  # no layer id: not a layer's line
+    assert not refused.accepted
+
+
 def test_image_ref_keeps_ports_with_the_host():
     ref = ImageRef.parse("localhost:5000/a/b:v1")
     assert (ref.host, ref.locator, ref.tag) == ("localhost:5000", "localhost:5000/a/b", "v1")
