@@ -27,6 +27,7 @@ DEFAULT_JOBS = 4
 #: with a 30 MB shared base, waiting cost 1.51 s and uploading again 2.08 s (0.83 s and 1.77 s on loopback).
 SHARED_WAIT_BYTES = 4 * 1024 * 1024
 
+
 @dataclass
 class PushResult:
     component: str
@@ -122,18 +123,19 @@ def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, s
     backoff = backoff_seconds()  # read once, before the first push: a bad value stops nothing half-done
     dead_hosts: Dict[str, str] = {}
     lock = threading.Lock()
-    # Each registry's first push probes it: N pushes refused at once would be N failed logins where one is
-    # enough to skip the rest. The others wait only until it uploads a byte (or mounts a layer).
-    probes: Dict[str, Tuple[PushStep, ImageRef]] = {}
-    opened: Dict[str, threading.Event] = {}
     items: List[Tuple[PushStep, ImageRef]] = [(step, ref) for step in steps for ref in step.refs]
     histories = {image: engine.history(image) for image in set(image_ids.values())} if needs_history(items) else {}
+    first_wave, second_wave = waves(items, image_ids, histories)
+    # Each registry's first push probes it: N pushes refused at once would be N failed logins where one is
+    # enough to skip the rest. The others wait only until it uploads a byte (or mounts a layer).
+    probes = {ref.host: (step, ref) for step, ref in reversed(first_wave)}
+    opened = {host: threading.Event() for host in probes}
     for step, ref in items:  # every tag first: cheap, and a push never waits for another's tag
         engine.tag(image_ids[step.local_ref], ref)
 
     def push(item: Tuple[PushStep, ImageRef]) -> PushResult:
         step, ref = item
-        probe = probes[ref.host] is item
+        probe = probes[ref.host] == item
         while not probe and not opened[ref.host].wait(0.1):
             if CANCELLED.is_set():
                 return PushResult(step.component, ref, "skipped", error="Ctrl-C")
@@ -152,10 +154,6 @@ def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, s
             if probe:
                 opened[ref.host].set()  # pushed, failed or skipped the rest: nobody waits any longer
 
-    first_wave, second_wave = waves(items, image_ids, histories)
-    for item in first_wave:
-        probes.setdefault(item[1].host, item)
-        opened.setdefault(item[1].host, threading.Event())
     with console.progress("B", "push") as progress:
         first = run_jobs(push, first_wave, jobs)
         try:

@@ -206,7 +206,7 @@ BREAKAGES = [
      "(later if waits else first).append((step, ref))", "(later if first else first).append((step, ref))",
      [PUSHES, "-k", "overlap or flat"]),
     ("a registry's first push probes it: a refusal skips the rest", "acrtasks/pusher.py",
-     "probe = probes[ref.host] is item", "probe = True", [BUILD_PUSH, "-k", "without_credentials"]),
+     "probe = probes[ref.host] == item", "probe = True", [BUILD_PUSH, "-k", "without_credentials"]),
     ("the others start once the probe uploads", "acrtasks/pusher.py", "opened[ref.host].set if probe else None",
      "None", [PUSHES, "-k", "overlap"]),
     ("history reads the oldest steps first", "acrtasks/engine.py",
