@@ -886,9 +886,13 @@ class LatencyRelay:
         for _ in range(100_000):  # bounded: ends when close() shuts the listener
             try:
                 client, _ = self._listener.accept()
-                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=30)
-            except OSError:
+            except OSError:  # close() shut the listener
                 return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=30)
+            except OSError:  # upstream gone: this client is refused, the relay goes on
+                client.close()
+                continue
             with self._lock:
                 self._sockets += [client, upstream]
             for reader, writer in ((client, upstream), (upstream, client)):
