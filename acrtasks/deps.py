@@ -1,101 +1,20 @@
-"""Which dependency images there are: ``[deps] images`` plus the ``image:`` values of compose files.
+"""Which dependency images there are (``[deps] images`` plus compose files' images) and where they go.
 
-An ``image:`` of a service that has ``build:``, or whose name starts with the
-project's ``image_prefix``, is one of our components and is left out.
-Interpolations resolve the way compose does: the environment, then the
-``.env`` file beside the compose file, then the default written in the
-expression (``${TAG:-15}``); what cannot be resolved is reported and skipped.
+Compose files are read by :mod:`acrtasks.compose` (interpolation and ``.env``
+exactly as compose does it); what cannot be resolved is reported and skipped.
 """
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 from . import inputs
+from .compose.project import compose_images
 from .config import Config, Settings
-from .errors import ConfigError, NamingError, UsageError
+from .errors import NamingError, UsageError
 from .naming import DOCKER_HUB, Dependency, ImageRef, Naming, naming_for
-
-_INTERPOLATION = re.compile(
-    r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
-    r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
-)
-
-
-def interpolate(text: str, env: Mapping[str, str]) -> Tuple[Optional[str], List[str]]:
-    """Compose-style interpolation; returns (value, names that could not be resolved)."""
-    missing: List[str] = []
-
-    def replace(match: "re.Match[str]") -> str:
-        if match.group("escaped"):
-            return "$"
-        name = match.group("braced") or match.group("plain")
-        op, arg = match.group("op"), match.group("arg") or ""
-        value = env.get(name)
-        if op in (":-", "-"):
-            if value is None or (op == ":-" and value == ""):
-                return arg
-            return value
-        if op in (":+", "+"):
-            return arg if value not in (None, "") or (op == "+" and value is not None) else ""
-        if value is None or (op == ":?" and value == ""):
-            missing.append(name)
-            return ""
-        return value
-
-    result = _INTERPOLATION.sub(replace, text)
-    return (None if missing else result), missing
-
-
-# One ``.env`` line, as compose reads it: ``[export ]KEY=value``, the value maybe quoted, maybe a `` # comment``.
-# set-images rewrites lines with the same groups, so they go back together byte for byte.
-DOTENV_LINE = re.compile(r"(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?P<eq>\s*=\s*)"
-                         r"(?P<quote>['\"]?)(?P<value>.*?)(?P=quote)(?P<trail>\s*(?:#.*)?)(?P<end>\r?\n?)\Z")
-
-
-def dotenv_values(path: Path) -> Dict[str, str]:
-    """The variables of a ``.env`` file ({} when there is none)."""
-    text = inputs.read_text(path, ".env file", ConfigError, missing_ok=True)
-    values: Dict[str, str] = {}
-    for line in (text or "").splitlines():
-        match = DOTENV_LINE.match(line)
-        if match and not line.lstrip().startswith("#"):
-            values[match.group("key")] = match.group("value")
-    return values
-
-
-def compose_images(path: Path, image_prefix: str, environ: Mapping[str, str] = os.environ
-                   ) -> Tuple[List[str], List[str]]:
-    """The dependency images of one compose file, and the problems met (one line each)."""
-    what = "[deps] compose_files:"
-    text = inputs.read_text(path, what, ConfigError)
-    data = inputs.load_yaml(text, path, what, ConfigError)  # JSON is YAML
-    env = {**dotenv_values(path.parent / ".env"), **environ}
-    images, problems = [], []
-    services = inputs.expect(data if data is not None else {}, dict, path, "the document", ConfigError)
-    services = inputs.expect(services.get("services") or {}, dict, path, "'services'", ConfigError)
-    for name, service in services.items():
-        service = inputs.expect(service if service is not None else {}, dict, path, f"service {name!r}",
-                                ConfigError)
-        if not service.get("image") or service.get("build"):
-            continue
-        image = inputs.expect(service["image"], str, path, f"services.{name}.image", ConfigError)
-        value, missing = interpolate(image, env)
-        if value is None:
-            problems.append(f"{path.name}: service {name}: image {service['image']!r} needs "
-                            f"{', '.join('$' + m for m in missing)}, which has no default and is not set; skipped")
-            continue
-        try:
-            if ImageRef.parse(value).name.startswith(image_prefix):
-                continue
-        except NamingError as exc:
-            problems.append(f"{path.name}: service {name}: {exc}; skipped")
-            continue
-        images.append(value)
-    return images, problems
 
 
 def dependency_sources(config: Config, environ: Mapping[str, str] = os.environ) -> Tuple[List[str], List[str]]:

@@ -87,6 +87,28 @@ def compose_yaml(text: str, path: Path, what: str, error: Type[UsageError] = Usa
         loader.dispose()
 
 
+# The node trees' shape, for the readers that need each value's place (compose, set-images).
+def node_get(node, key: str):
+    """The value node under ``key`` of a mapping node, or None."""
+    if is_map(node):
+        for key_node, value_node in node.value:
+            if getattr(key_node, "value", None) == key:
+                return value_node
+    return None
+
+
+def is_map(node) -> bool:
+    return node is not None and node.tag.endswith(":map")
+
+
+def is_seq(node) -> bool:
+    return node is not None and node.tag.endswith(":seq")
+
+
+def is_str(node) -> bool:
+    return node is not None and node.tag.endswith(":str")
+
+
 def _yaml_loader(text: str):
     import yaml
 

@@ -1,14 +1,18 @@
 """Which ref an image value in a deployment file should become: components, aliases, dependencies.
 
-An image value matches by repository, whatever its registry and tag: a
-component's local name, its nested or flat registry ref at any version (in flat
-layout the component is the tag's prefix, the longest name winning), a
-dependency's source or its mirrored ref. Targets come from the naming code
-``push`` and ``push-deps`` use, for the deploy registry.
+Two rules, because a deployment file holds two kinds of values. A field that
+is an image by its schema (compose ``image``, a container's ``image``, Helm
+``image`` maps, kustomize ``images``) matches by repository, whatever its
+registry and tag: a component's local name, its nested or flat registry ref at
+any version, a dependency's source or mirrored ref (at the dependency's tag:
+another tag is reported and left alone). Any other value (``environment``,
+``.env``, container ``env``, ConfigMap ``data``) is an image only when nothing
+else can be meant: see :meth:`ReleaseRefs.for_value`. Targets come from the
+naming code ``push`` and ``push-deps`` use, for the deploy registry.
 """
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ..config import Settings
 from ..errors import NamingError, UsageError
@@ -58,17 +62,59 @@ class ReleaseRefs:
                 self.deps.append(Release("dependency", str(dep.source), dep.target, deployed, "@deps"))
         self._names_longest_first = sorted(self.by_name, key=len, reverse=True)
 
-    def match(self, value: str) -> Optional[Release]:
-        """The release image ``value`` names, or None when it is not ours (or not an image ref at all)."""
+    def for_image_field(self, value: str) -> Tuple[Optional[Release], str]:
+        """The release image a schema image field names (``image:`` and the like), matched by repository as
+        before: (the image, ""), or (None, why it is left alone), or (None, "") when it is not ours."""
+        try:
+            ref = ImageRef.parse(value)
+        except NamingError:
+            return None, ""
+        candidates = [dep for dep in self.deps if ref.locator in _locators(dep)]
+        if candidates:
+            tag = ref.tag or "latest"
+            same = [dep for dep in candidates if dep.pushed.tag == tag]
+            if same:
+                return same[0], ""
+            mirrored = ", ".join(str(_source(dep)) for dep in candidates)
+            return None, f"tag {tag!r} is not the release's (it mirrors {mirrored})"
+        return self._component(ref), ""
+
+    def for_value(self, value: str) -> Optional[Release]:
+        """The release image an environment-like value names, only when that is unambiguous.
+
+        A value in ``environment``, ``.env``, a container's ``env`` or a
+        ConfigMap is an image only when it carries a tag or digest and names a
+        release image exactly: a component by its local or registry name (a
+        local name with a port-like tag is a ``host:port``), or a dependency by
+        its source or mirrored ref with the same tag. A bare word, a URL, a
+        ``host:port`` is never one.
+        """
+        if "://" in value:
+            return None
         try:
             ref = ImageRef.parse(value)
         except NamingError:
             return None
+        if not (ref.tag or ref.digest):
+            return None
         for dep in self.deps:
-            if ref.locator in (dep.pushed.locator, dep.deployed.locator, _source(dep).locator):
+            if ref.locator in _locators(dep) and ref.tag == dep.pushed.tag:
                 return dep
+        local = "/" not in value.split("@", 1)[0]
+        if local and (ref.tag or "").isdigit():
+            return None
+        release = self._component(ref)
+        if release is None:
+            return None
+        if local or ref.locator in (release.pushed.locator, release.deployed.locator):
+            return release
+        return None
+
+    def _component(self, ref: ImageRef) -> Optional[Release]:
+        """A component or alias by repository, whatever the registry and version; in flat layout the
+        component is the tag's prefix, the longest name winning."""
         last = ref.name
-        if last == self.project and ref.tag:  # flat: the component is the tag's prefix
+        if last == self.project and ref.tag:
             for name in self._names_longest_first:
                 if ref.tag.startswith(f"{name}-"):
                     return self.by_name[name]
@@ -85,6 +131,11 @@ class ReleaseRefs:
 
 def _source(dep: Release) -> ImageRef:
     return ImageRef.parse(dep.name)
+
+
+def _locators(dep: Release):
+    """The repositories a dependency is known by: where it was mirrored, its deploy endpoint, its source."""
+    return dep.pushed.locator, dep.deployed.locator, _source(dep).locator
 
 
 PINS = ("tag", "digest")

@@ -16,14 +16,18 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import inputs, jsonfile
-from ..deps import DOTENV_LINE, dotenv_values, interpolate
+from ..compose import dotenv
+from ..compose.project import Environment, check_templates, environment
+from ..compose.template import TemplateError, variables
 from ..errors import UsageError
 from .refs import Release, ReleaseRefs
 from .yamldoc import Site, find_sites, template_reason
 
 BOM = "\ufeff"
-# ``repo:${VAR:-default}``: a tag made of one variable (maybe after a flat layout's ``component-``)
-_TAG_VARIABLE = re.compile(r"(?P<before>[^$]*)\$\{(?P<var>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?-)(?P<default>[^}]*)\}\Z")
+# ``repo:${VAR:-default}``: a tag made of one variable (maybe after a flat layout's ``component-``), with a
+# literal default or message (``${VAR}``, ``$VAR``, ``${VAR-v1}``, ``${VAR:?set it}`` too).
+_TAG_VARIABLE = re.compile(r"(?P<before>[^$]*)\$(?:\{(?P<var>[A-Za-z_][A-Za-z0-9_]*)"
+                           r"(?:(?P<op>:?[-?])(?P<default>[^${}]*))?\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))\Z")
 
 
 @dataclass
@@ -99,15 +103,16 @@ class Planner:
     def _plan_yaml(self, path: Path, original: str) -> FilePlan:
         text = original[1:] if original.startswith(BOM) else original
         roots = inputs.compose_yaml(text, path, "deployment file")
-        dotenv = dotenv_values(path.parent / ".env")
-        env = {**dotenv, **self.environ}
+        env = environment(path.parent, self.environ)
         changes, edits, kinds, found = [], [], [], []
         for root in roots:
             document = find_sites(text, root, path.name)
+            if document.kind == "compose":
+                check_templates(root, path)  # compose refuses the whole file; so do we, before any edit
             kinds.append(document.kind)
             found.extend(document.sites)
             for site in document.sites:
-                change, new = self._plan_site(path, site, env, dotenv, document.kind)
+                change, new = self._plan_site(path, site, env, document.kind)
                 if change is None:
                     continue
                 changes.append(change)
@@ -133,33 +138,53 @@ class Planner:
             self._verify(plan, found)
         return plan
 
-    def _plan_site(self, path: Path, site: Site, env: Dict[str, str], dotenv: Dict[str, str], kind: str
+    def _plan_site(self, path: Path, site: Site, env: Environment, kind: str
                    ) -> Tuple[Optional[Change], Tuple[str, Optional[str]]]:
+        """What becomes of one site: a Change to report (None: not an image, not listed) and the new value."""
         def change(status: str, new: str = "") -> Change:
             return Change(path, site.line, site.where, site.value, new, status)
 
         nothing = ("", None)
         if site.skip:
-            return change(f"skipped: {site.skip}"), nothing
+            return (None if site.is_env_entry else change(f"skipped: {site.skip}")), nothing
         reason = template_reason(site.value)
         if reason:
-            return change(f"skipped: {reason}"), nothing
-        resolved = site.value
+            return (None if site.is_env_entry else change(f"skipped: {reason}")), nothing
+        resolved, beyond_tag = site.value, ""
         if kind == "compose" and "$" in site.value:
-            resolved, missing = interpolate(site.value, env)
-            if resolved is None:
+            beyond_tag = _beyond_tag(site.value)
+            if beyond_tag and site.is_env_entry:
+                return None, nothing  # interpolation covers more than a tag: never an image
+            try:
+                resolved, missing = env.resolve(site.value)
+            except TemplateError as exc:  # only a required variable can fail here: the syntax was checked
+                if site.is_env_entry:
+                    return None, nothing
+                self.errors.append(f"{path}:{site.line}: {site.where} = {site.value!r}: {exc}")
+                return change("error: unresolvable variable"), nothing
+            if missing:
                 if site.is_env_entry:
                     return None, nothing
                 self.errors.append(f"{path}:{site.line}: {site.where} = {site.value!r} needs "
                                    f"{', '.join('$' + m for m in missing)}, which has no default and is not set")
                 return change("error: unresolvable variable"), nothing
-        release = self.refs.match(resolved)
-        if release is None:
-            return (None if site.is_env_entry else change("not ours")), nothing
+        if site.is_env_entry:
+            release = self.refs.for_value(resolved)
+            if release is None:
+                return None, nothing
+        else:
+            release, why = self.refs.for_image_field(resolved)
+            if release is None:
+                return change(f"skipped: {why}" if why else "not ours"), nothing
+        if beyond_tag:
+            self.errors.append(f"{path}:{site.line}: {site.where} = {site.value!r} {beyond_tag}; set-images keeps "
+                               "a variable only where it is the whole tag, with a literal default "
+                               "(name:${TAG:-v1}): write the rest out, or update this line by hand")
+            return change("error: variables beyond the tag"), nothing
         found, digest = self._digest(f"{path}:{site.line}", release)
         if not found:
             return change("error: no digest"), nothing
-        new = self._new_value(path, site, release, env, dotenv, kind)
+        new = self._new_value(path, site, release, env, kind)
         if new is None:
             return change("error: variable conflict"), nothing
         shown = f"{new}@{digest}" if digest else new
@@ -167,13 +192,10 @@ class Planner:
             return change("unchanged", shown), nothing
         return change("updated", shown), (new, digest)
 
-    def _new_value(self, path: Path, site: Site, release: Release, env: Dict[str, str], dotenv: Dict[str, str],
-                   kind: str) -> Optional[str]:
-        """The new value; compose interpolation in the tag is kept (``${VAR:-default}``, new default)."""
+    def _new_value(self, path: Path, site: Site, release: Release, env: Environment, kind: str) -> Optional[str]:
+        """The new value; a compose variable that is the whole tag is kept (``${VAR:-default}``, new default)."""
         target = release.deployed
-        if not (kind == "compose" and "${" in site.value):
-            return str(target)
-        tag_part = _split_tag(site.value)
+        tag_part = _split_tag(site.value) if kind == "compose" and "$" in site.value else None
         match = _TAG_VARIABLE.match(tag_part or "")
         if match is None:
             return str(target)
@@ -181,16 +203,26 @@ class Planner:
         version = target.tag[len(prefix):] if target.tag and target.tag.startswith(prefix) else target.tag
         if release.kind == "dependency":
             prefix, version = "", target.tag
-        new = f"{target.locator}:{prefix}${{{match.group('var')}{match.group('op')}{version}}}"
-        resolved, _ = interpolate(new, env)
+        variable = match.group("var") or match.group("plain")
+        if match.group("plain"):
+            expression = f"${variable}"
+        elif match.group("op") in (":-", "-"):
+            expression = f"${{{variable}{match.group('op')}{version}}}"
+        else:  # ${VAR}, ${VAR:?message}: no default to carry the version
+            expression = f"${{{variable}{match.group('op') or ''}{match.group('default') or ''}}}"
+        new = f"{target.locator}:{prefix}{expression}"
+        try:
+            resolved, _ = env.resolve(new)
+        except TemplateError:
+            resolved = None
         if resolved == str(target):
             return new
-        variable = match.group("var")
-        if variable in dotenv and variable not in self.environ:
-            self.env_updates.setdefault(path.parent / ".env", {})[variable] = version
+        if variable in env.dotenv and variable not in self.environ:
+            self.env_updates.setdefault(env.dotenv_path, {})[variable] = version
             return new
         self.errors.append(f"{path}:{site.line}: {site.where} would resolve to {resolved!r}, not {target}, because "
-                           f"${variable} is set to {env.get(variable)!r}; unset it or set it to {version!r}")
+                           f"${variable} is {_described(env.values.get(variable))}; unset it or set it to "
+                           f"{version!r}")
         return None
 
     def _digest(self, where: str, release: Release) -> Tuple[bool, Optional[str]]:
@@ -219,32 +251,42 @@ class Planner:
     # -- .env files ----------------------------------------------------------------------------------
 
     def _plan_env(self, path: Path, original: str) -> FilePlan:
-        lines = original.splitlines(True)
-        updates = self.env_updates.get(path, {})
-        changes, out = [], []
-        for number, line in enumerate(lines, 1):
-            match = DOTENV_LINE.match(line)
-            if not match or line.lstrip().startswith("#"):
-                out.append(line)
+        """A ``.env`` file: read as compose reads it; a value is rewritten in place (its quotes kept) when
+        it is a release image, or a variable a compose file's tag needs; only literal values are touched."""
+        try:
+            _values, entries = dotenv.parse(original, self.environ.get)
+        except dotenv.DotenvError as exc:
+            self.errors.append(f"{path}: {exc}")
+            return FilePlan(path, "env", original, original, [])
+        updates = dict(self.env_updates.get(path, {}))
+        last = {entry.key: entry for entry in entries if entry.value is not None}  # compose: the last one counts
+        changes, spans = [], []
+        for entry in entries:
+            raw = entry.raw(original)
+            if entry.value is None or "\n" in raw or (entry.quote == '"' and "\\" in raw):
                 continue
-            key, value = match.group("key"), match.group("value")
-            new_value = updates.get(key)
-            if new_value is None:
-                release = self.refs.match(value) if value else None
+            new_value = updates.pop(entry.key, None) if last.get(entry.key) is entry else None
+            if new_value is not None and "$" in raw:
+                self.errors.append(f"{path}:{entry.line}: {entry.key} is built from other variables ({raw!r}); "
+                                   f"set it to {new_value!r} by hand")
+                continue
+            if new_value is None and "$" not in raw:
+                release = self.refs.for_value(entry.value)
                 if release is not None:
-                    found, digest = self._digest(f"{path}:{number}", release)
+                    found, digest = self._digest(f"{path}:{entry.line}", release)
                     if not found:
-                        out.append(line)
                         continue
                     new_value = f"{release.deployed}@{digest}" if digest else str(release.deployed)
             if new_value is None:
-                out.append(line)
                 continue
-            status = "unchanged" if new_value == value else "updated"
-            changes.append(Change(path, number, key, value, new_value, status))
-            out.append(f"{match.group('lead')}{key}{match.group('eq')}{match.group('quote')}{new_value}"
-                       f"{match.group('quote')}{match.group('trail')}{match.group('end')}")
-        return FilePlan(path, "env", original, "".join(out), changes)
+            changes.append(Change(path, entry.line, entry.key, raw, new_value,
+                                  "unchanged" if new_value == raw else "updated"))
+            if new_value != raw:
+                spans.append((entry.start, entry.end, new_value))
+        for key, value in updates.items():
+            self.errors.append(f"{path} does not set {key} in a value set-images can change (a compose tag needs "
+                               f"it to be {value!r}); set it by hand")
+        return FilePlan(path, "env", original, _apply(original, spans), changes)
 
 
 def _sites(original: str, path: Path) -> List[Site]:
@@ -279,12 +321,36 @@ def _apply(text: str, replacements) -> str:
     return text
 
 
+_ENV_LINE = re.compile(r"\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*\s*=")
+
+
 def _is_env_file(path: Path, text: str) -> bool:
+    """``.env``, ``*.env``, or a file whose every statement is ``KEY=...`` (never YAML's ``key: value``)."""
     if path.name == ".env" or path.name.endswith(".env"):
         return True
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    return bool(lines) and all(DOTENV_LINE.match(line) and "=" in line and ":" not in line.split("=")[0]
-                               for line in lines)
+    return bool(lines) and all(_ENV_LINE.match(line) for line in lines)
+
+
+def _beyond_tag(value: str) -> str:
+    """Why the variables of a compose value cover more than its tag ("" when they cover at most the tag)."""
+    names = [name for _start, _end, name in variables(value)]
+    if not names:
+        return ""
+    if "@" in value:
+        return "has a variable and a digest"
+    tag = _split_tag(value)
+    before = value[: len(value) - len(tag) - 1] if tag is not None else value
+    outside = [name for _s, _e, name in variables(before)]
+    if outside:
+        return f"has variables beyond the tag (${', $'.join(dict.fromkeys(outside))})"
+    if tag is not None and "$" in tag and not _TAG_VARIABLE.match(tag):
+        return "has a tag that is more than one variable with a literal default"
+    return ""
+
+
+def _described(value: Optional[str]) -> str:
+    return "not set" if value is None else f"set to {value!r}"
 
 
 def write(plans: List[FilePlan]) -> None:

@@ -5,10 +5,14 @@ text; replacing exactly that span (re-quoted in the node's own style) leaves
 comments, key order, quoting, indentation and line endings as they were.
 ruamel.yaml's round trip re-emits whole lines, so it was not used.
 
+Sites flagged ``is_env_entry`` are values that are not images by their schema:
+:meth:`..refs.ReleaseRefs.for_value` decides, strictly, whether they are.
+
 The kind of each document is read from its content:
 
-- compose: ``services.*.image`` and ``services.*.environment`` values that are image refs;
-- Kubernetes: the ``image`` of ``containers``, ``initContainers`` and ``ephemeralContainers`` at any depth;
+- compose: ``services.*.image``, and ``services.*.environment`` values;
+- Kubernetes: the ``image`` of ``containers``, ``initContainers`` and ``ephemeralContainers`` at any depth,
+  and their ``env`` values; a ConfigMap's ``data`` values;
 - kustomization: ``images`` entries (``name`` stays; ``newName``, ``newTag``, ``digest`` are set);
 - Helm values: ``image: {registry?, repository, tag, digest?}`` maps at any depth.
 """
@@ -17,6 +21,11 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
+
+from ..inputs import is_map as _is_map
+from ..inputs import is_seq as _is_seq
+from ..inputs import is_str as _is_str
+from ..inputs import node_get as _get
 
 Replacement = Tuple[int, int, str]  # replace text[start:end] with the string
 
@@ -30,7 +39,7 @@ class Site:
     value: str  # the value as the file holds it (compose interpolation not resolved)
     render: Callable[[str, Optional[str]], List[Replacement]]  # (new value, digest) -> replacements
     skip: str = ""  # why it is left alone (a template, a block scalar)
-    is_env_entry: bool = False  # an environment value: only refs that are ours count at all
+    is_env_entry: bool = False  # not an image by its schema (environment, env, ConfigMap): strict matching
 
 
 @dataclass
@@ -86,27 +95,6 @@ def _scalar_site(text: str, node, where: str, value: Optional[str] = None,
     return Site(line, where, node.value if value is None else value, render, skip)
 
 
-def _get(node, key: str):
-    """The value node under ``key`` of a mapping node, or None."""
-    if getattr(node, "tag", "").endswith(":map"):
-        for key_node, value_node in node.value:
-            if getattr(key_node, "value", None) == key:
-                return value_node
-    return None
-
-
-def _is_map(node) -> bool:
-    return node is not None and node.tag.endswith(":map")
-
-
-def _is_seq(node) -> bool:
-    return node is not None and node.tag.endswith(":seq")
-
-
-def _is_str(node) -> bool:
-    return node is not None and node.tag.endswith(":str")
-
-
 def classify(root, name: str) -> str:
     if not _is_map(root):
         return "other"
@@ -146,9 +134,7 @@ def _compose(text: str, root) -> List[Site]:
                 sites.append(site)
         for key_node, value_node in environment.value if _is_map(environment) else ():
             if _is_str(value_node):
-                site = _scalar_site(text, value_node, f"services.{service_key.value}.environment.{key_node.value}")
-                site.is_env_entry = True
-                sites.append(site)
+                sites.append(_env_site(text, value_node, f"services.{service_key.value}.environment.{key_node.value}"))
     return sites
 
 
@@ -177,9 +163,26 @@ def _kubernetes(text: str, root) -> List[Site]:
                     name = _get(container, "name")
                     label = name.value if _is_str(name) else "?"
                     sites.append(_scalar_site(text, image, f"{path}.{list_name}[{label}].image".lstrip(".")))
+                env = _get(container, "env")
+                for variable in env.value if _is_seq(env) else ():
+                    name, value = _get(variable, "name"), _get(variable, "value")
+                    if _is_str(name) and _is_str(value):
+                        sites.append(_env_site(text, value, f"{path}.{list_name}[{label}].env.{name.value}"
+                                               .lstrip(".")))
 
     _walk(root, visit)
+    if _is_str(_get(root, "kind")) and _get(root, "kind").value == "ConfigMap":
+        data = _get(root, "data")
+        for key_node, value_node in data.value if _is_map(data) else ():
+            if _is_str(value_node):
+                sites.append(_env_site(text, value_node, f"ConfigMap data.{key_node.value}"))
     return sites
+
+
+def _env_site(text: str, node, where: str) -> Site:
+    site = _scalar_site(text, node, where)
+    site.is_env_entry = True
+    return site
 
 
 def _set_fields(text: str, mapping, fields: Dict[str, Optional[str]], anchor_key: str) -> List[Replacement]:
@@ -271,7 +274,8 @@ def _helm(text: str, root) -> List[Site]:
 
 
 def template_reason(value: str) -> str:
-    """Why a value with templates cannot be rewritten, or ""."""
-    if "{{" in value or "}}" in value:
+    """Why a value with templates cannot be rewritten, or "". A Helm or Go template opens with ``{{``; a lone
+    ``}}`` closes nested compose defaults (``${A:-${B:-v1}}``), which compose's own rules read."""
+    if "{{" in value:
         return "template ({{ }})"
     return ""

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from acrtasks.deps import interpolate
+from acrtasks.compose.template import substitute
 from conftest import unique_version
 from harness import BASE_IMAGE
 
@@ -189,7 +189,7 @@ def test_compose_resolves_to_the_intended_refs(deploy):
 
     compose = yaml.safe_load((deploy.root / "docker-compose.yml").read_text())
     env = dict(line.split("=", 1) for line in (deploy.root / ".env").read_text().splitlines())
-    resolved = {name: interpolate(service["image"], env)[0] for name, service in compose["services"].items()}
+    resolved = {name: substitute(service["image"], env.get) for name, service in compose["services"].items()}
     assert resolved == {"backend": f"{FLAT}:backend-v0.0.3.3", "backend-init": f"{FLAT}:backend-init-v0.0.3.3",
                         "frontend": f"{FLAT}:frontend-v0.0.3.3", "postgres": f"{ACR}/postgres:15-alpine",
                         "redis": f"{ACR}/redis:latest", "minio": "quay.io/minio/minio:RELEASE.2024"}

@@ -1,31 +1,12 @@
-"""Which dependencies: compose interpolation, compose parsing, --dep selection, daemon mirrors."""
+"""Which dependencies: compose files' images, --dep selection, daemon mirrors."""
 
 import json
 
 import pytest
 
-from acrtasks.deps import compose_images, daemon_mirrors, interpolate, mirror_host, select
+from acrtasks.compose.project import compose_images
+from acrtasks.deps import daemon_mirrors, mirror_host, select
 from acrtasks.errors import ConfigError, UsageError
-
-
-@pytest.mark.parametrize("text, env, expected", [
-    ("postgres:${TAG:-15}", {}, "postgres:15"),
-    ("postgres:${TAG:-15}", {"TAG": "16"}, "postgres:16"),
-    ("postgres:${TAG:-15}", {"TAG": ""}, "postgres:15"),
-    ("postgres:${TAG-15}", {"TAG": ""}, "postgres:"),
-    ("redis:$TAG", {"TAG": "7"}, "redis:7"),
-    ("redis:${TAG}", {"TAG": "7"}, "redis:7"),
-    ("a$$b", {}, "a$b"),
-    ("x:${ON:+yes}", {"ON": "1"}, "x:yes"),
-    ("x:${ON:+yes}", {}, "x:"),
-])
-def test_interpolate(text, env, expected):
-    assert interpolate(text, env) == (expected, [])
-
-
-def test_interpolate_unresolvable():
-    assert interpolate("redis:${TAG}", {}) == (None, ["TAG"])
-    assert interpolate("redis:${TAG:?need a tag}", {}) == (None, ["TAG"])
 
 
 def test_compose_images(tmp_path):
