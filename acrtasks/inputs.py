@@ -88,12 +88,22 @@ def compose_yaml(text: str, path: Path, what: str, error: Type[UsageError] = Usa
 
 
 # The node trees' shape, for the readers that need each value's place (compose, set-images).
-def node_get(node, key: str):
-    """The value node under ``key`` of a mapping node, or None."""
-    if is_map(node):
-        for key_node, value_node in node.value:
-            if getattr(key_node, "value", None) == key:
-                return value_node
+def node_get(node, key: str, _depth: int = 0):
+    """The value node under ``key`` of a mapping node, or None; a key the mapping lacks is looked up in its
+    ``<<`` merge keys, in order, as YAML (and compose-go) merge them (``<<: *common``)."""
+    if not is_map(node) or _depth > 32:
+        return None
+    merged = []
+    for key_node, value_node in node.value:
+        name = getattr(key_node, "value", None)
+        if name == key:
+            return value_node
+        if name == "<<" and key_node.tag.endswith(":merge"):
+            merged.extend(value_node.value if is_seq(value_node) else [value_node])
+    for source in merged:
+        found = node_get(source, key, _depth + 1)
+        if found is not None:
+            return found
     return None
 
 
