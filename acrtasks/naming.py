@@ -26,11 +26,28 @@ _HOSTNAME = re.compile(rf"{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*\Z")
 _IPV6 = re.compile(r"\[[0-9a-fA-F:.]+\]\Z")
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}\Z")
+# go-digest's registered algorithms: each encoded as lowercase hex of exactly this length
+DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+# distribution/reference (since v0.6) limits the path, the name without its host
 _MAX_NAME_LENGTH = 255
 TAG_RULE = "a tag is 1-128 of A-Z a-z 0-9 _ . - and must not start with '.' or '-'"
 PATH_RULE = "lowercase letters and digits, separated by single '.', '_', '__' or runs of '-'"
 
 LAYOUTS = ("auto", "flat", "nested")
+
+
+def digest_problem(digest: str) -> Optional[str]:
+    """Why ``digest`` is not one go-digest accepts (as docker, containerd and registries do), or None."""
+    algorithm, _, encoded = digest.partition(":")
+    if not DIGEST.match(digest):
+        return "is not algorithm:hex"
+    if algorithm not in DIGEST_LENGTHS:
+        return f"uses the unsupported algorithm {algorithm!r} ({', '.join(DIGEST_LENGTHS)})"
+    if len(encoded) != DIGEST_LENGTHS[algorithm]:
+        return f"has {len(encoded)} hex digits where {algorithm} has {DIGEST_LENGTHS[algorithm]}"
+    if encoded != encoded.lower():
+        return "must be lowercase hex"
+    return None
 
 
 def looks_like_host(segment: str) -> bool:
@@ -202,15 +219,17 @@ class ImageRef:
         for segment in self.repository.split("/"):
             if not PATH_COMPONENT.match(segment):
                 raise NamingError(f"path component {segment!r} of {self.locator!r} must be {PATH_RULE}")
-        if len(self.locator) > _MAX_NAME_LENGTH:
+        if len(self.repository) > _MAX_NAME_LENGTH:
             raise NamingError(
-                f"repository name {self.locator!r} is {len(self.locator)} characters long; the limit is "
-                f"{_MAX_NAME_LENGTH} (shorten [project] name, image_prefix, the component or the namespace)"
+                f"repository name {self.repository!r} is {len(self.repository)} characters long (without the "
+                f"host); the limit is {_MAX_NAME_LENGTH} (shorten [project] name, image_prefix, the component or "
+                "the namespace)"
             )
         if self.tag is not None:
             check_tag(self.tag, f"tag of {self.locator!r}")
-        if self.digest is not None and not DIGEST.match(self.digest):
-            raise NamingError(f"digest {self.digest!r} of {self.locator!r} is invalid")
+        problem = digest_problem(self.digest) if self.digest is not None else None
+        if problem:
+            raise NamingError(f"digest {self.digest!r} of {self.locator!r} {problem}")
 
     def __str__(self) -> str:
         text = self.locator
@@ -244,7 +263,7 @@ class ImageRef:
         """Parse a reference the way docker does (``postgres:15`` = ``docker.io/library/postgres:15``)."""
         if not text or text != text.strip() or re.search(r"\s", text):
             raise NamingError(f"image reference {text!r} is invalid: empty or contains whitespace")
-        if len(text) > 2 * _MAX_NAME_LENGTH:  # name + tag + digest cannot be longer; don't regex a novel
+        if len(text) > 4 * _MAX_NAME_LENGTH:  # host + name + tag + digest cannot be longer; don't regex a novel
             raise NamingError(f"image reference {text[:40]!r}... is {len(text)} characters long; "
                               f"a name is at most {_MAX_NAME_LENGTH}")
         rest, digest = text, None

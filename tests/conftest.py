@@ -123,6 +123,12 @@ class Inv:
         return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.cwd, env=full_env,
                               capture_output=True, text=True, timeout=timeout, input=input)
 
+    def popen(self, *args, env=None) -> subprocess.Popen:
+        """The same, started and left running (several at once); read it with ``communicate(timeout=...)``."""
+        return subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=self.cwd,
+                                env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True)
+
 
 @pytest.fixture
 def inv():

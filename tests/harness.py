@@ -668,7 +668,9 @@ class FaultyRegistry(LoopbackServer):
     service answers an HTML page), ``upload_stall`` (accepts an upload session, then never answers the
     upload), ``blob_slow`` (every blob over 1000 bytes takes a second; ``intervals`` records when each was
     served, to see downloads overlap), ``target_wrong_digest`` (after a manifest PUT, the tag answers with
-    another digest). ``hit`` is set once the fault has been served. Handler threads are daemons: a stall
+    another digest), ``tag_put_raced`` (a PUT of a manifest by tag reaches the registry, but the answer is
+    distribution's ``DIGEST_INVALID``, as a concurrent writer causes), ``tag_put_refused`` (the same answer, and
+    nothing stored). ``hit`` is set once the fault has been served. Handler threads are daemons: a stall
     never holds up ``stop``.
     """
 
@@ -712,6 +714,15 @@ class FaultyRegistry(LoopbackServer):
                         return send(self, 200, {"Content-Type": "text/html"}, b"<html><body>Sign in</body></html>")
                     return send(self, 401, {"WWW-Authenticate": f'Bearer realm="http://{outer.host}/token",'
                                                                   'service="faulty"'}, b"")
+                tag_put = (self.command == "PUT" and "/manifests/" in path
+                           and not path.rsplit("/", 1)[-1].startswith("sha256:"))
+                if fault in ("tag_put_raced", "tag_put_refused") and tag_put and not outer.hit.is_set():
+                    if fault == "tag_put_raced":
+                        self._upstream(body)
+                    outer.hit.set()
+                    error = {"errors": [{"code": "DIGEST_INVALID", "message": "provided digest did not match "
+                                                                              "uploaded content"}]}
+                    return send(self, 400, {"Content-Type": "application/json"}, json.dumps(error).encode())
                 if fault == "upload_stall" and self.command in ("PATCH", "PUT") and "/blobs/uploads/" in path:
                     return self._stall()
                 if fault == "upload_slow" and self.command in ("PATCH", "PUT") and "/blobs/uploads/" in path:

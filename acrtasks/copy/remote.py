@@ -11,6 +11,7 @@ from typing import Callable, Dict, Iterator, Optional, Tuple
 from urllib.parse import urljoin
 
 from ..errors import Kind, RegistryError
+from ..naming import digest_problem
 from ..registry.client import RegistryClient, read_bounded, reason_of
 from ..registry.transport import TransportError
 from .copier import BlobStream
@@ -30,7 +31,7 @@ class RegistrySource:
         self.where = f"{client.host}/{repo}"
 
     def fail(self, message: str, kind: Kind = Kind.OTHER) -> RegistryError:
-        return self.client._fail(message, kind)
+        return self.client.fail(message, kind)
 
     def manifest(self, reference: str) -> Manifest:
         """A manifest, checked: bounded, a JSON object, hashing to its digest."""
@@ -81,7 +82,7 @@ class RegistryTarget:
         self.where = f"{client.host}/{repo}:{tag}"
 
     def fail(self, message: str, kind: Kind = Kind.OTHER) -> RegistryError:
-        return self.client._fail(message, kind)
+        return self.client.fail(message, kind)
 
     def tag_digest(self) -> Optional[str]:
         return _head_manifest(self.client, self.repo, self.tag, _push(self.repo))
@@ -144,9 +145,23 @@ class RegistryTarget:
     def put_manifest(self, manifest: Manifest, reference: Optional[str]) -> str:
         """PUT under its digest (``reference`` None: a child of an index) or under the tag."""
         where = self.tag if reference else manifest.digest
-        response = self.client.request("PUT", f"/v2/{self.repo}/manifests/{where}", scope=_push(self.repo),
-                                       headers={"Content-Type": manifest.media_type}, data=manifest.raw,
-                                       ok=(200, 201))
+        try:
+            response = self.client.request("PUT", f"/v2/{self.repo}/manifests/{where}", scope=_push(self.repo),
+                                           headers={"Content-Type": manifest.media_type}, data=manifest.raw,
+                                           ok=(200, 201))
+        except RegistryError as exc:
+            # Another writer of the same image (two push-deps into one target at once) can make the registry
+            # refuse ours, e.g. distribution's DIGEST_INVALID on an index while the other run's children land.
+            # What counts is what the target holds: if it is our digest now, this copy is done.
+            if exc.kind in (Kind.AUTH, Kind.IMMUTABLE, Kind.TLS):
+                raise
+            try:
+                held = _head_manifest(self.client, self.repo, where, _push(self.repo))
+            except RegistryError:
+                held = None
+            if held != manifest.digest:
+                raise exc from None
+            return held
         response.close()
         return response.headers.get("Docker-Content-Digest") or manifest.digest
 
@@ -160,7 +175,12 @@ def _head_manifest(client: RegistryClient, repo: str, reference: str, scope: str
             return None
         raise
     response.close()
-    return response.headers.get("Docker-Content-Digest")
+    digest = response.headers.get("Docker-Content-Digest")
+    problem = digest_problem(digest) if digest else None
+    if problem:  # what the registry says is checked where it enters, before a copy or a pin trusts it
+        raise client.fail(f"{client.host}/{repo}:{reference}: the registry answered the digest {digest[:80]!r}, "
+                          f"which {problem}", Kind.INTEGRITY)
+    return digest
 
 
 class UploadSessions:

@@ -4,6 +4,8 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 from .. import metadata
+from ..errors import UsageError
+from ..naming import digest_problem
 from .refs import Release
 
 
@@ -31,7 +33,12 @@ class Digests:
         else:
             pushed = entry.get(release.name)
         digest = pushed.get("digest") if isinstance(pushed, dict) else None
-        return digest if isinstance(digest, str) and digest.startswith("sha256:") else None
+        if digest is None:
+            return None
+        problem = digest_problem(digest) if isinstance(digest, str) else "is not a string"
+        if problem:  # checked where it enters: a digest written into deployments must be one
+            raise UsageError(f"metadata file: the digest of {release.pushed} ({digest!r}) {problem}")
+        return digest
 
     def _ask_registry(self, release: Release) -> Optional[str]:
         from ..copy.remote import RegistrySource

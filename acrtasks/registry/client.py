@@ -23,7 +23,7 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
 from .. import retry
-from ..errors import RegistryError
+from ..errors import Kind, RegistryError
 from ..naming import is_loopback_host, split_host
 from .credentials import Credentials, DockerConfig
 from .transport import Response, Transport, TransportError, is_tls_failure, proxies_for
@@ -141,7 +141,7 @@ class RegistryClient:
                     return "http"
         except OSError as exc:
             if port:  # the port answers neither protocol
-                raise self._fail(f"cannot connect to {self.host} ({exc.strerror or exc})", "transient") from None
+                raise self.fail(f"cannot connect to {self.host} ({exc.strerror or exc})", Kind.TRANSIENT) from None
             return "http"
 
     def _send(self, method: str, url: str, headers: dict, stream: bool, data=None, params=None,
@@ -165,17 +165,17 @@ class RegistryClient:
     def _authenticate(self, response: Response, scope: str) -> None:
         challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         if challenge is None:
-            raise self._fail(f"{self.host} answered 401 without a challenge", "auth", 401)
+            raise self.fail(f"{self.host} answered 401 without a challenge", Kind.AUTH, 401)
         self._challenge = challenge
         if challenge.scheme == "bearer":
             self._tokens[scope] = self._fetch_token(challenge, scope)
         elif challenge.scheme != "basic":
-            raise self._fail(f"{self.host} asks for unsupported auth scheme {challenge.scheme!r}", "auth", 401)
+            raise self.fail(f"{self.host} asks for unsupported auth scheme {challenge.scheme!r}", Kind.AUTH, 401)
 
     def _fetch_token(self, challenge: Challenge, scope: str) -> str:
         realm = challenge.params.get("realm")
         if not realm:
-            raise self._fail(f"{self.host}: Bearer challenge without a realm", "auth", 401)
+            raise self.fail(f"{self.host}: Bearer challenge without a realm", Kind.AUTH, 401)
         service = challenge.params.get("service", "")
         credentials = self.credentials
         try:
@@ -198,23 +198,23 @@ class RegistryClient:
                 status = response.status_code
                 body = read_bounded(response, MAX_TOKEN_RESPONSE) if status == 200 else b""
         except TransportError as exc:
-            raise self._fail(f"token service {realm} unreachable ({reason_of(exc)})", "transient") from None
+            raise self.fail(f"token service {realm} unreachable ({reason_of(exc)})", Kind.TRANSIENT) from None
         if status in (401, 403):
-            raise self._fail(f"{self.host}: the token service refused the credentials", "auth", status)
+            raise self.fail(f"{self.host}: the token service refused the credentials", Kind.AUTH, status)
         if status != 200:
-            raise self._fail(f"{self.host}: token service {realm} answered {status}",
-                             "transient" if status in TRANSIENT_STATUS else "other", status)
+            raise self.fail(f"{self.host}: token service {realm} answered {status}",
+                             Kind.TRANSIENT if status in TRANSIENT_STATUS else Kind.OTHER, status)
         if body is None:
-            raise self._fail(f"{self.host}: token service {realm} answered more than "
+            raise self.fail(f"{self.host}: token service {realm} answered more than "
                              f"{MAX_TOKEN_RESPONSE >> 10} KiB; that is no token")
         try:
             reply = json.loads(body)
         except ValueError:
-            raise self._fail(f"{self.host}: token service {realm} answered something that is not JSON "
+            raise self.fail(f"{self.host}: token service {realm} answered something that is not JSON "
                              f"({_snippet(body)}); is the realm a login page or a proxy?") from None
         token = reply.get("token") or reply.get("access_token") if isinstance(reply, dict) else None
         if not isinstance(token, str) or not token:
-            raise self._fail(f"{self.host}: token service {realm} returned no token", "auth")
+            raise self.fail(f"{self.host}: token service {realm} returned no token", Kind.AUTH)
         return token
 
     # -- requests -------------------------------------------------------------------------------
@@ -238,13 +238,13 @@ class RegistryClient:
                                       params, timeout)
             except TransportError as exc:
                 if is_tls_failure(exc):
-                    raise self._fail(
+                    raise self.fail(
                         f"TLS to {self.host} failed ({reason_of(exc)}); trust its CA in "
-                        f"{certs_dir() / self.host}/ca.crt or SSL_CERT_FILE", "tls") from None
+                        f"{certs_dir() / self.host}/ca.crt or SSL_CERT_FILE", Kind.TLS) from None
                 if attempt < tries:
                     self._sleep(attempt, None)
                     continue
-                raise self._fail(f"{self.host}: {method} {path} failed ({reason_of(exc)})", "transient") from None
+                raise self.fail(f"{self.host}: {method} {path} failed ({reason_of(exc)})", Kind.TRANSIENT) from None
             if response.status_code == 401 and not authenticated:
                 response.close()
                 self._authenticate(response, scope)
@@ -260,17 +260,17 @@ class RegistryClient:
                 self._sleep(attempt, response.headers.get("Retry-After"))
                 continue
             if status in (401, 403):
-                raise self._fail(f"{self.host} denied {method} {path} ({detail or status})", "auth", status)
+                raise self.fail(f"{self.host} denied {method} {path} ({detail or status})", Kind.AUTH, status)
             if status == 404:
-                raise self._fail(f"{self.host}: {path} not found ({detail or 404})", "not_found", status)
-            kind = "transient" if status in TRANSIENT_STATUS else "other"
-            raise self._fail(f"{self.host}: {method} {path} answered {status} {detail}".strip(), kind, status)
+                raise self.fail(f"{self.host}: {path} not found ({detail or 404})", Kind.NOT_FOUND, status)
+            kind = Kind.TRANSIENT if status in TRANSIENT_STATUS else Kind.OTHER
+            raise self.fail(f"{self.host}: {method} {path} answered {status} {detail}".strip(), kind, status)
 
     def _sleep(self, attempt: int, retry_after: Optional[str]) -> None:
         time.sleep(retry.delay(attempt, self.backoff, retry_after))
 
-    def _fail(self, message: str, kind: str = "other", status: Optional[int] = None) -> RegistryError:
-        """An error about this registry (the copier uses it too, so every error names its host)."""
+    def fail(self, message: str, kind: Kind = Kind.OTHER, status: Optional[int] = None) -> RegistryError:
+        """An error about this registry (the copy ends use it too, so every error names its host)."""
         return RegistryError(message, kind, status, host=self.host)
 
     def check_login(self) -> None:

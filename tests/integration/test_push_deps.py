@@ -308,3 +308,45 @@ def test_a_second_namespace_mounts_what_the_first_copy_uploaded(project, source,
                  and "http.request.method=PUT" in line and "/blobs/uploads/" in line]
     assert blob_puts and all('uri="/v2/one/' in line for line in blob_puts), "the second copy uploaded blobs again"
     assert logged_registry.write_requests() > uploads  # it did write: mounts and manifests
+
+
+@pytest.mark.parametrize("fault, stored", [("tag_put_raced", True), ("tag_put_refused", False)])
+def test_a_refused_index_put_is_done_when_the_target_holds_it(project, source, registry, fault, stored):
+    """A concurrent writer makes distribution answer DIGEST_INVALID to a manifest PUT that it may have stored
+    all the same: the copy is done when the target now holds the source's digest, and failed when not."""
+    from harness import FaultyRegistry
+
+    proxy = FaultyRegistry(registry, fault).start()
+    try:
+        project.write(f'[deps]\nimages = ["{source.host}/minio/minio:2024"]\n')
+        result = project.inv("push-deps", "--deps-namespace", f"{proxy.host}/mirror")
+        assert proxy.hit.is_set()
+        held = registry.digest("mirror/minio", "2024")
+        if stored:
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert held == source.index_digest
+        else:
+            assert result.returncode == 1 and "DIGEST_INVALID" in result.stdout + result.stderr
+            assert held is None
+    finally:
+        proxy.stop()
+
+
+def test_three_push_deps_of_one_index_at_once_all_succeed(project, source, registry):
+    """The field report: three runs mirroring one multi-platform image into one target at once."""
+    import subprocess
+
+    project.write(f'[deps]\nimages = ["{source.host}/minio/minio:2024"]\nskip_existing = false\n')
+    for trial in range(3):
+        namespace = f"{registry.host}/race{trial}"
+        runs = [project.inv.popen("push-deps", "--deps-namespace", namespace) for _ in range(3)]
+        outputs = []
+        for run in runs:
+            try:
+                out, err = run.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                run.kill()
+                raise
+            outputs.append((run.returncode, out + err))
+        assert [code for code, _ in outputs] == [0, 0, 0], outputs
+        assert registry.digest(f"race{trial}/minio", "2024") == source.index_digest

@@ -1,5 +1,7 @@
 """The naming rules, case by case (pure logic, no I/O)."""
 
+import re
+
 import pytest
 
 from acrtasks.errors import NamingError
@@ -246,3 +248,56 @@ def test_what_a_registry_is_asked_for():
     assert ImageRef.parse("redis:7").reference == "7"
     assert ImageRef.parse("redis").reference == "latest"
     assert ImageRef.parse("redis:7@sha256:" + "a" * 64).reference == "sha256:" + "a" * 64
+
+
+# distribution/reference's own table (reference_test.go, TestReferenceParse), read as docker normalises names
+# (ParseNormalizedNamed: a first segment without '.', ':' or 'localhost' is a path, on docker.io).
+FFF = "f" * 64
+
+
+@pytest.mark.parametrize("text, locator, tag, digest", [
+    ("test_com", "docker.io/library/test_com", None, None),
+    ("test.com:tag", "docker.io/library/test.com", "tag", None),
+    ("test.com:5000", "docker.io/library/test.com", "5000", None),
+    ("test.com/repo:tag", "test.com/repo", "tag", None),
+    ("test:5000/repo", "test:5000/repo", None, None),
+    ("test:5000/repo:tag", "test:5000/repo", "tag", None),
+    (f"test:5000/repo@sha256:{FFF}", "test:5000/repo", None, f"sha256:{FFF}"),
+    (f"test:5000/repo:tag@sha256:{FFF}", "test:5000/repo", "tag", f"sha256:{FFF}"),
+    ("lowercase:Uppercase", "docker.io/library/lowercase", "Uppercase", None),
+    ("a/" * 127 + "a:tag-puts-this-over-max", "docker.io/" + "a/" * 127 + "a", "tag-puts-this-over-max", None),
+    ("sub-dom1.foo.com/bar/baz/quux:some-long-tag", "sub-dom1.foo.com/bar/baz/quux", "some-long-tag", None),
+    ("b.gcr.io/test.example.com/my-app:test.example.com", "b.gcr.io/test.example.com/my-app", "test.example.com", None),
+    ("xn--n3h.com/myimage:xn--n3h.com", "xn--n3h.com/myimage", "xn--n3h.com", None),
+    ("xn--7o8h.com/myimage:xn--7o8h.com@sha512:" + "f" * 128, "xn--7o8h.com/myimage", "xn--7o8h.com",
+     "sha512:" + "f" * 128),
+    ("foo_bar.com:8080", "docker.io/library/foo_bar.com", "8080", None),
+    ("foo/foo_bar.com:8080", "docker.io/foo/foo_bar.com", "8080", None),
+    ("192.168.1.1:5000/repo:5050", "192.168.1.1:5000/repo", "5050", None),
+    ("[2001:db8::1]/repo", "[2001:db8::1]/repo", None, None),
+    ("[2001:db8::1]:5000/repo:tag", "[2001:db8::1]:5000/repo", "tag", None),
+    ("[::1]:5000/repo", "[::1]:5000/repo", None, None),
+])
+def test_reference_table(text, locator, tag, digest):
+    ref = ImageRef.parse(text)
+    assert (ref.locator, ref.tag, ref.digest) == (locator, tag, digest)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty"), (":justtag", "invalid"), (f"@sha256:{FFF}", "invalid"),
+    ("repo@sha256:" + "f" * 34, "has 34 hex digits where sha256 has 64"),  # digest.ErrDigestInvalidLength
+    (f"validname@invaliddigest:{FFF}", "unsupported algorithm 'invaliddigest'"),  # digest.ErrDigestUnsupported
+    ("repo@sha256:" + "F" * 64, "lowercase hex"),  # go-digest's encodings are lowercase
+    ("Uppercase:tag", "must be"), ("test:5000/Uppercase/lowercase:tag", "must be"),
+    ("a/" * 128 + "a:tag", "257 characters long"),  # ErrNameTooLong
+    ("aa/asdf$$^/aa", "must be"), ("[2001:db8::1]:5000", "invalid"), ("[fe80::1%eth0]:5000/repo", "invalid"),
+])
+def test_reference_table_errors(text, message):
+    with pytest.raises(NamingError, match=re.escape(message) if "(" not in message else message):
+        ImageRef.parse(text)
+
+
+def test_dependency_digests_are_checked_where_they_enter():
+    naming = naming_for("shop", "shop-", "r.io/ns")
+    with pytest.raises(NamingError, match="has 63 hex digits"):
+        naming.dependency("postgres:15@sha256:" + "a" * 63)

@@ -239,14 +239,14 @@ def test_labelled_refs_say_what_each_ref_is():
 def test_image_ref_limits_and_messages():
     from acrtasks.errors import NamingError
 
-    name = "r.io/" + "a" * 250
-    assert len(ImageRef.parse(name).locator) == 255
+    name = "registry.example.com/" + "a" * 255  # distribution/reference: the host does not count
+    assert len(ImageRef.parse(name).repository) == 255
     with pytest.raises(NamingError) as err:
         ImageRef.parse(name + "a")
-    assert "is 256 characters long; the limit is 255" in str(err.value)
+    assert "is 256 characters long (without the host); the limit is 255" in str(err.value)
     with pytest.raises(NamingError, match="characters long; a name is at most 255"):
-        ImageRef.parse("a" * 600)
-    with pytest.raises(NamingError, match=r"has an invalid digest|digest .* is invalid"):
+        ImageRef.parse("a" * 1100)
+    with pytest.raises(NamingError, match=r"digest 'sha256:xyz' of 'r.io/a' is not algorithm:hex"):
         ImageRef.parse("r.io/a@sha256:xyz")
     ref = ImageRef.parse("r.io:5000/a/b:v1@sha256:" + "a" * 64)
     assert (ref.host, ref.repository, ref.tag, ref.digest) == ("r.io:5000", "a/b", "v1", "sha256:" + "a" * 64)
@@ -283,17 +283,18 @@ def test_image_ref_parse_parts(text, expected):
     assert ImageRef.parse(str(ref)) == ref
 
 
-def test_refs_of_exactly_510_characters_are_parsed_not_refused_early():
+def test_refs_up_to_1020_characters_are_parsed_not_refused_early():
     from acrtasks.errors import NamingError
 
-    text = "r.io/" + "a" * 250 + ":" + "t" * 128 + "@sha256:" + "c" * 64  # 255 + 129 + 71 = 455
+    host = "registry-vpc." + "h" * 200 + ".example.com"  # the host does not count toward the 255
+    text = f"{host}/" + "a" * 255 + ":" + "t" * 128 + "@sha512:" + "c" * 128
     assert ImageRef.parse(text).tag == "t" * 128
-    with pytest.raises(NamingError, match="is 510 characters long; the limit is 255"):
-        ImageRef.parse("r.io/" + "a" * 505)  # not refused early: parsed, then the name is too long
-    with pytest.raises(NamingError, match=r"\.\.\. is 511 characters long; a name is at most 255"):
-        ImageRef.parse("r.io/" + "a" * 506)  # refused before any pattern runs
-    with pytest.raises(NamingError, match="256 characters long; the limit is 255"):
-        ImageRef.parse("r.io/" + "a" * 251)
+    with pytest.raises(NamingError, match=r"is 1015 characters long \(without the host\); the limit is 255"):
+        ImageRef.parse("r.io/" + "a" * 1015)  # not refused early: parsed, then the name is too long
+    with pytest.raises(NamingError, match=r"\.\.\. is 1021 characters long; a name is at most 255"):
+        ImageRef.parse("r.io/" + "a" * 1016)  # refused before any pattern runs
+    with pytest.raises(NamingError, match=r"256 characters long \(without the host\); the limit is 255"):
+        ImageRef.parse("r.io/" + "a" * 256)
 
 
 def test_component_and_version_errors_name_what_is_wrong():
