@@ -7,7 +7,6 @@ the baseline, measured in the same run. Measured here: at most 4 MiB over the ba
 urllib3 2.8; with urllib3 1.26, 128 MiB for the gzip bomb (hence ``urllib3>=2.6``: bounded decoding).
 """
 
-import gzip
 import hashlib
 import http.server
 import json
