@@ -29,6 +29,10 @@ SET_IMAGES = "tests/integration/test_set_images.py"
 BUNDLE = "tests/integration/test_bundle.py"
 BACKENDS = "tests/integration/test_build_backends.py"
 PUSHES = "tests/integration/test_push_parallel.py"
+CORPUS = "tests/unit/test_set_images_corpus.py"
+PROPERTY = "tests/unit/test_set_images_property.py"
+COMPOSE = "tests/unit/test_compose.py"
+NAMING = "tests/unit/test_naming.py"
 
 # (what the README promises, file, the line as it is, the line broken, the tests that should notice)
 BREAKAGES = [
@@ -144,8 +148,42 @@ BREAKAGES = [
      "    if style == '\"' or not plain_is_safe(value, node.value):", "    if True:",
      [SET_IMAGES, "-k", "only_the_image_bytes"]),
     ("set-images keeps compose interpolation", "acrtasks/deploy/rewrite.py",
-     '        if not (kind == "compose" and "${" in site.value):', "        if True:",
+     'tag_part = _split_tag(site.value) if kind == "compose" and "$" in site.value else None', "tag_part = None",
      [SET_IMAGES, "-k", "only_the_image_bytes or resolves"]),
+    ("set-images: other values are images only when unambiguous", "acrtasks/deploy/rewrite.py",
+     "            release = self.refs.for_value(resolved)", "            release = self.refs.for_image_field(resolved)[0]",
+     [CORPUS]),
+    ("set-images: a local name with a port-like tag is a host:port", "acrtasks/deploy/refs.py",
+     '        if local and (ref.tag or "").isdigit():', "        if False:", [CORPUS, PROPERTY]),
+    ("set-images: a dependency in a value needs its own tag", "acrtasks/deploy/refs.py",
+     "if ref.locator in _locators(dep) and ref.tag == dep.pushed.tag:", "if ref.locator in _locators(dep):",
+     [CORPUS]),
+    ("set-images: an image field at another tag is left alone", "acrtasks/deploy/refs.py",
+     "same = [dep for dep in candidates if dep.pushed.tag == tag]", "same = candidates", [CORPUS]),
+    ("set-images: a value whose variables cover more than the tag is no image", "acrtasks/deploy/rewrite.py",
+     "            if beyond_tag and site.is_env_entry:", "            if False:", [CORPUS, PROPERTY]),
+    ("set-images refuses an image field with variables beyond the tag", "acrtasks/deploy/rewrite.py",
+     "        if beyond_tag:\n", "        if False:\n", [SET_IMAGES, "-k", "templates_compose"]),
+    ("set-images refuses an invalid compose template", "acrtasks/deploy/rewrite.py",
+     "                check_templates(root, path)", "                pass", [SET_IMAGES, "-k", "templates_compose"]),
+    ("compose merge keys are followed", "acrtasks/inputs.py",
+     "merged.extend(value_node.value if is_seq(value_node) else [value_node])", "pass", [CORPUS]),
+    ("the process environment wins over .env", "acrtasks/compose/project.py",
+     "Environment({**dotenv, **environ}, dotenv, path)", "Environment({**environ, **dotenv}, dotenv, path)",
+     [COMPOSE, "-k", "environment_order"]),
+    ("push-deps reads compose's interpolation", "acrtasks/compose/project.py",
+     "value, missing = env.resolve(image.value)", "value, missing = image.value, []",
+     [COMPOSE, "-k", "compose_images", "tests/unit/test_deps.py"]),
+    ("a refused manifest PUT is done when the target holds the digest", "acrtasks/copy/remote.py",
+     "            if held != manifest.digest:", "            if True:", [DEPS, "-k", "refused_index"]),
+    ("a digest of another length is refused where it enters", "acrtasks/naming.py",
+     "    if len(encoded) != DIGEST_LENGTHS[algorithm]:", "    if False:", [NAMING, "-k", "reference_table"]),
+    ("the 255-character limit leaves the host out", "acrtasks/naming.py",
+     "        if len(self.repository) > _MAX_NAME_LENGTH:", "        if len(self.locator) > _MAX_NAME_LENGTH:",
+     ["tests/unit/test_policies.py", "-k", "limits or 1020"]),
+    ("a recorded digest is checked before --pin digest writes it", "acrtasks/deploy/digests.py",
+     "        if problem:  # checked where it enters", "        if False:  # checked where it enters",
+     [SET_IMAGES, "-k", "pin_digest"]),
     ("set-images --check exits 1 on stale files", "acrtasks/tasks.py", "        if check and stale:",
      "        if False:", [SET_IMAGES, "-k", "only_the_image_bytes"]),
     ("set-images --pin digest", "acrtasks/tasks.py", '        if pin_value == "digest" else None',

@@ -334,8 +334,36 @@ def test_pin_digest_adds_digest_fields_to_helm_and_kustomize(deploy):
         f"images:\n  - name: ai-infra-nginx\n    newName: {FLAT}\n    digest: {digest}\n    newTag: nginx-v4\n")
 
 
+@pytest.mark.parametrize("digest", ["sha256:" + "ab" * 31, "sha256:" + "AB" * 32, "md5:" + "ab" * 32])
+def test_pin_digest_refuses_a_malformed_recorded_digest(deploy, digest):
+    """A digest is checked where it enters (the metadata file), before it is written into a deployment."""
+    (deploy.root / "meta.json").write_text(json.dumps({"nginx": {"push": {f"{FLAT}:nginx-v4": {"digest": digest}}}}))
+    (deploy.root / "values.yaml").write_text("nginx:\n  image:\n    repository: ai-infra-nginx\n    tag: v1\n")
+    before = (deploy.root / "values.yaml").read_bytes()
+    result = deploy.inv("set-images", "--file", "values.yaml", "--registry", ACR, "--version", "v4", "--pin",
+                        "digest", "--metadata-file", "meta.json")
+    assert result.returncode == 2 and f"({digest!r})" in result.stderr and "Traceback" not in result.stderr
+    assert (deploy.root / "values.yaml").read_bytes() == before
+
+
 def test_a_file_that_is_not_utf8_is_exit_2(deploy):
     (deploy.root / "bad.yaml").write_bytes(b"image: caf\xe9\n")
     result = deploy.inv("set-images", "--file", "bad.yaml", "--file", "k8s.yaml", "--registry", ACR, "--version", "v1")
     assert result.returncode == 2 and "not UTF-8" in result.stderr and "Traceback" not in result.stderr
     assert (deploy.root / "k8s.yaml").read_text() == K8S
+
+
+@pytest.mark.parametrize("line, words", [
+    ("    image: ai-infra-backend:${ TAG}\n", "docker-compose.yml:3: 'ai-infra-backend:${ TAG}' is not a valid "
+                                            "interpolation template"),
+    ("    environment: [\"PASSWORD=${\"]\n", "docker-compose.yml:3: 'PASSWORD=${' is not a valid interpolation"),
+    ("    image: ${REGISTRY:-docker.io}/ai-infra-backend:v0.0.3.2\n", "docker-compose.yml:3: services.api.image = "
+     "'${REGISTRY:-docker.io}/ai-infra-backend:v0.0.3.2' has variables beyond the tag ($REGISTRY)"),
+])
+def test_templates_compose_refuses_or_we_cannot_keep_are_errors(deploy, line, words):
+    (deploy.root / "docker-compose.yml").write_text("services:\n  api:\n" + line)
+    before = checksums(deploy)
+    result = run(deploy, "--registry", ACR, "--version", "v0.0.3.3")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert words in result.stderr and "Traceback" not in result.stderr
+    assert checksums(deploy) == before

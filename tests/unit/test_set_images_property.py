@@ -63,7 +63,7 @@ def traps(draw):
         word, f"{word}:{port}", f"http://{word}:{port}/path", f"postgres://user:pw@{word}:{port}/db",
         f"${{PASSWORD:-{word}}}", f"${{HOST:-{word}}}:{port}", f"{word}:${{PORT:-{port}}}", f"${{{variable}:-{word}}}", f"{word}-{word}", f"{word}.svc.cluster.local",
         "postgres:14", "redis:latest", f"{word}:{V}" if word in ("api", "web", "postgres") else word,
-        "$$literal", f"--host={word}",
+        "$$literal", f"--host={word}", "${IMAGE:-shop-api:v1}", f"${{REGISTRY:-{R}}}/shop:api-v1",
     ]))
 
 
