@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import List, Mapping, Optional, Sequence, Tuple
 
 from . import inputs
-from .compose.project import compose_images
 from .config import Config, Settings
 from .errors import NamingError, UsageError
 from .naming import DOCKER_HUB, Dependency, ImageRef, Naming, naming_for
@@ -21,6 +20,8 @@ def dependency_sources(config: Config, environ: Mapping[str, str] = os.environ) 
     """``[deps] images`` then every compose file's, de-duplicated in order; and the problems met."""
     sources: List[str] = list(config.deps_images)
     problems: List[str] = []
+    if config.deps_compose_files:  # imported here: inv test-naming's start-up needs no compose reader
+        from .compose.project import compose_images
     for name in config.deps_compose_files:
         found, trouble = compose_images(config.root / name, config.image_prefix, environ)
         sources.extend(found)
