@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from . import gitinfo, inputs
+from .util import gitinfo, inputs
 from .errors import ConfigError, UsageError
 from .naming import LAYOUTS, Naming, check_path_component, check_tag, naming_for
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Mapping, Optional, Sequence, Tuple
 
-from . import inputs
+from .util import inputs
 from .config import Config, Settings
 from .errors import NamingError, UsageError
 from .naming import DOCKER_HUB, Dependency, ImageRef, Naming, naming_for

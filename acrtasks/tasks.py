@@ -21,7 +21,7 @@ from typing import Optional
 from invoke import Collection, Exit, task
 
 from .config import Config, Settings, find_config, load_config, positive_int, resolve
-from .console import Console, count_line
+from .util.console import Console, count_line
 from .errors import AcrError, Interrupted, OperationFailed, RegistryError, UsageError
 from .naming_cases import CASES, SEED, passed, run_case
 
@@ -140,7 +140,7 @@ def _settings(c, uses_version: bool = True, **flags) -> Settings:
 
 def _login_target(c, registry: Optional[str]):
     """build.toml and the registry host to log in to: the flag, else $ACRTASKS_REGISTRY, else [registry] url."""
-    from .login import registry_host
+    from .registry.login import registry_host
 
     config = _config(c)
     text = registry if registry is not None else os.environ.get("ACRTASKS_REGISTRY") or config.registry
@@ -152,7 +152,7 @@ def _dry(c) -> bool:
 
 
 def _engine():
-    from .engine import Engine
+    from .build.engine import Engine
 
     return Engine.connect()
 
@@ -166,9 +166,10 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
           no_cache=False, parallel=None, metadata_file=None, progress="auto", backend=None, network=None,
           platform=None, builder=None):
     """Build component images (classic builder, BuildKit or buildx), in parallel, tagged for the registry."""
-    from . import builder as builds
-    from . import metadata, plan
-    from .backends.select import choose
+    from .build import builder as builds
+    from .util import metadata
+    from .build import plan
+    from .build.backends.select import choose
 
     if progress not in builds.PROGRESS_MODES:
         raise UsageError(f"--progress {progress!r} is not one of {', '.join(builds.PROGRESS_MODES)}")
@@ -209,7 +210,8 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
 def push(c, component=None, registry=None, version=None, layout=None, tag_latest=False, metadata_file=None,
          jobs=None):
     """Push built component images to the registry, N at once, after checking every one exists locally."""
-    from . import builder, metadata, plan, pusher
+    from .build import builder, plan, pusher
+    from .util import metadata
 
     job_count = positive_int(jobs, "--jobs") if jobs is not None else pusher.DEFAULT_JOBS
     settings = _settings(c, registry=registry, version=version, layout=layout, tag_latest=tag_latest or None)
@@ -270,7 +272,7 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
               source="auto", registry=None, layout=None, version=None, metadata_file=None):
     """Mirror dependency images registry-to-registry, all platforms, digest-verified, skipping unchanged."""
     from . import deps as depsmod
-    from . import metadata
+    from .util import metadata
     from .config import check_platforms
     from .delivery import mirrorer
     from .registry.client import Clients
@@ -316,7 +318,7 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
 @_boundary
 def login(c, registry=None, username=None, password_stdin=False):
     """Verify registry credentials and store them where docker and acrtasks both find them."""
-    from . import login as account
+    from .registry import login as account
 
     config, host = _login_target(c, registry)
     user = username or os.environ.get("ACRTASKS_USERNAME") or config.username
@@ -341,7 +343,7 @@ def login(c, registry=None, username=None, password_stdin=False):
 @_boundary
 def logout(c, registry=None):
     """Remove stored credentials for a registry (helper or config.json), like docker logout."""
-    from . import login as account
+    from .registry import login as account
 
     _, host = _login_target(c, registry)
     if _dry(c):

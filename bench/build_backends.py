@@ -49,7 +49,7 @@ def shell_build(env, cli: str) -> float:
 
 def main() -> int:
     compile_acrtasks()
-    from acrtasks.backends.detect import docker_clis
+    from acrtasks.build.backends.detect import docker_clis
 
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     cli = next((c for c in docker_clis() if c.buildkit), None)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Tuple, Type
 
-from .. import inputs
+from ..util import inputs
 from ..errors import ConfigError, NamingError, UsageError
 from ..naming import ImageRef
 from .dotenv import DotenvError, parse

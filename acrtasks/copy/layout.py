@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..errors import BundleError, Kind, LocalSystemError
-from ..jsonfile import describe_os_error
+from ..util.jsonfile import describe_os_error
 from .copier import BlobStream
 from .manifests import CHUNK, MAX_MANIFEST, OCI_INDEX, Manifest, ManifestInvalid, is_digest, parse_manifest
 

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .. import inputs, jsonfile
+from ..util import inputs, jsonfile
 from ..errors import AcrError
 
 MAX_DIGESTS = 20_000  # ~2 MB of JSON; enough for hundreds of images

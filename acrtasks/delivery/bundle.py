@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .. import gitinfo
+from ..util import gitinfo
 from ..config import Settings, check_platforms
-from ..console import Console, human_bytes
+from ..util.console import Console, human_bytes
 from ..copy.copier import CopyResult, copy_image
 from ..copy.layout import LayoutReader, LayoutSource, LayoutTarget, LayoutWriter
 from ..copy.manifests import platform_matches
@@ -305,7 +305,7 @@ def registry_targets(bundle: Bundle, settings: Settings) -> List[Tuple[BundleIma
 
 def import_to_registry(bundle: Bundle, targets: Sequence[Tuple[BundleImage, ImageRef]], clients: Clients,
                        console: Console, dry: bool, jobs: int = 4) -> List[Tuple[BundleImage, ImageRef, CopyResult]]:
-    from ..jobs import run_jobs
+    from ..util.jobs import run_jobs
 
     for host in dict.fromkeys(ref.host for _, ref in targets):
         try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import List, Sequence
 
 from ..config import Settings
-from ..console import Console, count_line
+from ..util.console import Console, count_line
 from ..copy.remote import RegistrySource
 from ..deps import NO_TARGET, dependency_naming, dependency_sources
 from ..errors import AcrError, PreflightError, RegistryError, UsageError, explain

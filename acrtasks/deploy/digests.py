@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
-from .. import metadata
+from ..util import metadata
 from ..errors import UsageError
 from ..naming import digest_problem
 from .refs import Release

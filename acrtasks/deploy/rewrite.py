@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from .. import inputs, jsonfile
+from ..util import inputs, jsonfile
 from ..compose import dotenv
 from ..compose.project import Environment, check_templates, environment
 from ..compose.template import TemplateError, variables

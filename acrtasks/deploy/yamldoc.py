@@ -22,10 +22,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ..inputs import is_map as _is_map
-from ..inputs import is_seq as _is_seq
-from ..inputs import is_str as _is_str
-from ..inputs import node_get as _get
+from ..util.inputs import is_map as _is_map
+from ..util.inputs import is_seq as _is_seq
+from ..util.inputs import is_str as _is_str
+from ..util.inputs import node_get as _get
 
 Replacement = Tuple[int, int, str]  # replace text[start:end] with the string
 

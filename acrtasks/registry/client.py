@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
-from .. import retry
+from ..util import retry
 from ..errors import Kind, RegistryError
 from ..naming import is_loopback_host, split_host
 from .credentials import Credentials, DockerConfig

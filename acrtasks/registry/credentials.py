@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .. import inputs, jsonfile
+from ..util import inputs, jsonfile
 from ..errors import CredentialError, UsageError
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"

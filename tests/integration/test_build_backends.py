@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from acrtasks.backends.detect import docker_clis
+from acrtasks.build.backends.detect import docker_clis
 from conftest import unique_version
 from harness import BASE_IMAGE
 

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from acrtasks.backends.cli import PlainLog, buildkit_command, buildx_command
-from acrtasks.backends.detect import DockerCli
-from acrtasks.backends.select import choose
+from acrtasks.build.backends.cli import PlainLog, buildkit_command, buildx_command
+from acrtasks.build.backends.detect import DockerCli
+from acrtasks.build.backends.select import choose
 from acrtasks.errors import UsageError
 from acrtasks.naming import ImageRef
-from acrtasks.plan import BuildStep
+from acrtasks.build.plan import BuildStep
 
 OLD = DockerCli("/usr/bin/docker", (20, 10, 24), False)  # Debian's docker.io: BuildKit built in
 NEW = DockerCli("/usr/local/bin/docker", (28, 2, 2), False)  # no buildx plugin: no BuildKit at all
@@ -182,7 +182,7 @@ def fake_cli(tmp_path, monkeypatch):
 
 
 def test_a_cli_build_reports_steps_lines_and_the_image(fake_cli):
-    from acrtasks.backends.cli import BuildKitBackend
+    from acrtasks.build.backends.cli import BuildKitBackend
 
     lines, steps = [], []
     output = BuildKitBackend(fake_cli, None).build(step(), False, lines.append, lambda d, t: steps.append((d, t)))
@@ -191,7 +191,7 @@ def test_a_cli_build_reports_steps_lines_and_the_image(fake_cli):
 
 
 def test_a_cli_build_failure_names_the_step_and_keeps_its_output(fake_cli, monkeypatch):
-    from acrtasks.backends.cli import BuildKitBackend
+    from acrtasks.build.backends.cli import BuildKitBackend
     from acrtasks.errors import BuildFailed
 
     monkeypatch.setenv("FAKE_FAIL", "1")
@@ -206,7 +206,7 @@ def test_a_cli_build_failure_names_the_step_and_keeps_its_output(fake_cli, monke
 
 
 def test_buildx_of_several_platforms_reports_what_it_pushed(fake_cli):
-    from acrtasks.backends.cli import BuildxBackend
+    from acrtasks.build.backends.cli import BuildxBackend
 
     backend = BuildxBackend(DockerCli(fake_cli.path, (27, 0, 0), True), None, ["linux/amd64", "linux/arm64"])
     output = backend.build(step(["linux/amd64", "linux/arm64"]), False, lambda line: None, lambda d, t: None)
@@ -218,7 +218,7 @@ def test_the_engine_check_and_ctrl_c_go_through_the_cli(fake_cli, monkeypatch):
     import threading
     import time
 
-    from acrtasks.backends.cli import BuildKitBackend
+    from acrtasks.build.backends.cli import BuildKitBackend
     from acrtasks.errors import BuildFailed, EngineUnavailable
 
     backend = BuildKitBackend(fake_cli, None)
@@ -247,7 +247,7 @@ def test_the_engine_check_and_ctrl_c_go_through_the_cli(fake_cli, monkeypatch):
 
 
 def test_the_classic_backend_runs_no_cli_to_find_out(monkeypatch):
-    import acrtasks.backends.select as select_module
+    import acrtasks.build.backends.select as select_module
 
     monkeypatch.setattr(select_module, "docker_clis", lambda: pytest.fail("the docker CLIs were asked"))
     assert choose("classic", object).name == "classic"

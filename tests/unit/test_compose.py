@@ -10,7 +10,7 @@ from acrtasks.compose import dotenv
 from acrtasks.compose.project import check_templates, compose_images, environment
 from acrtasks.compose.template import MissingRequired, TemplateError, substitute, variables
 from acrtasks.errors import ConfigError, UsageError
-from acrtasks.inputs import compose_yaml
+from acrtasks.util.inputs import compose_yaml
 
 # template_test.go: var defaults = {"FOO": "first", "BAR": ""}
 DEFAULTS = {"FOO": "first", "BAR": ""}

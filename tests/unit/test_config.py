@@ -159,7 +159,7 @@ def test_find_config(tmp_path, monkeypatch):
 def test_version_from_git_never_reuses_a_release_tag(tmp_path):
     import subprocess
 
-    from acrtasks.gitinfo import derive_version
+    from acrtasks.util.gitinfo import derive_version
 
     version, warning = derive_version(tmp_path)
     assert version == "dev-unknown" and "not in a git checkout" in warning

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from acrtasks import inputs
+from acrtasks.util import inputs
 from acrtasks.errors import ConfigError, UsageError
 
 
@@ -155,7 +155,7 @@ def test_read_text_messages_word_for_word(tmp_path):
 
 
 def _merge_many(args):
-    from acrtasks import metadata
+    from acrtasks.util import metadata
 
     path, number = args
     for round_ in range(20):

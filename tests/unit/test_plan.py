@@ -6,7 +6,7 @@ import pytest
 
 from acrtasks.config import load_config, resolve
 from acrtasks.errors import PreflightError
-from acrtasks.plan import describe_builds, describe_pushes, plan_builds, plan_pushes
+from acrtasks.build.plan import describe_builds, describe_pushes, plan_builds, plan_pushes
 
 LABELS = {"org.opencontainers.image.version": "v1"}
 

@@ -5,9 +5,9 @@ Messages are asserted word for word where the README promises them: they are beh
 
 import pytest
 
-from acrtasks import chain, retry
-from acrtasks.errors import (AcrError, BuildFailed, Interrupted, Kind, PushFailed, RegistryError, UsageError,
-                             is_acr_host, login_hint)
+from acrtasks import chain
+from acrtasks.util import retry
+from acrtasks.errors import AcrError, BuildFailed, Interrupted, Kind, PushFailed, RegistryError, UsageError, is_acr_host, login_hint
 from acrtasks.naming import ImageRef, check_tag, naming_for, parse_registry, split_host
 
 

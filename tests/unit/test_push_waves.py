@@ -4,11 +4,11 @@ stand-in API."""
 import pytest
 from docker.errors import APIError
 
-from acrtasks import pusher
-from acrtasks.engine import Engine
+from acrtasks.build import pusher
+from acrtasks.build.engine import Engine
 from acrtasks.errors import EngineError
 from acrtasks.naming import ImageRef
-from acrtasks.plan import PushStep
+from acrtasks.build.plan import PushStep
 
 MB = 1024 * 1024
 BASE = [("2026-01-01 ADD rootfs", 3 * MB), ("2026-01-01 ENV PATH", 0)]

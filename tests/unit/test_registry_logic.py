@@ -5,8 +5,8 @@ import stat
 
 import pytest
 
-from acrtasks.engine import PushFailed, PushProgress, classify_push_error
-from acrtasks.retry import with_retries
+from acrtasks.build.engine import PushFailed, PushProgress, classify_push_error
+from acrtasks.util.retry import with_retries
 from acrtasks.errors import UsageError
 from acrtasks.naming import is_loopback_host
 from acrtasks.registry.client import parse_challenge

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import LocalSystemError
+from ..errors import LocalSystemError
 
 #: Long enough for a slow credential helper in another writer; short enough that a stale lock is reported.
 LOCK_TIMEOUT = 60

@@ -13,7 +13,7 @@ the engine to cancel a build.
 import threading
 from typing import Callable, List, Optional, Sequence, TypeVar
 
-from .errors import Interrupted
+from ..errors import Interrupted
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from . import inputs, jsonfile
-from .errors import LocalSystemError, UsageError
+from ..errors import LocalSystemError, UsageError
 
 
 def load(path: Path) -> Dict[str, Any]:

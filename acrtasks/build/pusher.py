@@ -13,13 +13,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from .console import Console, JobProgress
+from ..util.console import Console, JobProgress
 from .engine import Engine, PushProgress
-from .errors import Interrupted, PreflightError, PushFailed, login_hint
-from .jobs import CANCELLED, run_jobs
-from .naming import ImageRef
+from ..errors import Interrupted, PreflightError, PushFailed, login_hint
+from ..util.jobs import CANCELLED, run_jobs
+from ..naming import ImageRef
 from .plan import PushStep
-from .retry import TRIES, backoff_seconds, with_retries
+from ..util.retry import TRIES, backoff_seconds, with_retries
 
 DEFAULT_JOBS = 4
 #: Shared layers smaller than this are uploaded by each push at once rather than waited for: measured on the

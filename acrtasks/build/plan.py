@@ -11,10 +11,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import gitinfo
-from .config import Settings
-from .errors import PreflightError
-from .naming import ImageRef
+from ..util import gitinfo
+from ..config import Settings
+from ..errors import PreflightError
+from ..naming import ImageRef
 
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
 MASK = "***"

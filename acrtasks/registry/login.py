@@ -5,9 +5,9 @@ import os
 import sys
 from typing import Callable, Optional, TextIO, Tuple
 
-from .errors import UsageError
-from .naming import parse_registry
-from .registry.credentials import Credentials, DockerConfig
+from ..errors import UsageError
+from ..naming import parse_registry
+from .credentials import Credentials, DockerConfig
 
 
 def registry_host(registry_text: str) -> str:
@@ -47,7 +47,7 @@ def ask_credentials(host: str, username: Optional[str], password_stdin: bool, st
 
 def verify(host: str, credentials: Credentials, insecure_hosts=()) -> None:
     """Ask the registry itself (Basic or Bearer challenge); raise kind ``auth`` when it refuses."""
-    from .registry.client import RegistryClient
+    from .client import RegistryClient
 
     client = RegistryClient(host, credentials, insecure_hosts=insecure_hosts, tries=2)
     client.check_login()

@@ -13,8 +13,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Deque, Dict, List, Optional, Tuple
 
-from .errors import BuildFailed, EngineError, EngineUnavailable, Kind, PushFailed
-from .naming import ImageRef
+from ..errors import BuildFailed, EngineError, EngineUnavailable, Kind, PushFailed
+from ..naming import ImageRef
 
 #: How many log lines a failed build keeps to show in the summary.
 LOG_TAIL = 12

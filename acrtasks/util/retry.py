@@ -10,7 +10,7 @@ import os
 import time
 from typing import Callable, Optional, TypeVar
 
-from .errors import AcrError, UsageError
+from ..errors import AcrError, UsageError
 
 TRIES = 3
 DEFAULT_BACKOFF = 1.0

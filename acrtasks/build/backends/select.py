@@ -2,7 +2,7 @@
 
 from typing import Callable, Optional, Sequence
 
-from ..errors import UsageError
+from ...errors import UsageError
 from .detect import DockerCli, docker_clis
 
 

@@ -20,7 +20,7 @@ from collections import deque
 from pathlib import Path
 from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
-from ..errors import BuildFailed
+from ...errors import BuildFailed
 from . import BuildOutput
 from .detect import DockerCli
 
@@ -155,7 +155,7 @@ class _CliBackend:
 
         One ``docker version`` costs less than loading docker-py, which a CLI build does not need.
         """
-        from ..errors import EngineUnavailable
+        from ...errors import EngineUnavailable
 
         try:
             done = subprocess.run([self.cli.path, "version", "--format", "{{.Server.Version}}"], capture_output=True,

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Optional, Type
 
-from .errors import UsageError
+from ..errors import UsageError
 
 #: No configuration file we read is anywhere near this; a bigger one is a mistake or an attack.
 MAX_FILE_BYTES = 4 << 20

@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Set
 
-from .console import Console
-from .errors import BuildFailed
-from .jobs import run_jobs
+from ..util.console import Console
+from ..errors import BuildFailed
+from ..util.jobs import run_jobs
 from .plan import BuildStep
 
 
