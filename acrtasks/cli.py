@@ -13,7 +13,7 @@ from invoke import Exit, Program
 from invoke.exceptions import ParseError
 
 from . import __version__
-from .chain import ChainExecutor
+from .tasks.chain import ChainExecutor
 from .tasks import ns
 
 USAGE_EXIT = 2

@@ -226,11 +226,10 @@ class _Validator:
 
         if registry["layout"] not in LAYOUTS:
             raise self.fail("registry.layout", f"{registry['layout']!r} is not one of {', '.join(LAYOUTS)}")
-        if build["backend"] not in BACKENDS:
-            raise self.fail("build.backend", f"{build['backend']!r} is not one of {', '.join(BACKENDS)}")
-        if build["network"] and not NETWORK.match(build["network"]):
-            raise self.fail("build.network", f"{build['network']!r} is not a network name (host, none, default, "
-                                              "or a network of the engine)")
+        for key, problem in (("build.backend", backend_problem(build["backend"])),
+                             ("build.network", network_problem(build["network"]))):
+            if problem:
+                raise self.fail(key, problem)
         for platform in build["platforms"]:
             if not PLATFORM.match(platform):
                 raise self.fail("build.platforms", f"{platform!r} is not os/arch[/variant], e.g. linux/arm64")
@@ -376,6 +375,18 @@ class Settings:
             )
 
         return re.sub(r"\{([^{}]*)\}", replace, value)
+
+
+def backend_problem(name: str) -> str:
+    """Why ``name`` is no build backend ("" when it is one): the one check for the key and the flag."""
+    return "" if name in BACKENDS else f"{name!r} is not one of {', '.join(BACKENDS)}"
+
+
+def network_problem(name: str) -> str:
+    """Why ``name`` is no network for RUN steps ("" = the engine's default, or a valid name)."""
+    if not name or NETWORK.match(name):
+        return ""
+    return f"{name!r} is not a network name (default, host, none or an engine network)"
 
 
 def check_platforms(platforms: Sequence[str], what: str = "--platform") -> None:

@@ -1,4 +1,4 @@
-"""The naming cases ``inv test-naming`` checks: the seed guide's own, then more.
+"""The naming cases ``inv test-naming`` checks (the seed guide's own, then more), and what it prints.
 
 Each case maps (registry, local image name, version) to the expected ref, or
 to ``error: <text the message must contain>``. They run with the seed's
@@ -93,3 +93,57 @@ def passed(case: Case, actual: Optional[str]) -> bool:
     if case.expected.startswith("error: "):
         return bool(actual) and actual.startswith("error: ") and case.expected[7:] in actual
     return actual == case.expected
+
+
+def preview(settings) -> dict:
+    """Every component, alias, latest and dependency name for the effective registry, each with its kind."""
+    from . import deps as depsmod
+
+    config, naming = settings.config, settings.naming
+    components = []
+    for comp in config.components.values():
+        labelled = naming.labelled_refs(comp.name, settings.version, comp.aliases, settings.tag_latest)
+        components.append({"component": comp.name, "refs": [str(ref) for ref, _ in labelled],
+                           "kinds": [kind for _, kind in labelled]})
+    deps: dict = {"images": []}
+    sources, _ = depsmod.dependency_sources(config)
+    if sources:
+        deps_naming = depsmod.dependency_naming(settings)
+        if deps_naming is None:
+            deps["error"] = depsmod.NO_TARGET
+        else:
+            deps["images"] = [
+                {"source": str(d.source), "target": str(d.target), "unpinned": d.unpinned}
+                for d in deps_naming.dependencies(sources, config.deps_rename)
+            ]
+    return {"registry": settings.registry, "layout": settings.layout, "version": settings.version,
+            "components": components, "deps": deps}
+
+
+def report(cases, preview: dict, show_cases: bool) -> None:
+    """The test-naming output: one summary line (or the table of cases), then the preview."""
+    from .util.console import Console
+
+    console = Console()
+    seed = sum(1 for case, actual in cases if case.label == SEED and passed(case, actual))
+    total = sum(1 for case, actual in cases if passed(case, actual))
+    if show_cases:
+        rows = [(case.label, case.registry or "(none)", f"{case.name} @ {case.version}", case.expected, actual,
+                 "pass" if passed(case, actual) else "FAIL") for case, actual in cases]
+        console.table(("case", "registry", "input", "expected", "actual", "result"), rows, keep=2)
+        console.say()
+    console.say(f"naming cases: {total}/{len(cases)} pass ({seed}/{sum(1 for c, _ in cases if c.label == SEED)} "
+                f"from the seed){'' if show_cases else '; --cases shows them'}")
+    console.say(f"\nPreview for registry {preview['registry'] or '(none: local tags only)'} "
+                f"(layout {preview['layout']}, version {preview['version']}):")
+    rows = [(item["component"] if n == 0 else "", ref, kind) for item in preview["components"]
+            for n, (ref, kind) in enumerate(zip(item["refs"], item["kinds"]))]
+    console.table(("component", "ref", "kind"), rows, keep=2)
+    deps = preview["deps"]
+    if deps.get("error"):
+        console.say(f"\ndependencies: {deps['error']}")
+    elif deps["images"]:
+        console.say()
+        console.table(("dependency", "target", "note"),
+                      [(d["source"], d["target"], "unpinned: latest" if d["unpinned"] else "")
+                       for d in deps["images"]], keep=2)

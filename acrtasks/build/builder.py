@@ -6,7 +6,7 @@ step into an image; everything here is the same whichever one it is.
 
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Set
+from typing import List, Optional, Sequence
 
 from ..util.console import Console
 from ..errors import BuildFailed
@@ -47,8 +47,6 @@ class BuildResult:
 
 
 PROGRESS_MODES = ("auto", "plain", "quiet")
-#: Refs a build of this process pushed itself (buildx, several platforms): a chained ``push`` leaves them be.
-PUSHED_BY_BUILD: Set[str] = set()
 
 
 def run_builds(backend, engine_factory, steps: Sequence[BuildStep], parallel: int, no_cache: bool,
@@ -75,7 +73,6 @@ def run_builds(backend, engine_factory, steps: Sequence[BuildStep], parallel: in
             output = backend.build(step, no_cache, on_line,
                                    lambda done, total: jobs.update(step.component, done, total))
             result.image_id, result.digest, result.pushed = output.image_id, output.digest, output.pushed
-            PUSHED_BY_BUILD.update(output.pushed)
             if output.image_id and not output.tagged:
                 engine = engine_factory()
                 for ref in step.refs[1:]:

@@ -13,7 +13,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..util import inputs, jsonfile
 from ..compose import dotenv
@@ -351,6 +351,20 @@ def _beyond_tag(value: str) -> str:
 
 def _described(value: Optional[str]) -> str:
     return "not set" if value is None else f"set to {value!r}"
+
+
+def deployment_files(config, given: Sequence[str]) -> List[Path]:
+    """``--file`` paths, else ``[deploy] files`` globs relative to build.toml; each must exist."""
+    if given:
+        paths = [Path(name) for name in given]
+    else:
+        paths = sorted({p for pattern in config.deploy_files for p in config.root.glob(pattern) if p.is_file()})
+        if not paths:
+            raise UsageError("no deployment files: pass --file PATH or set [deploy] files (globs) in build.toml")
+    for path in paths:
+        if not path.is_file():
+            raise UsageError(f"--file {path}: no such file")
+    return [path.resolve() for path in paths]
 
 
 def write(plans: List[FilePlan]) -> None:

@@ -61,12 +61,12 @@ def test_preview_and_push_deps_send_dependencies_to_the_same_place(tmp_path, mon
     """One decision: the test-naming preview shows exactly the targets push-deps copies to."""
     from acrtasks.config import load_config, resolve
     from acrtasks.deps import plan_deps
-    from acrtasks.tasks import _preview
+    from acrtasks.naming_cases import preview
 
     (tmp_path / "build.toml").write_text(
         f'[project]\nname = "shop"\n[registry]\nurl = "{registry}"\nlayout = "{layout}"\n'
         f'[deps]\nnamespace = "{namespace}"\nimages = ["postgres:15"]\n')
     settings = resolve(load_config(tmp_path / "build.toml"), version="v1")
-    previewed = [d["target"] for d in _preview(settings)["deps"]["images"]]
+    previewed = [d["target"] for d in preview(settings)["deps"]["images"]]
     copied = [str(d.target) for d in plan_deps(settings, None).dependencies]
     assert previewed == copied == [expected]

@@ -5,7 +5,7 @@ Messages are asserted word for word where the README promises them: they are beh
 
 import pytest
 
-from acrtasks import chain
+from acrtasks.tasks import chain
 from acrtasks.util import retry
 from acrtasks.errors import AcrError, BuildFailed, Interrupted, Kind, PushFailed, RegistryError, UsageError, is_acr_host, login_hint
 from acrtasks.naming import ImageRef, check_tag, naming_for, parse_registry, split_host
@@ -133,29 +133,15 @@ def test_login_hint_for_an_expired_acr_token():
 
 # -- chain ---------------------------------------------------------------------------------------------------
 
-def test_unshared_chain_warning(monkeypatch):
+def test_unshared_chain_warning():
     names = ["build", "push", "push-deps"]
-    monkeypatch.setattr(chain, "ACTIVE", False)
-    assert chain.unshared_chain_warning(["inv", "build"], names) == ""
-    assert chain.unshared_chain_warning(["inv", "build", "--component", "x"], names) == ""
-    warning = chain.unshared_chain_warning(["inv", "build", "push"], names)
+    assert chain.unshared_chain_warning(["inv", "build"], names, chained=False) == ""
+    assert chain.unshared_chain_warning(["inv", "build", "--component", "x"], names, chained=False) == ""
+    warning = chain.unshared_chain_warning(["inv", "build", "push"], names, chained=False)
     assert warning.startswith("several acrtasks tasks in one call, but flags are not shared")
     assert "executor_class: acrtasks.ChainExecutor" in warning
-    assert chain.unshared_chain_warning(["build", "inv", "push"], names) == ""  # argv[0] is the program
-    monkeypatch.setattr(chain, "ACTIVE", True)
-    assert chain.unshared_chain_warning(["inv", "build", "push"], names) == ""
-
-
-def test_chain_executor_marks_itself_active(monkeypatch):
-    from invoke import Collection, Config, task
-
-    @task
-    def noop(c):
-        pass
-
-    monkeypatch.setattr(chain, "ACTIVE", False)
-    chain.ChainExecutor(Collection(noop), config=Config()).execute("noop")
-    assert chain.ACTIVE is True
+    assert chain.unshared_chain_warning(["build", "inv", "push"], names, chained=False) == ""  # argv[0]: the program
+    assert chain.unshared_chain_warning(["inv", "build", "push"], names, chained=True) == ""
 
 
 # -- hosts, tags and refs --------------------------------------------------------------------------------------

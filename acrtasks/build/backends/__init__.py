@@ -11,7 +11,7 @@ summary do not know which one ran. :func:`select.choose` picks one (``auto``: bu
 """
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Callable, List, Optional, Protocol
 
 
 @dataclass
@@ -20,3 +20,23 @@ class BuildOutput:
     digest: str = ""  # the registry digest, when the backend pushed (buildx, several platforms)
     pushed: List[str] = field(default_factory=list)  # refs the backend pushed itself
     tagged: bool = False  # the backend gave the image every ref of the step already
+
+
+class Backend(Protocol):
+    """What the builder and the build task may ask of a backend (classic.py, cli.py implement it)."""
+
+    name: str
+    pushes: bool  # the build pushes its images itself (buildx, several platforms): nothing is loaded locally
+
+    def describe(self) -> str:
+        """One line for the plan: which backend, which CLI."""
+
+    def check_engine(self) -> None:
+        """The engine answers, or EngineUnavailable: called before anything starts."""
+
+    def build(self, step, no_cache: bool, on_line: Callable[[str], None],
+              on_step: Callable[[int, int], None]) -> "BuildOutput":
+        """Build one step; raises BuildFailed with the failing step and the log tail."""
+
+    def cancel_all(self) -> None:
+        """Ctrl-C: stop every build still running."""

@@ -139,6 +139,7 @@ class PlainLog:
 
 class _CliBackend:
     name = ""
+    pushes = False
 
     def __init__(self, cli: DockerCli, engine_factory: Callable):
         self.cli = cli

@@ -3,6 +3,7 @@
 from typing import Callable, Optional, Sequence
 
 from ...errors import UsageError
+from . import Backend
 from .detect import DockerCli, docker_clis
 
 
@@ -12,8 +13,9 @@ def _none_found(what: str, clis: Sequence[DockerCli], install: str) -> str:
 
 
 def choose(name: str, engine_factory: Callable, platforms: Sequence[str] = (), builder: str = "",
-           secrets: bool = False, clis: Optional[Sequence[DockerCli]] = None):
-    """The backend for ``name`` (auto | classic | buildkit | buildx), or a UsageError saying what is missing."""
+           secrets: bool = False, clis: Optional[Sequence[DockerCli]] = None) -> Backend:
+    """The backend for ``name`` (auto | classic | buildkit | buildx, checked by :func:`config.backend_problem`),
+    or a UsageError saying what is missing."""
     from .classic import ClassicBackend
     from .cli import BuildKitBackend, BuildxBackend
 
@@ -39,8 +41,6 @@ def choose(name: str, engine_factory: Callable, platforms: Sequence[str] = (), b
             raise UsageError(_none_found("BuildKit", clis, "Debian's docker.io (its 20.10 CLI has BuildKit built in) "
                                                            "or the docker-buildx plugin"))
         return BuildKitBackend(buildkit, engine_factory)
-    if name == "buildx":
-        if buildx is None:
-            raise UsageError(_none_found("buildx", clis, "the docker-buildx plugin"))
-        return BuildxBackend(buildx, engine_factory, platforms, builder)
-    raise UsageError(f"--backend {name!r} is not one of auto, classic, buildkit, buildx")
+    if buildx is None:
+        raise UsageError(_none_found("buildx", clis, "the docker-buildx plugin"))
+    return BuildxBackend(buildx, engine_factory, platforms, builder)

@@ -1,0 +1,27 @@
+"""The Invoke tasks, one module per area; each task thin: read flags, compute a plan, hand it to the stage.
+
+- ``build.py``: build, push (the build stage, ``acrtasks.build``)
+- ``deps.py``: push-deps
+- ``delivery.py``: export, import, pull
+- ``deploy.py``: set-images
+- ``account.py``: login, logout
+- ``naming.py``: test-naming
+
+``common.py`` holds the one error boundary and the help of the flags chained
+tasks share; ``run.py`` the Run a chain shares (settings, engine, warnings);
+``chain.py`` the executor that shares flags. The modules behind the tasks (and
+docker-py) are imported inside the tasks that use them: ``inv --list`` and
+``inv test-naming`` must start about as fast as Invoke itself
+(bench/cli_latency.py).
+"""
+
+from invoke import Collection
+
+from .account import login, logout
+from .build import build, push
+from .delivery import export, import_, pull
+from .deploy import set_images
+from .deps import push_deps
+from .naming import test_naming
+
+ns = Collection(build, push, push_deps, login, logout, test_naming, set_images, export, import_, pull)

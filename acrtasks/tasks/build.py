@@ -1,0 +1,107 @@
+"""build and push: component images, built in parallel and pushed N at once (the build stage, ``acrtasks.build``)."""
+
+from invoke import task
+
+from ..config import backend_problem, check_platforms, network_problem, positive_int
+from ..errors import Interrupted, OperationFailed, UsageError
+from ..util.console import Console
+from .common import boundary, dry_footer, is_dry, shared, start
+
+
+@task(iterable=["component", "platform"], help=shared(
+    "component", "registry", "version", "layout", "tag_latest", "metadata_file",
+    mode="build mode (dev, prod or a [modes.<name>] table) supplying build args",
+    parallel="how many builds run at once; default: [build] parallel",
+    no_cache="build without the engine's layer cache",
+    progress="auto (live lines on a terminal, else plain), plain (every log line) or quiet (summary, and the "
+             "failing step's log)",
+    backend="auto (buildx, else BuildKit through a docker CLI that has it, else classic), classic, buildkit or "
+            "buildx; default: [build] backend",
+    network="network for RUN steps: default, host, none or an engine network; default: [build] network",
+    platform="build for this platform, os/arch[/variant] (repeatable; several need buildx, which pushes them); "
+             "default: [build] platforms",
+    builder="the buildx builder to use (remote BuildKit, docker-container, kubernetes); default: [build] builder"))
+@boundary
+def build(c, component=None, registry=None, version=None, mode=None, layout=None, tag_latest=False,
+          no_cache=False, parallel=None, metadata_file=None, progress="auto", backend=None, network=None,
+          platform=None, builder=None):
+    """Build component images (classic builder, BuildKit or buildx), in parallel, tagged for the registry."""
+    from ..build import builder as builds
+    from ..build import plan
+    from ..build.backends.select import choose
+    from ..util import metadata
+
+    if progress not in builds.PROGRESS_MODES:
+        raise UsageError(f"--progress {progress!r} is not one of {', '.join(builds.PROGRESS_MODES)}")
+    for flag, problem in (("--backend", backend_problem(backend) if backend is not None else ""),
+                          ("--network", network_problem(network) if network is not None else "")):
+        if problem:
+            raise UsageError(f"{flag} {problem}")
+    check_platforms(platform or ())
+    run = start(c)
+    settings = run.settings(Console().warn, registry=registry, version=version, mode=mode, layout=layout,
+                            tag_latest=tag_latest or None, parallel=parallel)
+    config = settings.config
+    steps = plan.plan_builds(settings, component or (), network=network, platforms=platform or ())
+    chosen = choose(backend or config.backend, run.engine, steps[0].platforms if steps else (),
+                    config.builder if builder is None else builder, any(step.secrets for step in steps))
+    if chosen.pushes and settings.naming.registry is None:
+        raise UsageError("several platforms are pushed by the build itself: pass --registry (or [registry] url)")
+    console = Console()
+    for line in plan.describe_builds(steps, settings.parallel, no_cache, config.root, chosen.describe()):
+        console.say(line)
+    if is_dry(c):
+        return dry_footer(run)
+    record = metadata.MetadataFile(metadata_file)
+    record.check()
+    chosen.check_engine()  # the engine answers, or nothing is started
+    try:
+        results = builds.run_builds(chosen, run.engine, steps, settings.parallel, no_cache, console, progress)
+    except Interrupted as exc:
+        record.merge({r.step.component: r.metadata() for r in exc.finished})
+        raise
+    for result in results:
+        run.pushed_by_build.update(result.pushed)
+    builds.print_summary(results, console)
+    record.merge({r.step.component: r.metadata() for r in results})
+    failed = [r.step.component for r in results if not r.ok]
+    if failed:
+        raise OperationFailed(f"{len(failed)} of {len(results)} build(s) failed: {', '.join(failed)}")
+
+
+@task(iterable=["component"], help=shared("component", "registry", "version", "layout", "tag_latest", "metadata_file",
+                                          jobs="refs pushed at once (default 4)"))
+@boundary
+def push(c, component=None, registry=None, version=None, layout=None, tag_latest=False, metadata_file=None,
+         jobs=None):
+    """Push built component images to the registry, N at once, after checking every one exists locally."""
+    from ..build import plan, pusher
+    from ..util import metadata
+
+    job_count = positive_int(jobs, "--jobs") if jobs is not None else pusher.DEFAULT_JOBS
+    run = start(c)
+    settings = run.settings(Console().warn, registry=registry, version=version, layout=layout,
+                            tag_latest=tag_latest or None)
+    steps = plan.plan_pushes(settings, component or (), already_pushed=run.pushed_by_build)
+    if not steps:
+        Console().say("nothing to push: the build pushed every image itself (several platforms, buildx)")
+        return None
+    console = Console()
+    for line in plan.describe_pushes(steps):
+        console.say(line)
+    if is_dry(c):
+        return dry_footer(run)
+    record = metadata.MetadataFile(metadata_file)
+    record.check()
+    engine = run.engine()
+    image_ids = pusher.preflight(engine, steps)
+    try:
+        results = pusher.run_pushes(engine, steps, image_ids, console, job_count)
+    except Interrupted as exc:
+        record.merge(pusher.metadata(exc.finished))
+        raise
+    pusher.print_summary(results, console)
+    record.merge(pusher.metadata(results))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise OperationFailed(f"{len(failed)} of {len(results)} push(es) did not complete")

@@ -1,0 +1,67 @@
+"""What every task module shares: the one error boundary, the help of flags several tasks have, dry runs.
+
+``boundary`` is the one place where acrtasks' own errors become one line on
+stderr and an exit code (2: bad input, nothing attempted; 1: an operation
+failed, 130: Ctrl-C). Help for a flag only one task has is written on that
+task's ``@task``; :data:`SHARED_HELP` holds only the flags chained tasks share.
+"""
+
+import atexit
+import functools
+import sys
+
+from invoke import Exit
+
+from ..errors import AcrError, Interrupted
+from ..util.console import Console
+from .chain import unshared_chain_warning
+from .run import Run, run_of
+
+SHARED_HELP = {
+    "component": "component to work on (repeatable); default: all in build.toml",
+    "registry": "registry as host[:port][/namespace] or a Docker Hub namespace; '' = local tags only",
+    "version": "image version; default: build.toml, then git describe (tag, tag-N-gSHA, dev-SHA; -dirty)",
+    "layout": "auto | flat | nested; auto is flat on hosts ending with [registry] flat_hosts (ACR)",
+    "tag_latest": "also tag (and push) the latest refs",
+    "metadata_file": "write a JSON record of refs, image ids and digests here (merged across chained tasks)",
+}
+
+
+def shared(*names: str, **own: str) -> dict:
+    """The ``help=`` of a task: the shared flags it has, then its own."""
+    return {**{name: SHARED_HELP[name] for name in names}, **own}
+
+
+def boundary(func):
+    """Turn acrtasks' errors (and Ctrl-C) into one line and an exit code; nothing else is caught."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Interrupted as exc:
+            raise Exit(f"interrupted: {exc}" if str(exc) else "interrupted", code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=Interrupted.exit_code) from None
+        except AcrError as exc:
+            raise Exit(f"error: {exc}" if str(exc) else None, code=exc.exit_code) from None
+
+    return wrapper
+
+
+def start(c) -> Run:
+    """The chain's Run, after the one warning a chain without shared flags gets."""
+    from . import ns
+
+    run = run_of(c)
+    run.once(unshared_chain_warning(sys.argv, ns.task_names, run.chained), Console().warn)
+    return run
+
+
+def is_dry(c) -> bool:
+    return bool(c.config.run.dry)
+
+
+def dry_footer(run: Run) -> None:
+    """``--dry`` ends with one line, after the last task of the chain."""
+    run.once("dry run: nothing was built, tagged, pushed or copied", lambda text: atexit.register(print, text))

@@ -1,0 +1,111 @@
+"""export, import and pull: released images taken where they are needed (``acrtasks.delivery``)."""
+
+from pathlib import Path
+
+from invoke import task
+
+from ..config import check_platforms, positive_int
+from ..errors import OperationFailed, UsageError
+from ..util.console import Console, count_line
+from .common import boundary, dry_footer, is_dry, shared, start
+
+
+@task(iterable=["component", "platform"], help=shared(
+    "component", "registry", "version", "layout",
+    deps="include the dependency images ([deps] images and compose files); --no-deps leaves them out",
+    output="the bundle file; default: <project>-<version>.tar (.tar.gz with --compress gzip)",
+    platform="take only this platform of registry images, os/arch[/variant] (repeatable); default: all",
+    source="registry (where images were pushed, every platform), engine (the local images, one platform), or auto "
+           "(default: registry, else the engine for what was never pushed)",
+    compress="none (default) or gzip; never zstd, which docker 20.10 cannot load",
+    load_platform="the platform `docker load` of the bundle gets (its manifest.json); default linux/amd64"))
+@boundary
+def export(c, component=None, deps=True, output=None, platform=None, source="auto", registry=None, version=None,
+           layout=None, compress="none", load_platform="linux/amd64"):
+    """Write an offline bundle: one tar that is an OCI layout, a `docker load` archive and a checksummed record."""
+    from ..delivery import bundle
+    from ..deps import hub_mirrors
+    from ..registry.client import Clients
+
+    run = start(c)
+    settings = run.settings(Console().warn, registry=registry, version=version, layout=layout)
+    plan = bundle.plan_export(settings, component or (), deps, output, compress, platform or (), load_platform)
+    clients = Clients(settings.config.insecure_hosts)
+    bundle.locate(plan, clients, source, run.engine, hub_mirrors(settings.config))
+    console = Console()
+    for line in plan.describe():
+        console.say(line)
+    if is_dry(c):
+        return dry_footer(run)
+    path = bundle.run_export(plan, settings, clients, run.engine, console)
+    console.say(f"wrote {path} ({path.stat().st_size} bytes, {len(plan.images)} image(s)); check it with "
+                f"`inv import {path} --check`, load it with `docker load -i {path}`")
+
+
+@task(name="import", positional=["bundle"], help=shared(
+    "layout",
+    bundle="the bundle (.tar, .tar.gz, or an unpacked directory) that `inv export` wrote",
+    registry="push every image, every platform, to this registry under the naming rules",
+    engine="load into the Docker engine and tag the local names (one platform)",
+    platform="with --engine: the platform to load; default: the engine's own",
+    check="only verify the bundle's checksums and contents; change nothing",
+    jobs="images pushed at once with --registry (default 4)"))
+@boundary
+def import_(c, bundle=None, registry=None, engine=False, platform=None, check=False, layout=None, jobs=None):
+    """Verify an offline bundle, then push it to a registry (--registry) or load it into the engine (--engine)."""
+    from ..delivery import bundle as bundles
+    from ..registry.client import Clients
+
+    if not bundle:
+        raise UsageError("which bundle? `inv import FILE [--registry R | --engine | --check]`")
+    if registry is not None and engine:
+        raise UsageError("--registry and --engine exclude each other; give one")
+    if not check and registry is None and not engine:
+        raise UsageError("import to where? add --registry R or --engine (or --check to only verify)")
+    if platform:
+        check_platforms([platform])
+    job_count = positive_int(jobs, "--jobs") if jobs is not None else 4
+    run = start(c)
+    console = Console()
+    opened = bundles.open_bundle(Path(bundle))
+    with opened.reader:
+        console.say(f"verified {bundle}: {opened.files} files, {opened.bytes} bytes; {opened.project} "
+                    f"{opened.version}, {len(opened.images)} image(s)")
+        if check:
+            return None
+        if engine:
+            engine_api = run.engine()
+            chosen = platform or bundles.engine_platform(engine_api)
+            bundles.import_to_engine(opened, engine_api, chosen, console, is_dry(c))
+        else:
+            settings = run.settings(registry=registry, layout=layout, version=opened.version)
+            targets = bundles.registry_targets(opened, settings)
+            clients = Clients(settings.config.insecure_hosts)
+            results = bundles.import_to_registry(opened, targets, clients, console, is_dry(c), job_count)
+            console.say(count_line(r.status for _, _, r in results))
+    if is_dry(c):
+        dry_footer(run)
+
+
+@task(iterable=["component"], help=shared(
+    "component", "registry", "version", "layout",
+    deps="also pull the dependencies from where push-deps put them, tagged with their source names"))
+@boundary
+def pull(c, component=None, deps=False, registry=None, version=None, layout=None):
+    """Pull released images through the engine and tag them with their local names (compose runs unchanged)."""
+    from ..delivery import puller
+    from ..registry.client import Clients
+
+    run = start(c)
+    settings = run.settings(Console().warn, registry=registry, version=version, layout=layout)
+    steps = puller.plan_pulls(settings, component or (), deps)
+    console = Console()
+    for line in puller.describe(steps):
+        console.say(line)
+    puller.preflight(steps, Clients(settings.config.insecure_hosts))
+    if is_dry(c):
+        return dry_footer(run)
+    results = puller.run_pulls(run.engine(), steps, console)
+    failed = [s for s in results if s.status != "pulled"]
+    if failed:
+        raise OperationFailed(f"{len(failed)} of {len(results)} pull(s) failed")

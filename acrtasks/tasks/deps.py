@@ -1,0 +1,68 @@
+"""push-deps: dependency images mirrored registry to registry (``acrtasks.deps`` plans, ``acrtasks.delivery`` copies)."""
+
+from invoke import task
+
+from ..config import check_platforms, positive_int
+from ..errors import Interrupted, OperationFailed, UsageError
+from ..util.console import Console
+from .common import boundary, dry_footer, is_dry, shared, start
+
+
+@task(name="push-deps", iterable=["dep", "platform"], help=shared(
+    "registry", "layout", "metadata_file",
+    deps_namespace="where dependencies go: host/ns or a Docker Hub namespace; default: [deps] namespace, then the "
+                   "registry",
+    dep="a dependency to mirror (repeatable), as written in build.toml or a compose file; default: all",
+    skip_existing="leave a target alone when it already has the same digest; default: [deps] skip_existing (true)",
+    no_skip_existing="copy even when the target already has the same digest (overrides [deps] skip_existing)",
+    force="recopy everything, re-uploading blobs the target already has",
+    platform="mirror only this platform, os/arch[/variant] (repeatable); default: every platform",
+    jobs="images mirrored at once; default: [deps] jobs (4)",
+    source="registry (copy registry to registry), engine (push from the local engine), or auto (default: "
+           "registry, else the engine when only it has the image)",
+    version="accepted so chained tasks share it (`inv push push-deps --version V`); dependencies keep their own "
+            "tags"))
+@boundary
+def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_existing=False, force=False,
+              platform=None, jobs=None, source="auto", registry=None, layout=None, version=None, metadata_file=None):
+    """Mirror dependency images registry-to-registry, all platforms, digest-verified, skipping unchanged."""
+    from .. import deps as depsmod
+    from ..delivery import mirrorer
+    from ..registry.client import Clients
+    from ..util import metadata
+
+    run = start(c)
+    settings = run.settings(registry=registry, layout=layout, version=version)  # its version is not used
+    if source not in mirrorer.SOURCES:
+        raise UsageError(f"--source {source!r} is not one of {', '.join(mirrorer.SOURCES)}")
+    check_platforms(platform or ())
+    if skip_existing and no_skip_existing:
+        raise UsageError("--skip-existing and --no-skip-existing contradict each other; give one")
+    # Two flags, not one bool: Invoke cannot tell `--skip-existing` from its default, and the flag must be
+    # able to override `[deps] skip_existing = false`.
+    skip = True if skip_existing else False if no_skip_existing else settings.config.deps_skip_existing
+    job_count = positive_int(jobs, "--jobs") if jobs is not None else settings.config.deps_jobs
+    deps_plan = depsmod.plan_deps(settings, deps_namespace, dep or ())
+    console = Console()
+    for warning in deps_plan.warnings():
+        console.warn(warning)
+    for line in deps_plan.describe(job_count):
+        console.say(line)
+    record = metadata.MetadataFile(None if is_dry(c) else metadata_file)
+    record.check()
+    if is_dry(c):
+        dry_footer(run)
+    worker = mirrorer.Mirrorer(Clients(settings.config.insecure_hosts), console, deps_plan.mirrors,
+                               platform or (), source, skip, force, is_dry(c), run.engine)
+    worker.preflight(deps_plan.dependencies)
+    try:
+        results = worker.run(deps_plan.dependencies, job_count)
+    except Interrupted as exc:
+        record.merge(mirrorer.metadata(exc.finished))
+        raise
+    mirrorer.print_summary(results, console)
+    record.merge(mirrorer.metadata(results))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise OperationFailed(f"{len(failed)} of {len(results)} dependenc{'y' if len(results) == 1 else 'ies'} "
+                              "failed to mirror")

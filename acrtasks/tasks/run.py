@@ -1,0 +1,89 @@
+"""One Run per ``inv`` command line: what the tasks of a chain share, computed or opened once.
+
+``inv build push push-deps set-images`` reads build.toml once, resolves the
+settings once per distinct set of flags, connects to the engine at most once
+(and only if a task needs it), remembers what the build pushed itself, and
+says each warning once. Invoke hands every task of a chain the same Config
+object, so the Run lives there (:func:`run_of`); there are no module globals,
+so two chains in one process (a test, a program embedding Invoke) do not mix.
+"""
+
+from pathlib import Path
+from typing import Callable, Dict, Optional, Set, Tuple
+
+from ..config import Config, Settings, find_config, load_config, resolve
+
+#: The key of the Run in Invoke's config.
+CONFIG_KEY = "acrtasks_run"
+
+
+class Run:
+    """The chain's shared state; see the module docstring."""
+
+    def __init__(self, project_dir: Optional[Path] = None, chained: bool = False):
+        self.project_dir = project_dir  # where tasks.py was loaded from; None: the current directory
+        self.chained = chained  # flags are shared across the chain (ChainExecutor)
+        self.pushed_by_build: Set[str] = set()  # refs a build pushed itself (buildx, several platforms)
+        self._config: Optional[Config] = None
+        self._settings: Dict[Tuple, Settings] = {}
+        self._engine = None
+        self._said: Set[str] = set()
+
+    # Invoke copies config values when it merges its levels for the next task of the chain; a Run is one
+    # object for the whole chain, so a copy of it is itself.
+    def __copy__(self) -> "Run":
+        return self
+
+    def __deepcopy__(self, memo) -> "Run":
+        return self
+
+    def config(self) -> Config:
+        """build.toml beside tasks.py (or $ACRTASKS_CONFIG, or in the current directory), read once."""
+        if self._config is None:
+            self._config = load_config(find_config(str(self.project_dir) if self.project_dir else None))
+        return self._config
+
+    def settings(self, say_warnings: Optional[Callable[[str], None]] = None, **flags) -> Settings:
+        """build.toml with the environment and these flags applied, resolved once per distinct flags."""
+        key = tuple(sorted(flags.items()))
+        if key not in self._settings:
+            self._settings[key] = resolve(self.config(), **flags)
+        settings = self._settings[key]
+        for warning in settings.warnings if say_warnings else ():
+            self.once(warning, say_warnings)
+        return settings
+
+    def engine(self):
+        """The engine, connected on first use only (a chain of registry tasks never loads docker-py)."""
+        if self._engine is None:
+            from ..build.engine import Engine
+
+            self._engine = Engine.connect()
+        return self._engine
+
+    def once(self, text: str, say: Callable[[str], None]) -> None:
+        """Say ``text`` once per chain: chained tasks share their warnings as they share their flags."""
+        if text and text not in self._said:
+            self._said.add(text)
+            say(text)
+
+
+def run_of(c) -> Run:
+    """The chain's Run: the one ChainExecutor made, else one made now (a plain Executor)."""
+    run = c.config.get(CONFIG_KEY)
+    if run is None:
+        run = Run(project_dir=_tasks_dir(c))
+        c.config[CONFIG_KEY] = run
+    return run
+
+
+def _tasks_dir(c) -> Optional[Path]:
+    """Where Invoke found tasks.py, found the way its FilesystemLoader finds it: from ``tasks.search_root`` (or
+    the current directory) upwards, ``<tasks.collection_name>.py`` or a package of that name. Invoke's plain
+    Executor hands tasks no public record of it; ChainExecutor hands us the collection's ``loaded_from``."""
+    name = c.config.tasks.collection_name or "tasks"
+    start = Path(c.config.tasks.search_root or Path.cwd()).resolve()
+    for directory in (start, *start.parents):
+        if (directory / f"{name}.py").is_file() or (directory / name / "__init__.py").is_file():
+            return directory
+    return None
