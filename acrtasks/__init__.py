@@ -6,7 +6,7 @@ A repository uses it with three small files: ``tasks.py`` (``from acrtasks impor
 
 __version__ = "0.1.0"
 
-from .tasks.chain import ChainExecutor  # noqa: E402
 from .tasks import ns  # noqa: E402
+from .tasks.chain import ChainExecutor  # noqa: E402
 
 __all__ = ["ChainExecutor", "ns", "__version__"]

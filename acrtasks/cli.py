@@ -13,8 +13,8 @@ from invoke import Exit, Program
 from invoke.exceptions import ParseError
 
 from . import __version__
-from .tasks.chain import ChainExecutor
 from .tasks import ns
+from .tasks.chain import ChainExecutor
 
 USAGE_EXIT = 2
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Mapping, Optional, Sequence, Tuple
 
-from .util import inputs
 from .config import Config, Settings
 from .errors import NamingError, UsageError
-from .naming import DOCKER_HUB, Dependency, ImageRef, Naming, naming_for
+from .naming import DOCKER_HUB, Dependency, ImageRef
+from .util import inputs
 
 
 def dependency_sources(config: Config, environ: Mapping[str, str] = os.environ) -> Tuple[List[str], List[str]]:
@@ -96,36 +96,19 @@ class DepsPlan:
         return [*self.problems, *unpinned]
 
 
-NO_TARGET = ("no registry for dependencies: pass --deps-namespace host/ns, set [deps] namespace, "
-             "[registry] url or ACRTASKS_REGISTRY")
-
-
-def dependency_naming(settings: Settings, deps_namespace: Optional[str] = None) -> Optional[Naming]:
-    """Where dependencies go: the one decision push-deps and the test-naming preview share.
-
-    The target is ``--deps-namespace``, else ``[deps] namespace``, else the
-    registry; the configured layout (``auto`` by default) is applied to that
-    target's own host, not to the components' registry. None: there is no target.
-    """
-    config = settings.config
-    target = deps_namespace or config.deps_namespace or settings.registry
-    if not target:
-        return None
-    return naming_for(config.project, config.image_prefix, target, settings.layout_setting, config.flat_hosts)
-
-
 def plan_deps(settings: Settings, deps_namespace: Optional[str], selected: Sequence[str] = ()) -> DepsPlan:
-    """Every dependency with its target; collisions and bad names are refused here, before any copy."""
-    config = settings.config
-    naming = dependency_naming(settings, deps_namespace)
-    if naming is None:
-        raise UsageError(NO_TARGET)
-    target = str(naming.registry)
-    sources, problems = dependency_sources(config)
-    dependencies = naming.dependencies(select(sources, selected), config.deps_rename)
+    """Every dependency with its target, from the release; collisions and bad names are refused there, before
+    any copy."""
+    from .release import Release
+
+    release = Release(settings, deps_namespace) if deps_namespace else settings.release
+    naming = release.require_deps_target()
+    _, problems = release.dependency_sources
+    dependencies = release.chosen_dependencies(selected)
     if not dependencies:
-        raise UsageError(f"no dependencies: add [deps] images or compose_files to {config.path.name}")
-    return DepsPlan(target, naming.layout, dependencies, hub_mirrors(config), problems)
+        raise UsageError(f"no dependencies: add [deps] images or compose_files to {settings.config.path.name}")
+    return DepsPlan(str(naming.registry), naming.layout, list(dependencies), hub_mirrors(settings.config),
+                    list(problems))
 
 
 def hub_mirrors(config: Config) -> List[str]:

@@ -97,25 +97,17 @@ def passed(case: Case, actual: Optional[str]) -> bool:
 
 def preview(settings) -> dict:
     """Every component, alias, latest and dependency name for the effective registry, each with its kind."""
-    from . import deps as depsmod
+    from .release import NO_TARGET
 
-    config, naming = settings.config, settings.naming
-    components = []
-    for comp in config.components.values():
-        labelled = naming.labelled_refs(comp.name, settings.version, comp.aliases, settings.tag_latest)
-        components.append({"component": comp.name, "refs": [str(ref) for ref, _ in labelled],
-                           "kinds": [kind for _, kind in labelled]})
+    release = settings.release
+    components = [{"component": images.name, "refs": [str(ref) for ref, _ in images.labelled],
+                   "kinds": [kind for _, kind in images.labelled]} for images in release.components]
     deps: dict = {"images": []}
-    sources, _ = depsmod.dependency_sources(config)
-    if sources:
-        deps_naming = depsmod.dependency_naming(settings)
-        if deps_naming is None:
-            deps["error"] = depsmod.NO_TARGET
-        else:
-            deps["images"] = [
-                {"source": str(d.source), "target": str(d.target), "unpinned": d.unpinned}
-                for d in deps_naming.dependencies(sources, config.deps_rename)
-            ]
+    if release.dependency_sources[0] and release.deps_naming is None:
+        deps["error"] = NO_TARGET
+    else:
+        deps["images"] = [{"source": str(d.source), "target": str(d.target), "unpinned": d.unpinned}
+                          for d in release.dependencies]
     return {"registry": settings.registry, "layout": settings.layout, "version": settings.version,
             "components": components, "deps": deps}
 

@@ -12,6 +12,7 @@ import sys
 import time
 
 from benchlib import REPO, compile_acrtasks  # noqa: E402 - bench/ is on sys.path when run
+
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness import DockerEngine, ensure_base_image  # noqa: E402

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from benchlib import REPO, compile_acrtasks  # noqa: E402 - bench/ is on sys.path when run
+
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness import DockerEngine, LatencyRelay, Registry, ensure_base_image  # noqa: E402

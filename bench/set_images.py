@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from benchlib import compile_acrtasks  # noqa: E402 - bench/ is on sys.path when run
+
 TARGET = 5.0
 COMPONENTS = ("backend", "frontend", "nginx", "jupyterhub")
 

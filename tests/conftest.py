@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from harness import DockerEngine, HarnessError, Registry, ensure_base_image
 
 REPO = Path(__file__).resolve().parents[1]

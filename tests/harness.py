@@ -13,7 +13,6 @@ Everything started here is stopped by pid; every wait is bounded.
 
 import io
 import json
-from http.server import BaseHTTPRequestHandler
 import os
 import queue
 import shutil
@@ -25,6 +24,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Optional
 
@@ -555,11 +555,12 @@ class TokenServer(LoopbackServer):
     ISSUER = "acrtasks-test-tokens"
 
     def __init__(self, users: dict, directory: Path):
+        import datetime
+
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
         from cryptography.x509.oid import NameOID
-        import datetime
 
         self.users = users
         self.refresh_tokens: dict = {}  # identity (refresh) token -> user, for token logins
@@ -589,6 +590,7 @@ class TokenServer(LoopbackServer):
 
     def _sign(self, claims: dict) -> str:
         import base64
+
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding
 

@@ -10,6 +10,7 @@ from typing import List, Optional, Sequence
 
 from ..util.console import Console
 from ..errors import BuildFailed
+from ..naming import ImageRef
 from ..util.jobs import run_jobs
 from .plan import BuildStep
 
@@ -20,7 +21,7 @@ class BuildResult:
     status: str = "pending"  # ok | failed
     image_id: Optional[str] = None
     digest: str = ""  # when the backend pushed the result itself (several platforms)
-    pushed: List[str] = field(default_factory=list)
+    pushed: List[ImageRef] = field(default_factory=list)
     seconds: float = 0.0
     error: str = ""
     failed_step: str = ""
@@ -40,7 +41,7 @@ class BuildResult:
         if self.digest:
             fields["containerimage.digest"] = self.digest
         if self.pushed:
-            fields["push"] = {ref: {"status": "pushed", "digest": self.digest} for ref in self.pushed}
+            fields["push"] = {str(ref): {"status": "pushed", "digest": self.digest} for ref in self.pushed}
         if self.error:
             fields["build"]["error"] = self.error
         return fields

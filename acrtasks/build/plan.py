@@ -76,15 +76,14 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
     network = config.network if network is None else network
     platforms = tuple(platforms or config.platforms)
     steps = []
+    release = settings.release
     for component in settings.components(selected):
         dockerfile = component.context / component.dockerfile
         if not component.context.is_dir():
             raise PreflightError(f"component {component.name!r}: context {component.context} is not a directory")
         if not dockerfile.is_file():
             raise PreflightError(f"component {component.name!r}: no Dockerfile at {dockerfile}")
-        refs = settings.naming.component_refs(
-            component.name, settings.version, component.aliases, settings.tag_latest
-        )
+        refs = release.component(component.name).refs
         for secret_id, kind, source in component.secrets:
             if kind == "env" and source not in os.environ:
                 raise PreflightError(f"component {component.name!r}: secret {secret_id} comes from ${source}, "
@@ -118,13 +117,10 @@ def plan_pushes(settings: Settings, selected: Sequence[str] = (), already_pushed
             "or [registry] url in build.toml"
         )
     steps = []
-    for component in settings.components(selected):
-        naming, version = settings.naming, settings.version
-        refs = naming.registry_refs(component.name, version, component.aliases, settings.tag_latest)
-        refs = [ref for ref in refs if str(ref) not in already_pushed]
+    for images in settings.release.selected(selected):
+        refs = tuple(ref for ref in images.registry_refs if ref not in already_pushed)
         if refs:
-            steps.append(PushStep(component=component.name, refs=tuple(refs),
-                                  local_ref=naming.local_ref(component.name, version)))
+            steps.append(PushStep(component=images.name, refs=refs, local_ref=images.local))
     return steps
 
 

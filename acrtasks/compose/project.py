@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Tuple, Type
 
-from ..util import inputs
 from ..errors import ConfigError, NamingError, UsageError
 from ..naming import ImageRef
+from ..util import inputs
 from .dotenv import DotenvError, parse
 from .template import TemplateError, substitute, variables
 

@@ -21,7 +21,13 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 from ..errors import AcrError, Kind
 from ..util.jobs import CANCELLED, run_jobs
 from ..util.retry import with_retries
-from .manifests import MAX_CONFIG, Manifest, platform_matches, platform_of, sha256_digest
+from .manifests import (
+    MAX_CONFIG,
+    Manifest,
+    platform_matches,
+    platform_of,
+    sha256_digest,
+)
 
 # The two ends, as duck types (typing.Protocol would cost start-up time for documentation only):
 #

@@ -20,8 +20,23 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 from ..errors import EngineError, Kind
 from ..naming import ImageRef
 from .copier import BlobStream
-from .layout import TAR_END, blob_path, extract_files, safe_member_name, tar_file, tar_header, tar_padding
-from .manifests import CHUNK, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST, Manifest, sha256_digest
+from .layout import (
+    TAR_END,
+    blob_path,
+    extract_files,
+    safe_member_name,
+    tar_file,
+    tar_header,
+    tar_padding,
+)
+from .manifests import (
+    CHUNK,
+    OCI_CONFIG,
+    OCI_LAYER_TAR,
+    OCI_MANIFEST,
+    Manifest,
+    sha256_digest,
+)
 
 GZIP_LAYER = OCI_LAYER_TAR + "+gzip"
 

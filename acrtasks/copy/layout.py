@@ -25,7 +25,15 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 from ..errors import BundleError, Kind, LocalSystemError
 from ..util.jsonfile import describe_os_error
 from .copier import BlobStream
-from .manifests import CHUNK, MAX_MANIFEST, OCI_INDEX, Manifest, ManifestInvalid, is_digest, parse_manifest
+from .manifests import (
+    CHUNK,
+    MAX_MANIFEST,
+    OCI_INDEX,
+    Manifest,
+    ManifestInvalid,
+    is_digest,
+    parse_manifest,
+)
 
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"  # what containerd and docker >= 25 name a loaded image by

@@ -17,8 +17,8 @@ import threading
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from ..util import inputs, jsonfile
 from ..errors import AcrError
+from ..util import inputs, jsonfile
 
 MAX_DIGESTS = 20_000  # ~2 MB of JSON; enough for hundreds of images
 MAX_REPOS_PER_DIGEST = 4

@@ -16,7 +16,14 @@ from ..registry.client import RegistryClient, read_bounded, reason_of
 from ..registry.transport import TransportError
 from .copier import BlobStream
 from .locations import BlobLocations
-from .manifests import ACCEPT, CHUNK, MAX_MANIFEST, Manifest, ManifestInvalid, parse_manifest
+from .manifests import (
+    ACCEPT,
+    CHUNK,
+    MAX_MANIFEST,
+    Manifest,
+    ManifestInvalid,
+    parse_manifest,
+)
 
 MOUNT_TRIES = 3  # candidate repositories tried before uploading
 

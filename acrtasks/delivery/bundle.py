@@ -18,17 +18,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..util import gitinfo
 from ..config import Settings, check_platforms
-from ..util.console import Console, human_bytes
 from ..copy.copier import CopyResult, copy_image
 from ..copy.layout import LayoutReader, LayoutSource, LayoutTarget, LayoutWriter
 from ..copy.manifests import platform_matches
 from ..copy.remote import RegistrySource, RegistryTarget, UploadSessions
-from ..deps import dependency_naming, dependency_sources, select, source_hosts
-from ..errors import AcrError, BundleError, PreflightError, RegistryError, UsageError, explain
+from ..deps import source_hosts
+from ..errors import (
+    AcrError,
+    BundleError,
+    PreflightError,
+    RegistryError,
+    UsageError,
+    explain,
+)
 from ..naming import DOCKER_HUB, ImageRef, check_path_component
 from ..registry.client import Clients
+from ..util import gitinfo
+from ..util.console import Console, human_bytes
 
 RECORD = "acrtasks-bundle.json"
 FORMAT = "acrtasks-bundle/1"
@@ -93,14 +100,11 @@ def plan_export(settings: Settings, components: Sequence[str], with_deps: bool, 
         raise UsageError(f"--compress {compress!r} is not one of {', '.join(COMPRESSIONS)} (zstd is not offered: "
                          "docker 20.10 cannot load it)")
     check_platforms([*platforms, load_platform])
-    naming, version = settings.naming, settings.version
-    images = [BundleImage("component", c.name, naming.component_ref(c.name, version),
-                          list(dict.fromkeys([str(naming.local_ref(c.name, version)),
-                                              str(naming.component_ref(c.name, version))])))
-              for c in (settings.components(components) if components or settings.config.components else [])]
+    release = settings.release
+    images = [BundleImage("component", c.name, c.ref, list(dict.fromkeys([str(c.local), str(c.ref)])))
+              for c in (release.selected(components) if components or release.components else [])]
     if with_deps:
-        sources, _problems = dependency_sources(settings.config)
-        for text in select(sources, ()):
+        for text in release.dependency_sources[0]:
             source = ImageRef.parse(text)
             source = source if source.tag or source.digest else source.with_tag("latest")
             images.append(BundleImage("dependency", text, source, [familiar(source)]))
@@ -290,16 +294,13 @@ def registry_targets(bundle: Bundle, settings: Settings) -> List[Tuple[BundleIma
     of build.toml, as ``push`` would), dependencies as push-deps names them."""
     if settings.naming.registry is None:
         raise UsageError("import needs --registry R (or [registry] url), or --engine")
-    deps_naming = dependency_naming(settings, None)
+    release = settings.release  # at the bundle's version: the task resolves the settings with it
     targets = []
     for image in bundle.images:
         if image.kind == "component":  # every ref a push makes: the component's, its aliases', latest's
-            component = settings.config.components.get(image.name)
-            aliases = component.aliases if component else ()
-            targets.extend((image, ref) for ref in settings.naming.registry_refs(image.name, bundle.version, aliases,
-                                                                                settings.tag_latest))
+            targets.extend((image, ref) for ref in release.component(image.name).registry_refs)
         else:
-            targets.append((image, deps_naming.dependency(image.name, settings.config.deps_rename).target))
+            targets.append((image, release.dependency(image.name).target))
     return targets
 
 

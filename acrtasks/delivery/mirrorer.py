@@ -10,15 +10,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
-from ..util.console import Console, count_line, human_bytes
 from ..copy.copier import copy_image
 from ..copy.locations import BlobLocations
 from ..copy.remote import RegistrySource, RegistryTarget, UploadSessions
 from ..deps import source_hosts
 from ..errors import AcrError, RegistryError, explain
-from ..util.jobs import run_jobs
 from ..naming import Dependency
 from ..registry.client import Clients
+from ..util.console import Console, count_line, human_bytes
+from ..util.jobs import run_jobs
 from ..util.retry import with_retries
 
 SOURCES = ("registry", "engine", "auto")

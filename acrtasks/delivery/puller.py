@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from typing import List, Sequence
 
 from ..config import Settings
-from ..util.console import Console, count_line
 from ..copy.remote import RegistrySource
-from ..deps import NO_TARGET, dependency_naming, dependency_sources
 from ..errors import AcrError, PreflightError, RegistryError, UsageError, explain
 from ..naming import ImageRef
 from ..registry.client import Clients
+from ..util.console import Console, count_line
 
 
 @dataclass
@@ -30,19 +29,14 @@ class PullStep:
 
 
 def plan_pulls(settings: Settings, components: Sequence[str], with_deps: bool) -> List[PullStep]:
-    naming, version = settings.naming, settings.version
-    if naming.registry is None:
+    release = settings.release
+    if release.naming.registry is None:
         raise UsageError("nothing to pull from: pass --registry host[/namespace], set ACRTASKS_REGISTRY or "
                          "[registry] url")
-    steps = [
-        PullStep("component", naming.component_ref(c.name, version), naming.local_ref(c.name, version))
-        for c in settings.components(components)]
+    steps = [PullStep("component", images.ref, images.local) for images in release.selected(components)]
     if with_deps:
-        deps_naming = dependency_naming(settings)
-        if deps_naming is None:
-            raise UsageError(NO_TARGET)
-        sources, _ = dependency_sources(settings.config)
-        for dep in deps_naming.dependencies(sources, settings.config.deps_rename):
+        release.require_deps_target()
+        for dep in release.dependencies:
             steps.append(PullStep("dependency", dep.target, dep.source.with_tag(dep.source.tag)))
     return steps
 

@@ -3,9 +3,9 @@
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
-from ..util import metadata
 from ..errors import UsageError
 from ..naming import digest_problem
+from ..util import metadata
 from .refs import Release
 
 

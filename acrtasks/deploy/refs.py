@@ -34,9 +34,8 @@ class ReleaseRefs:
     """The release's images and the matcher from any image value to one of them."""
 
     def __init__(self, settings: Settings, deploy_registry: Optional[str] = None):
-        from ..deps import dependency_naming, dependency_sources
-
         config = settings.config
+        release = settings.release
         self.project, self.prefix = config.project, config.image_prefix
         push_naming = settings.naming
         deploy_text = deploy_registry if deploy_registry is not None else settings.registry
@@ -45,21 +44,18 @@ class ReleaseRefs:
         self.layout = deploy_naming.layout
         self.by_name: Dict[str, Release] = {}
         for component in config.components.values():
-            for name in (component.name, *component.aliases):
+            for name in (component.name, *component.aliases):  # an alias's own ref, as push makes it
                 self.by_name[name] = Release(
-                    "component", name, push_naming.component_ref(name, settings.version),
+                    "component", name, release.component(name).ref,
                     deploy_naming.component_ref(name, settings.version), component.name)
         self.deps: List[Release] = []
-        sources, _ = dependency_sources(config)
-        deps_naming = dependency_naming(settings) if sources else None
-        if deps_naming is not None:
-            push_host = push_naming.registry.host if push_naming.registry else None
-            deploy_host = deploy_naming.registry.host if deploy_naming.registry else None
-            for dep in deps_naming.dependencies(sources, config.deps_rename):
-                deployed = dep.target
-                if deploy_host and deployed.host == push_host:  # same registry, the deploy endpoint
-                    deployed = ImageRef(deploy_host, deployed.repository, deployed.tag)
-                self.deps.append(Release("dependency", str(dep.source), dep.target, deployed, "@deps"))
+        push_host = push_naming.registry.host if push_naming.registry else None
+        deploy_host = deploy_naming.registry.host if deploy_naming.registry else None
+        for dep in release.dependencies:
+            deployed = dep.target
+            if deploy_host and deployed.host == push_host:  # same registry, the deploy endpoint
+                deployed = ImageRef(deploy_host, deployed.repository, deployed.tag)
+            self.deps.append(Release("dependency", str(dep.source), dep.target, deployed, "@deps"))
         self._names_longest_first = sorted(self.by_name, key=len, reverse=True)
 
     def for_image_field(self, value: str) -> Tuple[Optional[Release], str]:

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..util import inputs, jsonfile
 from ..compose import dotenv
 from ..compose.project import Environment, check_templates, environment
 from ..compose.template import TemplateError, variables
 from ..errors import UsageError
+from ..util import inputs, jsonfile
 from .refs import Release, ReleaseRefs
 from .yamldoc import Site, find_sites, template_reason
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
-from ..util import retry
 from ..errors import Kind, RegistryError
 from ..naming import is_loopback_host, split_host
+from ..util import retry
 from .credentials import Credentials, DockerConfig
 from .transport import Response, Transport, TransportError, is_tls_failure, proxies_for
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..util import inputs, jsonfile
 from ..errors import CredentialError, UsageError
+from ..util import inputs, jsonfile
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 

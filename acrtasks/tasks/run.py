@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Dict, Optional, Set, Tuple
 
 from ..config import Config, Settings, find_config, load_config, resolve
+from ..naming import ImageRef
 
 #: The key of the Run in Invoke's config.
 CONFIG_KEY = "acrtasks_run"
@@ -23,7 +24,7 @@ class Run:
     def __init__(self, project_dir: Optional[Path] = None, chained: bool = False):
         self.project_dir = project_dir  # where tasks.py was loaded from; None: the current directory
         self.chained = chained  # flags are shared across the chain (ChainExecutor)
-        self.pushed_by_build: Set[str] = set()  # refs a build pushed itself (buildx, several platforms)
+        self.pushed_by_build: Set[ImageRef] = set()  # refs a build pushed itself (buildx, several platforms)
         self._config: Optional[Config] = None
         self._settings: Dict[Tuple, Settings] = {}
         self._engine = None

@@ -10,8 +10,8 @@ adds digests. Each task merges into what is there rather than replacing it.
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from . import inputs, jsonfile
 from ..errors import LocalSystemError, UsageError
+from . import inputs, jsonfile
 
 
 def load(path: Path) -> Dict[str, Any]:

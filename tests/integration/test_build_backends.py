@@ -9,10 +9,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
-from acrtasks.build.backends.detect import docker_clis
 from conftest import unique_version
 from harness import BASE_IMAGE
+
+from acrtasks.build.backends.detect import docker_clis
 
 SECRET = "s3cr3t-" + hashlib.sha256(os.urandom(16)).hexdigest()[:20]
 

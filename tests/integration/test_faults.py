@@ -12,7 +12,6 @@ import sys
 import time
 
 import pytest
-
 from harness import FaultyRegistry, Registry, RegistryWriter, make_layer
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,6 @@ import stat
 import subprocess
 
 import pytest
-
 from harness import HarnessError, Registry, make_tls
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,6 @@ import base64
 import json
 
 import pytest
-
 from harness import Registry, RegistryWriter, TokenServer, make_layer
 
 pytestmark = pytest.mark.integration
@@ -125,8 +124,8 @@ def test_token_auth_target(project, source, tmp_path):
         scopes = {scope for query in tokens.requests_seen for scope in query.get("scope", [])}
         assert "repository:mirror/minio:pull,push" in scopes
 
-        from acrtasks.registry.client import RegistryClient
         from acrtasks.copy.manifests import ACCEPT
+        from acrtasks.registry.client import RegistryClient
         from acrtasks.registry.credentials import Credentials
 
         client = RegistryClient(target_registry.host, Credentials(USER, PASSWORD))
@@ -157,8 +156,8 @@ def test_identity_token_from_a_token_login_is_used(project, source, tmp_path):
         result = project.inv("push-deps", "--deps-namespace", f"{target_registry.host}/mirror",
                              env={"DOCKER_CONFIG": str(directory)})
         assert result.returncode == 0, result.stderr + result.stdout
-        from acrtasks.registry.client import RegistryClient
         from acrtasks.copy.manifests import ACCEPT
+        from acrtasks.registry.client import RegistryClient
         from acrtasks.registry.credentials import Credentials
 
         reader = RegistryClient(target_registry.host, Credentials(USER, PASSWORD))  # read back with a password

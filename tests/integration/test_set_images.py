@@ -5,10 +5,10 @@ import json
 import stat
 
 import pytest
-
-from acrtasks.compose.template import substitute
 from conftest import unique_version
 from harness import BASE_IMAGE
+
+from acrtasks.compose.template import substitute
 
 pytestmark = pytest.mark.integration
 

@@ -7,9 +7,9 @@ import pytest
 from acrtasks.build.backends.cli import PlainLog, buildkit_command, buildx_command
 from acrtasks.build.backends.detect import DockerCli
 from acrtasks.build.backends.select import choose
+from acrtasks.build.plan import BuildStep
 from acrtasks.errors import UsageError
 from acrtasks.naming import ImageRef
-from acrtasks.build.plan import BuildStep
 
 OLD = DockerCli("/usr/bin/docker", (20, 10, 24), False)  # Debian's docker.io: BuildKit built in
 NEW = DockerCli("/usr/local/bin/docker", (28, 2, 2), False)  # no buildx plugin: no BuildKit at all
@@ -140,7 +140,9 @@ def test_what_each_backend_can_do_is_allowed():
         choose("buildkit", object, clis=[])
     with pytest.raises(UsageError, match=r"checked: /usr/local/bin/docker 28\.2\.2 without buildx; /usr/bin/docker "):
         choose("buildx", object, clis=[NEW, OLD])
-    from acrtasks.config import backend_problem  # the one check of a backend's name (key and flag)
+    from acrtasks.config import (
+        backend_problem,  # the one check of a backend's name (key and flag)
+    )
 
     assert backend_problem("kaniko") == "'kaniko' is not one of auto, classic, buildkit, buildx"
     assert backend_problem("buildx") == ""
@@ -213,7 +215,7 @@ def test_buildx_of_several_platforms_reports_what_it_pushed(fake_cli):
     backend = BuildxBackend(DockerCli(fake_cli.path, (27, 0, 0), True), None, ["linux/amd64", "linux/arm64"])
     output = backend.build(step(["linux/amd64", "linux/arm64"]), False, lambda line: None, lambda d, t: None)
     assert output.image_id is None and output.digest == "sha256:beef"
-    assert output.pushed == ["reg.example/ns/demo-api:1.0", "reg.example/ns/demo-api:latest"]
+    assert [str(ref) for ref in output.pushed] == ["reg.example/ns/demo-api:1.0", "reg.example/ns/demo-api:latest"]
 
 
 def test_the_engine_check_and_ctrl_c_go_through_the_cli(fake_cli, monkeypatch):

@@ -8,7 +8,12 @@ import pytest
 
 from acrtasks.compose import dotenv
 from acrtasks.compose.project import check_templates, compose_images, environment
-from acrtasks.compose.template import MissingRequired, TemplateError, substitute, variables
+from acrtasks.compose.template import (
+    MissingRequired,
+    TemplateError,
+    substitute,
+    variables,
+)
 from acrtasks.errors import ConfigError, UsageError
 from acrtasks.util.inputs import compose_yaml
 

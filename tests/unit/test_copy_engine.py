@@ -9,12 +9,26 @@ import tarfile
 
 import pytest
 
-from acrtasks.delivery.bundle import familiar
 from acrtasks.copy import locations as locmod
 from acrtasks.copy.copier import BlobStream, copy_image
-from acrtasks.copy.layout import LayoutReader, LayoutSource, LayoutTarget, LayoutWriter, blob_path, safe_member_name
+from acrtasks.copy.layout import (
+    LayoutReader,
+    LayoutSource,
+    LayoutTarget,
+    LayoutWriter,
+    blob_path,
+    safe_member_name,
+)
 from acrtasks.copy.locations import BlobLocations
-from acrtasks.copy.manifests import OCI_INDEX, OCI_MANIFEST, Manifest, ManifestInvalid, parse_manifest, sha256_digest
+from acrtasks.copy.manifests import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Manifest,
+    ManifestInvalid,
+    parse_manifest,
+    sha256_digest,
+)
+from acrtasks.delivery.bundle import familiar
 from acrtasks.errors import AcrError, BundleError, Kind
 from acrtasks.naming import ImageRef
 

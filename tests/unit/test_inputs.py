@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from acrtasks.util import inputs
 from acrtasks.errors import ConfigError, UsageError
+from acrtasks.util import inputs
 
 
 def test_read_text_decodes_utf8_and_drops_a_bom(tmp_path):

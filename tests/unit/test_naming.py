@@ -5,7 +5,14 @@ import re
 import pytest
 
 from acrtasks.errors import NamingError
-from acrtasks.naming import ImageRef, Registry, check_tag, naming_for, parse_registry, resolve_layout
+from acrtasks.naming import (
+    ImageRef,
+    Registry,
+    check_tag,
+    naming_for,
+    parse_registry,
+    resolve_layout,
+)
 from acrtasks.naming_cases import CASES, SEED, passed, run_case
 
 FLAT = [".aliyuncs.com"]

@@ -4,9 +4,14 @@ import textwrap
 
 import pytest
 
+from acrtasks.build.plan import (
+    describe_builds,
+    describe_pushes,
+    plan_builds,
+    plan_pushes,
+)
 from acrtasks.config import load_config, resolve
 from acrtasks.errors import PreflightError
-from acrtasks.build.plan import describe_builds, describe_pushes, plan_builds, plan_pushes
 
 LABELS = {"org.opencontainers.image.version": "v1"}
 

@@ -5,11 +5,20 @@ Messages are asserted word for word where the README promises them: they are beh
 
 import pytest
 
+from acrtasks.errors import (
+    AcrError,
+    BuildFailed,
+    Interrupted,
+    Kind,
+    PushFailed,
+    RegistryError,
+    UsageError,
+    is_acr_host,
+    login_hint,
+)
+from acrtasks.naming import ImageRef, check_tag, naming_for, parse_registry, split_host
 from acrtasks.tasks import chain
 from acrtasks.util import retry
-from acrtasks.errors import AcrError, BuildFailed, Interrupted, Kind, PushFailed, RegistryError, UsageError, is_acr_host, login_hint
-from acrtasks.naming import ImageRef, check_tag, naming_for, parse_registry, split_host
-
 
 # -- retry -------------------------------------------------------------------------------------------------
 

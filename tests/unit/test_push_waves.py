@@ -6,9 +6,9 @@ from docker.errors import APIError
 
 from acrtasks.build import pusher
 from acrtasks.build.engine import Engine
+from acrtasks.build.plan import PushStep
 from acrtasks.errors import EngineError
 from acrtasks.naming import ImageRef
-from acrtasks.build.plan import PushStep
 
 MB = 1024 * 1024
 BASE = [("2026-01-01 ADD rootfs", 3 * MB), ("2026-01-01 ENV PATH", 0)]

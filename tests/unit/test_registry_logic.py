@@ -6,14 +6,12 @@ import stat
 import pytest
 
 from acrtasks.build.engine import PushFailed, PushProgress, classify_push_error
-from acrtasks.util.retry import with_retries
-from acrtasks.errors import UsageError
-from acrtasks.naming import is_loopback_host
-from acrtasks.registry.client import parse_challenge
 from acrtasks.copy.manifests import Manifest, platform_matches, platform_of
-from acrtasks.errors import CredentialError
-from acrtasks.naming import ImageRef
+from acrtasks.errors import CredentialError, UsageError
+from acrtasks.naming import ImageRef, is_loopback_host
+from acrtasks.registry.client import parse_challenge
 from acrtasks.registry.credentials import Credentials, DockerConfig, auth_key
+from acrtasks.util.retry import with_retries
 
 
 def test_parse_bearer_and_basic_challenges():

@@ -13,12 +13,14 @@ summary do not know which one ran. :func:`select.choose` picks one (``auto``: bu
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Protocol
 
+from ...naming import ImageRef
+
 
 @dataclass
 class BuildOutput:
     image_id: Optional[str]  # in the engine; None when the result went straight to the registry
     digest: str = ""  # the registry digest, when the backend pushed (buildx, several platforms)
-    pushed: List[str] = field(default_factory=list)  # refs the backend pushed itself
+    pushed: List[ImageRef] = field(default_factory=list)  # refs the backend pushed itself
     tagged: bool = False  # the backend gave the image every ref of the step already
 
 

@@ -262,4 +262,4 @@ class BuildxBackend(_CliBackend):
         except (OSError, ValueError):
             metadata = {}
         digest = metadata.get("containerimage.digest", "") if isinstance(metadata, dict) else ""
-        return BuildOutput(None, digest, [str(ref) for ref in step.refs if ref.host])
+        return BuildOutput(None, digest, [ref for ref in step.refs if ref.host])

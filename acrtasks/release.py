@@ -1,0 +1,123 @@
+"""The release: every image of one version of the product, named once.
+
+A :class:`Release` knows each component's refs (local name, registry ref,
+aliases, ``latest``) and each dependency's source and target. It is computed
+once per settings (``settings.release``), and planning, push, push-deps, the
+test-naming preview, set-images, export, import and pull all read their names
+from it, as :class:`~acrtasks.naming.ImageRef` values: no stage derives a name
+of its own, so they cannot disagree.
+
+Dependencies are worked out only when a task asks for them (reading compose
+files, refusing two sources that land on one target), so a build never fails
+on a dependency it does not touch.
+"""
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+
+from .errors import UsageError
+from .naming import Dependency, ImageRef, Naming, naming_for
+
+if TYPE_CHECKING:  # config imports this module; the type is only named here
+    from .config import Settings
+
+NO_TARGET = ("no registry for dependencies: pass --deps-namespace host/ns, set [deps] namespace, "
+             "[registry] url or ACRTASKS_REGISTRY")
+
+
+@dataclass(frozen=True)
+class ComponentImages:
+    """One component at the release's version: its local name, its own ref, and every ref a build gets."""
+
+    name: str
+    local: ImageRef  # <image_prefix><component>:<version>: every build is tagged with it
+    ref: ImageRef  # its registry ref (flat: the one repository, the component in the tag); local without one
+    labelled: Tuple[Tuple[ImageRef, str], ...]  # every ref, with its kind: local, registry, alias, ", latest"
+
+    @property
+    def refs(self) -> Tuple[ImageRef, ...]:
+        """Every ref a build is tagged with: the local names first."""
+        return tuple(ref for ref, _ in self.labelled)
+
+    @property
+    def registry_refs(self) -> Tuple[ImageRef, ...]:
+        """The refs a push sends: the component's, its aliases', and the ``latest`` ones."""
+        return tuple(ref for ref, kind in self.labelled if not kind.startswith("local"))
+
+
+def component_images(naming: Naming, version: str, name: str, aliases: Sequence[str] = (),
+                     tag_latest: bool = False) -> ComponentImages:
+    return ComponentImages(name, naming.local_ref(name, version), naming.component_ref(name, version),
+                           tuple(naming.labelled_refs(name, version, aliases, tag_latest)))
+
+
+class Release:
+    """Every image of ``settings.version``; ``deps_namespace`` (push-deps' flag) overrides where dependencies go."""
+
+    def __init__(self, settings: "Settings", deps_namespace: Optional[str] = None):
+        self.settings = settings
+        self.version = settings.version
+        self.naming = settings.naming
+        self.deps_namespace = deps_namespace
+        config = settings.config
+        self.components: Tuple[ComponentImages, ...] = tuple(
+            component_images(self.naming, self.version, c.name, c.aliases, settings.tag_latest)
+            for c in config.components.values())
+        self._by_name = {images.name: images for images in self.components}
+
+    def component(self, name: str) -> ComponentImages:
+        """A component of build.toml, or one a bundle names that build.toml does not (no aliases then)."""
+        return self._by_name.get(name) or component_images(self.naming, self.version, name, (),
+                                                           self.settings.tag_latest)
+
+    def selected(self, names: Sequence[str] = ()) -> List[ComponentImages]:
+        """The components to work on: ``names`` (checked, in order) or all of them."""
+        return [self._by_name[c.name] for c in self.settings.components(names)]
+
+    @cached_property
+    def dependency_sources(self) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+        """``[deps] images`` then the compose files' images, as written; and the problems met reading them."""
+        from .deps import dependency_sources
+
+        sources, problems = dependency_sources(self.settings.config)
+        return tuple(sources), tuple(problems)
+
+    @cached_property
+    def deps_naming(self) -> Optional[Naming]:
+        """Where dependencies go: ``--deps-namespace``, else ``[deps] namespace``, else the registry, with the
+        configured layout applied to that target's own host. None: there is no target."""
+        config = self.settings.config
+        target = self.deps_namespace or config.deps_namespace or self.settings.registry
+        if not target:
+            return None
+        return naming_for(config.project, config.image_prefix, target, self.settings.layout_setting,
+                          config.flat_hosts)
+
+    @cached_property
+    def dependencies(self) -> Tuple[Dependency, ...]:
+        """Every dependency with its source and target; () without sources or without a target."""
+        sources, _ = self.dependency_sources
+        if not sources or self.deps_naming is None:
+            return ()
+        return tuple(self.deps_naming.dependencies(sources, self.settings.config.deps_rename))
+
+    def chosen_dependencies(self, wanted: Sequence[str] = ()) -> Tuple[Dependency, ...]:
+        """The dependencies ``--dep`` names (as written or normalised), in its order; all without it."""
+        if not wanted:
+            return self.dependencies
+        from .deps import select
+
+        by_source = {dep.source: dep for dep in self.dependencies}
+        chosen = (by_source.get(self.require_deps_target().dependency(text).source)
+                  for text in select(self.dependency_sources[0], wanted))
+        return tuple(dict.fromkeys(dep for dep in chosen if dep is not None))
+
+    def require_deps_target(self) -> Naming:
+        if self.deps_naming is None:
+            raise UsageError(NO_TARGET)
+        return self.deps_naming
+
+    def dependency(self, source: str) -> Dependency:
+        """One dependency by its source as configured (a bundle's record names it so)."""
+        return self.require_deps_target().dependency(source, self.settings.config.deps_rename)
