@@ -180,7 +180,7 @@ BREAKAGES = [
      "    if len(encoded) != DIGEST_LENGTHS[algorithm]:", "    if False:", [NAMING, "-k", "reference_table"]),
     ("the 255-character limit leaves the host out", "acrtasks/naming.py",
      "        if len(self.repository) > _MAX_NAME_LENGTH:", "        if len(self.locator) > _MAX_NAME_LENGTH:",
-     ["tests/unit/test_policies.py", "-k", "limits or 1020"]),
+     ["tests/unit/test_naming.py", "-k", "limits or 1020"]),
     ("a recorded digest is checked before --pin digest writes it", "acrtasks/deploy/digests.py",
      "        if problem:  # checked where it enters", "        if False:  # checked where it enters",
      [SET_IMAGES, "-k", "pin_digest"]),
@@ -250,7 +250,7 @@ BREAKAGES = [
     ("history reads the oldest steps first", "acrtasks/build/engine.py",
      "for entry in reversed(entries[-MAX_HISTORY:]):", "for entry in entries[-MAX_HISTORY:]:",
      [PUSHES, "-k", "shared"]),
-    ("the test harness leaves docker0 alone", "tests/harness.py", 'f"--bridge={bridge.name}",',
+    ("the test harness leaves docker0 alone", "tests/harness/engines.py", 'f"--bridge={bridge.name}",',
      '"--bridge=none",', ["tests/integration/test_harness_proof.py", "-k", "docker0"]),
 ]
 

@@ -26,6 +26,13 @@ def _unavailable(message: str):
     pytest.skip(message)
 
 
+def pytest_collection_modifyitems(items):
+    """The ``integration`` marker follows the folder: every test under tests/integration has it, no other does."""
+    for item in items:
+        if "integration" in Path(str(item.fspath)).relative_to(REPO / "tests").parts[:1]:
+            item.add_marker(pytest.mark.integration)
+
+
 RUN_ID = secrets.token_hex(3)  # versions made by this run can't collide with an earlier run's leftovers
 _versions = itertools.count(1)
 

@@ -10,7 +10,6 @@ too wide prints one record per row instead.
 """
 
 import os
-import shutil
 import sys
 import threading
 import time
@@ -42,6 +41,8 @@ class Console:
         """The terminal's width, or None when output is not a terminal (then nothing needs to fit)."""
         if not self.is_tty:
             return None
+        import shutil  # here: every inv start imports this module, few need the width
+
         return shutil.get_terminal_size((80, 24)).columns
 
     def say(self, text: str = "") -> None:

@@ -8,7 +8,6 @@ import pytest
 from conftest import unique_version
 from harness import BASE_IMAGE
 
-pytestmark = pytest.mark.integration
 
 QUICK = f"""FROM {BASE_IMAGE}
 ARG VERSION=dev

@@ -11,7 +11,6 @@ import pytest
 from conftest import unique_version
 from harness import BASE_IMAGE, FaultyRegistry, Registry, RegistryWriter, make_layer
 
-pytestmark = pytest.mark.integration
 
 # The ARG before the RUN makes every version a cache miss, so each build really sleeps.
 SLEEPY = f"FROM {BASE_IMAGE}\nARG VERSION\nRUN echo $VERSION > /v && sleep 2\n"

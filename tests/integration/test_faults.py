@@ -14,7 +14,6 @@ import time
 import pytest
 from harness import FaultyRegistry, Registry, RegistryWriter, make_layer
 
-pytestmark = pytest.mark.integration
 
 
 def assert_failed_cleanly(result, code=1):

@@ -3,7 +3,6 @@
 import pytest
 from conftest import REPO
 
-pytestmark = pytest.mark.integration
 
 
 def test_build_and_push_through_docker_py(api, registry):

@@ -16,7 +16,6 @@ import pytest
 from conftest import unique_version
 from harness import BASE_IMAGE, free_port
 
-pytestmark = pytest.mark.integration
 
 QUICK = f"FROM {BASE_IMAGE}\nRUN echo hi > /hi\n"
 

@@ -10,7 +10,6 @@ import subprocess
 import pytest
 from harness import HarnessError, Registry, make_tls
 
-pytestmark = pytest.mark.integration
 
 USER, PASSWORD = "alice", "wonder-land-42"
 

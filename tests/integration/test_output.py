@@ -17,7 +17,6 @@ from conftest import unique_version
 from faults_helpers import wait_for_line
 from harness import BASE_IMAGE, FaultyRegistry
 
-pytestmark = pytest.mark.integration
 
 SLOW = f"FROM {BASE_IMAGE}\nARG VERSION\nRUN echo one > /one\nRUN sleep 1 && echo two > /two\n"
 STUCK = f"FROM {BASE_IMAGE}\nRUN echo start\nRUN sleep 60 && echo {{token}}\n"

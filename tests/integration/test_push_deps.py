@@ -6,7 +6,6 @@ import json
 import pytest
 from harness import Registry, RegistryWriter, TokenServer, make_layer
 
-pytestmark = pytest.mark.integration
 
 USER, PASSWORD = "bob", "mirror-me-7"
 

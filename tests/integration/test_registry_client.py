@@ -9,7 +9,6 @@ import pytest
 from acrtasks.errors import RegistryError
 from acrtasks.registry.client import RegistryClient
 
-pytestmark = pytest.mark.integration
 
 
 class Flaky:

@@ -10,7 +10,6 @@ from harness import BASE_IMAGE
 
 from acrtasks.compose.template import substitute
 
-pytestmark = pytest.mark.integration
 
 ACR = "xxx.aliyuncs.com/ai-infra-matrix"
 FLAT = f"{ACR}/ai-infra-matrix"

@@ -3,6 +3,7 @@
 from invoke import Collection, Program, task
 
 from acrtasks import ChainExecutor
+from acrtasks.tasks import chain
 
 seen = {}
 
@@ -107,3 +108,14 @@ def test_the_run_finds_build_toml_where_invoke_found_tasks_py(tmp_path, monkeypa
 
     Program(namespace=Collection(where)).run(["inv", "where"], exit=False)
     assert found == [tmp_path]
+
+
+def test_unshared_chain_warning():
+    names = ["build", "push", "push-deps"]
+    assert chain.unshared_chain_warning(["inv", "build"], names, chained=False) == ""
+    assert chain.unshared_chain_warning(["inv", "build", "--component", "x"], names, chained=False) == ""
+    warning = chain.unshared_chain_warning(["inv", "build", "push"], names, chained=False)
+    assert warning.startswith("several acrtasks tasks in one call, but flags are not shared")
+    assert "executor_class: acrtasks.ChainExecutor" in warning
+    assert chain.unshared_chain_warning(["build", "inv", "push"], names, chained=False) == ""  # argv[0]: the program
+    assert chain.unshared_chain_warning(["inv", "build", "push"], names, chained=True) == ""

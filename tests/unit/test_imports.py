@@ -32,3 +32,14 @@ def test_list_and_test_naming_have_no_docker():
     modules = loaded_modules(code)
     assert "acrtasks.tasks" in modules
     assert not HEAVY & modules, HEAVY & modules
+
+
+def test_the_integration_marker_follows_the_folder():
+    """`-m integration` selects exactly tests/integration; `-m "not integration"` exactly tests/unit."""
+    def files(expression):
+        out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                              "-m", expression, "tests"], cwd=REPO, capture_output=True, text=True).stdout
+        return {line.split("::")[0].split("/")[1] for line in out.splitlines() if "::" in line}
+
+    assert files("integration") == {"integration"}
+    assert files("not integration") == {"unit"}

@@ -1,0 +1,35 @@
+"""Throwaway real services for the tests, the demo and the benchmarks; everything started is stopped by pid,
+every wait is bounded.
+
+- ``engines``: :class:`DockerEngine` (an isolated ``dockerd``: own socket, data-root, exec-root, pidfile and a
+  :class:`Bridge` of its own name and subnet; or the engine ``$DOCKER_HOST`` already points at),
+  :func:`ensure_base_image` (the examples' busybox base, imported offline), :data:`BASE_IMAGE`.
+- ``registries``: :class:`Registry` (the CNCF distribution registry on a free loopback port: plain, htpasswd, TLS
+  with :func:`make_tls`'s CA, request logs), :class:`RegistryWriter` and :func:`make_layer` (images written straight
+  through the registry API: platform images, indexes).
+- ``fakes``: :class:`TokenServer` (Bearer token auth, the realm on another port).
+- ``proxies``: :class:`FaultyRegistry` (one fault on purpose in front of a real registry: see its docstring),
+  :class:`ForwardProxy` and :class:`TunnelProxy` (HTTP and HTTPS proxies), :class:`LatencyRelay` (a round trip
+  added to every byte).
+- ``servers``: the HTTP plumbing they share (:class:`LoopbackServer`, :class:`QuietHandler`, ``read_body``,
+  ``forward``, ``send``).
+- ``processes``: :class:`HarnessError`, :func:`free_port`, :func:`wait_for`, :func:`stop_process`.
+"""
+
+from .engines import (
+           BASE_IMAGE,
+           Bridge,
+           DockerEngine,
+           engine_reachable,
+           ensure_base_image,
+)
+from .fakes import TokenServer
+from .processes import HarnessError, free_port, stop_process, wait_for
+from .proxies import FaultyRegistry, ForwardProxy, LatencyRelay, TunnelProxy
+from .registries import Registry, RegistryWriter, make_layer, make_tls
+from .servers import LoopbackServer, QuietHandler, forward, read_body, send
+
+__all__ = ["BASE_IMAGE", "Bridge", "DockerEngine", "FaultyRegistry", "ForwardProxy", "HarnessError", "LatencyRelay",
+           "LoopbackServer", "QuietHandler", "Registry", "RegistryWriter", "TokenServer", "TunnelProxy",
+           "engine_reachable", "ensure_base_image", "forward", "free_port", "make_layer", "make_tls", "read_body",
+           "send", "stop_process", "wait_for"]

@@ -1,0 +1,41 @@
+"""Processes and ports: the errors, free loopback ports, bounded waits, stopping what was started by pid."""
+
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Optional
+
+
+class HarnessError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str, log: Optional[Path] = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    tail = ""
+    if log and log.exists():
+        tail = "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+    raise HarnessError(f"{what} not ready after {timeout:.0f}s{tail}")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)

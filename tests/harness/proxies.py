@@ -1,0 +1,298 @@
+"""Proxies in front of real registries: faults on purpose (resets, stalls, HTML, wrong digests, huge manifests,
+refused PUTs), a forward proxy and an HTTPS tunnel, a relay that adds latency."""
+
+import json
+import queue
+import socket
+import time
+from typing import Optional
+
+from .registries import Registry
+from .servers import LoopbackServer, QuietHandler, forward, read_body, send
+
+
+class FaultyRegistry(LoopbackServer):
+    """A loopback proxy in front of a real registry that misbehaves in one way, on purpose.
+
+    Faults: ``manifest_not_object`` (a JSON list), ``manifest_huge`` (claims 5 MiB and never sends it),
+    ``manifest_endless`` (streams JSON with no Content-Length, past 4 MiB), ``manifest_wrong_digest`` (bytes
+    that do not hash to the Docker-Content-Digest it sends), ``blob_reset`` (half a blob, then the connection
+    drops), ``blob_stall`` (half a blob, then silence), ``token_html`` (a Bearer challenge whose token
+    service answers an HTML page), ``upload_stall`` (accepts an upload session, then never answers the
+    upload), ``blob_slow`` (every blob over 1000 bytes takes a second; ``intervals`` records when each was
+    served, to see downloads overlap), ``target_wrong_digest`` (after a manifest PUT, the tag answers with
+    another digest), ``tag_put_raced`` (a PUT of a manifest by tag reaches the registry, but the answer is
+    distribution's ``DIGEST_INVALID``, as a concurrent writer causes), ``tag_put_refused`` (the same answer, and
+    nothing stored). ``hit`` is set once the fault has been served. Handler threads are daemons: a stall
+    never holds up ``stop``.
+    """
+
+    def __init__(self, upstream: Optional["Registry"], fault: str, stall_seconds: float = 30):
+        import threading
+
+        super().__init__()
+        self.upstream = upstream
+        self.fault = fault
+        self.stall_seconds = stall_seconds
+        self.hit = threading.Event()
+        self.requests_seen: list = []
+        self.intervals: list = []  # (start, end) of each slowed blob, monotonic seconds
+        self.manifest_put = False
+
+    def handler_class(self):
+        outer = self
+
+        class Handler(QuietHandler):
+            def _upstream(self, body: bytes):
+                status, headers, data = forward(self, outer.upstream.host, self.path, body)
+                location = headers.get("Location")
+                if location and location.startswith(f"http://{outer.upstream.host}"):
+                    headers["Location"] = location.replace(outer.upstream.host, outer.host, 1)
+                return status, headers, data
+
+            def _stall(self) -> None:
+                outer.hit.set()
+                deadline = time.monotonic() + outer.stall_seconds
+                while time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.close_connection = True
+
+            def handle_one(self) -> None:
+                outer.requests_seen.append((self.command, self.path))
+                fault, path = outer.fault, self.path
+                body = read_body(self)
+                if fault == "token_html":
+                    if path.startswith("/token"):
+                        outer.hit.set()
+                        return send(self, 200, {"Content-Type": "text/html"}, b"<html><body>Sign in</body></html>")
+                    return send(self, 401, {"WWW-Authenticate": f'Bearer realm="http://{outer.host}/token",'
+                                                                  'service="faulty"'}, b"")
+                tag_put = (self.command == "PUT" and "/manifests/" in path
+                           and not path.rsplit("/", 1)[-1].startswith("sha256:"))
+                if fault in ("tag_put_raced", "tag_put_refused") and tag_put and not outer.hit.is_set():
+                    if fault == "tag_put_raced":
+                        self._upstream(body)
+                    outer.hit.set()
+                    error = {"errors": [{"code": "DIGEST_INVALID", "message": "provided digest did not match "
+                                                                              "uploaded content"}]}
+                    return send(self, 400, {"Content-Type": "application/json"}, json.dumps(error).encode())
+                if fault == "upload_stall" and self.command in ("PATCH", "PUT") and "/blobs/uploads/" in path:
+                    return self._stall()
+                if fault == "upload_slow" and self.command in ("PATCH", "PUT") and "/blobs/uploads/" in path:
+                    started = time.monotonic()
+                    time.sleep(0.5)
+                    outer.intervals.append((started, time.monotonic(), path.split("/blobs/")[0]))
+                    outer.hit.set()
+                status, headers, data = self._upstream(body)
+                if self.command == "PUT" and "/manifests/" in path and status in (200, 201):
+                    outer.manifest_put = True
+                if (fault == "target_wrong_digest" and outer.manifest_put and "/manifests/" in path
+                        and self.command in ("HEAD", "GET") and status == 200):
+                    outer.hit.set()
+                    headers["Docker-Content-Digest"] = "sha256:" + "0" * 64
+                is_manifest = "/manifests/" in path and self.command == "GET" and status == 200
+                is_blob = "/blobs/sha256:" in path and self.command == "GET" and status == 200
+                if fault == "manifest_not_object" and is_manifest:
+                    outer.hit.set()
+                    data = b"[1, 2, 3]"
+                    headers["Docker-Content-Digest"] = "sha256:" + __import__("hashlib").sha256(data).hexdigest()
+                elif fault == "manifest_wrong_digest" and is_manifest:
+                    outer.hit.set()
+                    data = data.replace(b'"schemaVersion"', b'"schemaVersion" ', 1)  # same JSON, other bytes
+                elif fault == "manifest_huge" and is_manifest:
+                    outer.hit.set()
+                    self.send_response(200)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(5 << 20))
+                    self.end_headers()
+                    self.wfile.write(data[:10])
+                    self.wfile.flush()
+                    return self._stall()
+                elif fault == "manifest_endless" and is_manifest:
+                    outer.hit.set()
+                    self.send_response(200)
+                    for key, value in headers.items():
+                        if key.lower() != "docker-content-digest":
+                            self.send_header(key, value)
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    chunk = b" " * (256 << 10)
+                    try:
+                        for _ in range(40):  # 10 MiB at most, then the fault ends by itself
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    except OSError:
+                        pass
+                    self.close_connection = True
+                    return None
+                elif fault == "blob_corrupt" and is_blob and len(data) > 1000:
+                    outer.hit.set()
+                    data = data[:-1] + bytes([data[-1] ^ 0xFF])  # same length, one bit pattern off
+                elif fault == "blob_slow" and is_blob and len(data) > 1000:
+                    started = time.monotonic()
+                    time.sleep(1.0)
+                    outer.intervals.append((started, time.monotonic()))
+                    outer.hit.set()
+                elif fault in ("blob_reset", "blob_stall") and is_blob and len(data) > 1000:
+                    self.send_response(200)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    if fault == "blob_stall":
+                        return self._stall()
+                    outer.hit.set()
+                    self.close_connection = True
+                    return None
+                return send(self, status, headers, data)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
+
+        return Handler
+
+
+class ForwardProxy(LoopbackServer):
+    """A plain HTTP forward proxy on loopback (absolute-URI requests; CONNECT refused), sending every
+    request to one upstream registry whatever host it names. ``hosts_seen``: the hosts clients asked for."""
+
+    def __init__(self, upstream: "Registry"):
+        super().__init__()
+        self.upstream = upstream
+        self.hosts_seen: list = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def handler_class(self):
+        from urllib.parse import urlsplit
+
+        outer = self
+
+        class Handler(QuietHandler):
+            def do_CONNECT(self):
+                outer.hosts_seen.append(("CONNECT", self.path))
+                send(self, 405, {}, b"")
+
+            def relay(self):
+                target = urlsplit(self.path)
+                outer.hosts_seen.append((self.command, target.netloc))
+                path = target.path + (f"?{target.query}" if target.query else "")
+                send(self, *forward(self, outer.upstream.host, path, read_body(self)))
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = relay
+
+        return Handler
+
+
+class TunnelProxy(ForwardProxy):
+    """An HTTPS forward proxy on loopback: every CONNECT is tunnelled to one upstream (a TLS registry), whatever
+    host it names, so a test can give a loopback registry a public name (an ACR host) without touching DNS."""
+
+    def handler_class(self):
+        import select
+
+        outer = self
+
+        class Handler(QuietHandler):
+            def do_CONNECT(self):
+                outer.hosts_seen.append(self.path)
+                upstream = socket.create_connection(("127.0.0.1", outer.upstream.port), timeout=30)
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                self.wfile.flush()
+                sockets = [self.connection, upstream]
+                try:
+                    for _ in range(1_000_000):  # bounded: ends when either side closes
+                        readable, _, _ = select.select(sockets, [], [], 30)
+                        if not readable:
+                            return
+                        for sock in readable:
+                            try:
+                                data = sock.recv(1 << 16)
+                            except OSError:  # a side hung up hard: the tunnel is over
+                                return
+                            if not data:
+                                return
+                            (upstream if sock is self.connection else self.connection).sendall(data)
+                finally:
+                    upstream.close()
+                    self.close_connection = True
+
+        return Handler
+
+
+class LatencyRelay:
+    """A TCP relay on a free loopback port that holds every byte ``delay`` seconds in each direction before
+    passing it on to ``upstream_port``: a registry as far away as a WAN one (round trip 2 x delay), with no
+    cap on bandwidth (bytes in flight are timestamped, not slept on one by one). For benchmarks."""
+
+    def __init__(self, upstream_port: int, delay: float):
+        import threading
+
+        self.upstream_port = upstream_port
+        self.delay = delay
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._sockets: list = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        import threading
+
+        for _ in range(100_000):  # bounded: ends when close() shuts the listener
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # close() shut the listener
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=30)
+            except OSError:  # upstream gone: this client is refused, the relay goes on
+                client.close()
+                continue
+            with self._lock:
+                self._sockets += [client, upstream]
+            for reader, writer in ((client, upstream), (upstream, client)):
+                held = queue.Queue()
+                threading.Thread(target=self._read, args=(reader, held), daemon=True).start()
+                threading.Thread(target=self._write, args=(writer, held), daemon=True).start()
+
+    def _read(self, sock, held) -> None:
+        for _ in range(10_000_000):  # bounded: ends at end of stream
+            try:
+                data = sock.recv(1 << 16)
+            except OSError:
+                data = b""
+            held.put((time.monotonic() + self.delay, data))
+            if not data:
+                return
+
+    @staticmethod
+    def _write(sock, held) -> None:
+        for _ in range(10_000_000):
+            due, data = held.get()
+            time.sleep(max(0.0, due - time.monotonic()))
+            try:
+                if not data:
+                    sock.shutdown(socket.SHUT_WR)
+                    return
+                sock.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        except OSError:
+            pass
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()

@@ -1,0 +1,91 @@
+"""The HTTP plumbing of the fakes and proxies: a quiet handler, a loopback server, bodies read and forwarded."""
+
+from http.server import BaseHTTPRequestHandler
+
+from .processes import free_port
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 (keep-alive, as clients expect of a registry), no request log on stderr."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+
+class LoopbackServer:
+    """A small HTTP server on a free loopback port, with what the fake registries and proxies share:
+    reading a request body (chunked or not), forwarding a request to a real registry, sending an answer.
+    Handler threads are daemons, so a stalled answer never holds up ``stop``."""
+
+    def __init__(self):
+        self.port = free_port()
+        self._server = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def handler_class(self):  # pragma: no cover - every subclass has one
+        raise NotImplementedError
+
+    def start(self):
+        import threading
+        from http.server import ThreadingHTTPServer
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            block_on_close = False
+
+        self._server = Server(("127.0.0.1", self.port), self.handler_class())
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def read_body(handler) -> bytes:
+    """The request body of a BaseHTTPRequestHandler, with or without chunked transfer encoding."""
+    if handler.headers.get("Transfer-Encoding", "").lower() != "chunked":
+        return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    data = b""
+    while True:
+        size = int(handler.rfile.readline().strip().split(b";")[0], 16)
+        if size == 0:
+            handler.rfile.readline()
+            return data
+        data += handler.rfile.read(size)
+        handler.rfile.readline()
+
+
+_HOP_BY_HOP = ("host", "transfer-encoding", "content-length", "connection", "proxy-connection")
+
+
+def forward(handler, upstream_host: str, path: str, body: bytes):
+    """Send the handler's request to ``upstream_host``; return (status, headers, body) of the answer."""
+    import http.client
+
+    conn = http.client.HTTPConnection(upstream_host, timeout=30)
+    headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
+    headers["Content-Length"] = str(len(body))
+    conn.request(handler.command, path, body=body, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    out = {k: v for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP}
+    conn.close()
+    return response.status, out, data
+
+
+def send(handler, status: int, headers: dict, body: bytes) -> None:
+    handler.send_response(status)
+    for key, value in headers.items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(body)

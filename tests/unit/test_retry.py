@@ -1,0 +1,87 @@
+"""The one retry policy and the timeouts read from the environment."""
+
+import pytest
+
+from acrtasks.errors import (
+    Kind,
+    PushFailed,
+    RegistryError,
+    UsageError,
+)
+from acrtasks.util import retry
+
+
+@pytest.mark.parametrize("attempt, backoff, retry_after, expected", [
+    (1, 1.0, None, 1.0), (2, 1.0, None, 2.0), (3, 1.0, None, 4.0), (3, 0.5, None, 2.0),
+    (1, 1.0, "5", 5.0), (2, 4.0, "5", 8.0), (1, 1.0, "120", 30.0), (1, 1.0, "soon", 1.0), (1, 0.0, None, 0.0),
+])
+def test_delay_doubles_and_honours_retry_after_up_to_30_s(attempt, backoff, retry_after, expected):
+    assert retry.delay(attempt, backoff, retry_after) == expected
+
+
+@pytest.mark.parametrize("name, read", [("ACRTASKS_RETRY_BACKOFF", retry.backoff_seconds),
+                                        ("ACRTASKS_REGISTRY_TIMEOUT", retry.registry_timeout)])
+def test_seconds_from_the_environment(monkeypatch, name, read):
+    monkeypatch.delenv(name, raising=False)
+    assert read() == {"ACRTASKS_RETRY_BACKOFF": 1.0, "ACRTASKS_REGISTRY_TIMEOUT": 30.0}[name]
+    monkeypatch.setenv(name, "2.5")
+    assert read() == 2.5
+    monkeypatch.setenv(name, "86400")
+    assert read() == 86400
+    for bad in ("-1", "soon", "86401", "nan"):
+        monkeypatch.setenv(name, bad)
+        with pytest.raises(UsageError) as err:
+            read()
+        minimum = "0" if name == "ACRTASKS_RETRY_BACKOFF" else "0.1"
+        assert str(err.value) == f"{name}={bad!r} is not a number of seconds from {minimum} to 86400"
+
+
+def test_backoff_may_be_zero_but_the_timeout_may_not(monkeypatch):
+    monkeypatch.setenv("ACRTASKS_RETRY_BACKOFF", "0")
+    assert retry.backoff_seconds() == 0
+    monkeypatch.setenv("ACRTASKS_REGISTRY_TIMEOUT", "0")
+    with pytest.raises(UsageError):
+        retry.registry_timeout()
+    monkeypatch.setenv("ACRTASKS_REGISTRY_TIMEOUT", "0.1")
+    assert retry.registry_timeout() == 0.1
+
+
+def test_with_retries_retries_transient_errors_only(monkeypatch):
+    sleeps, calls, retries = [], [], []
+    monkeypatch.setattr(retry.time, "sleep", sleeps.append)
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise RegistryError("reset", Kind.TRANSIENT)
+        return "done"
+
+    assert retry.with_retries(flaky, 3, 0.5, lambda *args: retries.append(args[0])) == "done"
+    assert len(calls) == 3 and sleeps == [0.5, 1.0] and retries == [1, 2]
+
+    calls.clear()
+    with pytest.raises(RegistryError):
+        retry.with_retries(lambda: calls.append(1) or (_ for _ in ()).throw(RegistryError("no", Kind.AUTH)), 3, 0)
+    assert len(calls) == 1, "an auth failure is never retried"
+
+    calls.clear()
+    with pytest.raises(RegistryError, match="always"):
+        retry.with_retries(lambda: calls.append(1) or (_ for _ in ()).throw(RegistryError("always",
+                                                                                           Kind.TRANSIENT)), 3, 0)
+    assert len(calls) == 3, "three tries, then the error"
+
+
+def test_with_retries_reads_the_backoff_from_the_environment(monkeypatch):
+    sleeps = []
+    monkeypatch.setattr(retry.time, "sleep", sleeps.append)
+    monkeypatch.setenv("ACRTASKS_RETRY_BACKOFF", "0.25")
+    calls = []
+
+    def twice():
+        calls.append(1)
+        if len(calls) == 1:
+            raise PushFailed("eof", Kind.TRANSIENT)
+        return 1
+
+    retry.with_retries(twice)
+    assert sleeps == [0.25]
