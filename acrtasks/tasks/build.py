@@ -3,9 +3,9 @@
 from invoke import task
 
 from ..config import backend_problem, check_platforms, network_problem, positive_int
-from ..errors import Interrupted, OperationFailed, UsageError
+from ..errors import UsageError
 from ..util.console import Console
-from .common import boundary, dry_footer, is_dry, shared, start
+from .common import boundary, carry_out, dry_footer, is_dry, shared, start
 
 
 @task(iterable=["component", "platform"], help=shared(
@@ -55,18 +55,13 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     record = metadata.MetadataFile(metadata_file)
     record.check()
     chosen.check_engine()  # the engine answers, or nothing is started
-    try:
-        results = builds.run_builds(chosen, run.engine, steps, settings.parallel, no_cache, console, progress)
-    except Interrupted as exc:
-        record.merge({r.step.component: r.metadata() for r in exc.finished})
-        raise
+    results = carry_out(lambda: builds.run_builds(chosen, run.engine, steps, settings.parallel, no_cache, console,
+                                                  progress),
+                        record, lambda done: {r.step.component: r.metadata() for r in done}, builds.print_summary,
+                        console, lambda failed, total: f"{len(failed)} of {total} build(s) failed: "
+                                                       f"{', '.join(r.step.component for r in failed)}")
     for result in results:
         run.pushed_by_build.update(result.pushed)
-    builds.print_summary(results, console)
-    record.merge({r.step.component: r.metadata() for r in results})
-    failed = [r.step.component for r in results if not r.ok]
-    if failed:
-        raise OperationFailed(f"{len(failed)} of {len(results)} build(s) failed: {', '.join(failed)}")
 
 
 @task(iterable=["component"], help=shared("component", "registry", "version", "layout", "tag_latest", "metadata_file",
@@ -95,13 +90,6 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
     record.check()
     engine = run.engine()
     image_ids = pusher.preflight(engine, steps)
-    try:
-        results = pusher.run_pushes(engine, steps, image_ids, console, job_count)
-    except Interrupted as exc:
-        record.merge(pusher.metadata(exc.finished))
-        raise
-    pusher.print_summary(results, console)
-    record.merge(pusher.metadata(results))
-    failed = [r for r in results if not r.ok]
-    if failed:
-        raise OperationFailed(f"{len(failed)} of {len(results)} push(es) did not complete")
+    carry_out(lambda: pusher.run_pushes(engine, steps, image_ids, console, job_count), record, pusher.metadata,
+              pusher.print_summary, console,
+              lambda failed, total: f"{len(failed)} of {total} push(es) did not complete")

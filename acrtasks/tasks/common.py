@@ -9,10 +9,11 @@ task's ``@task``; :data:`SHARED_HELP` holds only the flags chained tasks share.
 import atexit
 import functools
 import sys
+from typing import Callable, List, Sequence
 
 from invoke import Exit
 
-from ..errors import AcrError, Interrupted
+from ..errors import AcrError, Interrupted, OperationFailed
 from ..util.console import Console
 from .chain import unshared_chain_warning
 from .run import Run, run_of
@@ -56,6 +57,23 @@ def start(c) -> Run:
     run = run_of(c)
     run.once(unshared_chain_warning(sys.argv, ns.task_names, run.chained), Console().warn)
     return run
+
+
+def carry_out(work: Callable[[], List], record, to_metadata: Callable[[Sequence], dict],
+              print_summary: Callable, console: Console, failed_line: Callable[[List, int], str]) -> List:
+    """Run the planned ``work``: its results go to the metadata ``record`` (what finished, too, after Ctrl-C), a
+    summary is printed, and any failed result makes the task fail with ``failed_line(the failed, how many)``."""
+    try:
+        results = work()
+    except Interrupted as exc:
+        record.merge(to_metadata(exc.finished))
+        raise
+    print_summary(results, console)
+    record.merge(to_metadata(results))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise OperationFailed(failed_line(failed, len(results)))
+    return results
 
 
 def is_dry(c) -> bool:

@@ -1,11 +1,11 @@
-"""push-deps: dependency images mirrored registry to registry (``acrtasks.deps`` plans, ``acrtasks.delivery`` copies)."""
+"""push-deps: dependency images mirrored registry to registry (``acrtasks.deps`` plans, ``delivery`` copies)."""
 
 from invoke import task
 
 from ..config import check_platforms, positive_int
-from ..errors import Interrupted, OperationFailed, UsageError
+from ..errors import UsageError
 from ..util.console import Console
-from .common import boundary, dry_footer, is_dry, shared, start
+from .common import boundary, carry_out, dry_footer, is_dry, shared, start
 
 
 @task(name="push-deps", iterable=["dep", "platform"], help=shared(
@@ -55,14 +55,7 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
     worker = mirrorer.Mirrorer(Clients(settings.config.insecure_hosts), console, deps_plan.mirrors,
                                platform or (), source, skip, force, is_dry(c), run.engine)
     worker.preflight(deps_plan.dependencies)
-    try:
-        results = worker.run(deps_plan.dependencies, job_count)
-    except Interrupted as exc:
-        record.merge(mirrorer.metadata(exc.finished))
-        raise
-    mirrorer.print_summary(results, console)
-    record.merge(mirrorer.metadata(results))
-    failed = [r for r in results if not r.ok]
-    if failed:
-        raise OperationFailed(f"{len(failed)} of {len(results)} dependenc{'y' if len(results) == 1 else 'ies'} "
-                              "failed to mirror")
+    carry_out(lambda: worker.run(deps_plan.dependencies, job_count), record, mirrorer.metadata,
+              mirrorer.print_summary, console,
+              lambda failed, total: f"{len(failed)} of {total} dependenc{'y' if total == 1 else 'ies'} "
+                                             "failed to mirror")
