@@ -1,7 +1,7 @@
 """Every error acrtasks raises on purpose, and the hints they carry.
 
 Tasks turn these into one line and an exit code at a single boundary
-(``acrtasks.tasks._boundary``); anything else is a bug and may traceback.
+(``acrtasks.tasks.common.boundary``); anything else is a bug and may traceback.
 Each error has a :class:`Kind`, which decides retries (``transient``) and
 which hint a message gets (``auth``: log in again).
 """

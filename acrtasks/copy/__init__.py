@@ -8,3 +8,48 @@
 
 push-deps, export and import all go through :func:`copier.copy_image`.
 """
+
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, Protocol, Tuple
+
+from ..errors import AcrError, Kind
+
+if TYPE_CHECKING:  # the package stays cheap to import; the types are only named here
+    from .manifests import Manifest
+
+
+class Source(Protocol):
+    """An end bytes come from (``RegistrySource``, ``LayoutSource``, ``EngineSource``)."""
+
+    where: str  # named in every error about this end
+
+    def fail(self, message: str, kind: Kind = Kind.OTHER) -> AcrError:
+        """An error that blames this end (a corrupt blob is the source's fault, not the target's)."""
+
+    def manifest(self, reference: str) -> "Manifest":
+        """A manifest or index by tag or digest, checked (bounded, JSON, hashing to its digest)."""
+
+    def open_blob(self, digest: str, size: int) -> Tuple[Iterator[bytes], Callable[[], None]]:
+        """The blob's bytes as chunks, and how to close the stream early."""
+
+
+class Target(Protocol):
+    """An end bytes go to (``RegistryTarget``, ``LayoutTarget``, ``EngineTarget``)."""
+
+    where: str
+    parallel: int  # blobs written at once
+    checks_digests: bool  # the end refuses a blob that does not hash to its digest (else the copier hashes)
+
+    def fail(self, message: str, kind: Kind = Kind.OTHER) -> AcrError:
+        """An error that blames this end."""
+
+    def tag_digest(self) -> Optional[str]:
+        """What the tag points at now, or None."""
+
+    def reuse_blob(self, digest: str, size: int, source: Source) -> bool:
+        """Make the blob exist without sending it (it is there, or mounted); False when it must be sent."""
+
+    def put_blob(self, digest: str, size: int, chunks: Iterator[bytes]) -> None:
+        """Store a blob from its chunks."""
+
+    def put_manifest(self, manifest: "Manifest", reference: Optional[str]) -> str:
+        """Store a manifest under its digest (``reference`` None) or the tag; the digest the end holds."""

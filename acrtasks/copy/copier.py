@@ -21,6 +21,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 from ..errors import AcrError, Kind
 from ..util.jobs import CANCELLED, run_jobs
 from ..util.retry import with_retries
+from . import Source, Target
 from .manifests import (
     MAX_CONFIG,
     Manifest,
@@ -98,7 +99,7 @@ def read_small_blob(source, digest: str, size: int, limit: int) -> bytes:
         close()
 
 
-def copy_image(source, reference: str, target, platforms: Sequence[str] = (),
+def copy_image(source: Source, reference: str, target: Target, platforms: Sequence[str] = (),
                skip_existing: bool = True, force: bool = False, dry: bool = False, workers: int = 4,
                on_bytes: Optional[Callable[[int, int], None]] = None, tries: int = 3,
                backoff: Optional[float] = None, with_platforms: bool = False) -> CopyResult:
