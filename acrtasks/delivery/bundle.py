@@ -44,14 +44,14 @@ SOURCES = ("registry", "engine", "auto")
 KINDS = ("component", "dependency")
 
 
-def familiar(ref: ImageRef) -> str:
-    """The name docker shows: ``docker.io/library/postgres:15`` -> ``postgres:15``."""
-    text = str(ref)
-    if ref.host == DOCKER_HUB:
-        text = text[len(DOCKER_HUB) + 1:]
-        if text.startswith("library/") and text.count("/") == 1:
-            text = text[len("library/"):]
-    return text
+def familiar(ref: ImageRef) -> ImageRef:
+    """The name docker shows, as an engine name: ``docker.io/library/postgres:15`` -> ``postgres:15``."""
+    if ref.host != DOCKER_HUB:
+        return ref
+    repository = ref.repository
+    if repository.startswith("library/") and repository.count("/") == 1:
+        repository = repository[len("library/"):]
+    return ImageRef("", repository, ref.tag, ref.digest)
 
 
 @dataclass
@@ -61,13 +61,13 @@ class BundleImage:
     kind: str  # component | dependency
     name: str  # the component, or the dependency as configured
     ref: ImageRef  # its name in the bundle: the registry ref of a component, the source of a dependency
-    tags: List[str]  # what `docker load` tags it as: the local name first
+    tags: List[ImageRef]  # what `docker load` tags it as: the local name first
     origin: str = ""  # registry host the bytes come from, or "engine"
     origin_ref: Optional[ImageRef] = None  # the ref at the origin (a mirror's, the engine's local name)
     result: Optional[CopyResult] = None
 
     @property
-    def local(self) -> str:
+    def local(self) -> ImageRef:
         return self.tags[0]
 
 
@@ -101,7 +101,7 @@ def plan_export(settings: Settings, components: Sequence[str], with_deps: bool, 
                          "docker 20.10 cannot load it)")
     check_platforms([*platforms, load_platform])
     release = settings.release
-    images = [BundleImage("component", c.name, c.ref, list(dict.fromkeys([str(c.local), str(c.ref)])))
+    images = [BundleImage("component", c.name, c.ref, list(dict.fromkeys([c.local, c.ref])))
               for c in (release.selected(components) if components or release.components else [])]
     if with_deps:
         for text in release.dependency_sources[0]:
@@ -149,7 +149,7 @@ def locate(plan: ExportPlan, clients: Clients, source: str, engine_factory, mirr
 
 
 def _engine_name(image: BundleImage) -> ImageRef:
-    return ImageRef.parse_engine_name(image.local) if image.kind == "component" else image.ref
+    return image.local if image.kind == "component" else image.ref
 
 
 def run_export(plan: ExportPlan, settings: Settings, clients: Clients, engine_factory, console: Console) -> Path:
@@ -205,7 +205,7 @@ def _docker_manifest(plan: ExportPlan) -> Tuple[List[dict], List[BundleImage]]:
         manifest = chosen[0]
         tags = [t for t in image.tags if t not in tagged]
         tagged.update(tags)
-        entries.append({"Config": blob_path(manifest.config()[0]), "RepoTags": tags,
+        entries.append({"Config": blob_path(manifest.config()[0]), "RepoTags": [str(tag) for tag in tags],
                         "Layers": [blob_path(d) for d, _ in manifest.layers()]})
     return entries, skipped
 
@@ -218,7 +218,7 @@ def _record(plan: ExportPlan, settings: Settings) -> dict:
         "revision": gitinfo.revision(settings.config.root),
         "created": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
         "load_platform": plan.load_platform,
-        "images": [{"kind": i.kind, "name": i.name, "ref": str(i.ref), "tags": i.tags, "source": i.origin,
+        "images": [{"kind": i.kind, "name": i.name, "ref": str(i.ref), "tags": [str(t) for t in i.tags], "source": i.origin,
                     "digest": i.result.digest, "size": i.result.size,
                     "platforms": {p or "unknown": m.digest for p, m in i.result.images}}
                    for i in plan.images],
@@ -258,11 +258,10 @@ def open_bundle(path: Path, on_file=lambda name, size: None) -> Bundle:
                 kind, name, ref, tags = entry["kind"], entry["name"], entry["ref"], entry["tags"]
                 assert kind in KINDS and isinstance(name, str) and isinstance(tags, list) and tags
                 assert all(isinstance(t, str) for t in tags)
-                image = BundleImage(kind, name, ImageRef.parse_engine_name(ref), tags)
+                image = BundleImage(kind, name, ImageRef.parse_engine_name(ref),
+                                    [ImageRef.parse_engine_name(tag) for tag in tags])  # read once, here
                 if kind == "component":
                     check_path_component(name, "component")
-                for tag in tags:
-                    ImageRef.parse_engine_name(tag)
             except (KeyError, TypeError, AssertionError, AcrError):
                 raise bad(f"image entry {json.dumps(entry)[:120]} is malformed") from None
             if ref not in named:
@@ -339,14 +338,14 @@ def import_to_engine(bundle: Bundle, engine, platform: str, console: Console, dr
     done = []
     for image in bundle.images:
         if dry:
-            console.say(f"would load {image.ref} ({platform}) as {', '.join(image.tags)}")
+            console.say(f"would load {image.ref} ({platform}) as {', '.join(map(str, image.tags))}")
             continue
-        target = EngineTarget(engine, image.tags)
+        target = EngineTarget(engine, [str(tag) for tag in image.tags])
         try:
             result = copy_image(LayoutSource(bundle.reader, str(image.ref)), str(image.ref), target, [platform])
         finally:
             target.close()
-        console.say(f"loaded    {image.ref} ({platform}, {result.digest}) as {', '.join(image.tags)}")
+        console.say(f"loaded    {image.ref} ({platform}, {result.digest}) as {', '.join(map(str, image.tags))}")
         done.append((image, result.digest))
     return done
 

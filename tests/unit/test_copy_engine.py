@@ -189,9 +189,10 @@ def test_member_names_cannot_escape_the_bundle():
 
 
 def test_familiar_names_are_what_docker_shows():
-    assert familiar(ImageRef.parse("postgres:15-alpine")) == "postgres:15-alpine"
-    assert familiar(ImageRef.parse("bitnami/redis:7")) == "bitnami/redis:7"
-    assert familiar(ImageRef.parse("127.0.0.1:5000/library/redis:7")) == "127.0.0.1:5000/library/redis:7"
+    assert str(familiar(ImageRef.parse("postgres:15-alpine"))) == "postgres:15-alpine"
+    assert str(familiar(ImageRef.parse("bitnami/redis:7"))) == "bitnami/redis:7"
+    assert str(familiar(ImageRef.parse("127.0.0.1:5000/library/redis:7"))) == "127.0.0.1:5000/library/redis:7"
+    assert familiar(ImageRef.parse("postgres:15")).host == ""  # an engine name
 
 
 def test_locations_merge_with_what_another_process_saved_meanwhile(tmp_path):
