@@ -6,7 +6,7 @@ from typing import Dict, Optional, Sequence
 from ..errors import UsageError
 from ..naming import digest_problem
 from ..util import metadata
-from .refs import Release
+from .refs import ReleaseImage
 
 
 class Digests:
@@ -18,13 +18,13 @@ class Digests:
         self._cache: Dict[str, Optional[str]] = {}
         self._clients = None
 
-    def __call__(self, release: Release) -> Optional[str]:
+    def __call__(self, release: ReleaseImage) -> Optional[str]:
         key = str(release.pushed)
         if key not in self._cache:
             self._cache[key] = self._recorded(release) or self._ask_registry(release)
         return self._cache[key]
 
-    def _recorded(self, release: Release) -> Optional[str]:
+    def _recorded(self, release: ReleaseImage) -> Optional[str]:
         entry = self.recorded.get(release.metadata_key)
         if not isinstance(entry, dict):
             return None
@@ -40,7 +40,7 @@ class Digests:
             raise UsageError(f"metadata file: the digest of {release.pushed} ({digest!r}) {problem}")
         return digest
 
-    def _ask_registry(self, release: Release) -> Optional[str]:
+    def _ask_registry(self, release: ReleaseImage) -> Optional[str]:
         from ..copy.remote import RegistrySource
         from ..registry.client import Clients
 

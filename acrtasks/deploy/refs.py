@@ -20,14 +20,16 @@ from ..naming import ImageRef, naming_for
 
 
 @dataclass(frozen=True)
-class Release:
-    """One image of the release: what it is called, where it was pushed, and the ref deployments get."""
+class ReleaseImage:
+    """One image of the release as deployment files see it: what it is called, where it was pushed, and the ref
+    deployments get (:class:`acrtasks.release.Release` knows every image; this is one of them, seen from here)."""
 
     kind: str  # component | dependency
     name: str  # component or alias name; a dependency's source
     pushed: ImageRef  # where push / push-deps put it (digests are looked up there)
     deployed: ImageRef  # what deployment files get (the deploy registry may be another endpoint)
     metadata_key: str  # component name, or "@deps" for dependencies
+    source: Optional[ImageRef] = None  # a dependency's source (where it is mirrored from)
 
 
 class ReleaseRefs:
@@ -42,23 +44,23 @@ class ReleaseRefs:
         deploy_naming = (naming_for(config.project, config.image_prefix, deploy_text, settings.layout_setting,
                                     config.flat_hosts) if deploy_text else push_naming)
         self.layout = deploy_naming.layout
-        self.by_name: Dict[str, Release] = {}
+        self.by_name: Dict[str, ReleaseImage] = {}
         for component in config.components.values():
             for name in (component.name, *component.aliases):  # an alias's own ref, as push makes it
-                self.by_name[name] = Release(
+                self.by_name[name] = ReleaseImage(
                     "component", name, release.component(name).ref,
                     deploy_naming.component_ref(name, settings.version), component.name)
-        self.deps: List[Release] = []
+        self.deps: List[ReleaseImage] = []
         push_host = push_naming.registry.host if push_naming.registry else None
         deploy_host = deploy_naming.registry.host if deploy_naming.registry else None
         for dep in release.dependencies:
             deployed = dep.target
             if deploy_host and deployed.host == push_host:  # same registry, the deploy endpoint
                 deployed = ImageRef(deploy_host, deployed.repository, deployed.tag)
-            self.deps.append(Release("dependency", str(dep.source), dep.target, deployed, "@deps"))
+            self.deps.append(ReleaseImage("dependency", str(dep.source), dep.target, deployed, "@deps", dep.source))
         self._names_longest_first = sorted(self.by_name, key=len, reverse=True)
 
-    def for_image_field(self, value: str) -> Tuple[Optional[Release], str]:
+    def for_image_field(self, value: str) -> Tuple[Optional[ReleaseImage], str]:
         """The release image a schema image field names (``image:`` and the like), matched by repository as
         before: (the image, ""), or (None, why it is left alone), or (None, "") when it is not ours."""
         try:
@@ -71,11 +73,11 @@ class ReleaseRefs:
             same = [dep for dep in candidates if dep.pushed.tag == tag]
             if same:
                 return same[0], ""
-            mirrored = ", ".join(str(_source(dep)) for dep in candidates)
+            mirrored = ", ".join(str(dep.source) for dep in candidates)
             return None, f"tag {tag!r} is not the release's (it mirrors {mirrored})"
         return self._component(ref), ""
 
-    def for_value(self, value: str) -> Optional[Release]:
+    def for_value(self, value: str) -> Optional[ReleaseImage]:
         """The release image an environment-like value names, only when that is unambiguous.
 
         A value in ``environment``, ``.env``, a container's ``env`` or a
@@ -106,7 +108,7 @@ class ReleaseRefs:
             return release
         return None
 
-    def _component(self, ref: ImageRef) -> Optional[Release]:
+    def _component(self, ref: ImageRef) -> Optional[ReleaseImage]:
         """A component or alias by repository, whatever the registry and version; in flat layout the
         component is the tag's prefix, the longest name winning."""
         last = ref.name
@@ -118,20 +120,16 @@ class ReleaseRefs:
             return self.by_name.get(last[len(self.prefix):])
         return None
 
-    def tag_prefix(self, release: Release) -> str:
+    def tag_prefix(self, release: ReleaseImage) -> str:
         """In flat layout a component's tag is ``<name>-<version>``: what stands before the version."""
         if release.kind == "component" and self.layout == "flat":
             return f"{release.name}-"
         return ""
 
 
-def _source(dep: Release) -> ImageRef:
-    return ImageRef.parse(dep.name)
-
-
-def _locators(dep: Release):
+def _locators(dep: ReleaseImage):
     """The repositories a dependency is known by: where it was mirrored, its deploy endpoint, its source."""
-    return dep.pushed.locator, dep.deployed.locator, _source(dep).locator
+    return dep.pushed.locator, dep.deployed.locator, dep.source.locator
 
 
 PINS = ("tag", "digest")

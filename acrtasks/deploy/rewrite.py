@@ -20,7 +20,7 @@ from ..compose.project import Environment, check_templates, environment
 from ..compose.template import TemplateError, variables
 from ..errors import UsageError
 from ..util import inputs, jsonfile
-from .refs import Release, ReleaseRefs
+from .refs import ReleaseImage, ReleaseRefs
 from .yamldoc import Site, find_sites, template_reason
 
 BOM = "\ufeff"
@@ -68,7 +68,7 @@ class FilePlan:
                                             f"a/{name}", f"b/{name}"))
 
 
-DigestLookup = Callable[[Release], Optional[str]]
+DigestLookup = Callable[[ReleaseImage], Optional[str]]
 
 
 class Planner:
@@ -192,7 +192,7 @@ class Planner:
             return change("unchanged", shown), nothing
         return change("updated", shown), (new, digest)
 
-    def _new_value(self, path: Path, site: Site, release: Release, env: Environment, kind: str) -> Optional[str]:
+    def _new_value(self, path: Path, site: Site, release: ReleaseImage, env: Environment, kind: str) -> Optional[str]:
         """The new value; a compose variable that is the whole tag is kept (``${VAR:-default}``, new default)."""
         target = release.deployed
         tag_part = _split_tag(site.value) if kind == "compose" and "$" in site.value else None
@@ -225,7 +225,7 @@ class Planner:
                            f"{version!r}")
         return None
 
-    def _digest(self, where: str, release: Release) -> Tuple[bool, Optional[str]]:
+    def _digest(self, where: str, release: ReleaseImage) -> Tuple[bool, Optional[str]]:
         """(True, the digest, or None when pinning tags); (False, None) when a digest is missing (error noted)."""
         if self.digest_for is None:
             return True, None

@@ -81,7 +81,7 @@ def value_span(text: str, node) -> Tuple[int, int]:
 
 
 def _scalar_site(text: str, node, where: str, value: Optional[str] = None,
-                 wrap: Callable[[str], str] = lambda v: v) -> Site:
+                 wrap: Callable[[str], str] = lambda v: v, env_entry: bool = False) -> Site:
     """A site for one scalar node; ``wrap`` turns the new image value into the scalar's new content."""
     line = node.start_mark.line + 1
     skip = ""
@@ -92,7 +92,7 @@ def _scalar_site(text: str, node, where: str, value: Optional[str] = None,
         full = f"{new}@{digest}" if digest else new
         return [(*value_span(text, node), render_scalar(node, wrap(full)))]
 
-    return Site(line, where, node.value if value is None else value, render, skip)
+    return Site(line, where, node.value if value is None else value, render, skip, env_entry)
 
 
 def classify(root, name: str) -> str:
@@ -128,13 +128,12 @@ def _compose(text: str, root) -> List[Site]:
         for entry in environment.value if _is_seq(environment) else ():
             if _is_str(entry) and "=" in entry.value:
                 key, _, value = entry.value.partition("=")
-                site = _scalar_site(text, entry, f"services.{service_key.value}.environment.{key}", value,
-                                    wrap=lambda v, key=key: f"{key}={v}")
-                site.is_env_entry = True
-                sites.append(site)
+                sites.append(_scalar_site(text, entry, f"services.{service_key.value}.environment.{key}", value,
+                                          wrap=lambda v, key=key: f"{key}={v}", env_entry=True))
         for key_node, value_node in environment.value if _is_map(environment) else ():
             if _is_str(value_node):
-                sites.append(_env_site(text, value_node, f"services.{service_key.value}.environment.{key_node.value}"))
+                sites.append(_scalar_site(text, value_node, f"services.{service_key.value}.environment."
+                                                            f"{key_node.value}", env_entry=True))
     return sites
 
 
@@ -167,22 +166,16 @@ def _kubernetes(text: str, root) -> List[Site]:
                 for variable in env.value if _is_seq(env) else ():
                     name, value = _get(variable, "name"), _get(variable, "value")
                     if _is_str(name) and _is_str(value):
-                        sites.append(_env_site(text, value, f"{path}.{list_name}[{label}].env.{name.value}"
-                                               .lstrip(".")))
+                        sites.append(_scalar_site(text, value, f"{path}.{list_name}[{label}].env.{name.value}"
+                                                  .lstrip("."), env_entry=True))
 
     _walk(root, visit)
     if _is_str(_get(root, "kind")) and _get(root, "kind").value == "ConfigMap":
         data = _get(root, "data")
         for key_node, value_node in data.value if _is_map(data) else ():
             if _is_str(value_node):
-                sites.append(_env_site(text, value_node, f"ConfigMap data.{key_node.value}"))
+                sites.append(_scalar_site(text, value_node, f"ConfigMap data.{key_node.value}", env_entry=True))
     return sites
-
-
-def _env_site(text: str, node, where: str) -> Site:
-    site = _scalar_site(text, node, where)
-    site.is_env_entry = True
-    return site
 
 
 def _set_fields(text: str, mapping, fields: Dict[str, Optional[str]], anchor_key: str) -> List[Replacement]:
