@@ -6,9 +6,8 @@ exactly as compose does it); what cannot be resolved is reported and skipped.
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .config import Config, Settings
 from .errors import NamingError, UsageError
@@ -74,8 +73,8 @@ def mirror_host(url: str) -> str:
     return url.split("://", 1)[-1].strip("/").split("/", 1)[0]
 
 
-@dataclass(frozen=True)
-class DepsPlan:
+# NamedTuple, not a frozen dataclass: cheaper to define on every start (see config.Component).
+class DepsPlan(NamedTuple):
     """What push-deps will mirror, where to, and through which Docker Hub mirrors."""
 
     target: str

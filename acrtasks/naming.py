@@ -12,7 +12,7 @@ helpers must not be imported by ``inv --list`` or ``inv test-naming``.
 
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .errors import NamingError
 
@@ -303,8 +303,8 @@ class ImageRef:
         return cls("", ref.name, ref.tag, ref.digest)
 
 
-@dataclass(frozen=True)
-class Dependency:
+# NamedTuple, not a frozen dataclass: cheaper to define on every start (see config.Component).
+class Dependency(NamedTuple):
     """A dependency image: where it comes from and where it goes."""
 
     source: ImageRef

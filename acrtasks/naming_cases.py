@@ -6,8 +6,7 @@ project (``ai-infra-matrix``, prefix ``ai-infra-``), whatever build.toml says,
 so the table means the same in every repository.
 """
 
-from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, NamedTuple, Optional
 
 from .errors import NamingError
 from .naming import naming_for
@@ -16,8 +15,10 @@ SEED_PROJECT = "ai-infra-matrix"
 SEED_PREFIX = "ai-infra-"
 
 
-@dataclass(frozen=True)
-class Case:
+# NamedTuple, not a frozen dataclass: cheaper to define on every start (see config.Component).
+class Case(NamedTuple):
+    """One row: (registry, local name, version) and the ref, or ``error: ...``, it must give."""
+
     label: str
     registry: str
     name: str

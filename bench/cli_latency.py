@@ -1,6 +1,6 @@
 """Start-up cost of `inv test-naming` against `inv --version` (the floor: Python + Invoke), same run.
 
-Target: ratio <= 1.3; exits 1 when missed. Usage: python bench/cli_latency.py [rounds]
+Target: ratio <= 1.25; exits 1 when missed. Usage: python bench/cli_latency.py [rounds]
 """
 
 import statistics
@@ -17,11 +17,11 @@ def wall(args) -> float:
     return time.perf_counter() - started
 
 
-TARGET = 1.3
+TARGET = 1.25  # issue #17
 
 
 def main() -> int:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 25
     compile_acrtasks()
     baseline, naming = [], []
     wall(["--version"])  # warm the page cache and .pyc files
