@@ -8,6 +8,7 @@ from acrtasks.build.backends.cli import PlainLog, buildkit_command, buildx_comma
 from acrtasks.build.backends.detect import DockerCli
 from acrtasks.build.backends.select import choose
 from acrtasks.build.plan import BuildStep
+from acrtasks.config import check_platforms
 from acrtasks.errors import UsageError
 from acrtasks.naming import ImageRef
 
@@ -255,3 +256,16 @@ def test_the_classic_backend_runs_no_cli_to_find_out(monkeypatch):
 
     monkeypatch.setattr(select_module, "docker_clis", lambda: pytest.fail("the docker CLIs were asked"))
     assert choose("classic", object).name == "classic"
+
+
+@pytest.mark.parametrize("platform", ["linux/amd64", "LINUX/ARM64", "linux/arm64/v8", "windows/amd64"])
+def test_platform_names_accepted(platform):
+    check_platforms([platform])
+
+
+# U+212A KELVIN SIGN case-folds to "k" and U+017F LONG S to "s": a case-insensitive pattern took them.
+@pytest.mark.parametrize("platform", ["linux/amd64\u212a", "linux/arm64/v8\u017f", "linux", "linux/", "/amd64",
+                                      "linux/amd64/v8/x", "linux/amd64 "])
+def test_platform_names_refused(platform):
+    with pytest.raises(UsageError):
+        check_platforms([platform])
