@@ -20,6 +20,13 @@ for cmd in "${!NEEDED[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDED[$cmd]}")
 done
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+# Debian 13's docker.io (26.1) leaves the CLI and buildx to packages of their own.
+. /etc/os-release
+if [ "${VERSION_CODENAME:-}" = trixie ]; then
+  for package in docker-cli docker-buildx; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "provision: missing ${missing[*]}; run as root (or apt-get install them)" >&2
@@ -49,6 +56,9 @@ if [ -z "$buildkit_cli" ]; then
     exit 1
   fi
 fi
+
+# The other Debian release's engine, unpacked beside the project (tests run on both; scripts/engines.sh).
+bash scripts/engines.sh
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv

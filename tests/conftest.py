@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from harness import DockerEngine, HarnessError, Registry, ensure_base_image
+from harness import ENGINE_KINDS, DockerEngine, HarnessError, Registry, ensure_base_image
 
 REPO = Path(__file__).resolve().parents[1]
 REQUIRE_ENGINE = os.environ.get("ACRTASKS_REQUIRE_ENGINE") == "1"
@@ -49,7 +49,9 @@ def isolated(monkeypatch, tmp_path_factory):
     for name in [n for n in os.environ if n.startswith("ACRTASKS_")]:
         if name != "ACRTASKS_REQUIRE_ENGINE":
             monkeypatch.delenv(name)
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path_factory.mktemp("dockercfg")))
+    docker_config = tmp_path_factory.mktemp("dockercfg")
+    link_cli_plugins(docker_config)
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
     monkeypatch.setenv("ACRTASKS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
 
@@ -68,22 +70,45 @@ def docker_config_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def engine(docker_config_dir):
-    """A Docker engine (``$DOCKER_HOST`` if it answers, else an isolated dockerd), with the base image."""
+#: The engine tests run on now, for ``isolated`` (which gives each test's DOCKER_CONFIG its CLI plugins).
+CURRENT_ENGINE: dict = {}
+
+
+@pytest.fixture(scope="session", params=ENGINE_KINDS)
+def engine(request, docker_config_dir):
+    """A Docker engine of each kind in turn (see harness.engines), isolated, with the base image; while it runs,
+    $DOCKER_HOST names it and its own docker CLI comes first on PATH. A test about one engine's own behaviour
+    says so with ``@pytest.mark.parametrize("engine", ["engine26"], indirect=True)``.
+
+    pytest runs the tests of one kind together and stops that engine before it starts the other."""
     try:
-        started = DockerEngine.start()
+        started = DockerEngine.start(request.param)
         ensure_base_image(started.docker_host)
     except HarnessError as exc:
-        _unavailable(str(exc))
-    previous = os.environ.get("DOCKER_HOST")
+        _unavailable(f"{request.param}: {exc}")
+    saved = {name: os.environ.get(name) for name in ("DOCKER_HOST", "PATH")}
     os.environ["DOCKER_HOST"] = started.docker_host
+    os.environ["PATH"] = started.kind.path(saved["PATH"] or "")
+    CURRENT_ENGINE["engine"] = started
     yield started
-    if previous is None:
-        os.environ.pop("DOCKER_HOST", None)
-    else:
-        os.environ["DOCKER_HOST"] = previous
+    CURRENT_ENGINE.clear()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     started.stop()
+
+
+def link_cli_plugins(docker_config: Path) -> None:
+    """The current engine's CLI plugins (buildx) in ``docker_config``/cli-plugins, where every docker CLI looks."""
+    started = CURRENT_ENGINE.get("engine")
+    if started is not None and started.kind and started.kind.plugins:
+        (docker_config / "cli-plugins").mkdir(exist_ok=True)
+        for plugin in Path(started.kind.plugins).iterdir():
+            target = docker_config / "cli-plugins" / plugin.name
+            if not target.exists():
+                target.symlink_to(plugin)
 
 
 @pytest.fixture

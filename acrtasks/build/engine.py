@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Deque, Dict, List, Optional, Tuple
 
 from ..errors import BuildFailed, EngineError, EngineUnavailable, Kind, PushFailed
-from ..naming import ImageRef
+from ..naming import ImageRef, digest_problem
 
 #: How many log lines a failed build keeps to show in the summary.
 LOG_TAIL = 12
@@ -80,6 +80,21 @@ class PushProgress:
         return sum(t for _, t in self.layers.values())
 
 
+#: The push stream's last status line, ``<tag>: digest: sha256:... size: N``: the only place the containerd image
+#: store (Docker 26 with containerd-snapshotter) reports the digest; the classic store also sends an ``aux`` record.
+_PUSHED = re.compile(r"(?:^|\s)digest: (\S+) size: \d+\s*\Z")
+
+
+def pushed_digest(chunk: dict) -> Optional[str]:
+    """The manifest digest one push-stream record reports, if any: ``aux.Digest``, else the status line."""
+    aux = chunk.get("aux")
+    if isinstance(aux, dict) and isinstance(aux.get("Digest"), str) and aux["Digest"]:
+        return aux["Digest"]
+    status = chunk.get("status")
+    match = _PUSHED.search(status) if isinstance(status, str) and len(status) < 1024 else None
+    return match.group(1) if match else None
+
+
 def _endpoint() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
@@ -126,6 +141,23 @@ class Engine:
             ) from None
         api.timeout = timeout
         return cls(api)
+
+    @property
+    def containerd_store(self) -> bool:
+        """Whether the engine keeps images in containerd (Docker Desktop's default, Docker 24+ with the
+        ``containerd-snapshotter`` feature): there an image id is its manifest's (or index's) digest, not its
+        config's, and ``docker load`` names images from an OCI ``index.json`` before ``manifest.json``."""
+        if not hasattr(self, "_containerd_store"):
+            from docker.errors import DockerException
+
+            try:
+                status = self.api.info().get("DriverStatus") or []
+            except (DockerException, OSError, AttributeError):
+                status = []
+            self._containerd_store = any(isinstance(pair, (list, tuple)) and len(pair) == 2 and pair[0] ==
+                                         "driver-type" and str(pair[1]).startswith("io.containerd.snapshotter")
+                                         for pair in status)
+        return self._containerd_store
 
     # -- images ---------------------------------------------------------------------------
 
@@ -252,9 +284,7 @@ class Engine:
                     detail = chunk.get("errorDetail") or {}
                     message = (detail.get("message") or chunk.get("error") or "push failed").strip()
                     raise PushFailed(message, classify_push_error(message), ref.host)
-                aux = chunk.get("aux")
-                if isinstance(aux, dict) and aux.get("Digest"):
-                    digest = aux["Digest"]
+                digest = pushed_digest(chunk) or digest
                 progress.update(chunk)
                 on_progress(progress)
         except APIError as exc:
@@ -266,5 +296,8 @@ class Engine:
             raise PushFailed(str(exc), Kind.TRANSIENT, ref.host) from None
         if not digest:
             raise PushFailed("the engine finished the push without reporting a digest", Kind.OTHER, ref.host)
+        problem = digest_problem(digest)
+        if problem:
+            raise PushFailed(f"the engine reported the digest {digest[:80]!r}, which {problem}", Kind.OTHER, ref.host)
         return digest
 

@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..util.console import Console, JobProgress
 from .engine import Engine, PushProgress
-from ..errors import Interrupted, PreflightError, PushFailed, login_hint
+from ..errors import Interrupted, Kind, PreflightError, PushFailed, RegistryError, login_hint
 from ..util.jobs import CANCELLED, run_jobs
 from ..naming import ImageRef
 from .plan import PushStep
@@ -115,11 +115,37 @@ def _explain(exc: PushFailed, ref: ImageRef) -> str:
     return str(exc)
 
 
+#: What the registry holds at a ref (its manifest digest, None when it has no such tag): see :func:`held_by`.
+Held = Callable[[ImageRef], Optional[str]]
+
+
+def held_by(clients) -> Held:
+    """Ask the registry itself (one HEAD, the docker config's credentials) what a ref points at."""
+    from ..copy.remote import RegistrySource
+
+    return lambda ref: RegistrySource(clients.get(ref.host), ref.repository).digest(ref.tag or "latest")
+
+
+def check_held(held: Held, ref: ImageRef, digest: str) -> None:
+    """The engine's word for a push is checked against the registry: its digest is what ``ref`` now points at.
+
+    The engine reports the digest in an ``aux`` record or, on the containerd image store, only in a status
+    line; either way it is the engine's claim, and the metadata file and set-images pin what it says."""
+    try:
+        found = held(ref)
+    except RegistryError as exc:
+        raise PushFailed(f"pushed, but reading {ref} back from the registry failed: {exc}", Kind.OTHER,
+                         ref.host) from None
+    if found != digest:
+        raise PushFailed(f"the engine reported {digest} but the registry holds {found or 'no such tag'} "
+                         f"at {ref}", Kind.INTEGRITY, ref.host)
+
+
 def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, str],
-               console: Console, jobs: int = DEFAULT_JOBS) -> List[PushResult]:
+               console: Console, jobs: int = DEFAULT_JOBS, held: Optional[Held] = None) -> List[PushResult]:
     """Push every ref, up to ``jobs`` at once; after an auth or connection failure the same registry's refs
     not yet started are skipped. Ctrl-C raises Interrupted with the pushes that finished (the engine stops a
-    push when our connection to it closes)."""
+    push when our connection to it closes). ``held`` reads each pushed ref back from the registry."""
     backoff = backoff_seconds()  # read once, before the first push: a bad value stops nothing half-done
     dead_hosts: Dict[str, str] = {}
     lock = threading.Lock()
@@ -145,7 +171,7 @@ def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, s
             return PushResult(step.component, ref, "skipped", error=dead)
         try:
             result, dead = _push_one(engine, step.component, ref, console, progress, backoff,
-                                     opened[ref.host].set if probe else None)
+                                     opened[ref.host].set if probe else None, held)
             if dead:
                 with lock:
                     dead_hosts.setdefault(ref.host, dead)
@@ -163,7 +189,8 @@ def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, s
 
 
 def _push_one(engine: Engine, component: str, ref: ImageRef, console: Console, jobs: JobProgress,
-              backoff: float, on_accepted: Optional[Callable[[], None]] = None) -> Tuple[PushResult, str]:
+              backoff: float, on_accepted: Optional[Callable[[], None]] = None,
+              held: Optional[Held] = None) -> Tuple[PushResult, str]:
     """One push with retries; and, after an auth or connection failure, why its registry's others are skipped.
     ``on_accepted`` is called once the registry takes an upload or a mount from it."""
     started = time.monotonic()
@@ -180,6 +207,8 @@ def _push_one(engine: Engine, component: str, ref: ImageRef, console: Console, j
 
     try:
         digest = with_retries(lambda: engine.push(ref, on_progress), TRIES, backoff, on_retry)
+        if held is not None:
+            check_held(held, ref, digest)
     except PushFailed as exc:
         message = _explain(exc, ref)
         jobs.end(name, "failed")

@@ -23,6 +23,7 @@ from .copier import BlobStream
 from .layout import (
     TAR_END,
     blob_path,
+    load_entries,
     extract_files,
     safe_member_name,
     tar_file,
@@ -32,9 +33,12 @@ from .layout import (
 from .manifests import (
     CHUNK,
     OCI_CONFIG,
+    OCI_INDEX,
     OCI_LAYER_TAR,
     OCI_MANIFEST,
     Manifest,
+    ManifestInvalid,
+    parse_manifest,
     sha256_digest,
 )
 
@@ -70,6 +74,7 @@ class EngineSource:
         self._dir: Optional[Path] = None
         self._files: Dict[str, Tuple[str, int]] = {}  # digest -> (file in the spool, size)
         self._manifest: Optional[Manifest] = None
+        self._children: Dict[str, Manifest] = {}  # an index's manifests, by digest (the containerd store)
 
     def fail(self, message: str, kind: Kind = Kind.OTHER) -> EngineError:
         return EngineError(message)
@@ -83,7 +88,9 @@ class EngineSource:
         if self._manifest is None:
             self._manifest = self._save()
         if reference.startswith("sha256:") and reference != self._manifest.digest:
-            raise self.fail(f"{self.where}: no manifest {reference}")
+            if reference not in self._children:
+                raise self.fail(f"{self.where}: no manifest {reference}")
+            return self._children[reference]
         return self._manifest
 
     def open_blob(self, digest: str, size: int) -> Tuple[Iterator[bytes], Callable[[], None]]:
@@ -105,6 +112,9 @@ class EngineSource:
             raise self.fail(f"{self.where}: docker save failed ({_explain(exc)})") from None
         except (tarfile.TarError, OSError) as exc:
             raise self.fail(f"{self.where}: the engine's save stream broke off ({exc})") from None
+        own = self._own_manifest(hashes)
+        if own is not None:
+            return own
         try:
             entries = json.loads((self._dir / "manifest.json").read_bytes())
             entry = entries[0]
@@ -126,6 +136,40 @@ class EngineSource:
                 "layers": descriptors}
         raw = json.dumps(body, indent=2).encode()
         return Manifest(OCI_MANIFEST, raw, sha256_digest(raw))
+
+
+    def _own_manifest(self, hashes: Dict[str, Tuple[str, int]]) -> Optional[Manifest]:
+        """The manifest the engine itself keeps, when its save stream has one (Docker 25+ writes an OCI
+        ``index.json``; on the containerd store that manifest's digest is the image id, so a bundle loaded
+        there gives back the same id). None: make one from ``manifest.json`` (20.10's format)."""
+        def saved(digest: str, media_type: str) -> Optional[Manifest]:
+            name = blob_path(digest)
+            if hashes.get(name, ("", 0))[0] != digest:
+                return None
+            return parse_manifest((self._dir / name).read_bytes(), media_type, digest)
+
+        try:
+            entry = json.loads((self._dir / "index.json").read_bytes())["manifests"][0]
+            top = saved(entry["digest"], entry.get("mediaType", ""))
+            # An index (the containerd store: buildx's build with its attestation, several platforms) goes
+            # whole, every manifest of it, as the engine holds it; so its digest, the image id, survives.
+            images = [saved(c["digest"], c.get("mediaType", "")) for c in top.children()] if top and top.is_index \
+                else [top]
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, ManifestInvalid) as exc:
+            raise self.fail(f"{self.where}: the engine's save stream has no usable index.json ({exc})") from None
+        files = {}
+        for manifest in images:
+            if manifest is None or manifest.is_index or manifest.config() is None:
+                return None  # not all of it is in the stream: make one from manifest.json instead
+            for digest, _ in manifest.blobs():
+                if hashes.get(blob_path(digest), ("", 0))[0] != digest:
+                    return None
+                files[digest] = (blob_path(digest), hashes[blob_path(digest)][1])
+        self._files.update(files)
+        self._children = {m.digest: m for m in images if m is not top}
+        return top
 
 
 class EngineTarget:
@@ -173,15 +217,28 @@ class EngineTarget:
         files = [config[0], *(digest for digest, _ in manifest.layers())]
         archive = {"Config": blob_path(config[0]), "RepoTags": self.local_names,
                    "Layers": [blob_path(d) for d in files[1:]]}
-        self._load(files, json.dumps([archive]).encode())
+        # One archive for both stores: the classic one reads manifest.json, the containerd one index.json.
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": load_entries(self.local_names, manifest)}
+        self._spool(manifest.digest, manifest.raw)
+        self._load([*files, manifest.digest], {"manifest.json": json.dumps([archive]).encode(),
+                                               "index.json": json.dumps(index).encode(),
+                                               "oci-layout": b'{"imageLayoutVersion": "1.0.0"}'})
+        # What the engine calls the image it loaded: its config digest on the classic store, the manifest's
+        # digest on the containerd store (which keeps the manifest as it is).
+        expected = manifest.digest if self.engine.containerd_store else config[0]
         image_ids = {name: self._image_id(name) for name in self.local_names}
-        wrong = [f"{name} is {got or 'missing'}" for name, got in image_ids.items() if got != config[0]]
+        wrong = [f"{name} is {got or 'missing'}" for name, got in image_ids.items() if got != expected]
         if wrong:
-            raise self.fail(f"{self.where}: after the load {'; '.join(wrong)}, expected {config[0]}")
+            raise self.fail(f"{self.where}: after the load {'; '.join(wrong)}, expected {expected}")
         self._loaded = manifest.digest
         return manifest.digest
 
-    def _archive(self, files: List[str], manifest_json: bytes) -> Iterator[bytes]:
+    def _spool(self, digest: str, data: bytes) -> None:
+        path = self._dir / blob_path(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def _archive(self, files: List[str], metadata: Dict[str, bytes]) -> Iterator[bytes]:
         for digest in dict.fromkeys(files):
             path = self._dir / blob_path(digest)
             size = path.stat().st_size
@@ -189,14 +246,15 @@ class EngineTarget:
             with open(path, "rb") as handle:
                 yield from iter(lambda: handle.read(CHUNK), b"")
             yield tar_padding(size)
-        yield tar_file("manifest.json", manifest_json)
+        for name, data in metadata.items():
+            yield tar_file(name, data)
         yield TAR_END
 
-    def _load(self, files: List[str], manifest_json: bytes) -> None:
+    def _load(self, files: List[str], metadata: Dict[str, bytes]) -> None:
         from docker.errors import APIError, DockerException
 
         try:
-            for message in self.engine.api.load_image(self._archive(files, manifest_json)) or ():
+            for message in self.engine.api.load_image(self._archive(files, metadata)) or ():
                 if isinstance(message, dict) and (message.get("error") or message.get("errorDetail")):
                     detail = (message.get("errorDetail") or {}).get("message") or message.get("error")
                     raise self.fail(f"{self.where}: docker load failed ({detail})")

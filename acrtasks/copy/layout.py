@@ -20,9 +20,10 @@ import tarfile
 import tempfile
 import threading
 from pathlib import Path, PurePosixPath
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import BundleError, Kind, LocalSystemError
+from ..naming import ImageRef
 from ..util.jsonfile import describe_os_error
 from .copier import BlobStream
 from .manifests import (
@@ -40,6 +41,22 @@ CONTAINERD_NAME = "io.containerd.image.name"  # what containerd and docker >= 25
 CHECKSUMS = "checksums.sha256"
 MAX_INDEX = 16 << 20  # index.json, manifest.json, the bundle record, the checksums
 _CHECKSUM_LINE = re.compile(r"([0-9a-f]{64}) [ *](\S.*)\Z")
+
+
+def containerd_name(name: str) -> str:
+    """A name as containerd stores it (``demo-api:v1`` -> ``docker.io/library/demo-api:v1``), the way
+    ``docker save`` on the containerd image store writes ``io.containerd.image.name``."""
+    ref = ImageRef.parse(name)
+    return f"{ref.host}/{ref.repository}:{ref.tag or 'latest'}"
+
+
+def load_entries(names: Sequence[str], manifest: Manifest, taken: Iterable[str] = ()) -> List[dict]:
+    """index.json entries that make ``docker load`` on the containerd image store (which reads index.json, not
+    manifest.json's RepoTags) name ``manifest`` as each of ``names``; names already in ``taken`` are left out."""
+    known = {containerd_name(name) for name in taken}
+    named = {containerd_name(name): name for name in reversed(names)}  # the first spelling of each name
+    return [{**manifest.descriptor(), "annotations": {REF_NAME: named[full], CONTAINERD_NAME: full}}
+            for full in dict.fromkeys(containerd_name(name) for name in names) if full not in known]
 
 
 def blob_path(digest: str) -> str:
@@ -141,11 +158,17 @@ class LayoutWriter:
         with self._lock:
             self.blobs[digest] = len(data)
 
-    def finish(self, files: Dict[str, bytes]) -> None:
-        """``index.json`` from the images, then ``files``, then the checksums of everything; rename into place."""
-        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-            {**manifest.descriptor(), "annotations": {REF_NAME: name, CONTAINERD_NAME: name}}
-            for name, manifest in self.images.items()]}
+    def finish(self, files: Dict[str, bytes], load_names: Sequence[Tuple[Sequence[str], Manifest]] = ()) -> None:
+        """``index.json`` from the images (and entries naming each of ``load_names``' manifests as ``docker load``
+        on the containerd store should: the local names), then ``files``, then the checksums of everything;
+        rename into place."""
+        entries = [{**manifest.descriptor(), "annotations": {REF_NAME: name, CONTAINERD_NAME: containerd_name(name)}}
+                   for name, manifest in self.images.items()]
+        taken = list(self.images)
+        for names, manifest in load_names:
+            entries += load_entries(names, manifest, taken)
+            taken += names
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
         self.add_file("index.json", json.dumps(index, indent=2).encode())
         for name, data in files.items():
             self.add_file(name, data)

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ..config import Settings, check_platforms
 from ..copy.copier import CopyResult, copy_image
 from ..copy.layout import LayoutReader, LayoutSource, LayoutTarget, LayoutWriter
-from ..copy.manifests import platform_matches
+from ..copy.manifests import Manifest, platform_matches
 from ..copy.remote import RegistrySource, RegistryTarget, UploadSessions
 from ..deps import source_hosts
 from ..errors import (
@@ -181,22 +181,26 @@ def run_export(plan: ExportPlan, settings: Settings, clients: Clients, engine_fa
                 result = image.result
                 console.say(f"exported  {image.ref} ({len(result.images)} platform(s), {human_bytes(result.size)}, "
                             f"from {image.origin}, {time.monotonic() - started:.1f}s)")
-        docker_manifest, skipped = _docker_manifest(plan)
+        docker_manifest, skipped, loads = _docker_manifest(plan, writer.images)
         for image in skipped:
             console.warn(f"{image.ref} has no {plan.load_platform}: `docker load` of the bundle leaves it out "
                          "(import --engine --platform P loads it)")
         writer.finish({"manifest.json": json.dumps(docker_manifest, indent=2).encode(),
-                       RECORD: json.dumps(_record(plan, settings), indent=2).encode()})
+                       RECORD: json.dumps(_record(plan, settings), indent=2).encode()}, loads)
     except BaseException:
         writer.abort()
         raise
     return plan.output
 
 
-def _docker_manifest(plan: ExportPlan) -> Tuple[List[dict], List[BundleImage]]:
+def _docker_manifest(plan: ExportPlan, written: Dict[str, Manifest]) -> Tuple[List[dict], List[BundleImage],
+                                                                             List[Tuple[List[str], Manifest]]]:
+    """``manifest.json`` (what ``docker load`` on the classic store reads: one platform of each image), the
+    images it leaves out, and each entry's names with the whole image as ``written`` (index.json's entries
+    for them: the containerd store's ``docker load`` reads those, and keeps every platform, as it held it)."""
     from ..copy.layout import blob_path
 
-    entries, skipped, tagged = [], [], set()
+    entries, skipped, tagged, loads = [], [], set(), []
     for image in plan.images:
         chosen = [m for platform, m in image.result.images if not platform or platform_matches(platform, plan.load_platform)]
         if not chosen:
@@ -207,7 +211,8 @@ def _docker_manifest(plan: ExportPlan) -> Tuple[List[dict], List[BundleImage]]:
         tagged.update(tags)
         entries.append({"Config": blob_path(manifest.config()[0]), "RepoTags": [str(tag) for tag in tags],
                         "Layers": [blob_path(d) for d, _ in manifest.layers()]})
-    return entries, skipped
+        loads.append(([str(tag) for tag in tags], written.get(str(image.ref), manifest)))
+    return entries, skipped, loads
 
 
 def _record(plan: ExportPlan, settings: Settings) -> dict:

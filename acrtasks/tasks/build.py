@@ -71,6 +71,7 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
          jobs=None):
     """Push built component images to the registry, N at once, after checking every one exists locally."""
     from ..build import plan, pusher
+    from ..registry.client import Clients
     from ..util import metadata
 
     job_count = positive_int(jobs, "--jobs") if jobs is not None else pusher.DEFAULT_JOBS
@@ -90,6 +91,7 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
     record.check()
     engine = run.engine()
     image_ids = pusher.preflight(engine, steps)
-    carry_out(lambda: pusher.run_pushes(engine, steps, image_ids, console, job_count), record, pusher.metadata,
+    held = pusher.held_by(Clients(settings.config.insecure_hosts))
+    carry_out(lambda: pusher.run_pushes(engine, steps, image_ids, console, job_count, held), record, pusher.metadata,
               pusher.print_summary, console,
               lambda failed, total: f"{len(failed)} of {total} push(es) did not complete")

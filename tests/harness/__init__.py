@@ -1,8 +1,9 @@
 """Throwaway real services for the tests, the demo and the benchmarks; everything started is stopped by pid,
 every wait is bounded.
 
-- ``engines``: :class:`DockerEngine` (an isolated ``dockerd``: own socket, data-root, exec-root, pidfile and a
-  :class:`Bridge` of its own name and subnet; or the engine ``$DOCKER_HOST`` already points at),
+- ``engines``: :class:`DockerEngine` (an isolated ``dockerd`` of a kind in :data:`ENGINE_KINDS`, 20.10 classic
+  store or 26.1 containerd store with buildx, as :class:`EngineKind` finds it: own socket, data-root, exec-root,
+  pidfile and a :class:`Bridge` of its own name and subnet; or the engine ``$DOCKER_HOST`` already points at),
   :func:`ensure_base_image` (the examples' busybox base, imported offline), :data:`BASE_IMAGE`.
 - ``registries``: :class:`Registry` (the CNCF distribution registry on a free loopback port: plain, htpasswd, TLS
   with :func:`make_tls`'s CA, request logs), :class:`RegistryWriter` and :func:`make_layer` (images written straight
@@ -18,10 +19,13 @@ every wait is bounded.
 
 from .engines import (
            BASE_IMAGE,
+           ENGINE_KINDS,
            Bridge,
            DockerEngine,
+           EngineKind,
            engine_reachable,
            ensure_base_image,
+           find_kind,
 )
 from .fakes import TokenServer
 from .processes import HarnessError, free_port, stop_process, wait_for
@@ -29,7 +33,7 @@ from .proxies import FaultyRegistry, ForwardProxy, LatencyRelay, TunnelProxy
 from .registries import Registry, RegistryWriter, make_layer, make_tls
 from .servers import LoopbackServer, QuietHandler, forward, read_body, send
 
-__all__ = ["BASE_IMAGE", "Bridge", "DockerEngine", "FaultyRegistry", "ForwardProxy", "HarnessError", "LatencyRelay",
+__all__ = ["BASE_IMAGE", "ENGINE_KINDS", "Bridge", "DockerEngine", "EngineKind", "FaultyRegistry", "ForwardProxy", "HarnessError", "LatencyRelay",
            "LoopbackServer", "QuietHandler", "Registry", "RegistryWriter", "TokenServer", "TunnelProxy",
-           "engine_reachable", "ensure_base_image", "forward", "free_port", "make_layer", "make_tls", "read_body",
+           "engine_reachable", "ensure_base_image", "find_kind", "forward", "free_port", "make_layer", "make_tls", "read_body",
            "send", "stop_process", "wait_for"]

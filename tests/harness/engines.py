@@ -1,15 +1,76 @@
-"""Engines: an isolated dockerd on a bridge of its own (or the one $DOCKER_HOST names), the examples' base image."""
+"""Engines: an isolated dockerd on a bridge of its own (or the one $DOCKER_HOST names), the examples' base image.
+
+Two kinds (:data:`ENGINE_KINDS`), found by :func:`find_kind`: ``engine20``, Debian 12's docker.io 20.10 with the
+classic image store, and ``engine26``, Debian 13's docker.io 26.1 with the containerd image store and buildx. One
+is the host's own docker.io, the other is unpacked under ``.cache/engines`` by ``scripts/engines.sh``.
+"""
 
 import io
+import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 from .processes import HarnessError, stop_process, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+ENGINE_KINDS = ("engine20", "engine26")
+_MAJOR = {"engine20": (20, 20), "engine26": (23, 99)}  # dockerd majors each kind takes
+
+
+@dataclass(frozen=True)
+class EngineKind:
+    """Where one engine's programs are: its dockerd, the directories its CLI, containerd and shims are in."""
+
+    name: str
+    dockerd: str
+    version: str
+    bin_dirs: Tuple[str, ...]  # first on PATH for the engine (containerd, shims) and for the tests (its CLI)
+    plugins: Optional[str]  # its docker CLI plugins (buildx), or None
+    daemon_json: Dict  # engine26: the containerd image store
+
+    @property
+    def containerd_store(self) -> bool:
+        return bool(self.daemon_json.get("features", {}).get("containerd-snapshotter"))
+
+    def path(self, rest: str) -> str:
+        """``PATH`` with this engine's directories first."""
+        return os.pathsep.join([*self.bin_dirs, rest])
+
+
+def _dockerd_version(dockerd: str) -> Optional[str]:
+    try:
+        out = subprocess.run([dockerd, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"Docker version (\d+\.\d+\.\d+)", out)
+    return match.group(1) if match else None
+
+
+def find_kind(name: str) -> EngineKind:
+    """The engine of kind ``name``: the host's dockerd if it is that release, else the one engines.sh unpacked."""
+    if name not in _MAJOR:
+        raise HarnessError(f"unknown engine kind {name!r}: {', '.join(ENGINE_KINDS)}")
+    low, high = _MAJOR[name]
+    host = shutil.which("dockerd", path="/usr/sbin:/usr/bin:/sbin:/bin")
+    candidates = [(host, Path("/"))] if host else []
+    candidates += [(str(root / "usr/sbin/dockerd"), root)
+                   for root in sorted((REPO / ".cache" / "engines").glob("*/root"))]
+    for dockerd, root in candidates:
+        version = _dockerd_version(dockerd) if Path(dockerd).is_file() else None
+        if version and low <= int(version.split(".")[0]) <= high:
+            plugins = root / "usr/libexec/docker/cli-plugins"
+            features = {"features": {"containerd-snapshotter": True}} if name == "engine26" else {}
+            return EngineKind(name, dockerd, version, (str(root / "usr/bin"), str(root / "usr/sbin")),
+                              str(plugins) if (plugins / "docker-buildx").exists() else None, features)
+    found = ", ".join(f"{d} ({_dockerd_version(d)})" for d, _ in candidates if Path(d).is_file()) or "none"
+    raise HarnessError(f"no dockerd for {name} (found: {found}): run scripts/provision.sh")
 
 BASE_IMAGE = "acrtasks-examples/busybox:local"
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
@@ -72,25 +133,33 @@ class DockerEngine:
     """A Docker engine for the duration of a test session."""
 
     def __init__(self, docker_host: str, proc: Optional[subprocess.Popen] = None, root: Optional[Path] = None,
-                 bridge: Optional[Bridge] = None):
+                 bridge: Optional[Bridge] = None, kind: Optional[EngineKind] = None):
         self.docker_host = docker_host
         self.proc = proc
         self.root = root
         self.bridge = bridge
+        self.kind = kind  # None: the engine $DOCKER_HOST named
+
+    @property
+    def name(self) -> str:
+        return self.kind.name if self.kind else "DOCKER_HOST"
 
     @classmethod
-    def start(cls, timeout: float = 60) -> "DockerEngine":
-        """Reuse a reachable ``$DOCKER_HOST``; otherwise start an isolated dockerd (needs root)."""
+    def start(cls, kind: Optional[str] = None, timeout: float = 60, tcp_port: Optional[int] = None) -> "DockerEngine":
+        """Start an isolated dockerd of ``kind`` (needs root); without a kind, reuse a reachable ``$DOCKER_HOST``
+        first, else start the host's own. ``tcp_port``: also listen on 127.0.0.1 there (a remote engine)."""
         existing = os.environ.get("DOCKER_HOST")
-        if existing and engine_reachable(existing):
+        if kind is None and existing and engine_reachable(existing):
             return cls(existing)
-        dockerd = shutil.which("dockerd")
-        if not dockerd:
-            raise HarnessError("dockerd not found (apt-get install docker.io) and $DOCKER_HOST is not reachable")
+        if kind is None:
+            host = _dockerd_version(shutil.which("dockerd") or "/usr/sbin/dockerd") or ""
+            kind = "engine20" if host.startswith("20.") else "engine26"
+        found = find_kind(kind)
         if os.geteuid() != 0:
             raise HarnessError("starting an isolated dockerd needs root; or set DOCKER_HOST to a running engine")
         root = Path(tempfile.mkdtemp(prefix="acrd-", dir="/tmp"))  # short: unix socket paths are limited
-        (root / "daemon.json").write_text("{}")
+        (root / "daemon.json").write_text(json.dumps(found.daemon_json))
+        dockerd = found.dockerd
         try:
             bridge = Bridge(f"acrbr{os.getpid() % 100000}-{root.name[-3:]}"[:15]).create()
         except HarnessError:
@@ -109,9 +178,12 @@ class DockerEngine:
             "--iptables=false",
             "--ip6tables=false",
         ]
+        if tcp_port:
+            args.append(f"--host=tcp://127.0.0.1:{tcp_port}")  # loopback only; tests reach it as a docker context
+        env = {**os.environ, "PATH": found.path(os.environ.get("PATH", ""))}  # its own containerd and shims
         with open(log, "wb") as out:
-            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        engine = cls(f"unix://{sock}", proc, root, bridge)
+            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        engine = cls(f"unix://{sock}", proc, root, bridge, found)
         try:
             wait_for(lambda: proc.poll() is None and sock.exists() and engine_reachable(engine.docker_host),
                   timeout, "dockerd", log)

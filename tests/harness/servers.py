@@ -6,9 +6,15 @@ from .processes import free_port
 
 
 class QuietHandler(BaseHTTPRequestHandler):
-    """HTTP/1.1 (keep-alive, as clients expect of a registry), no request log on stderr."""
+    """HTTP/1.1 (keep-alive, as clients expect of a registry), no request log on stderr.
+
+    A request line it cannot read (a TLS ClientHello: Docker 26's containerd image store tries https first
+    even for a loopback registry) is answered with a status line, as Go's net/http server does. Python's
+    default treats such a line as HTTP/0.9 and sends a bare body, which Go's TLS client reports as "first
+    record does not look like a TLS handshake" and does not fall back to plain http on."""
 
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.0"
 
     def log_message(self, *args):
         pass

@@ -210,3 +210,44 @@ def test_identity_tokens_are_read_from_config_and_helpers(tmp_path):
     via_helper = _helper_reply(json.dumps({"Username": "<token>", "Secret": "refresh-2"}), "x")
     assert via_helper.identity_token == "refresh-2"
     assert "refresh" not in repr(found) + repr(via_helper), "secrets stay out of reprs (and so of logs)"
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize("chunk, digest", [
+    ({"aux": {"Tag": "v1", "Digest": DIGEST, "Size": 528}}, DIGEST),  # the classic store's record
+    ({"status": f"v1: digest: {DIGEST} size: 528"}, DIGEST),  # the containerd store's only word (Docker 26)
+    ({"status": f"backend-v1: digest: {DIGEST} size: 1234"}, DIGEST),
+    ({"status": "The push refers to repository [127.0.0.1:5000/team/x]"}, None),
+    ({"status": "Pushed", "id": "aaaaaaaaaaaa"}, None),
+    ({"status": f"v1: digest: {DIGEST}"}, None),  # no size: not the line
+    ({"status": f"v1: digest: {DIGEST} size: 528 and more"}, None),
+    ({"aux": {"Digest": ""}, "status": f"v1: digest: {DIGEST} size: 1"}, DIGEST),
+    ({"aux": "Digest", "status": None}, None),
+    ({"status": "x" * 5000 + f" digest: {DIGEST} size: 1"}, None),  # bounded: a huge line is not searched
+])
+def test_push_digest_from_aux_else_the_status_line(chunk, digest):
+    from acrtasks.build.engine import pushed_digest
+
+    assert pushed_digest(chunk) == digest
+
+
+def test_a_push_is_checked_against_what_the_registry_holds():
+    from acrtasks.build.pusher import check_held
+    from acrtasks.errors import RegistryError
+
+    ref = ImageRef.parse("127.0.0.1:5000/team/x:v1")
+    check_held(lambda r: DIGEST if r == ref else None, ref, DIGEST)
+    other = "sha256:" + "cd" * 32
+    with pytest.raises(PushFailed, match=f"the engine reported {other} but the registry holds {DIGEST}") as caught:
+        check_held(lambda r: DIGEST, ref, other)
+    assert caught.value.kind == "integrity"
+    with pytest.raises(PushFailed, match="registry holds no such tag"):
+        check_held(lambda r: None, ref, DIGEST)
+
+    def refused(r):
+        raise RegistryError("127.0.0.1:5000: denied", "auth")
+
+    with pytest.raises(PushFailed, match="reading 127.0.0.1:5000/team/x:v1 back from the registry failed"):
+        check_held(refused, ref, DIGEST)

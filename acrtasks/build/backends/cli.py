@@ -149,7 +149,7 @@ class _CliBackend:
         self._lock = threading.Lock()
 
     def describe(self) -> str:
-        return f"{self.name} ({self.cli.describe()})"
+        return f"{self.name} ({self.cli.describe(short=True)})"
 
     def check_engine(self) -> None:
         """The engine answers the CLI that will build (its DOCKER_HOST or context), or nothing is started.
@@ -248,7 +248,7 @@ class BuildxBackend(_CliBackend):
     def describe(self) -> str:
         extra = f", builder {self.builder}" if self.builder else ""
         extra += f", {len(self.platforms)} platforms pushed by the build" if self.pushes else ""
-        return f"buildx ({self.cli.describe()}{extra})"
+        return f"buildx ({self.cli.describe(short=True)}{extra})"
 
     def command(self, step, no_cache: bool, scratch: Path) -> Tuple[List[str], Dict[str, str]]:
         return buildx_command(self.cli, step, no_cache, str(scratch / "iid"), str(scratch / "metadata.json"),

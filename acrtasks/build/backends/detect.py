@@ -9,6 +9,7 @@ is asked, in PATH order, without contacting the engine.
 import functools
 import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
@@ -31,9 +32,13 @@ class DockerCli:
         """Can run ``DOCKER_BUILDKIT=1 docker build``: built in before 23 (from 18.09), via buildx after."""
         return self.buildx or (18, 9, 0) <= self.version < (23, 0, 0)
 
-    def describe(self) -> str:
+    def describe(self, short: bool = False) -> str:
+        """``/usr/bin/docker 26.1.5 with buildx``; ``short``: plain ``docker`` for the one PATH finds first
+        (the plan's line fits a terminal however deep the CLI is installed)."""
         plugin = "with buildx" if self.buildx else "without buildx"
-        return f"{self.path} {self.version_text} {plugin}"
+        first = shutil.which("docker") if short else None
+        name = "docker" if first and os.path.realpath(first) == os.path.realpath(self.path) else self.path
+        return f"{name} {self.version_text} {plugin}"
 
 
 def _run(args: List[str]) -> Optional[str]:

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The two engines the tests run on: this Debian release's docker.io (installed by provision.sh) and the other
+# release's, unpacked with dpkg-deb -x under .cache/engines/<suite>/root. Debian 12 (docker.io 20.10, classic
+# image store) and Debian 13 (docker.io 26.1, the containerd image store, docker-buildx) each get the other.
+#
+# Nothing of the host changes: apt runs with a sources list, lists, cache and an empty status of our own
+# (Dir::State::status=/dev/null: apt resolves as if nothing were installed, and installs nothing; it only
+# downloads), from the same archive the host's sources name. Fetched once; a finished unpack is kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+. /etc/os-release
+case "${VERSION_CODENAME:-}" in
+  bookworm) other=trixie;   packages=(docker.io containerd docker-cli docker-buildx) ;;
+  trixie)   other=bookworm; packages=(docker.io containerd) ;;  # 20.10: the CLI is inside docker.io
+  *) echo "engines: Debian 12 (bookworm) or 13 (trixie) expected, not '${VERSION_CODENAME:-unknown}'" >&2; exit 1 ;;
+esac
+
+cache=.cache/engines/$other
+if [ -x "$cache/root/usr/sbin/dockerd" ] && [ -f "$cache/done" ]; then
+  exit 0
+fi
+
+# The archive the host already uses: the repository of its own release (not -security, not -updates).
+archive=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 2>/dev/null |
+          awk -v suite="$VERSION_CODENAME" '$2 == suite { print $1; exit }')
+if [ -z "$archive" ]; then
+  echo "engines: no apt source for '$VERSION_CODENAME' on this machine to fetch '$other' from" >&2
+  exit 1
+fi
+
+rm -rf "$cache"
+mkdir -p "$cache/apt/lists/partial" "$cache/apt/cache/archives/partial" "$cache/debs" "$cache/root"
+echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $archive $other main" > "$cache/apt/sources.list"
+apt_own=(
+  -o "Dir::Etc::SourceList=$PWD/$cache/apt/sources.list" -o Dir::Etc::SourceParts=/nonexistent
+  -o "Dir::State::Lists=$PWD/$cache/apt/lists" -o "Dir::Cache=$PWD/$cache/apt/cache"
+  -o Dir::State::status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root
+  -o "APT::Architecture=$(dpkg --print-architecture)" -q
+)
+echo "engines: fetching ${packages[*]} from $archive $other"
+apt-get "${apt_own[@]}" update >/dev/null
+(cd "$cache/debs" && apt-get "${apt_own[@]}" download "${packages[@]}" >/dev/null)
+for deb in "$cache"/debs/*.deb; do
+  dpkg-deb -x "$deb" "$cache/root"
+done
+rm -rf "$cache/apt"  # the lists are 10 MB; the .debs stay, to show what was unpacked
+"$cache/root/usr/sbin/dockerd" --version
+touch "$cache/done"
