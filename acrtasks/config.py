@@ -36,7 +36,8 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
     "registry": {"url": (str, ""), "layout": (str, "auto"), "flat_hosts": (list, [".aliyuncs.com"]),
                  "username": (str, ""), "insecure_hosts": (list, [])},
     "build": {"version": (str, ""), "mode": (str, "prod"), "tag_latest": (bool, False), "parallel": (int, 2),
-              "backend": (str, "auto"), "network": (str, ""), "platforms": (list, []), "builder": (str, "")},
+              "backend": (str, "auto"), "network": (str, ""), "platforms": (list, []), "builder": (str, ""),
+              "cache": (str, "none")},
     "deps": {
         "namespace": (str, ""),
         "images": (list, []),
@@ -57,7 +58,12 @@ COMPONENT_SCHEMA = {
     "build_args": (dict, {}),
     "aliases": (list, []),
     "secrets": (dict, {}),
+    "platforms": (list, []),  # this component's own [build] platforms
+    "cache": (str, ""),  # this component's own [build] cache ("" = [build] cache)
 }
+#: Where a build's cache lives: "none" (the builder's own only), "registry" (beside the images, see
+#: Naming.cache_ref; buildx only).
+CACHES = ("none", "registry")
 BACKENDS = ("auto", "classic", "buildkit", "buildx")
 # A build secret: its id (what RUN --mount=type=secret,id=... names) and where its value comes from.
 SECRET_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}\Z")
@@ -80,6 +86,8 @@ class Component(NamedTuple):
     build_args: Dict[str, str]
     aliases: Tuple[str, ...]
     secrets: Tuple[Tuple[str, str, str], ...] = ()  # (id, "env" | "file", variable name or absolute path)
+    platforms: Tuple[str, ...] = ()  # () = [build] platforms
+    cache: str = ""  # "" = [build] cache
 
 
 class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
@@ -113,6 +121,7 @@ class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
     network: str = ""
     platforms: Tuple[str, ...] = ()
     builder: str = ""
+    cache: str = "none"
 
     @property
     def root(self) -> Path:
@@ -228,7 +237,15 @@ class _Validator:
                 build_args=dict(values["build_args"]),
                 aliases=tuple(values["aliases"]),
                 secrets=tuple(secrets),
+                platforms=tuple(values["platforms"]),
+                cache=values["cache"],
             )
+            for platform in values["platforms"]:
+                if not PLATFORM.match(platform):
+                    raise self.fail(f"components.{name}.platforms",
+                                    f"{platform!r} is not os/arch[/variant], e.g. linux/arm64")
+            if values["cache"] and values["cache"] not in CACHES:
+                raise self.fail(f"components.{name}.cache", f"{values['cache']!r} is not one of {', '.join(CACHES)}")
 
         if registry["layout"] not in LAYOUTS:
             raise self.fail("registry.layout", f"{registry['layout']!r} is not one of {', '.join(LAYOUTS)}")
@@ -236,6 +253,8 @@ class _Validator:
                              ("build.network", network_problem(build["network"]))):
             if problem:
                 raise self.fail(key, problem)
+        if build["cache"] not in CACHES:
+            raise self.fail("build.cache", f"{build['cache']!r} is not one of {', '.join(CACHES)}")
         for platform in build["platforms"]:
             if not PLATFORM.match(platform):
                 raise self.fail("build.platforms", f"{platform!r} is not os/arch[/variant], e.g. linux/arm64")
@@ -294,6 +313,7 @@ class _Validator:
             network=build["network"],
             platforms=tuple(build["platforms"]),
             builder=build["builder"],
+            cache=build["cache"],
         )
 
     def named_tables(self, data: Dict[str, Any], key: str) -> Dict[str, Any]:

@@ -365,6 +365,17 @@ class Naming:
             return self._repository(self.project).with_tag(tag)
         return self._repository(self.image_prefix + component).with_tag(version)
 
+    def cache_ref(self, component: str) -> Optional[ImageRef]:
+        """Where ``component``'s registry build cache lives, beside its images, one per component and not
+        per version (every version builds from it): flat ``<ns>/<project>:<component>-buildcache``, nested
+        ``<ns>/<prefix><component>:buildcache``; None without a registry."""
+        check_path_component(component, "component")
+        if self.layout == "local":
+            return None
+        if self.layout == "flat":
+            return self._repository(self.project).with_tag(check_tag(f"{component}-buildcache", "cache tag"))
+        return self._repository(self.image_prefix + component).with_tag("buildcache")
+
     def registry_refs(
         self, component: str, version: str, aliases: Sequence[str] = (), tag_latest: bool = False
     ) -> List[ImageRef]:

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..util import gitinfo
 from ..config import Settings
-from ..errors import PreflightError
+from ..errors import PreflightError, UsageError
 from ..naming import ImageRef
 
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
@@ -41,6 +41,7 @@ class BuildStep:
     secrets: Tuple[Tuple[str, str, str], ...] = ()  # (id, "env" | "file", variable or path): never a value
     network: str = ""  # "" = the engine's default
     platforms: Tuple[str, ...] = ()  # () = the engine's own
+    cache: Optional[ImageRef] = None  # the registry build cache (buildx: --cache-from/--cache-to there)
 
     @property
     def local_ref(self) -> ImageRef:
@@ -74,7 +75,6 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
     labels = oci_labels(settings) if labels is None else labels
     config = settings.config
     network = config.network if network is None else network
-    platforms = tuple(platforms or config.platforms)
     steps = []
     release = settings.release
     for component in settings.components(selected):
@@ -84,6 +84,12 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
         if not dockerfile.is_file():
             raise PreflightError(f"component {component.name!r}: no Dockerfile at {dockerfile}")
         refs = release.component(component.name).refs
+        cache = None
+        if (component.cache or config.cache) == "registry":
+            cache = settings.naming.cache_ref(component.name)
+            if cache is None:
+                raise UsageError(f"component {component.name!r}: cache = \"registry\" keeps the build cache in "
+                                 "the registry: pass --registry (or [registry] url)")
         for secret_id, kind, source in component.secrets:
             if kind == "env" and source not in os.environ:
                 raise PreflightError(f"component {component.name!r}: secret {secret_id} comes from ${source}, "
@@ -102,7 +108,8 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
                 refs=tuple(refs),
                 secrets=component.secrets,
                 network=network,
-                platforms=platforms,
+                platforms=tuple(platforms or component.platforms or config.platforms),  # the flag, then the table
+                cache=cache,
             )
         )
     return steps
@@ -130,8 +137,6 @@ def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, r
     options = [f"up to {parallel} at once", *(["no cache"] if no_cache else [])]
     if steps and steps[0].network:
         options.append(f"network {steps[0].network}")
-    if steps and steps[0].platforms:
-        options.append(f"platform {','.join(steps[0].platforms)}")
     lines = [f"build {len(steps)} image(s), {', '.join(options)}:"]
     if backend:
         lines.append(f"  backend: {backend}")
@@ -141,6 +146,10 @@ def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, r
             where = where.relative_to(root)
         target = f" (target {step.target})" if step.target else ""
         lines.append(f"  build {step.component}: {where}{target}")
+        if step.platforms:
+            lines.append(f"    platform {','.join(step.platforms)}")
+        if step.cache is not None:
+            lines.append(f"    cache {step.cache} (registry, mode=max)")
         for name, value in masked(step.build_args).items():
             lines.append(f"    --build-arg {name}={value}")
         for secret_id, kind, source in step.secrets:

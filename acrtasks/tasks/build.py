@@ -20,7 +20,8 @@ from .common import boundary, carry_out, dry_footer, is_dry, shared, start
     network="network for RUN steps: default, host, none or an engine network; default: [build] network",
     platform="build for this platform, os/arch[/variant] (repeatable; several need buildx, which pushes them); "
              "default: [build] platforms",
-    builder="the buildx builder to use (remote BuildKit, docker-container, kubernetes); default: [build] builder"))
+    builder="the buildx builder (remote BuildKit, docker-container, kubernetes) or a docker context of another "
+            "engine; its images are pushed by the build; default: [build] builder"))
 @boundary
 def build(c, component=None, registry=None, version=None, mode=None, layout=None, tag_latest=False,
           no_cache=False, parallel=None, metadata_file=None, progress="auto", backend=None, network=None,
@@ -43,10 +44,16 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
                             tag_latest=tag_latest or None, parallel=parallel)
     config = settings.config
     steps = plan.plan_builds(settings, component or (), network=network, platforms=platform or ())
-    chosen = choose(backend or config.backend, run.engine, steps[0].platforms if steps else (),
+    widest = max((step.platforms for step in steps), key=len, default=())
+    chosen = choose(backend or config.backend, run.engine, widest,
                     config.builder if builder is None else builder, any(step.secrets for step in steps))
     if chosen.pushes and settings.naming.registry is None:
-        raise UsageError("several platforms are pushed by the build itself: pass --registry (or [registry] url)")
+        what = f"builder {chosen.builder}'s images are" if getattr(chosen, "builder", "") else "several platforms are"
+        raise UsageError(f"{what} pushed by the build itself: pass --registry (or [registry] url)")
+    cached = [step.component for step in steps if step.cache is not None]
+    if cached and chosen.name != "buildx":
+        raise UsageError(f"cache = \"registry\" ({', '.join(cached)}) needs --backend buildx; the {chosen.name} "
+                         "backend cannot export a build cache")
     console = Console()
     for line in plan.describe_builds(steps, settings.parallel, no_cache, config.root, chosen.describe()):
         console.say(line)

@@ -49,10 +49,10 @@ def test_the_cli_sees_no_secret_value_in_its_arguments():
 
 
 def test_buildx_loads_one_platform_and_pushes_several():
-    argv, _ = buildx_command(BUILDX, step(["linux/arm64"]), False, "/t/iid", "/t/meta.json", "remote")
+    argv, _ = buildx_command(BUILDX, step(["linux/arm64"]), False, "/t/iid", "/t/meta.json")
     assert argv[:3] == ["/opt/docker", "buildx", "build"]
-    assert "--load" in argv and "--push" not in argv
-    assert argv[argv.index("--platform") + 1] == "linux/arm64" and argv[argv.index("--builder") + 1] == "remote"
+    assert "--load" in argv and "--push" not in argv and "--cache-to" not in argv
+    assert argv[argv.index("--platform") + 1] == "linux/arm64"
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "-t"] == ["demo-api:1.0", "reg.example/ns/demo-api:1.0",
                                                                        "reg.example/ns/demo-api:latest"]
     argv, _ = buildx_command(BUILDX, step(["linux/amd64", "linux/arm64"]), False, "/t/iid", "/t/meta.json")
@@ -62,6 +62,25 @@ def test_buildx_loads_one_platform_and_pushes_several():
     # several platforms cannot live under a local name: every registry ref, and only those
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "-t"] == ["reg.example/ns/demo-api:1.0",
                                                                        "reg.example/ns/demo-api:latest"]
+
+
+def test_a_builder_of_its_own_pushes_and_a_context_is_named_the_way_buildx_takes_it():
+    # a remote builder's image never reaches the local engine: pushed, to the registry refs only
+    argv, _ = buildx_command(BUILDX, step(["linux/arm64"]), False, "/t/iid", "/t/meta.json", "remote")
+    assert argv[argv.index("--builder") + 1] == "remote" and "--push" in argv and "--load" not in argv
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "-t"] == ["reg.example/ns/demo-api:1.0",
+                                                                       "reg.example/ns/demo-api:latest"]
+    # another engine's docker context: `docker --context NAME buildx build`, no --builder
+    argv, _ = buildx_command(BUILDX, step(), False, "/t/iid", "/t/meta.json", "far", context=True)
+    assert argv[:5] == ["/opt/docker", "--context", "far", "buildx", "build"] and "--builder" not in argv
+    assert "--push" in argv
+
+
+def test_a_registry_cache_is_read_and_written_at_its_ref():
+    cache = ImageRef("reg.example", "ns/demo", "api-buildcache")
+    argv, _ = buildx_command(BUILDX, step(cache=cache), False, "/t/iid", "/t/meta.json")
+    assert argv[argv.index("--cache-from") + 1] == "type=registry,ref=reg.example/ns/demo:api-buildcache"
+    assert argv[argv.index("--cache-to") + 1] == "type=registry,ref=reg.example/ns/demo:api-buildcache,mode=max"
 
 
 def test_auto_prefers_buildx_then_buildkit_then_classic():
@@ -134,8 +153,7 @@ def test_what_each_backend_can_do_is_allowed():
     several = choose("buildx", object, platforms=["linux/amd64", "linux/arm64"], builder="remote", secrets=True,
                      clis=[OLD, BUILDX])
     assert several.name == "buildx" and several.pushes and several.builder == "remote"
-    assert several.describe() == "buildx (/opt/docker 27.0.1 with buildx, builder remote, 2 platforms pushed by the " \
-                                 "build)"
+    assert several.describe() == "buildx (/opt/docker 27.0.1 with buildx, builder remote, pushed by the build)"
     assert not choose("auto", object, platforms=["linux/amd64"], clis=[BUILDX]).pushes
     with pytest.raises(UsageError, match="checked: no docker CLI on PATH"):
         choose("buildkit", object, clis=[])

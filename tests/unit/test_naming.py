@@ -493,3 +493,13 @@ def test_collision_hints(sources, hint):
     with pytest.raises(NamingError) as err:
         naming_for("shop", "shop-", "r.io/ns", "nested").dependencies(sources)
     assert f"set [deps] rename = {hint} in build.toml" in str(err.value)
+
+
+def test_the_build_cache_lives_beside_the_images_one_per_component():
+    from acrtasks.naming import naming_for
+
+    flat = naming_for("ai-infra-matrix", "ai-infra-", "xxx.aliyuncs.com/ns")
+    assert str(flat.cache_ref("backend")) == "xxx.aliyuncs.com/ns/ai-infra-matrix:backend-buildcache"
+    nested = naming_for("ai-infra-matrix", "ai-infra-", "harbor.example.com/proj")
+    assert str(nested.cache_ref("backend")) == "harbor.example.com/proj/ai-infra-backend:buildcache"
+    assert naming_for("ai-infra-matrix", "ai-infra-", "").cache_ref("backend") is None

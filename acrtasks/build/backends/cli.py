@@ -63,23 +63,46 @@ def buildkit_command(cli: DockerCli, step, no_cache: bool, iidfile: str) -> Tupl
     return [cli.path, "build", *flags, *tags, str(step.context)], {**env, "DOCKER_BUILDKIT": "1"}
 
 
-def buildx_command(cli: DockerCli, step, no_cache: bool, iidfile: str, metadata_file: str, builder: str = ""
-                   ) -> Tuple[List[str], Dict[str, str]]:
-    """Several platforms cannot be loaded into an engine: they are pushed to every registry ref instead."""
+def pushed_by_build(step, builder: str = "") -> bool:
+    """Whether buildx pushes this step itself: several platforms cannot be loaded into the engine, and a
+    builder of its own (remote BuildKit, docker-container, Kubernetes, another engine's context) builds
+    where the local engine never sees the image."""
+    return len(step.platforms) > 1 or bool(builder)
+
+
+def buildx_command(cli: DockerCli, step, no_cache: bool, iidfile: str, metadata_file: str, builder: str = "",
+                   context: bool = False) -> Tuple[List[str], Dict[str, str]]:
+    """``docker buildx build``: loaded into the engine, or pushed to every registry ref (:func:`pushed_by_build`).
+    ``context``: ``builder`` is a docker context, which buildx takes as ``docker --context NAME buildx build``
+    (``--builder NAME`` does not find a context's engine)."""
     flags, env = common_flags(step, no_cache, iidfile)
-    if builder:
+    if builder and not context:
         flags += ["--builder", builder]
     if step.platforms:
         flags += ["--platform", ",".join(step.platforms)]
+    if step.cache is not None:
+        flags += ["--cache-from", f"type=registry,ref={step.cache}",
+                  "--cache-to", f"type=registry,ref={step.cache},mode=max"]
     flags += ["--metadata-file", metadata_file]
-    if len(step.platforms) > 1:
+    if pushed_by_build(step, builder):
         tags = [str(ref) for ref in step.refs if ref.host]
         flags.append("--push")
     else:
         tags = [str(ref) for ref in step.refs]
         flags.append("--load")
     tag_flags = [flag for tag in tags for flag in ("-t", tag)]
-    return [cli.path, "buildx", "build", *flags, *tag_flags, str(step.context)], env
+    selector = ["--context", builder] if builder and context else []
+    return [cli.path, *selector, "buildx", "build", *flags, *tag_flags, str(step.context)], env
+
+
+def is_context(cli: DockerCli, name: str) -> bool:
+    """Whether ``name`` is a docker context (``docker context inspect`` knows it), not a buildx builder."""
+    try:
+        done = subprocess.run([cli.path, "context", "inspect", name], capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 class PlainLog:
@@ -238,24 +261,28 @@ class BuildxBackend(_CliBackend):
 
     def __init__(self, cli: DockerCli, engine_factory: Callable, platforms: Sequence[str] = (), builder: str = ""):
         super().__init__(cli, engine_factory)
-        self.platforms = tuple(platforms)
+        self.platforms = tuple(platforms)  # the most any step of the plan builds
         self.builder = builder
+        self.context = bool(builder) and is_context(cli, builder)
 
     @property
     def pushes(self) -> bool:
-        return len(self.platforms) > 1
+        return len(self.platforms) > 1 or bool(self.builder)
 
     def describe(self) -> str:
-        extra = f", builder {self.builder}" if self.builder else ""
-        extra += f", {len(self.platforms)} platforms pushed by the build" if self.pushes else ""
+        extra = f", {'context' if self.context else 'builder'} {self.builder}" if self.builder else ""
+        if self.builder:
+            extra += ", pushed by the build"
+        elif self.pushes:
+            extra += f", {len(self.platforms)} platforms pushed by the build"
         return f"buildx ({self.cli.describe(short=True)}{extra})"
 
     def command(self, step, no_cache: bool, scratch: Path) -> Tuple[List[str], Dict[str, str]]:
         return buildx_command(self.cli, step, no_cache, str(scratch / "iid"), str(scratch / "metadata.json"),
-                              self.builder)
+                              self.builder, self.context)
 
     def output(self, step, scratch: Path) -> BuildOutput:
-        if not self.pushes:
+        if not pushed_by_build(step, self.builder):
             return super().output(step, scratch)
         try:
             metadata = json.loads((scratch / "metadata.json").read_text())
