@@ -33,6 +33,7 @@ CORPUS = "tests/unit/test_set_images_corpus.py"
 PROPERTY = "tests/unit/test_set_images_property.py"
 COMPOSE = "tests/unit/test_compose.py"
 NAMING = "tests/unit/test_naming.py"
+BUILDX = "tests/integration/test_buildx.py"
 
 # (what the README promises, file, the line as it is, the line broken, the tests that should notice)
 BREAKAGES = [
@@ -253,6 +254,37 @@ BREAKAGES = [
      [PUSHES, "-k", "shared"]),
     ("the test harness leaves docker0 alone", "tests/harness/engines.py", 'f"--bridge={bridge.name}",',
      '"--bridge=none",', ["tests/integration/test_harness_proof.py", "-k", "docker0"]),
+
+    # Two engines (#18): what the containerd image store does differently, and buildx for real.
+    ("push digest from the status line (containerd store)", "acrtasks/build/engine.py",
+     "    return match.group(1) if match else None", "    return None",
+     [BUILD_PUSH, "-k", "engine26 and push_nested"]),
+    ("a push is checked against the registry", "acrtasks/build/pusher.py", "            check_held(held, ref, digest)",
+     "            pass", [BUILD_PUSH, "-k", "does_not_hold"]),
+    ("docker load names from index.json (containerd store)", "acrtasks/copy/layout.py",
+     "            entries += load_entries(names, manifest, taken)", "            pass",
+     [BUNDLE, "-k", "engine26 and docker_load"]),
+    ("import --engine expects the containerd store's id", "acrtasks/copy/daemon.py",
+     "        expected = manifest.digest if self.engine.containerd_store else config[0]",
+     "        expected = config[0]", [BUNDLE, "-k", "engine26 and import_into_the_engine"]),
+    ("an export from the engine keeps its own manifest", "acrtasks/copy/daemon.py",
+     "        own = self._own_manifest(hashes)", "        own = None", [BUNDLE, "-k", "engine26 and never_pushed"]),
+    ("another engine's context as docker --context", "acrtasks/build/backends/cli.py",
+     '    selector = ["--context", builder] if builder and context else []', "    selector = []",
+     [BUILDX, "-k", "context"]),
+    ("a builder of its own pushes", "acrtasks/build/backends/cli.py",
+     "    return len(step.platforms) > 1 or bool(builder)", "    return len(step.platforms) > 1",
+     [BUILDX, "-k", "context"]),
+    ("[build] cache = registry reads the cache", "acrtasks/build/backends/cli.py",
+     '        flags += ["--cache-from", f"type=registry,ref={step.cache}",', "        flags += [",
+     [BUILDX, "-k", "cache"]),
+    ("[build] cache honoured", "acrtasks/build/plan.py", '        if (component.cache or config.cache) == "registry":',
+     "        if False:", [BUILDX, "-k", "cache"]),
+    ("the containerd store's pushes to one repository wait", "acrtasks/build/pusher.py",
+     "    shared = not engine.containerd_store", "    shared = True", [PUSHES, "-k", "engine26 and flat_layout"]),
+    ("component platforms honoured", "acrtasks/build/plan.py",
+     "platforms=tuple(platforms or component.platforms or config.platforms)",
+     "platforms=tuple(platforms or config.platforms)", ["tests/unit/test_plan.py", "-k", "platforms"]),
 ]
 
 

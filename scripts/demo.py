@@ -1,5 +1,7 @@
 """Quick start, end to end: a throwaway engine (unless $DOCKER_HOST answers) and registry, the bundled
-examples built and pushed in ACR flat layout, the registry's tags read back, everything torn down."""
+examples built and pushed in ACR flat layout, the registry's tags read back; then the multi-platform
+example (examples/multi-arch, linux/amd64 + linux/arm64 by buildx) on an engine with buildx, or why it was
+skipped; everything torn down."""
 
 import os
 import shutil
@@ -11,7 +13,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from harness import DockerEngine, Registry, ensure_base_image  # noqa: E402
+from harness import DockerEngine, HarnessError, Registry, ensure_base_image  # noqa: E402
 
 VERSION = "v0.0.3.3"
 
@@ -32,12 +34,52 @@ def main() -> int:
             print(f"\nTags now in {target}/ai-infra-matrix:")
             for tag in registry.tags("ai-infra-matrix/ai-infra-matrix"):
                 print(f"  {target}/ai-infra-matrix:{tag}  {registry.digest('ai-infra-matrix/ai-infra-matrix', tag)}")
-        return done.returncode
+        if done.returncode != 0:
+            return done.returncode
+        return multi_platform(engine, registry, target, docker_config)
     finally:
         if registry is not None:
             registry.remove()
         engine.stop()
         shutil.rmtree(docker_config, ignore_errors=True)
+
+
+def multi_platform(engine: DockerEngine, registry: Registry, target: str, docker_config: str) -> int:
+    """examples/multi-arch on an engine whose CLI has buildx: this one, else Docker 26.1 if scripts/engines.sh
+    unpacked it; otherwise say why it is skipped."""
+    own = engine
+    if not (engine.kind and engine.kind.plugins):
+        try:
+            own = DockerEngine.start("engine26")
+        except HarnessError as exc:
+            print(f"\nmulti-platform example skipped: it needs buildx, and {exc}")
+            return 0
+    try:
+        if own is not engine:
+            ensure_base_image(own.docker_host)
+        plugins = Path(docker_config) / "cli-plugins"
+        plugins.mkdir(exist_ok=True)
+        for plugin in Path(own.kind.plugins).iterdir():
+            if not (plugins / plugin.name).exists():
+                (plugins / plugin.name).symlink_to(plugin)
+        env = {**os.environ, "DOCKER_HOST": own.docker_host, "DOCKER_CONFIG": docker_config,
+               "PATH": own.kind.path(os.environ.get("PATH", ""))}
+        buildx = subprocess.run(["docker", "buildx", "version"], env=env, capture_output=True, text=True)
+        if buildx.returncode != 0:
+            print("\nmulti-platform example skipped: no docker CLI with the buildx plugin on PATH")
+            return 0
+        command = ["inv", "build", "--registry", target, "--layout", "flat", "--version", VERSION]
+        print(f"\n$ cd examples/multi-arch && {' '.join(command)}    # Docker {own.kind.version}, buildx", flush=True)
+        done = subprocess.run([sys.executable, "-m", "invoke", *command[1:]], cwd=REPO / "examples" / "multi-arch",
+                              env=env)
+        if done.returncode == 0:
+            tag = f"agent-{VERSION}"
+            print(f"\n{target}/ai-infra-matrix:{tag} is one index for "
+                  f"{', '.join(registry.platforms('ai-infra-matrix/ai-infra-matrix', tag))}")
+        return done.returncode
+    finally:
+        if own is not engine:
+            own.stop()
 
 
 if __name__ == "__main__":

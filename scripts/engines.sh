@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 . /etc/os-release
 case "${VERSION_CODENAME:-}" in
   bookworm) other=trixie;   packages=(docker.io containerd docker-cli docker-buildx) ;;
-  trixie)   other=bookworm; packages=(docker.io containerd) ;;  # 20.10: the CLI is inside docker.io
+  # 20.10: the CLI is inside docker.io; its dockerd links libdevmapper.so.1.02.1, which a Debian 13 host may
+  # lack: unpacked beside it, found through LD_LIBRARY_PATH (tests/harness/engines.py).
+  trixie)   other=bookworm; packages=(docker.io containerd libdevmapper1.02.1) ;;
   *) echo "engines: Debian 12 (bookworm) or 13 (trixie) expected, not '${VERSION_CODENAME:-unknown}'" >&2; exit 1 ;;
 esac
 
@@ -45,5 +47,6 @@ for deb in "$cache"/debs/*.deb; do
   dpkg-deb -x "$deb" "$cache/root"
 done
 rm -rf "$cache/apt"  # the lists are 10 MB; the .debs stay, to show what was unpacked
-"$cache/root/usr/sbin/dockerd" --version
+libs=$(find "$PWD/$cache/root" -maxdepth 3 -type d -name '*-linux-gnu' | paste -sd: -)
+LD_LIBRARY_PATH="$libs" "$cache/root/usr/sbin/dockerd" --version  # it runs here, or provisioning fails
 touch "$cache/done"

@@ -93,8 +93,9 @@ def print_summary(results: Sequence[BuildResult], console: Console) -> None:
     rows = []
     for result in results:
         short_id = (result.image_id or result.digest or "-").replace("sha256:", "")[:12]
-        rows.append((result.step.component, result.step.refs[0], short_id, result.status, f"{result.seconds:.1f}"))
-        rows.extend(("", ref, "", "", "") for ref in result.step.refs[1:])
+        refs = result.pushed or result.step.refs  # what the build pushed itself has no local name
+        rows.append((result.step.component, refs[0], short_id, result.status, f"{result.seconds:.1f}"))
+        rows.extend(("", ref, "", "", "") for ref in refs[1:])
     console.say()
     console.table(("component", "refs", "image id", "status", "seconds"), rows)
     for result in results:

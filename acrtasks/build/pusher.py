@@ -74,22 +74,28 @@ def shared_bytes(one: History, other: History) -> int:
     return total
 
 
-def needs_history(items: Sequence[Tuple[PushStep, ImageRef]]) -> bool:
-    """Whether some registry gets refs in two repositories: only then can a push wait for another."""
-    repositories: Dict[str, set] = {}
+def needs_history(items: Sequence[Tuple[PushStep, ImageRef]], shared_within_repository: bool = True) -> bool:
+    """Whether a push can wait for another: some registry gets refs in two repositories (or two refs at all,
+    when the engine does not share uploads within one repository: see :func:`waves`)."""
+    repositories: Dict[str, list] = {}
     for _, ref in items:
-        repositories.setdefault(ref.host, set()).add(ref.repository)
+        repositories.setdefault(ref.host, []).append(ref.repository)
+    if shared_within_repository:
+        return any(len(set(names)) > 1 for names in repositories.values())
     return any(len(names) > 1 for names in repositories.values())
 
 
 def waves(items: Sequence[Tuple[PushStep, ImageRef]], image_ids: Dict[str, str], histories: Dict[str, History],
-          threshold: int = SHARED_WAIT_BYTES) -> Tuple[List[Tuple[PushStep, ImageRef]], List[Tuple[PushStep, ImageRef]]]:
+          threshold: int = SHARED_WAIT_BYTES, shared_within_repository: bool = True
+          ) -> Tuple[List[Tuple[PushStep, ImageRef]], List[Tuple[PushStep, ImageRef]]]:
     """Split the refs into what is pushed first and what waits, keeping the plan's order within each.
 
     A ref waits when its image shares ``threshold`` bytes or more of layers
     with a first-wave ref bound for another repository of the same registry:
-    pushed together, both would upload those layers (the engine shares an
-    upload only within one repository, so ACR's flat layout never waits).
+    pushed together, both would upload those layers. The classic image store
+    shares an upload within one repository, so there ACR's flat layout never
+    waits; the containerd store (Docker 26) shares none
+    (``shared_within_repository=False``: refs of one repository wait too).
     Smaller shared layers are cheaper to send twice than to wait for.
     """
     first: List[Tuple[PushStep, ImageRef]] = []
@@ -97,7 +103,7 @@ def waves(items: Sequence[Tuple[PushStep, ImageRef]], image_ids: Dict[str, str],
     for step, ref in items:
         image = image_ids[step.local_ref]
         waits = any(
-            ref.host == leader.host and ref.repository != leader.repository
+            ref.host == leader.host and (ref.repository != leader.repository or not shared_within_repository)
             and shared_bytes(histories.get(image, ()), histories.get(image_ids[leader_step.local_ref], ())) >= threshold
             for leader_step, leader in first)
         (later if waits else first).append((step, ref))
@@ -150,8 +156,10 @@ def run_pushes(engine: Engine, steps: Sequence[PushStep], image_ids: Dict[str, s
     dead_hosts: Dict[str, str] = {}
     lock = threading.Lock()
     items: List[Tuple[PushStep, ImageRef]] = [(step, ref) for step in steps for ref in step.refs]
-    histories = {image: engine.history(image) for image in set(image_ids.values())} if needs_history(items) else {}
-    first_wave, second_wave = waves(items, image_ids, histories)
+    shared = not engine.containerd_store  # does the engine share one upload between pushes to one repository?
+    histories = {image: engine.history(image) for image in set(image_ids.values())} \
+        if needs_history(items, shared) else {}
+    first_wave, second_wave = waves(items, image_ids, histories, shared_within_repository=shared)
     # Each registry's first push probes it: N pushes refused at once would be N failed logins where one is
     # enough to skip the rest. The others wait only until it uploads a byte (or mounts a layer).
     probes = {ref.host: (step, ref) for step, ref in reversed(first_wave)}

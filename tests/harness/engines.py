@@ -34,6 +34,7 @@ class EngineKind:
     bin_dirs: Tuple[str, ...]  # first on PATH for the engine (containerd, shims) and for the tests (its CLI)
     plugins: Optional[str]  # its docker CLI plugins (buildx), or None
     daemon_json: Dict  # engine26: the containerd image store
+    libraries: str = ""  # LD_LIBRARY_PATH for an unpacked dockerd (20.10's libdevmapper on Debian 13)
 
     @property
     def containerd_store(self) -> bool:
@@ -44,9 +45,18 @@ class EngineKind:
         return os.pathsep.join([*self.bin_dirs, rest])
 
 
-def _dockerd_version(dockerd: str) -> Optional[str]:
+def _libraries(root: Path) -> str:
+    """The library directories of an unpacked release, for LD_LIBRARY_PATH ("" for the host's own)."""
+    if root == Path("/"):
+        return ""
+    found = sorted(root.glob("*/*-linux-gnu")) + sorted(root.glob("usr/lib/*-linux-gnu"))
+    return os.pathsep.join(str(directory) for directory in found if directory.is_dir())
+
+
+def _dockerd_version(dockerd: str, libraries: str = "") -> Optional[str]:
+    env = {**os.environ, "LD_LIBRARY_PATH": libraries} if libraries else None
     try:
-        out = subprocess.run([dockerd, "--version"], capture_output=True, text=True, timeout=30).stdout
+        out = subprocess.run([dockerd, "--version"], capture_output=True, text=True, timeout=30, env=env).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
     match = re.search(r"Docker version (\d+\.\d+\.\d+)", out)
@@ -63,12 +73,13 @@ def find_kind(name: str) -> EngineKind:
     candidates += [(str(root / "usr/sbin/dockerd"), root)
                    for root in sorted((REPO / ".cache" / "engines").glob("*/root"))]
     for dockerd, root in candidates:
-        version = _dockerd_version(dockerd) if Path(dockerd).is_file() else None
+        libraries = _libraries(root)
+        version = _dockerd_version(dockerd, libraries) if Path(dockerd).is_file() else None
         if version and low <= int(version.split(".")[0]) <= high:
             plugins = root / "usr/libexec/docker/cli-plugins"
             features = {"features": {"containerd-snapshotter": True}} if name == "engine26" else {}
             return EngineKind(name, dockerd, version, (str(root / "usr/bin"), str(root / "usr/sbin")),
-                              str(plugins) if (plugins / "docker-buildx").exists() else None, features)
+                              str(plugins) if (plugins / "docker-buildx").exists() else None, features, libraries)
     found = ", ".join(f"{d} ({_dockerd_version(d)})" for d, _ in candidates if Path(d).is_file()) or "none"
     raise HarnessError(f"no dockerd for {name} (found: {found}): run scripts/provision.sh")
 
@@ -181,6 +192,8 @@ class DockerEngine:
         if tcp_port:
             args.append(f"--host=tcp://127.0.0.1:{tcp_port}")  # loopback only; tests reach it as a docker context
         env = {**os.environ, "PATH": found.path(os.environ.get("PATH", ""))}  # its own containerd and shims
+        if found.libraries:
+            env["LD_LIBRARY_PATH"] = found.libraries
         with open(log, "wb") as out:
             proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         engine = cls(f"unix://{sock}", proc, root, bridge, found)

@@ -36,6 +36,14 @@ def make_tls(directory: Path, host_ip: str = "127.0.0.1", names: tuple = ()) -> 
     return {"ca": ca_crt, "cert": crt, "key": key}
 
 
+MANIFEST_ACCEPT = ", ".join([
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+])
+
+
 class Registry:
     """A distribution registry on a free loopback port; ``users`` enables htpasswd auth, ``tls`` HTTPS."""
 
@@ -145,13 +153,16 @@ class Registry:
         with self._request("GET", "/v2/_catalog") as response:
             return sorted(json.load(response).get("repositories") or [])
 
+    def platforms(self, repository: str, tag: str) -> list:
+        """The platforms an index at ``tag`` holds (buildx's attestations, ``unknown/unknown``, left out)."""
+        with self._request("GET", f"/v2/{repository}/manifests/{tag}", {"Accept": MANIFEST_ACCEPT}) as response:
+            body = json.load(response)
+        found = [f"{m['platform']['os']}/{m['platform']['architecture']}" for m in body.get("manifests") or []
+                 if isinstance(m.get("platform"), dict)]
+        return [platform for platform in found if platform != "unknown/unknown"]
+
     def digest(self, repository: str, tag: str) -> Optional[str]:
-        accept = ", ".join([
-            "application/vnd.docker.distribution.manifest.v2+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-            "application/vnd.oci.image.manifest.v1+json",
-            "application/vnd.oci.image.index.v1+json",
-        ])
+        accept = MANIFEST_ACCEPT
         try:
             with self._request("HEAD", f"/v2/{repository}/manifests/{tag}", {"Accept": accept}) as response:
                 return response.headers.get("Docker-Content-Digest")

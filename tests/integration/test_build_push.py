@@ -234,3 +234,22 @@ def test_unknown_component_is_a_usage_error(quick):
     result = quick.inv("build", "--component", "db", "--version", "v1")
     assert result.returncode == 2
     assert "unknown component 'db'; known: api, web" in one_line_error(result)
+
+
+def test_a_push_whose_digest_the_registry_does_not_hold_fails(quick, api, registry):
+    """The engine's word is checked with a HEAD at the registry: a registry that answers another digest for
+    the tag after the push (a lost write, a proxy serving a stale tag) fails the push, naming both."""
+    from harness import FaultyRegistry
+
+    proxy = FaultyRegistry(registry, "target_wrong_digest").start()
+    try:
+        version = unique_version()
+        assert quick.inv("build", "--component", "web", "--version", version, env=ENV).returncode == 0
+        result = quick.inv("push", "--component", "web", "--registry", f"{proxy.host}/team", "--version", version,
+                           env=ENV)
+        assert result.returncode == 1, result.stdout + result.stderr
+        held = registry.digest("team/demo-web", version)  # what the engine really pushed
+        assert held and f"the engine reported {held} but the registry holds sha256:{'0' * 64}" in result.stdout
+        assert "Traceback" not in result.stdout + result.stderr
+    finally:
+        proxy.stop()

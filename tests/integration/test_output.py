@@ -21,7 +21,8 @@ from harness import BASE_IMAGE, FaultyRegistry
 SLOW = f"FROM {BASE_IMAGE}\nARG VERSION\nRUN echo one > /one\nRUN sleep 1 && echo two > /two\n"
 STUCK = f"FROM {BASE_IMAGE}\nRUN echo start\nRUN sleep 60 && echo {{token}}\n"
 # What each backend logs for a step: classic "Step 3/3 : RUN ...", BuildKit "#7 [3/3] RUN ...".
-STEP_LINE = {"classic": r"Step {n}/\d+ : {text}", "buildkit": r"#\d+ \[{n}/\d+\] {text}"}
+STEP_LINE = {"classic": r"Step {n}/\d+ : {text}", "buildkit": r"#\d+ \[{n}/\d+\] {text}",
+             "buildx": r"#\d+ \[{n}/\d+\] {text}"}
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
 
@@ -140,6 +141,15 @@ def _interrupt_when(child, pattern, token, timeout=60):
 
 @pytest.mark.parametrize("backend", ["classic", "buildkit"])
 def test_ctrl_c_stops_a_stuck_build_and_the_engine_drops_it(project, engine, api, backend, tmp_path):
+    stuck_build_interrupted(project, api, backend, tmp_path)
+
+
+@pytest.mark.parametrize("engine", ["engine26"], indirect=True)  # the engine whose CLI has buildx
+def test_ctrl_c_stops_a_stuck_buildx_build(project, engine, api, tmp_path):
+    stuck_build_interrupted(project, api, "buildx", tmp_path)
+
+
+def stuck_build_interrupted(project, api, backend, tmp_path):
     token = f"stuck-{backend}-{unique_version()}"
     scratch = tmp_path / "tmp"  # the child's TMPDIR: whatever temp dir it makes must be gone afterwards
     scratch.mkdir()

@@ -70,8 +70,10 @@ def test_push_jobs_overlap_uploads(project, engine, registry, jobs, parallel):
 
 
 def test_flat_layout_uploads_a_shared_layer_once(project, engine, api, big_base):
-    """One repository: all four pushes start at once (none waits: other images' layers reach the registry
-    before the first manifest), and the engine shares the uploads of the big base they have in common."""
+    """One repository, a big base in common. The classic store shares the uploads of one layer between pushes
+    to one repository, so all four pushes start at once (none waits: other images' layers reach the registry
+    before the first manifest). The containerd store shares none: the first push goes alone, the others
+    find the base there (each blob PUT once either way)."""
     registry = Registry(log_level="info").start()
     try:
         components(project, 4, big_base)
@@ -88,7 +90,8 @@ def test_flat_layout_uploads_a_shared_layer_once(project, engine, api, big_base)
         puts = [line for line in log.splitlines() if "response completed" in line and "method=PUT" in line]
         first_manifest = next(n for n, line in enumerate(puts) if "/v2/shop/demo/manifests/" in line)
         one_image = len(api.inspect_image(big_base)["RootFS"]["Layers"]) + 2  # the base, its own layer, config
-        assert first_manifest > one_image, f"{first_manifest} blob uploads before the first manifest: a push waited"
+        if not engine.kind.containerd_store:  # there the pushes wait (see above): only "each blob once" holds
+            assert first_manifest > one_image, f"{first_manifest} uploads before the first manifest: a push waited"
     finally:
         registry.remove()
 

@@ -11,7 +11,7 @@ from acrtasks.build.plan import (
     plan_pushes,
 )
 from acrtasks.config import load_config, resolve
-from acrtasks.errors import PreflightError
+from acrtasks.errors import PreflightError, UsageError
 
 LABELS = {"org.opencontainers.image.version": "v1"}
 
@@ -65,3 +65,47 @@ def test_push_plan(settings):
 def test_push_plan_needs_a_registry(settings):
     with pytest.raises(PreflightError, match="no registry to push to"):
         plan_pushes(settings())
+
+
+def test_platforms_and_cache_per_component_the_flag_winning(tmp_path):
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "build.toml").write_text(textwrap.dedent("""
+        [project]
+        name = "shop"
+        [build]
+        platforms = ["linux/amd64"]
+        [components.api]
+        context = "api"
+        platforms = ["linux/amd64", "linux/arm64"]
+        cache = "registry"
+        [components.web]
+        context = "web"
+    """))
+    settings = resolve(load_config(tmp_path / "build.toml"), version="v1", registry="xxx.aliyuncs.com/team")
+    api, web = plan_builds(settings, labels=LABELS)
+    assert (api.platforms, web.platforms) == (("linux/amd64", "linux/arm64"), ("linux/amd64",))
+    assert str(api.cache) == "xxx.aliyuncs.com/team/shop:api-buildcache" and web.cache is None
+    flagged = plan_builds(settings, ["api"], labels=LABELS, platforms=["linux/arm64"])
+    assert flagged[0].platforms == ("linux/arm64",)
+    text = "\n".join(describe_builds([api], 2, no_cache=False))
+    assert "platform linux/amd64,linux/arm64" in text and "cache xxx.aliyuncs.com/team/shop:api-buildcache" in text
+    local = resolve(load_config(tmp_path / "build.toml"), version="v1")
+    with pytest.raises(UsageError, match="keeps the build cache in the registry: pass --registry"):
+        plan_builds(local, ["api"], labels=LABELS)
+
+
+@pytest.mark.parametrize("table, problem", [
+    ('[build]\ncache = "disk"', "build.cache"),
+    ('[components.api]\ncontext = "api"\ncache = "s3"', "components.api.cache"),
+    ('[components.api]\ncontext = "api"\nplatforms = ["linux"]', "components.api.platforms"),
+])
+def test_cache_and_platform_keys_are_checked(tmp_path, table, problem):
+    from acrtasks.errors import ConfigError
+
+    (tmp_path / "api").mkdir()
+    (tmp_path / "build.toml").write_text(f'[project]\nname = "shop"\n{table}\n')
+    with pytest.raises(ConfigError, match=problem.replace(".", r"\.")):
+        load_config(tmp_path / "build.toml")

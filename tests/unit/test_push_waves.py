@@ -65,6 +65,17 @@ def test_one_repository_never_waits_the_engine_shares_its_uploads():
     assert (names(first), later) == (["r.io/ns/shop:a-1", "r.io/ns/shop:b-1"], [])
 
 
+def test_on_the_containerd_store_one_repository_waits_too():
+    """Docker 26's containerd store shares no upload between two pushes, even into one repository."""
+    pushes, ids = items(("a:1", "r.io/ns/shop:a-1"), ("b:1", "r.io/ns/shop:b-1"), ("c:1", "r.io/ns/shop:c-1"))
+    histories = {"sha256:a": BIG_BASE + own("a"), "sha256:b": BIG_BASE + own("b"), "sha256:c": own("c")}
+    first, later = pusher.waves(pushes, ids, histories, shared_within_repository=False)
+    assert (names(first), names(later)) == (["r.io/ns/shop:a-1", "r.io/ns/shop:c-1"], ["r.io/ns/shop:b-1"])
+    flat, _ = items(("a:1", "r.io/ns/shop:a-1"), ("b:1", "r.io/ns/shop:b-1"))
+    assert pusher.needs_history(flat, shared_within_repository=False)
+    assert not pusher.needs_history(items(("a:1", "r.io/ns/shop:a-1"))[0], shared_within_repository=False)
+
+
 def test_other_registries_never_wait():
     pushes, ids = items(("a:1", "r.io/ns/a:1"), ("b:1", "s.io/ns/b:1"))
     histories = {"sha256:a": BIG_BASE + own("a"), "sha256:b": BIG_BASE + own("b")}

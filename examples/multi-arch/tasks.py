@@ -1,0 +1,1 @@
+from acrtasks import ns  # noqa: F401
