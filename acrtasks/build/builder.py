@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
 from ..util.console import Console
-from ..errors import BuildFailed
+from ..errors import BuildFailed, PushFailed
 from ..naming import ImageRef
 from ..util.jobs import run_jobs
 from .plan import BuildStep
+from .pusher import check_held
 
 
 @dataclass
@@ -51,12 +52,14 @@ PROGRESS_MODES = ("auto", "plain", "quiet")
 
 
 def run_builds(backend, engine_factory, steps: Sequence[BuildStep], parallel: int, no_cache: bool,
-               console: Console, progress: str = "auto") -> List[BuildResult]:
+               console: Console, progress: str = "auto", held=None) -> List[BuildResult]:
     """Build every step; a failure does not stop the builds already running or queued.
 
     ``progress`` is like bake's: ``plain`` streams every log line prefixed with
     its component; ``quiet`` shows nothing until the summary; ``auto`` shows a
-    live line per build on a terminal and is ``plain`` elsewhere.
+    live line per build on a terminal and is ``plain`` elsewhere. ``held``
+    (pusher.held_by) reads back each ref a build pushed itself: its digest must
+    be the one buildx reported, as for ``push``.
     """
     width = max(len(step.component) for step in steps)
     show_logs = progress == "plain" or (progress == "auto" and not console.is_tty)
@@ -74,6 +77,9 @@ def run_builds(backend, engine_factory, steps: Sequence[BuildStep], parallel: in
             output = backend.build(step, no_cache, on_line,
                                    lambda done, total: jobs.update(step.component, done, total))
             result.image_id, result.digest, result.pushed = output.image_id, output.digest, output.pushed
+            if output.pushed and held is not None:
+                for ref in output.pushed:
+                    check_held(held, ref, output.digest, who="the build")
             if output.image_id and not output.tagged:
                 engine = engine_factory()
                 for ref in step.refs[1:]:
@@ -81,6 +87,8 @@ def run_builds(backend, engine_factory, steps: Sequence[BuildStep], parallel: in
             result.status = "ok"
         except BuildFailed as exc:
             result.status, result.error, result.failed_step, result.tail = "failed", str(exc), exc.step, exc.tail
+        except PushFailed as exc:  # the registry does not hold what the build said it pushed
+            result.status, result.error, result.pushed = "failed", str(exc), []
         result.seconds = time.monotonic() - started
         jobs.end(step.component, result.status)
         return result

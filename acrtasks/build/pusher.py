@@ -132,7 +132,7 @@ def held_by(clients) -> Held:
     return lambda ref: RegistrySource(clients.get(ref.host), ref.repository).digest(ref.tag or "latest")
 
 
-def check_held(held: Held, ref: ImageRef, digest: str) -> None:
+def check_held(held: Held, ref: ImageRef, digest: str, who: str = "the engine") -> None:
     """The engine's word for a push is checked against the registry: its digest is what ``ref`` now points at.
 
     The engine reports the digest in an ``aux`` record or, on the containerd image store, only in a status
@@ -143,7 +143,7 @@ def check_held(held: Held, ref: ImageRef, digest: str) -> None:
         raise PushFailed(f"pushed, but reading {ref} back from the registry failed: {exc}", Kind.OTHER,
                          ref.host) from None
     if found != digest:
-        raise PushFailed(f"the engine reported {digest} but the registry holds {found or 'no such tag'} "
+        raise PushFailed(f"{who} reported {digest} but the registry holds {found or 'no such tag'} "
                          f"at {ref}", Kind.INTEGRITY, ref.host)
 
 

@@ -62,8 +62,14 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     record = metadata.MetadataFile(metadata_file)
     record.check()
     chosen.check_engine()  # the engine answers, or nothing is started
+    held = None
+    if chosen.pushes:  # what buildx says it pushed is read back from the registry, as push does
+        from ..build.pusher import held_by
+        from ..registry.client import Clients
+
+        held = held_by(Clients(config.insecure_hosts))
     results = carry_out(lambda: builds.run_builds(chosen, run.engine, steps, settings.parallel, no_cache, console,
-                                                  progress),
+                                                  progress, held),
                         record, lambda done: {r.step.component: r.metadata() for r in done}, builds.print_summary,
                         console, lambda failed, total: f"{len(failed)} of {total} build(s) failed: "
                                                        f"{', '.join(r.step.component for r in failed)}")

@@ -20,8 +20,9 @@ class FaultyRegistry(LoopbackServer):
     drops), ``blob_stall`` (half a blob, then silence), ``token_html`` (a Bearer challenge whose token
     service answers an HTML page), ``upload_stall`` (accepts an upload session, then never answers the
     upload), ``blob_slow`` (every blob over 1000 bytes takes a second; ``intervals`` records when each was
-    served, to see downloads overlap), ``target_wrong_digest`` (after a manifest PUT, the tag answers with
-    another digest), ``tag_put_raced`` (a PUT of a manifest by tag reaches the registry, but the answer is
+    served, to see downloads overlap), ``target_wrong_digest`` (after a manifest PUT by tag, the tag answers with
+    another digest), ``stale_tag_for_readers`` (the same, but the engine's own requests, by their User-Agent, get
+    the truth: a cache in front of readers), ``tag_put_raced`` (a PUT of a manifest by tag reaches the registry, but the answer is
     distribution's ``DIGEST_INVALID``, as a concurrent writer causes), ``tag_put_refused`` (the same answer, and
     nothing stored). ``hit`` is set once the fault has been served. Handler threads are daemons: a stall
     never holds up ``stop``.
@@ -84,10 +85,14 @@ class FaultyRegistry(LoopbackServer):
                     outer.intervals.append((started, time.monotonic(), path.split("/blobs/")[0]))
                     outer.hit.set()
                 status, headers, data = self._upstream(body)
-                if self.command == "PUT" and "/manifests/" in path and status in (200, 201):
-                    outer.manifest_put = True
-                if (fault == "target_wrong_digest" and outer.manifest_put and "/manifests/" in path
-                        and self.command in ("HEAD", "GET") and status == 200):
+                by_tag = "/manifests/" in path and not path.rsplit("/", 1)[-1].startswith("sha256:")
+                if self.command == "PUT" and by_tag and status in (200, 201):
+                    outer.manifest_put = True  # the tag is written: an index's children went by digest first
+                engine = any(name in self.headers.get("User-Agent", "") for name in ("docker/", "containerd/",
+                                                                                        "buildkit/"))
+                if (fault in ("target_wrong_digest", "stale_tag_for_readers") and outer.manifest_put and by_tag
+                        and self.command in ("HEAD", "GET") and status == 200
+                        and not (fault == "stale_tag_for_readers" and engine)):
                     outer.hit.set()
                     headers["Docker-Content-Digest"] = "sha256:" + "0" * 64
                 is_manifest = "/manifests/" in path and self.command == "GET" and status == 200

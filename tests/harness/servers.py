@@ -77,7 +77,10 @@ def forward(handler, upstream_host: str, path: str, body: bytes):
     import http.client
 
     conn = http.client.HTTPConnection(upstream_host, timeout=30)
-    headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
+    headers: dict = {}
+    for key, value in handler.headers.items():  # a header sent several times (Go sends Accept so) is joined,
+        if key.lower() not in _HOP_BY_HOP:       # as HTTP allows, not cut to its last value
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
     headers["Content-Length"] = str(len(body))
     conn.request(handler.command, path, body=body, headers=headers)
     response = conn.getresponse()

@@ -104,21 +104,18 @@ def test_network_none_for_every_backend(project, engine, api, buildkit_cli, back
 
 
 def test_a_failing_buildkit_step_names_the_step_and_shows_its_log(project, engine, buildkit_cli):
-    project.component("ok", f"FROM {BASE_IMAGE}\nRUN echo fine\n")
-    project.component("bad", f"FROM {BASE_IMAGE}\nRUN echo preparing\nRUN echo about to fail && false\n")
-    result = project.inv("build", "--backend", "buildkit", "--version", unique_version(), "--progress", "quiet")
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
-    assert "bad failed at: [3/3] RUN echo about to fail && false" in result.stdout
-    assert "| " in result.stdout and "about to fail" in result.stdout.split("bad failed at")[1]
-    assert "1 of 2 build(s) failed: bad" in result.stderr
+    failing_step_reported(project, "buildkit")
 
 
 @pytest.mark.parametrize("engine", ["engine26"], indirect=True)  # the engine whose CLI has buildx
 def test_a_failing_buildx_step_names_the_step_and_shows_its_log(project, engine):
+    failing_step_reported(project, "buildx")
+
+
+def failing_step_reported(project, backend: str) -> None:
     project.component("ok", f"FROM {BASE_IMAGE}\nRUN echo fine\n")
     project.component("bad", f"FROM {BASE_IMAGE}\nRUN echo preparing\nRUN echo about to fail && false\n")
-    result = project.inv("build", "--backend", "buildx", "--version", unique_version(), "--progress", "quiet")
+    result = project.inv("build", "--backend", backend, "--version", unique_version(), "--progress", "quiet")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert "bad failed at: [3/3] RUN echo about to fail && false" in result.stdout

@@ -131,3 +131,22 @@ def test_the_registry_cache_makes_a_build_on_an_empty_builder_reuse_its_steps(pr
     vertex = re.search(r"#(\d+) \[2/2\] RUN sleep 2", again.stdout)
     assert vertex and f"#{vertex.group(1)} CACHED" in again.stdout, again.stdout  # the 2 s step, from the cache
     assert api.inspect_image(f"demo-slow:{version}")
+
+
+def test_what_the_build_pushed_is_read_back_from_the_registry(project, engine, registry):
+    """A registry whose readers get another digest for the tag after the build's own push fails the build
+    (the engine itself is told the truth, so its push succeeds)."""
+    from harness import FaultyRegistry
+
+    proxy = FaultyRegistry(registry, "stale_tag_for_readers").start()
+    try:
+        project.component("multi", TWO_PLATFORMS)
+        version = unique_version()
+        result = project.inv("build", "--registry", f"{proxy.host}/ns", "--version", version,
+                             "--platform", "linux/amd64", "--platform", "linux/arm64")
+        assert result.returncode == 1, result.stdout + result.stderr
+        held = registry.digest("ns/demo-multi", version)
+        assert held and f"the build reported {held} but the registry holds sha256:{'0' * 64}" in result.stdout
+        assert "1 of 1 build(s) failed: multi" in result.stderr
+    finally:
+        proxy.stop()

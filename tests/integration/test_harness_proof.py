@@ -46,7 +46,7 @@ def test_isolated_engine_leaves_the_hosts_docker0_alone(engine):
         made = True
     previous = os.environ.pop("DOCKER_HOST", None)  # force a fresh isolated engine, not the session's
     try:
-        second = DockerEngine.start()
+        second = DockerEngine.start(engine.kind.name)  # each kind: 26.1 with the containerd store too
         bridge = second.bridge.name if second.bridge else ""
         try:
             assert bridge and _link_exists(bridge)
