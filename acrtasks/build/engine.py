@@ -30,7 +30,10 @@ _ERROR_KINDS = (
               "401", "403", "forbidden")),
     (Kind.TRANSIENT, ("connection refused", "connection reset", "timeout", "timed out", "eof", "toomanyrequests",
                    "too many requests", "429", "500", "502", "503", "504", "internal server error",
-                   "bad gateway", "service unavailable", "temporarily", "broken pipe", "no route to host")),
+                   "bad gateway", "service unavailable", "temporarily", "broken pipe", "no route to host",
+                   # Two pushes sharing a layer into one repository race in the engine (moby/moby#9132,
+                   # #22854): the manifest finds a blob missing; pushed again, every layer is there.
+                   "manifest blob unknown", "blob unknown to registry")),
 )
 
 

@@ -109,6 +109,7 @@ def test_auth_key():
     ('Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused', "transient"),
     ("received unexpected HTTP status: 503 Service Unavailable", "transient"),
     ("toomanyrequests: rate limit", "transient"),
+    ("errors:\ndigest invalid\nmanifest blob unknown: blob unknown to registry", "transient"),  # moby#9132
     ("manifest invalid", "other"),
     # a port that contains a status code is no status code (seen in CI: port 40365 read as a 403)
     ('Get "http://127.0.0.1:40365/v2/": dial tcp 127.0.0.1:40365: connect: connection refused', "transient"),
