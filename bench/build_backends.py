@@ -3,7 +3,7 @@ on each engine: Docker 20.10 (classic store; BuildKit built into its CLI) and Do
 BuildKit through buildx).
 
 Same run, same engine, every build --no-cache with the examples' build args:
-  (a) inv build --backend B --parallel 4   (B: buildkit on 20.10, buildx on 26.1)
+  (a) inv build --backend B --parallel 4 --progress quiet   (B: buildkit on 20.10, buildx on 26.1)
   (b) the same four builds started in parallel by a shell, with the same CLI and backend
       (`DOCKER_BUILDKIT=1 docker build` on 20.10, `docker buildx build --load` on 26.1)
   (c) inv build --backend classic --parallel 4
@@ -38,8 +38,9 @@ def timed(args, env, **kwargs) -> float:
 
 
 def inv_build(env, backend: str) -> float:
+    """``--progress quiet``, as the shell's builds are ``-q`` into /dev/null: the same output, none."""
     return timed([sys.executable, "-m", "invoke", "build", "--backend", backend, "--parallel", "4", "--no-cache",
-                  "--version", f"bench-{backend}"], env, cwd=REPO)
+                  "--progress", "quiet", "--version", f"bench-{backend}"], env, cwd=REPO)
 
 
 def shell_build(env, cli: str, buildx: bool) -> float:
@@ -69,6 +70,7 @@ def on_engine(kind: str, rounds: int) -> list:
                 (config / "cli-plugins" / plugin.name).symlink_to(plugin)
         env = {**os.environ, "DOCKER_HOST": engine.docker_host, "DOCKER_CONFIG": str(config),
                "PATH": engine.kind.path(os.environ.get("PATH", ""))}
+        os.environ["DOCKER_CONFIG"] = str(config)  # where the CLIs are asked for their plugins, as inv will
         clis = docker_clis(env["PATH"])
         cli = next((c for c in clis if c.buildx), None) or next((c for c in clis if c.buildkit), None)
         if cli is None:
