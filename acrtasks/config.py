@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .errors import ConfigError, UsageError
-from .naming import LAYOUTS, Naming, check_path_component, check_tag, naming_for
+from .naming import LAYOUTS, Naming, Registry, check_path_component, check_tag, naming_for
 from .util import gitinfo, inputs
 
 if TYPE_CHECKING:
@@ -34,10 +34,10 @@ _REQUIRED = object()
 SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
     "project": {"name": (str, _REQUIRED), "image_prefix": (str, None)},
     "registry": {"url": (str, ""), "layout": (str, "auto"), "flat_hosts": (list, [".aliyuncs.com"]),
-                 "username": (str, ""), "insecure_hosts": (list, [])},
+                 "username": (str, ""), "insecure_hosts": (list, []), "attestations": (str, "auto")},
     "build": {"version": (str, ""), "mode": (str, "prod"), "tag_latest": (bool, False), "parallel": (int, 2),
               "backend": (str, "auto"), "network": (str, ""), "platforms": (list, []), "builder": (str, ""),
-              "cache": (str, "none")},
+              "cache": (str, "none"), "sbom": (bool, False)},
     "deps": {
         "namespace": (str, ""),
         "images": (list, []),
@@ -64,6 +64,9 @@ COMPONENT_SCHEMA = {
 #: Where a build's cache lives: "none" (the builder's own only), "registry" (beside the images, see
 #: Naming.cache_ref; buildx only).
 CACHES = ("none", "registry")
+#: What becomes of buildx's provenance and SBOM attestations (OCI artifacts, which ACR refuses with "unknown
+#: manifest class for application/vnd.oci.empty.v1+json"): auto = drop for flat_hosts (ACR), keep elsewhere.
+ATTESTATIONS = ("auto", "keep", "drop")
 BACKENDS = ("auto", "classic", "buildkit", "buildx")
 # A build secret: its id (what RUN --mount=type=secret,id=... names) and where its value comes from.
 SECRET_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}\Z")
@@ -122,6 +125,8 @@ class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
     platforms: Tuple[str, ...] = ()
     builder: str = ""
     cache: str = "none"
+    attestations: str = "auto"
+    sbom: bool = False
 
     @property
     def root(self) -> Path:
@@ -247,6 +252,9 @@ class _Validator:
             if values["cache"] and values["cache"] not in CACHES:
                 raise self.fail(f"components.{name}.cache", f"{values['cache']!r} is not one of {', '.join(CACHES)}")
 
+        if registry["attestations"] not in ATTESTATIONS:
+            raise self.fail("registry.attestations", f"{registry['attestations']!r} is not one of "
+                                                     f"{', '.join(ATTESTATIONS)}")
         if registry["layout"] not in LAYOUTS:
             raise self.fail("registry.layout", f"{registry['layout']!r} is not one of {', '.join(LAYOUTS)}")
         for key, problem in (("build.backend", backend_problem(build["backend"])),
@@ -314,6 +322,8 @@ class _Validator:
             platforms=tuple(build["platforms"]),
             builder=build["builder"],
             cache=build["cache"],
+            attestations=registry["attestations"],
+            sbom=build["sbom"],
         )
 
     def named_tables(self, data: Dict[str, Any], key: str) -> Dict[str, Any]:
@@ -420,6 +430,20 @@ def network_problem(name: str) -> str:
     if not name or NETWORK.match(name):
         return ""
     return f"{name!r} is not a network name (default, host, none or an engine network)"
+
+
+def drops_attestations(config: Config, host: str, flag: Optional[str] = None) -> bool:
+    """Whether images bound for ``host`` leave buildx's attestations out: ``--attestations``, else
+    ``[registry] attestations``; ``auto`` drops them for the flat hosts (ACR refuses OCI artifacts)."""
+    choice = flag or config.attestations
+    if choice == "auto":
+        return bool(host) and Registry(host).is_flat_host(config.flat_hosts)
+    return choice == "drop"
+
+
+def attestations_problem(value: str) -> str:
+    """Why ``value`` is no ``--attestations`` ("" when it is one)."""
+    return "" if value in ATTESTATIONS else f"{value!r} is not one of {', '.join(ATTESTATIONS)}"
 
 
 def check_platforms(platforms: Sequence[str], what: str = "--platform") -> None:

@@ -37,8 +37,14 @@ _ERROR_KINDS = (
 )
 
 
+#: ACR's answer to an OCI artifact (buildx's attestations): a 403 "denied" that is no matter of credentials.
+ARTIFACT_REFUSED = "unknown manifest class"
+
+
 def classify_push_error(message: str) -> Kind:
     text = message.lower()
+    if ARTIFACT_REFUSED in text:
+        return Kind.OTHER
     for kind, needles in _ERROR_KINDS:
         if any(_mentions(text, needle) for needle in needles):
             return kind

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..util import gitinfo
-from ..config import Settings
+from ..config import Settings, drops_attestations
 from ..errors import PreflightError, UsageError
 from ..naming import ImageRef
 
@@ -42,6 +42,8 @@ class BuildStep:
     network: str = ""  # "" = the engine's default
     platforms: Tuple[str, ...] = ()  # () = the engine's own
     cache: Optional[ImageRef] = None  # the registry build cache (buildx: --cache-from/--cache-to there)
+    drop_attestations: bool = False  # buildx: --provenance=false --sbom=false (ACR refuses OCI artifacts)
+    sbom: bool = False  # buildx: --sbom=true, where attestations are kept
 
     @property
     def local_ref(self) -> ImageRef:
@@ -69,7 +71,8 @@ def oci_labels(settings: Settings, created: Optional[str] = None) -> Dict[str, s
 
 
 def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Optional[Dict[str, str]] = None,
-                network: Optional[str] = None, platforms: Sequence[str] = ()) -> List[BuildStep]:
+                network: Optional[str] = None, platforms: Sequence[str] = (),
+                attestations: Optional[str] = None) -> List[BuildStep]:
     """One step per selected component, with every ref and expanded build arg; checks contexts exist and
     every secret's source is there (its value is never read here)."""
     labels = oci_labels(settings) if labels is None else labels
@@ -77,6 +80,8 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
     network = config.network if network is None else network
     steps = []
     release = settings.release
+    host = settings.naming.registry.host if settings.naming.registry else ""
+    drop = drops_attestations(config, host, attestations)
     for component in settings.components(selected):
         dockerfile = component.context / component.dockerfile
         if not component.context.is_dir():
@@ -110,6 +115,8 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
                 network=network,
                 platforms=tuple(platforms or component.platforms or config.platforms),  # the flag, then the table
                 cache=cache,
+                drop_attestations=drop,
+                sbom=config.sbom and not drop,
             )
         )
     return steps
@@ -150,6 +157,8 @@ def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, r
             lines.append(f"    platform {','.join(step.platforms)}")
         if step.cache is not None:
             lines.append(f"    cache {step.cache} (registry, mode=max)")
+        if step.drop_attestations:
+            lines.append("    attestations dropped (--provenance=false --sbom=false)")
         for name, value in masked(step.build_args).items():
             lines.append(f"    --build-arg {name}={value}")
         for secret_id, kind, source in step.secrets:

@@ -2,14 +2,14 @@
 
 from invoke import task
 
-from ..config import backend_problem, check_platforms, network_problem, positive_int
+from ..config import attestations_problem, backend_problem, check_platforms, network_problem, positive_int
 from ..errors import UsageError
 from ..util.console import Console
 from .common import boundary, carry_out, dry_footer, is_dry, shared, start
 
 
 @task(iterable=["component", "platform"], help=shared(
-    "component", "registry", "version", "layout", "tag_latest", "metadata_file",
+    "component", "registry", "version", "layout", "tag_latest", "metadata_file", "attestations",
     mode="build mode (dev, prod or a [modes.<name>] table) supplying build args",
     parallel="how many builds run at once; default: [build] parallel",
     no_cache="build without the engine's layer cache",
@@ -25,7 +25,7 @@ from .common import boundary, carry_out, dry_footer, is_dry, shared, start
 @boundary
 def build(c, component=None, registry=None, version=None, mode=None, layout=None, tag_latest=False,
           no_cache=False, parallel=None, metadata_file=None, progress="auto", backend=None, network=None,
-          platform=None, builder=None):
+          platform=None, builder=None, attestations=None):
     """Build component images (classic builder, BuildKit or buildx), in parallel, tagged for the registry."""
     from ..build import builder as builds
     from ..build import plan
@@ -35,7 +35,8 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     if progress not in builds.PROGRESS_MODES:
         raise UsageError(f"--progress {progress!r} is not one of {', '.join(builds.PROGRESS_MODES)}")
     for flag, problem in (("--backend", backend_problem(backend) if backend is not None else ""),
-                          ("--network", network_problem(network) if network is not None else "")):
+                          ("--network", network_problem(network) if network is not None else ""),
+                          ("--attestations", attestations_problem(attestations) if attestations else "")):
         if problem:
             raise UsageError(f"{flag} {problem}")
     check_platforms(platform or ())
@@ -43,7 +44,8 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     settings = run.settings(Console().warn, registry=registry, version=version, mode=mode, layout=layout,
                             tag_latest=tag_latest or None, parallel=parallel)
     config = settings.config
-    steps = plan.plan_builds(settings, component or (), network=network, platforms=platform or ())
+    steps = plan.plan_builds(settings, component or (), network=network, platforms=platform or (),
+                             attestations=attestations)
     widest = max((step.platforms for step in steps), key=len, default=())
     chosen = choose(backend or config.backend, run.engine, widest,
                     config.builder if builder is None else builder, any(step.secrets for step in steps))

@@ -9,6 +9,8 @@ every wait is bounded.
   with :func:`make_tls`'s CA, request logs), :class:`RegistryWriter` and :func:`make_layer` (images written straight
   through the registry API: platform images, indexes).
 - ``fakes``: :class:`TokenServer` (Bearer token auth, the realm on another port).
+- ``acr``: :class:`AcrRegistry` (ACR's refusals in front of a real registry: OCI artifacts, undeclared
+  namespaces, immutable tags; its docstring says where each behaviour is known from).
 - ``proxies``: :class:`FaultyRegistry` (one fault on purpose in front of a real registry: see its docstring),
   :class:`ForwardProxy` and :class:`TunnelProxy` (HTTP and HTTPS proxies), :class:`LatencyRelay` (a round trip
   added to every byte).
@@ -27,13 +29,14 @@ from .engines import (
            ensure_base_image,
            find_kind,
 )
+from .acr import AcrRegistry
 from .fakes import TokenServer
 from .processes import HarnessError, free_port, stop_process, wait_for
 from .proxies import FaultyRegistry, ForwardProxy, LatencyRelay, TunnelProxy
 from .registries import Registry, RegistryWriter, make_layer, make_tls
 from .servers import LoopbackServer, QuietHandler, forward, read_body, send
 
-__all__ = ["BASE_IMAGE", "ENGINE_KINDS", "Bridge", "DockerEngine", "EngineKind", "FaultyRegistry", "ForwardProxy", "HarnessError", "LatencyRelay",
+__all__ = ["AcrRegistry", "BASE_IMAGE", "ENGINE_KINDS", "Bridge", "DockerEngine", "EngineKind", "FaultyRegistry", "ForwardProxy", "HarnessError", "LatencyRelay",
            "LoopbackServer", "QuietHandler", "Registry", "RegistryWriter", "TokenServer", "TunnelProxy",
            "engine_reachable", "ensure_base_image", "find_kind", "forward", "free_port", "make_layer", "make_tls", "read_body",
            "send", "stop_process", "wait_for"]

@@ -287,3 +287,14 @@ def test_platform_names_accepted(platform):
 def test_platform_names_refused(platform):
     with pytest.raises(UsageError):
         check_platforms([platform])
+
+
+def test_attestations_are_switched_off_only_where_dropped_and_only_for_buildx():
+    argv, _ = buildx_command(BUILDX, step(drop_attestations=True), False, "/t/iid", "/t/meta.json")
+    assert "--provenance=false" in argv and "--sbom=false" in argv
+    argv, _ = buildx_command(BUILDX, step(sbom=True), False, "/t/iid", "/t/meta.json")
+    assert "--sbom=true" in argv and "--provenance=false" not in argv
+    argv, _ = buildkit_command(BUILDX, step(drop_attestations=True), False, "/t/iid")  # docker build is buildx's
+    assert "--provenance=false" in argv
+    argv, _ = buildkit_command(OLD, step(drop_attestations=True), False, "/t/iid")  # 20.10 makes none
+    assert not [a for a in argv if a.startswith(("--provenance", "--sbom"))]

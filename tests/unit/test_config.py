@@ -186,3 +186,28 @@ def test_version_from_git_never_reuses_a_release_tag(tmp_path):
     subprocess.run(git + ["tag", "v1.0.0"], check=True)
     (tmp_path / "tracked").write_text("b")
     assert derive_version(tmp_path) == ("v1.0.0-dirty", None)  # a dirty tree is never the release
+
+
+@pytest.mark.parametrize("setting, flag, host, drops", [
+    ("auto", None, "registry.cn-hangzhou.aliyuncs.com", True),  # ACR refuses OCI artifacts
+    ("auto", None, "harbor.example.com", False),
+    ("auto", None, "", False),  # local tags only
+    ("keep", None, "registry.cn-hangzhou.aliyuncs.com", False),
+    ("drop", None, "harbor.example.com", True),
+    ("keep", "drop", "harbor.example.com", True),  # the flag wins
+    ("drop", "auto", "harbor.example.com", False),
+])
+def test_attestations_are_dropped_for_acr_unless_told(tmp_path, setting, flag, host, drops):
+    from acrtasks.config import drops_attestations, load_config
+
+    (tmp_path / "build.toml").write_text(f'[project]\nname = "p"\n[registry]\nattestations = "{setting}"\n')
+    assert drops_attestations(load_config(tmp_path / "build.toml"), host, flag) is drops
+
+
+def test_an_unknown_attestations_setting_is_refused(tmp_path):
+    from acrtasks.config import load_config
+    from acrtasks.errors import ConfigError
+
+    (tmp_path / "build.toml").write_text('[project]\nname = "p"\n[registry]\nattestations = "some"\n')
+    with pytest.raises(ConfigError, match="registry.attestations"):
+        load_config(tmp_path / "build.toml")

@@ -55,8 +55,19 @@ def common_flags(step, no_cache: bool, iidfile: str) -> Tuple[List[str], Dict[st
     return flags, env
 
 
+def attestation_flags(cli: DockerCli, step) -> List[str]:
+    """buildx attaches provenance (and, asked, SBOM) attestations as OCI artifacts: off where they are dropped.
+    A CLI without buildx (20.10's built-in BuildKit) attaches none and knows no such flags."""
+    if not cli.buildx:
+        return []
+    if step.drop_attestations:
+        return ["--provenance=false", "--sbom=false"]
+    return ["--sbom=true"] if step.sbom else []
+
+
 def buildkit_command(cli: DockerCli, step, no_cache: bool, iidfile: str) -> Tuple[List[str], Dict[str, str]]:
     flags, env = common_flags(step, no_cache, iidfile)
+    flags += attestation_flags(cli, step)  # from 23 on, `docker build` is buildx's
     if step.platforms:
         flags += ["--platform", step.platforms[0]]
     tags = [flag for ref in step.refs for flag in ("-t", str(ref))]  # every ref at once: no tagging after
@@ -76,6 +87,7 @@ def buildx_command(cli: DockerCli, step, no_cache: bool, iidfile: str, metadata_
     ``context``: ``builder`` is a docker context, which buildx takes as ``docker --context NAME buildx build``
     (``--builder NAME`` does not find a context's engine)."""
     flags, env = common_flags(step, no_cache, iidfile)
+    flags += attestation_flags(cli, step)
     if builder and not context:
         flags += ["--builder", builder]
     if step.platforms:

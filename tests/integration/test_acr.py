@@ -1,0 +1,112 @@
+"""Against a registry that refuses what ACR refuses (harness.acr.AcrRegistry): OCI artifacts such as buildx's
+attestations, writes outside its namespaces, overwriting an immutable tag. Effects are read from the upstream
+registry's API and the proxy's record of its refusals."""
+
+import json
+
+import pytest
+from conftest import unique_version
+from harness import AcrRegistry, Registry, RegistryWriter, make_layer
+
+EMPTY = {"mediaType": "application/vnd.oci.empty.v1+json", "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb"
+         "4fc21fe77e8310c060f61caaff8a", "size": 2}
+
+
+@pytest.fixture
+def acr():
+    upstream = Registry().start()
+    proxy = AcrRegistry(upstream, namespaces={"shop"}, immutable={"shop/locked"}).start()
+    yield proxy
+    proxy.stop()
+    upstream.remove()
+
+
+def test_the_double_refuses_as_acr_does(acr):
+    """The harness's own behaviour, read back through the registry API (see its docstring for the sources)."""
+    writer = RegistryWriter(acr)
+    image = writer.image("shop/app", "v1", [make_layer(1000, 1)], oci=True)
+    assert acr.upstream.digest("shop/app", "v1") == image["digest"]  # a repository made by its first push
+    writer.blob("shop/app", b"{}")
+    artifact = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": EMPTY,
+                "layers": [], "artifactType": "application/vnd.example+json"}
+    response = writer.session.put(f"{acr.url}/v2/shop/app/manifests/sbom", data=json.dumps(artifact),
+                                  headers={"Content-Type": artifact["mediaType"]})
+    assert response.status_code == 403
+    assert response.json()["errors"][0] == {"code": "DENIED", "detail": None,
+                                            "message": "unknown manifest class for application/vnd.oci.empty.v1+json"}
+    missing = writer.session.post(f"{acr.url}/v2/nowhere/app/blobs/uploads/")
+    assert missing.status_code == 403 and missing.json()["errors"][0]["code"] == "DENIED"
+    writer.image("shop/locked", "v1", [make_layer(1000, 2)], oci=True)
+    with pytest.raises(Exception):
+        writer.image("shop/locked", "v1", [make_layer(1000, 3)], oci=True)
+    assert [message for _, _, message in acr.refused][-1] == "the tag v1 of shop/locked is immutable"
+
+
+@pytest.mark.parametrize("engine", ["engine26"], indirect=True)  # buildx attaches attestations there
+def test_buildx_attestations_are_dropped_for_acr_and_kept_elsewhere(project, engine, api, acr, registry):
+    """buildx 0.13 (Debian 13's) attaches its provenance to a loaded image as an "unknown/unknown" manifest of
+    the image's index (read back from the engine's own save stream); the newer OCI-artifact form, with the
+    empty config, is what ACR refuses, tested on copies. A build for ACR leaves attestations out, one for
+    another registry keeps them, and two platforms pushed by the build to ACR are both there."""
+    project.component("api", "FROM scratch\nCOPY Dockerfile /\n")
+    project.write(f'\n[registry]\nflat_hosts = [".aliyuncs.com", "{acr.host.split(":")[0]}"]\n')  # ACR-like
+    version = unique_version()
+    dropped = project.inv("build", "--registry", f"{acr.host}/shop", "--version", version, "push")
+    assert dropped.returncode == 0, dropped.stdout + dropped.stderr
+    assert "attestations dropped" in dropped.stdout  # the plan says so
+    assert not engine_attestations(api, f"demo-api:{version}")
+    assert acr.upstream.digest("shop/demo", f"api-{version}")
+    kept = unique_version()  # both registries are on 127.0.0.1, named in flat_hosts: keep is asked for
+    out = project.inv("build", "--registry", f"{registry.host}/shop", "--version", kept, "--attestations", "keep",
+                      "--progress", "plain")
+    assert out.returncode == 0
+    assert engine_attestations(api, f"demo-api:{kept}"), out.stdout
+    project.write()  # flat_hosts as by default: the loopback registry is not ACR, so auto keeps them
+    auto = unique_version()
+    assert project.inv("build", "--registry", f"{registry.host}/shop", "--version", auto).returncode == 0
+    assert engine_attestations(api, f"demo-api:{auto}")
+    forced = unique_version()
+    assert project.inv("build", "--registry", f"{registry.host}/shop", "--version", forced, "--attestations",
+                       "drop").returncode == 0
+    assert not engine_attestations(api, f"demo-api:{forced}")
+    project.write(f'\n[registry]\nflat_hosts = [".aliyuncs.com", "{acr.host.split(":")[0]}"]\n')
+    both = unique_version()
+    pushed = project.inv("build", "--registry", f"{acr.host}/shop", "--version", both, *TWO, "push")
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    body = json.loads(blob_or_manifest(acr.upstream, "shop/demo", f"api-{both}"))
+    assert platforms(body) == ["linux/amd64", "linux/arm64"] and not attestation_entries(body), body
+
+
+def engine_attestations(api, image: str) -> list:
+    """The attestation manifests the engine holds for ``image``, from its own ``docker save`` (OCI layout)."""
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(b"".join(api.get_image(image)))) as tar:
+        top = json.load(tar.extractfile("index.json"))["manifests"][0]
+        body = json.load(tar.extractfile("blobs/sha256/" + top["digest"].split(":")[1]))
+    return attestation_entries(body)
+
+
+TWO = ("--platform", "linux/amd64", "--platform", "linux/arm64")
+
+
+def platforms(body: dict) -> list:
+    return sorted(f"{e['platform']['os']}/{e['platform']['architecture']}" for e in body.get("manifests") or []
+                  if e.get("platform", {}).get("os") != "unknown")
+
+
+def attestation_entries(body: dict) -> list:
+    return [e for e in body.get("manifests") or []
+            if (e.get("annotations") or {}).get("vnd.docker.reference.type") == "attestation-manifest"]
+
+
+def blob_or_manifest(registry, repo: str, reference: str) -> bytes:
+    import urllib.request
+
+    from harness.registries import MANIFEST_ACCEPT
+
+    request = urllib.request.Request(f"{registry.url}/v2/{repo}/manifests/{reference}",
+                                     headers={"Accept": MANIFEST_ACCEPT})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read()
