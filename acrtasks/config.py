@@ -441,9 +441,10 @@ def drops_attestations(config: Config, host: str, flag: Optional[str] = None) ->
     return choice == "drop"
 
 
-def attestations_problem(value: str) -> str:
-    """Why ``value`` is no ``--attestations`` ("" when it is one)."""
-    return "" if value in ATTESTATIONS else f"{value!r} is not one of {', '.join(ATTESTATIONS)}"
+def check_attestations(value: Optional[str]) -> None:
+    """``--attestations`` is auto, keep or drop (or not given), or a UsageError."""
+    if value is not None and value not in ATTESTATIONS:
+        raise UsageError(f"--attestations {value!r} is not one of {', '.join(ATTESTATIONS)}")
 
 
 def check_platforms(platforms: Sequence[str], what: str = "--platform") -> None:

@@ -144,8 +144,17 @@ def login_hint(host: str, message: str = "") -> str:
             "--password-stdin")
 
 
+#: ACR's answer to an OCI artifact (buildx's attestations): a 403 "denied" that is no matter of credentials.
+ARTIFACT_REFUSED = "unknown manifest class"
+ARTIFACT_FIX = "the registry refuses OCI artifacts (attestations): pass --attestations drop (or set [registry] " \
+               "attestations = \"drop\")"
+
+
 def explain(exc: AcrError) -> str:
-    """The error's message, with the way to log in when a registry refused our credentials."""
+    """The error's message, with the way out: log in when a registry refused our credentials, drop the
+    attestations when it refused an OCI artifact (ACR, and any registry answering as it does)."""
+    if ARTIFACT_REFUSED in str(exc).lower():
+        return f"{exc}; {ARTIFACT_FIX}"
     if isinstance(exc, (RegistryError, PushFailed)) and exc.kind == Kind.AUTH:
         return f"{exc}; {login_hint(exc.host, str(exc))}"
     return str(exc)

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Deque, Dict, List, Optional, Tuple
 
-from ..errors import BuildFailed, EngineError, EngineUnavailable, Kind, PushFailed
+from ..errors import ARTIFACT_REFUSED, BuildFailed, EngineError, EngineUnavailable, Kind, PushFailed
 from ..naming import ImageRef, digest_problem
 
 #: How many log lines a failed build keeps to show in the summary.
@@ -35,10 +35,6 @@ _ERROR_KINDS = (
                    # #22854): the manifest finds a blob missing; pushed again, every layer is there.
                    "manifest blob unknown", "blob unknown to registry")),
 )
-
-
-#: ACR's answer to an OCI artifact (buildx's attestations): a 403 "denied" that is no matter of credentials.
-ARTIFACT_REFUSED = "unknown manifest class"
 
 
 def classify_push_error(message: str) -> Kind:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..util.console import Console, JobProgress
-from .engine import ARTIFACT_REFUSED, Engine, PushProgress
-from ..errors import Interrupted, Kind, PreflightError, PushFailed, RegistryError, login_hint
+from .engine import Engine, PushProgress
+from ..errors import ARTIFACT_FIX, ARTIFACT_REFUSED, Interrupted, Kind, PreflightError, PushFailed, RegistryError, login_hint
 from ..util.jobs import CANCELLED, run_jobs
 from ..naming import ImageRef
 from .plan import PushStep
@@ -113,8 +113,7 @@ def waves(items: Sequence[Tuple[PushStep, ImageRef]], image_ids: Dict[str, str],
 def _explain(exc: PushFailed, ref: ImageRef) -> str:
     host = ref.host
     if ARTIFACT_REFUSED in str(exc).lower():
-        return (f"{host} refuses OCI artifacts such as buildx's attestations ({exc}); build with --attestations "
-                "drop (or [registry] attestations = \"drop\")")
+        return f"{host}: {exc}; {ARTIFACT_FIX}"
     if exc.kind == "auth":
         return f"{host} refused the push ({exc}); {login_hint(host, str(exc))}"
     if exc.kind == "immutable":

@@ -51,13 +51,48 @@ class CopyResult:
     images: List[Tuple[str, Manifest]] = field(default_factory=list)  # (platform, image manifest) copied
 
 
-def resolve(source, reference: str, platforms: Sequence[str] = ()
-            ) -> Tuple[Manifest, List[Manifest], List[str]]:
-    """The manifest to put under the tag, the child manifests it needs, and the platforms they cover."""
+#: What marks an index entry as an attestation rather than a platform image: buildx's annotation, or (OCI 1.1)
+#: a manifest whose config is the empty descriptor or that names an artifactType.
+ATTESTATION_ANNOTATION = ("vnd.docker.reference.type", "attestation-manifest")
+EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
+
+
+def is_artifact(manifest: Manifest) -> bool:
+    """An OCI artifact (an attestation, an SBOM, a signature), not a runnable image: ACR refuses these."""
+    data = manifest.data
+    config = data.get("config") if isinstance(data.get("config"), dict) else {}
+    return bool(data.get("artifactType")) or config.get("mediaType") == EMPTY_CONFIG
+
+
+def _is_attestation_entry(entry: dict) -> bool:
+    annotations = entry.get("annotations") if isinstance(entry.get("annotations"), dict) else {}
+    return annotations.get(ATTESTATION_ANNOTATION[0]) == ATTESTATION_ANNOTATION[1] or bool(entry.get("artifactType"))
+
+
+def resolve(source, reference: str, platforms: Sequence[str] = (), drop_attestations: bool = False
+            ) -> Tuple[Manifest, List[Manifest], List[str], bool]:
+    """The manifest to put under the tag, the child manifests it needs, the platforms they cover, and whether
+    attestations were left out.
+
+    ``drop_attestations``: an index's attestation entries are left out (the index is rewritten, so its digest
+    changes; every platform image keeps its own)."""
     top = source.manifest(reference)
+    dropped = False
     if not top.is_index:
-        return top, [], []
+        return top, [], [], dropped
     entries = top.children()
+    if drop_attestations:
+        kept = [e for e in entries if not _is_attestation_entry(e)]
+        children = {e["digest"]: source.manifest(e["digest"]) for e in kept}
+        kept = [e for e in kept if not is_artifact(children[e["digest"]])]
+        if kept and len(kept) < len(entries):
+            data = top.data
+            data["manifests"] = kept
+            raw = json.dumps(data, indent=3).encode()
+            top = Manifest(top.media_type, raw, sha256_digest(raw))
+            entries, dropped = kept, True
+            if not platforms:
+                return top, [children[e["digest"]] for e in entries], [platform_of(e) for e in entries], dropped
     if platforms:
         chosen = [e for e in entries if any(platform_matches(e, p) for p in platforms)]
         if not chosen:
@@ -65,14 +100,14 @@ def resolve(source, reference: str, platforms: Sequence[str] = ()
             at = "@" if reference.startswith("sha256:") else ":"
             raise source.fail(f"{source.where}{at}{reference} has none of {', '.join(platforms)} (it has {have})")
         if len(chosen) == 1:  # one platform: the tag gets that platform's manifest, as skopeo does
-            return source.manifest(chosen[0]["digest"]), [], [platform_of(chosen[0])]
+            return source.manifest(chosen[0]["digest"]), [], [platform_of(chosen[0])], dropped
         if len(chosen) < len(entries):
             data = top.data
             data["manifests"] = chosen
             raw = json.dumps(data, indent=3).encode()
             top = Manifest(top.media_type, raw, sha256_digest(raw))
         entries = chosen
-    return top, [source.manifest(e["digest"]) for e in entries], [platform_of(e) for e in entries]
+    return top, [source.manifest(e["digest"]) for e in entries], [platform_of(e) for e in entries], dropped
 
 
 def image_platform(source, manifest: Manifest) -> str:
@@ -102,13 +137,16 @@ def read_small_blob(source, digest: str, size: int, limit: int) -> bytes:
 def copy_image(source: Source, reference: str, target: Target, platforms: Sequence[str] = (),
                skip_existing: bool = True, force: bool = False, dry: bool = False, workers: int = 4,
                on_bytes: Optional[Callable[[int, int], None]] = None, tries: int = 3,
-               backoff: Optional[float] = None, with_platforms: bool = False) -> CopyResult:
+               backoff: Optional[float] = None, with_platforms: bool = False,
+               drop_attestations: bool = False) -> CopyResult:
     """Copy ``reference`` of ``source`` to ``target`` (see the module's docstring for the order of things).
 
     ``with_platforms``: also name the platform of a single-manifest image
     (from its config), for a target that files images by platform.
+    ``drop_attestations``: leave an index's attestations out (see :func:`resolve`); the status says so.
     """
-    top, children, platform_names = resolve(source, reference, platforms)
+    top, children, platform_names, dropped = resolve(source, reference, platforms, drop_attestations)
+    said = " (attestations dropped)" if dropped else ""
     images = list(zip(platform_names, children)) if children else []
     if not top.is_index:
         platform = platform_names[0] if platform_names else (image_platform(source, top) if with_platforms else "")
@@ -121,7 +159,7 @@ def copy_image(source: Source, reference: str, target: Target, platforms: Sequen
     existing = target.tag_digest()
     if existing == top.digest and skip_existing and not force:
         return CopyResult("unchanged", top.digest, platform_names, size=size, images=images)
-    status = "copied" if existing is None else "recopied" if existing == top.digest else "updated"
+    status = ("copied" if existing is None else "recopied" if existing == top.digest else "updated") + said
     if dry:
         return CopyResult(f"would be {status}", top.digest, platform_names, size=size, images=images)
     result = CopyResult(status, top.digest, platform_names, size=size, images=images)

@@ -152,7 +152,8 @@ def _engine_name(image: BundleImage) -> ImageRef:
     return image.local if image.kind == "component" else image.ref
 
 
-def run_export(plan: ExportPlan, settings: Settings, clients: Clients, engine_factory, console: Console) -> Path:
+def run_export(plan: ExportPlan, settings: Settings, clients: Clients, engine_factory, console: Console,
+               drop_attestations: bool = False) -> Path:
     """Write the bundle; on any failure (or Ctrl-C) the partial file is removed."""
     from ..copy.daemon import EngineSource
 
@@ -173,7 +174,7 @@ def run_export(plan: ExportPlan, settings: Settings, clients: Clients, engine_fa
                     image.result = copy_image(
                         source, reference, LayoutTarget(writer, name), plan.platforms if image.origin != "engine"
                         else (), with_platforms=True, on_bytes=lambda done, total: jobs.update(name, done, total),
-                        workers=1)
+                        workers=1, drop_attestations=drop_attestations)
                 finally:
                     if hasattr(source, "close"):
                         source.close()
@@ -309,7 +310,9 @@ def registry_targets(bundle: Bundle, settings: Settings) -> List[Tuple[BundleIma
 
 
 def import_to_registry(bundle: Bundle, targets: Sequence[Tuple[BundleImage, ImageRef]], clients: Clients,
-                       console: Console, dry: bool, jobs: int = 4) -> List[Tuple[BundleImage, ImageRef, CopyResult]]:
+                       console: Console, dry: bool, jobs: int = 4, drops=lambda host: False
+                       ) -> List[Tuple[BundleImage, ImageRef, CopyResult]]:
+    """``drops``: target host -> leave attestations out (config.drops_attestations)."""
     from ..util.jobs import run_jobs
 
     for host in dict.fromkeys(ref.host for _, ref in targets):
@@ -326,7 +329,8 @@ def import_to_registry(bundle: Bundle, targets: Sequence[Tuple[BundleImage, Imag
         image, ref = item
         target = RegistryTarget(clients.get(ref.host), ref.repository, ref.tag, sessions, locations)
         result = copy_image(LayoutSource(bundle.reader, str(image.ref)), str(image.ref), target, dry=dry,
-                            tries=target.client.tries, backoff=target.client.backoff)
+                            tries=target.client.tries, backoff=target.client.backoff,
+                            drop_attestations=drops(ref.host))
         console.say(f"{result.status:<9} {image.ref} -> {ref} ({result.digest}, "
                     f"{human_bytes(result.bytes_uploaded)} uploaded)")
         return image, ref, result

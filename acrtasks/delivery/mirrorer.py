@@ -43,8 +43,9 @@ class DepResult:
 class Mirrorer:
     def __init__(self, clients: Clients, console: Console, mirrors: Sequence[str] = (), platforms: Sequence[str] = (),
                  source: str = "auto", skip_existing: bool = True, force: bool = False, dry: bool = False,
-                 engine_factory: Optional[Callable] = None):
+                 engine_factory: Optional[Callable] = None, drops: Callable[[str], bool] = lambda host: False):
         self.clients = clients
+        self.drops = drops  # target host -> leave attestations out (config.drops_attestations)
         self.console = console
         self.mirrors = list(mirrors)
         self.platforms = list(platforms)
@@ -105,7 +106,8 @@ class Mirrorer:
                 copied = copy_image(source, reference, target, self.platforms, self.skip_existing, self.force,
                                     self.dry, on_bytes=lambda done, total: self.jobs.update(str(dep.source), done,
                                                                                             total),
-                                    tries=target.client.tries, backoff=target.client.backoff)
+                                    tries=target.client.tries, backoff=target.client.backoff,
+                                    drop_attestations=self.drops(dep.target.host))
             except RegistryError as exc:
                 failure = DepResult(dep, "failed", via=host, error=explain(exc))
                 if exc.host == dep.target.host and exc.host != host:

@@ -2,7 +2,7 @@
 
 from invoke import task
 
-from ..config import attestations_problem, backend_problem, check_platforms, network_problem, positive_int
+from ..config import backend_problem, check_attestations, check_platforms, network_problem, positive_int
 from ..errors import UsageError
 from ..util.console import Console
 from .common import boundary, carry_out, dry_footer, is_dry, shared, start
@@ -35,11 +35,11 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     if progress not in builds.PROGRESS_MODES:
         raise UsageError(f"--progress {progress!r} is not one of {', '.join(builds.PROGRESS_MODES)}")
     for flag, problem in (("--backend", backend_problem(backend) if backend is not None else ""),
-                          ("--network", network_problem(network) if network is not None else ""),
-                          ("--attestations", attestations_problem(attestations) if attestations else "")):
+                          ("--network", network_problem(network) if network is not None else "")):
         if problem:
             raise UsageError(f"{flag} {problem}")
     check_platforms(platform or ())
+    check_attestations(attestations)
     run = start(c)
     settings = run.settings(Console().warn, registry=registry, version=version, mode=mode, layout=layout,
                             tag_latest=tag_latest or None, parallel=parallel)

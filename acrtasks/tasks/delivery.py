@@ -4,14 +4,14 @@ from pathlib import Path
 
 from invoke import task
 
-from ..config import check_platforms, positive_int
+from ..config import check_attestations, check_platforms, drops_attestations, positive_int
 from ..errors import OperationFailed, UsageError
 from ..util.console import Console, count_line
 from .common import boundary, dry_footer, is_dry, shared, start
 
 
 @task(iterable=["component", "platform"], help=shared(
-    "component", "registry", "version", "layout",
+    "component", "registry", "version", "layout", "attestations",
     deps="include the dependency images ([deps] images and compose files); --no-deps leaves them out",
     output="the bundle file; default: <project>-<version>.tar (.tar.gz with --compress gzip)",
     platform="take only this platform of registry images, os/arch[/variant] (repeatable); default: all",
@@ -21,12 +21,13 @@ from .common import boundary, dry_footer, is_dry, shared, start
     load_platform="the platform `docker load` of the bundle gets (its manifest.json); default linux/amd64"))
 @boundary
 def export(c, component=None, deps=True, output=None, platform=None, source="auto", registry=None, version=None,
-           layout=None, compress="none", load_platform="linux/amd64"):
+           layout=None, compress="none", load_platform="linux/amd64", attestations=None):
     """Write an offline bundle: one tar that is an OCI layout, a `docker load` archive and a checksummed record."""
     from ..delivery import bundle
     from ..deps import hub_mirrors
     from ..registry.client import Clients
 
+    check_attestations(attestations)
     run = start(c)
     settings = run.settings(Console().warn, registry=registry, version=version, layout=layout)
     plan = bundle.plan_export(settings, component or (), deps, output, compress, platform or (), load_platform)
@@ -37,13 +38,15 @@ def export(c, component=None, deps=True, output=None, platform=None, source="aut
         console.say(line)
     if is_dry(c):
         return dry_footer(run)
-    path = bundle.run_export(plan, settings, clients, run.engine, console)
+    bound = settings.naming.registry.host if settings.naming.registry else ""  # the registry the bundle is for
+    path = bundle.run_export(plan, settings, clients, run.engine, console,
+                             drops_attestations(settings.config, bound, attestations))
     console.say(f"wrote {path} ({path.stat().st_size} bytes, {len(plan.images)} image(s)); check it with "
                 f"`inv import {path} --check`, load it with `docker load -i {path}`")
 
 
 @task(name="import", positional=["bundle"], help=shared(
-    "layout",
+    "layout", "attestations",
     bundle="the bundle (.tar, .tar.gz, or an unpacked directory) that `inv export` wrote",
     registry="push every image, every platform, to this registry under the naming rules",
     engine="load into the Docker engine and tag the local names (one platform)",
@@ -51,7 +54,8 @@ def export(c, component=None, deps=True, output=None, platform=None, source="aut
     check="only verify the bundle's checksums and contents; change nothing",
     jobs="images pushed at once with --registry (default 4)"))
 @boundary
-def import_(c, bundle=None, registry=None, engine=False, platform=None, check=False, layout=None, jobs=None):
+def import_(c, bundle=None, registry=None, engine=False, platform=None, check=False, layout=None, jobs=None,
+            attestations=None):
     """Verify an offline bundle, then push it to a registry (--registry) or load it into the engine (--engine)."""
     from ..delivery import bundle as bundles
     from ..registry.client import Clients
@@ -64,6 +68,7 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
         raise UsageError("import to where? add --registry R or --engine (or --check to only verify)")
     if platform:
         check_platforms([platform])
+    check_attestations(attestations)
     job_count = positive_int(jobs, "--jobs") if jobs is not None else 4
     run = start(c)
     console = Console()
@@ -81,7 +86,8 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
             settings = run.settings(registry=registry, layout=layout, version=opened.version)
             targets = bundles.registry_targets(opened, settings)
             clients = Clients(settings.config.insecure_hosts)
-            results = bundles.import_to_registry(opened, targets, clients, console, is_dry(c), job_count)
+            results = bundles.import_to_registry(opened, targets, clients, console, is_dry(c), job_count,
+                                                 lambda host: drops_attestations(settings.config, host, attestations))
             console.say(count_line(r.status for _, _, r in results))
     if is_dry(c):
         dry_footer(run)

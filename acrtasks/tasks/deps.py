@@ -2,14 +2,14 @@
 
 from invoke import task
 
-from ..config import check_platforms, positive_int
+from ..config import check_attestations, check_platforms, drops_attestations, positive_int
 from ..errors import UsageError
 from ..util.console import Console
 from .common import boundary, carry_out, dry_footer, is_dry, shared, start
 
 
 @task(name="push-deps", iterable=["dep", "platform"], help=shared(
-    "registry", "layout", "metadata_file",
+    "registry", "layout", "metadata_file", "attestations",
     deps_namespace="where dependencies go: host/ns or a Docker Hub namespace; default: [deps] namespace, then the "
                    "registry",
     dep="a dependency to mirror (repeatable), as written in build.toml or a compose file; default: all",
@@ -24,7 +24,8 @@ from .common import boundary, carry_out, dry_footer, is_dry, shared, start
             "tags"))
 @boundary
 def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_existing=False, force=False,
-              platform=None, jobs=None, source="auto", registry=None, layout=None, version=None, metadata_file=None):
+              platform=None, jobs=None, source="auto", registry=None, layout=None, version=None, metadata_file=None,
+              attestations=None):
     """Mirror dependency images registry-to-registry, all platforms, digest-verified, skipping unchanged."""
     from .. import deps as depsmod
     from ..delivery import mirrorer
@@ -36,6 +37,7 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
     if source not in mirrorer.SOURCES:
         raise UsageError(f"--source {source!r} is not one of {', '.join(mirrorer.SOURCES)}")
     check_platforms(platform or ())
+    check_attestations(attestations)
     if skip_existing and no_skip_existing:
         raise UsageError("--skip-existing and --no-skip-existing contradict each other; give one")
     # Two flags, not one bool: Invoke cannot tell `--skip-existing` from its default, and the flag must be
@@ -53,7 +55,8 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
     if is_dry(c):
         dry_footer(run)
     worker = mirrorer.Mirrorer(Clients(settings.config.insecure_hosts), console, deps_plan.mirrors,
-                               platform or (), source, skip, force, is_dry(c), run.engine)
+                               platform or (), source, skip, force, is_dry(c), run.engine,
+                               lambda host: drops_attestations(settings.config, host, attestations))
     worker.preflight(deps_plan.dependencies)
     carry_out(lambda: worker.run(deps_plan.dependencies, job_count), record, mirrorer.metadata,
               mirrorer.print_summary, console,

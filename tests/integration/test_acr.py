@@ -110,3 +110,56 @@ def blob_or_manifest(registry, repo: str, reference: str) -> bytes:
                                      headers={"Accept": MANIFEST_ACCEPT})
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.read()
+
+
+@pytest.fixture
+def attested():
+    """A source index as Docker Hub serves them in 2026: two platforms, and an attestation made as an OCI 1.1
+    artifact (empty config, artifactType) beside them, with buildx's annotation."""
+    source = Registry().start()
+    writer = RegistryWriter(source)
+    amd = writer.image("team/app", None, [make_layer(50_000, 11)], "amd64", oci=True)
+    arm = writer.image("team/app", None, [make_layer(40_000, 12)], "arm64", "v8", oci=True)
+    writer.blob("team/app", b"{}")
+    statement = writer.blob("team/app", b'{"_type": "https://in-toto.io/Statement/v1"}')
+    artifact = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "artifactType": "application/vnd.in-toto+json", "config": EMPTY,
+                "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": statement, "size": 44}]}
+    raw = json.dumps(artifact).encode()
+    import hashlib
+
+    digest = writer.manifest("team/app", "sha256:" + hashlib.sha256(raw).hexdigest(), artifact, artifact["mediaType"])
+    attestation = {"mediaType": artifact["mediaType"], "digest": digest, "size": len(raw),
+                   "platform": {"architecture": "unknown", "os": "unknown"},
+                   "annotations": {"vnd.docker.reference.digest": amd["digest"],
+                                   "vnd.docker.reference.type": "attestation-manifest"}}
+    source.index_digest = writer.index("team/app", "1.0", [amd, arm, attestation], oci=True)
+    source.platform_digests = sorted([amd["digest"], arm["digest"]])
+    yield source
+    source.remove()
+
+
+def test_push_deps_drops_attestations_for_acr_and_keeps_them_elsewhere(project, acr, attested, registry, tmp_path):
+    acr_host = acr.host.split(":")[0]
+    project.write(f'[registry]\nflat_hosts = [".aliyuncs.com", "{acr_host}"]\n'
+                  f'[deps]\nimages = ["{attested.host}/team/app:1.0"]\n')
+    # what ACR says to the artifact when asked to keep it: refused, with the fix in the same line
+    kept = project.inv("push-deps", "--deps-namespace", f"{acr.host}/shop", "--attestations", "keep")
+    assert kept.returncode == 1, kept.stdout + kept.stderr
+    assert "unknown manifest class for application/vnd.oci.empty.v1+json" in kept.stdout
+    assert "--attestations drop" in kept.stdout and "Traceback" not in kept.stdout + kept.stderr
+    # auto, for ACR: dropped; the index is rewritten, every platform image keeps its digest
+    metadata = tmp_path / "meta.json"
+    dropped = project.inv("push-deps", "--deps-namespace", f"{acr.host}/shop", "--metadata-file", str(metadata))
+    assert dropped.returncode == 0, dropped.stdout + dropped.stderr
+    assert "copied (attestations dropped)" in dropped.stdout
+    held = acr.upstream.digest("shop/app", "1.0")
+    assert held and held != attested.index_digest
+    body = json.loads(blob_or_manifest(acr.upstream, "shop/app", "1.0"))
+    assert sorted(e["digest"] for e in body["manifests"]) == attested.platform_digests
+    assert held in metadata.read_text()  # what the target holds, for set-images --pin digest
+    # elsewhere, kept: byte for byte, the source's digest (both registries are on 127.0.0.1, which flat_hosts
+    # names here, so keep is asked for; auto's choice by host is unit-tested)
+    plain = project.inv("push-deps", "--deps-namespace", f"{registry.host}/mirror", "--attestations", "keep")
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert registry.digest("mirror/app", "1.0") == attested.index_digest

@@ -258,3 +258,56 @@ def test_descriptors_and_children_are_checked():
     assert platform_of({"digest": good}) == "unknown/unknown"
     assert platform_matches("linux/arm64/v8", "linux/arm64") and not platform_matches("linux/arm64", "linux/arm64/v8")
     assert platform_matches({"platform": {"os": "linux", "architecture": "amd64"}}, " LINUX/AMD64 ")
+
+
+class ManifestSource(StubSource):
+    """Manifests by digest (and one tag), for resolve()."""
+
+    def __init__(self, manifests, tag_digest):
+        self.manifests = manifests
+        self.tag_digest = tag_digest
+
+    def manifest(self, reference):
+        return self.manifests[self.tag_digest if reference == "1.0" else reference]
+
+
+def _manifest(body):
+    from acrtasks.copy.manifests import parse_manifest
+
+    raw = json.dumps(body).encode()
+    return parse_manifest(raw, body["mediaType"], digest_of(raw))
+
+
+def test_attestations_leave_an_index_only_when_asked():
+    from acrtasks.copy.copier import resolve
+
+    oci = "application/vnd.oci.image.manifest.v1+json"
+    image = lambda arch: _manifest({"schemaVersion": 2, "mediaType": oci, "layers": [],  # noqa: E731
+                                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                               "digest": digest_of(arch.encode()), "size": 1}})
+    amd, arm = image("amd64"), image("arm64")
+    empty = {"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest_of(b"{}"), "size": 2}
+    artifact = _manifest({"schemaVersion": 2, "mediaType": oci, "config": empty, "layers": []})  # OCI 1.1 form
+    old_style = image("unknown")  # buildx before 0.32: an image manifest, told apart by its annotation only
+    entries = [{"mediaType": oci, "digest": amd.digest, "size": len(amd.raw), "platform": {"os": "linux",
+                                                                                           "architecture": "amd64"}},
+               {"mediaType": oci, "digest": arm.digest, "size": len(arm.raw), "platform": {"os": "linux",
+                                                                                           "architecture": "arm64"}},
+               {"mediaType": oci, "digest": artifact.digest, "size": len(artifact.raw),
+                "platform": {"os": "unknown", "architecture": "unknown"}},
+               {"mediaType": oci, "digest": old_style.digest, "size": len(old_style.raw),
+                "platform": {"os": "unknown", "architecture": "unknown"},
+                "annotations": {"vnd.docker.reference.type": "attestation-manifest"}}]
+    index = _manifest({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": entries})
+    source = ManifestSource({m.digest: m for m in (amd, arm, artifact, old_style, index)}, index.digest)
+    top, children, platforms, dropped = resolve(source, "1.0")
+    assert (top.digest, len(children), dropped) == (index.digest, 4, False)  # keep: byte for byte
+    top, children, platforms, dropped = resolve(source, "1.0", drop_attestations=True)
+    assert dropped and top.digest != index.digest
+    assert [c.digest for c in children] == [amd.digest, arm.digest] and platforms == ["linux/amd64", "linux/arm64"]
+    assert [e["digest"] for e in top.data["manifests"]] == [amd.digest, arm.digest]
+    plain = _manifest({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": entries[:2]})
+    source = ManifestSource({m.digest: m for m in (amd, arm, plain)}, plain.digest)
+    assert resolve(source, "1.0", drop_attestations=True)[0].digest == plain.digest  # nothing to drop: unchanged
