@@ -9,7 +9,7 @@ from .common import boundary, carry_out, dry_footer, is_dry, shared, start
 
 
 @task(iterable=["component", "platform"], help=shared(
-    "component", "registry", "version", "layout", "tag_latest", "metadata_file", "attestations",
+    "component", "registry", "version", "layout", "tag_latest", "metadata_file", "attestations", "no_preflight",
     mode="build mode (dev, prod or a [modes.<name>] table) supplying build args",
     parallel="how many builds run at once; default: [build] parallel",
     no_cache="build without the engine's layer cache",
@@ -25,7 +25,7 @@ from .common import boundary, carry_out, dry_footer, is_dry, shared, start
 @boundary
 def build(c, component=None, registry=None, version=None, mode=None, layout=None, tag_latest=False,
           no_cache=False, parallel=None, metadata_file=None, progress="auto", backend=None, network=None,
-          platform=None, builder=None, attestations=None):
+          platform=None, builder=None, attestations=None, no_preflight=False):
     """Build component images (classic builder, BuildKit or buildx), in parallel, tagged for the registry."""
     from ..build import builder as builds
     from ..build import plan
@@ -64,6 +64,12 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     record = metadata.MetadataFile(metadata_file)
     record.check()
     chosen.check_engine()  # the engine answers, or nothing is started
+    pushes_next = "push" in run.chain[run.chain.index("build") + 1:] if "build" in run.chain else False
+    if (chosen.pushes or pushes_next) and settings.naming.registry is not None and not no_preflight:
+        from ..registry.client import Clients
+
+        run.preflight(Clients(config.insecure_hosts), [ref for step in steps for ref in step.refs if ref.host],
+                      "nothing built")
     held = None
     if chosen.pushes:  # what buildx says it pushed is read back from the registry, as push does
         from ..build.pusher import held_by
@@ -80,10 +86,10 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
 
 
 @task(iterable=["component"], help=shared("component", "registry", "version", "layout", "tag_latest", "metadata_file",
-                                          jobs="refs pushed at once (default 4)"))
+                                          "no_preflight", jobs="refs pushed at once (default 4)"))
 @boundary
 def push(c, component=None, registry=None, version=None, layout=None, tag_latest=False, metadata_file=None,
-         jobs=None):
+         jobs=None, no_preflight=False):
     """Push built component images to the registry, N at once, after checking every one exists locally."""
     from ..build import plan, pusher
     from ..registry.client import Clients
@@ -106,7 +112,10 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
     record.check()
     engine = run.engine()
     image_ids = pusher.preflight(engine, steps)
-    held = pusher.held_by(Clients(settings.config.insecure_hosts))
+    clients = Clients(settings.config.insecure_hosts)
+    if not no_preflight:
+        run.preflight(clients, [ref for step in steps for ref in step.refs], "nothing pushed")
+    held = pusher.held_by(clients)
     carry_out(lambda: pusher.run_pushes(engine, steps, image_ids, console, job_count, held), record, pusher.metadata,
               pusher.print_summary, console,
               lambda failed, total: f"{len(failed)} of {total} push(es) did not complete")

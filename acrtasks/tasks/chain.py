@@ -46,7 +46,9 @@ class ChainExecutor(Executor):
 
     def execute(self, *tasks):
         loaded_from = self.collection.loaded_from  # tasks.py's directory; None for `acr` (the current one)
-        self.config[CONFIG_KEY] = Run(project_dir=Path(loaded_from) if loaded_from else None, chained=True)
+        names = tuple(t.name for t in tasks if isinstance(t, ParserContext))
+        self.config[CONFIG_KEY] = Run(project_dir=Path(loaded_from) if loaded_from else None, chained=True,
+                                      chain=names)
         shared = iter(shared_calls([t for t in tasks if isinstance(t, ParserContext)]))
         return super().execute(*(next(shared) if isinstance(t, ParserContext) else t for t in tasks))
 

@@ -25,6 +25,8 @@ SHARED_HELP = {
     "layout": "auto | flat | nested; auto is flat on hosts ending with [registry] flat_hosts (ACR)",
     "tag_latest": "also tag (and push) the latest refs",
     "metadata_file": "write a JSON record of refs, image ids and digests here (merged across chained tasks)",
+    "no_preflight": "skip the check, before the first build or copy, that every target repository takes a push "
+                    "(a blob upload opened and cancelled)",
     "attestations": "auto, keep or drop buildx's provenance/SBOM attestations (OCI artifacts, which ACR refuses); "
                     "auto drops them for [registry] flat_hosts; default: [registry] attestations",
 }

@@ -46,7 +46,7 @@ def export(c, component=None, deps=True, output=None, platform=None, source="aut
 
 
 @task(name="import", positional=["bundle"], help=shared(
-    "layout", "attestations",
+    "layout", "attestations", "no_preflight",
     bundle="the bundle (.tar, .tar.gz, or an unpacked directory) that `inv export` wrote",
     registry="push every image, every platform, to this registry under the naming rules",
     engine="load into the Docker engine and tag the local names (one platform)",
@@ -55,7 +55,7 @@ def export(c, component=None, deps=True, output=None, platform=None, source="aut
     jobs="images pushed at once with --registry (default 4)"))
 @boundary
 def import_(c, bundle=None, registry=None, engine=False, platform=None, check=False, layout=None, jobs=None,
-            attestations=None):
+            attestations=None, no_preflight=False):
     """Verify an offline bundle, then push it to a registry (--registry) or load it into the engine (--engine)."""
     from ..delivery import bundle as bundles
     from ..registry.client import Clients
@@ -86,6 +86,8 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
             settings = run.settings(registry=registry, layout=layout, version=opened.version)
             targets = bundles.registry_targets(opened, settings)
             clients = Clients(settings.config.insecure_hosts)
+            if not no_preflight and not is_dry(c):
+                run.preflight(clients, [ref for _, ref in targets], "nothing imported")
             results = bundles.import_to_registry(opened, targets, clients, console, is_dry(c), job_count,
                                                  lambda host: drops_attestations(settings.config, host, attestations))
             console.say(count_line(r.status for _, _, r in results))

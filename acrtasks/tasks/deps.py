@@ -9,7 +9,7 @@ from .common import boundary, carry_out, dry_footer, is_dry, shared, start
 
 
 @task(name="push-deps", iterable=["dep", "platform"], help=shared(
-    "registry", "layout", "metadata_file", "attestations",
+    "registry", "layout", "metadata_file", "attestations", "no_preflight",
     deps_namespace="where dependencies go: host/ns or a Docker Hub namespace; default: [deps] namespace, then the "
                    "registry",
     dep="a dependency to mirror (repeatable), as written in build.toml or a compose file; default: all",
@@ -25,7 +25,7 @@ from .common import boundary, carry_out, dry_footer, is_dry, shared, start
 @boundary
 def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_existing=False, force=False,
               platform=None, jobs=None, source="auto", registry=None, layout=None, version=None, metadata_file=None,
-              attestations=None):
+              attestations=None, no_preflight=False):
     """Mirror dependency images registry-to-registry, all platforms, digest-verified, skipping unchanged."""
     from .. import deps as depsmod
     from ..delivery import mirrorer
@@ -58,6 +58,8 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
                                platform or (), source, skip, force, is_dry(c), run.engine,
                                lambda host: drops_attestations(settings.config, host, attestations))
     worker.preflight(deps_plan.dependencies)
+    if not no_preflight and not is_dry(c):
+        run.preflight(worker.clients, [d.target for d in deps_plan.dependencies], "nothing copied")
     carry_out(lambda: worker.run(deps_plan.dependencies, job_count), record, mirrorer.metadata,
               mirrorer.print_summary, console,
               lambda failed, total: f"{len(failed)} of {total} dependenc{'y' if total == 1 else 'ies'} "

@@ -21,9 +21,11 @@ CONFIG_KEY = "acrtasks_run"
 class Run:
     """The chain's shared state; see the module docstring."""
 
-    def __init__(self, project_dir: Optional[Path] = None, chained: bool = False):
+    def __init__(self, project_dir: Optional[Path] = None, chained: bool = False, chain: Tuple[str, ...] = ()):
         self.project_dir = project_dir  # where tasks.py was loaded from; None: the current directory
         self.chained = chained  # flags are shared across the chain (ChainExecutor)
+        self.chain = chain  # the chain's task names, in order (ChainExecutor): a build knows a push follows
+        self.preflighted: Set[Tuple[str, str]] = set()  # (host, repository) the chain may push to, checked
         self.pushed_by_build: Set[ImageRef] = set()  # refs a build pushed itself (buildx, several platforms)
         self._config: Optional[Config] = None
         self._settings: Dict[Tuple, Settings] = {}
@@ -61,6 +63,13 @@ class Run:
 
             self._engine = Engine.connect()
         return self._engine
+
+    def preflight(self, clients, refs, what: str) -> None:
+        """Check once per chain that we may push to each of ``refs``' repositories (registry.preflight)."""
+        from ..registry.preflight import check_push
+
+        todo = [ref for ref in refs if (ref.host, ref.repository) not in self.preflighted]
+        self.preflighted.update(check_push(clients, todo, what))
 
     def once(self, text: str, say: Callable[[str], None]) -> None:
         """Say ``text`` once per chain: chained tasks share their warnings as they share their flags."""

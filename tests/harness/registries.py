@@ -119,10 +119,13 @@ class Registry:
             self.proc = None
 
     def write_requests(self) -> int:
-        """How many POST/PUT/PATCH requests the registry has served (needs ``log_level="info"``)."""
+        """How many requests that store something the registry has served (needs ``log_level="info"``): PUT,
+        PATCH and cross-repository mounts. A bare upload POST stores nothing (a push's PUT follows it; the
+        preflight's DELETE cancels it), so it does not count."""
         log = (self.root / "registry.log").read_text(errors="replace")
         return sum(1 for line in log.splitlines() if "response completed" in line
-                   and any(f"http.request.method={m}" in line for m in ("POST", "PUT", "PATCH")))
+                   and (any(f"http.request.method={m}" in line for m in ("PUT", "PATCH"))
+                        or ("http.request.method=POST" in line and "mount=" in line)))
 
     def remove(self) -> None:
         self.stop()

@@ -163,3 +163,27 @@ def test_push_deps_drops_attestations_for_acr_and_keeps_them_elsewhere(project, 
     plain = project.inv("push-deps", "--deps-namespace", f"{registry.host}/mirror", "--attestations", "keep")
     assert plain.returncode == 0, plain.stdout + plain.stderr
     assert registry.digest("mirror/app", "1.0") == attested.index_digest
+
+
+def test_a_missing_namespace_stops_the_chain_before_any_build(project, engine, api, acr):
+    """ACR refuses a push into a namespace nobody created with a bare `denied`, at the first blob upload: the
+    preflight asks that before the first build, names the namespace, and leaves nothing behind."""
+    import time
+
+    for name in ("api", "web"):
+        project.component(name, "FROM scratch\nCOPY Dockerfile /\n")
+    version = unique_version()
+    since = int(time.time())
+    result = project.inv("build", "push", "--registry", f"{acr.host}/missing", "--layout", "flat",
+                         "--version", version)
+    assert result.returncode == 2, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "namespace 'missing' does not exist" in errors[0], result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    # no build ran: no image of that version, and the engine saw no build (its events since the start)
+    assert not [i for i in api.images() if any(version in tag for tag in i["RepoTags"] or [])]
+    events = list(api.events(since=since, until=int(time.time()) + 1, decode=True))
+    assert not [e for e in events if e.get("Type") == "image" and version in json.dumps(e)], events
+    assert acr.upstream.repositories() == []  # nothing in the registry
+    assert [(method, path.split("?")[0]) for method, path, _ in acr.refused] == \
+        [("POST", "/v2/missing/demo/blobs/uploads/")]  # one probe, refused; nothing else was tried

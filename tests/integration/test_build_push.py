@@ -132,10 +132,23 @@ def test_push_with_credentials_from_docker_config(quick, auth_registry, tmp_path
     assert auth_registry.tags("ns/demo-web") == [version]
 
 
-def test_push_without_credentials_is_a_clear_auth_error(quick, auth_registry, tmp_path):
+def test_push_without_credentials_is_refused_before_any_build(quick, api, auth_registry, tmp_path):
+    """The preflight: one blob upload opened and cancelled per target namespace, before the first build."""
     version = unique_version()
     result = quick.inv("build", "push", "--registry", f"{auth_registry.host}/ns", "--version", version,
                        env={**ENV, "DOCKER_CONFIG": str(tmp_path)})
+    assert result.returncode == 2, result.stdout + result.stderr
+    line = one_line_error(result)
+    assert line.startswith("error: nothing built: ") and f"inv login --registry {auth_registry.host}" in line
+    assert "--no-preflight" in line
+    assert not [i for i in api.images() if f"demo-api:{version}" in (i["RepoTags"] or [])]  # no build ran
+    assert auth_registry.repositories() == []
+
+
+def test_push_without_credentials_is_a_clear_auth_error(quick, auth_registry, tmp_path):
+    version = unique_version()
+    result = quick.inv("build", "push", "--registry", f"{auth_registry.host}/ns", "--version", version,
+                       "--no-preflight", env={**ENV, "DOCKER_CONFIG": str(tmp_path)})
     assert result.returncode == 1
     assert f"inv login --registry {auth_registry.host}" in result.stdout
     assert "skipped" in result.stdout  # the second image is not retried against a registry that refused us
@@ -180,11 +193,14 @@ def test_push_to_a_stopped_registry_fails_after_retries(quick, registry):
     assert result.returncode == 0, result.stderr
     registry.stop()
     result = quick.inv("push", "--component", "web", "--registry", f"{registry.host}/ns", "--version", version,
-                       env={"ACRTASKS_RETRY_BACKOFF": "0.2"})
+                       "--no-preflight", env={"ACRTASKS_RETRY_BACKOFF": "0.2"})
     assert result.returncode == 1
     assert "try 1/3 failed" in result.stderr and "try 2/3 failed" in result.stderr
     assert f"{registry.host} unreachable after 3 tries" in result.stdout
     one_line_error(result)
+    checked = quick.inv("push", "--component", "web", "--registry", f"{registry.host}/ns", "--version", version,
+                        env={"ACRTASKS_RETRY_BACKOFF": "0.2"})  # the preflight says it first, in one line
+    assert checked.returncode == 2 and f"nothing pushed: {registry.host}: cannot connect" in one_line_error(checked)
 
 
 def engine_state(api):
