@@ -21,7 +21,7 @@ ACR itself cannot be reached from the tests. What this reproduces, and where eac
 """
 
 import json
-from typing import Iterable
+from typing import Iterable, Optional
 
 from .servers import LoopbackServer, QuietHandler, forward, read_body, send
 
@@ -36,8 +36,16 @@ def _denied(handler, message: str) -> None:
 class AcrRegistry(LoopbackServer):
     """ACR's refusals in front of ``upstream`` (a harness Registry); see the module docstring."""
 
-    def __init__(self, upstream, namespaces: Iterable[str], immutable: Iterable[str] = ()):
+    def __init__(self, upstream, namespaces: Iterable[str], immutable: Iterable[str] = (), tls: Optional[dict] = None):
+        """``tls``: make_tls's files; the double then speaks HTTPS (reached under an ``*.aliyuncs.com`` name
+        through a TunnelProxy, as the tests reach "ACR"); the upstream stays plain HTTP on loopback."""
         super().__init__()
+        self.tls = tls
+        if tls:
+            import ssl
+
+            self.ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.ssl_context.load_cert_chain(str(tls["cert"]), str(tls["key"]))
         self.upstream = upstream
         self.namespaces = set(namespaces)
         self.immutable = set(immutable)  # repositories ("ns/repo") whose tags cannot be overwritten
@@ -45,13 +53,11 @@ class AcrRegistry(LoopbackServer):
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     @property
     def users(self) -> dict:  # what RegistryWriter needs of a registry
         return self.upstream.users
-
-    tls = None
 
     def handler_class(self):
         outer = self
@@ -76,7 +82,8 @@ class AcrRegistry(LoopbackServer):
                 status, headers, data = forward(self, outer.upstream.host, path, body)
                 location = headers.get("Location")
                 if location and location.startswith(f"http://{outer.upstream.host}"):
-                    headers["Location"] = location.replace(outer.upstream.host, outer.host, 1)
+                    # relative, so it resolves against the name the client used (an *.aliyuncs.com one)
+                    headers["Location"] = location[len(f"http://{outer.upstream.host}"):]
                 send(self, status, headers, data)
 
             def _manifest_problem(self, body: bytes) -> str:

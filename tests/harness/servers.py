@@ -25,6 +25,8 @@ class LoopbackServer:
     reading a request body (chunked or not), forwarding a request to a real registry, sending an answer.
     Handler threads are daemons, so a stalled answer never holds up ``stop``."""
 
+    ssl_context = None  # set by a server that speaks TLS (the ACR double): the listening socket is wrapped
+
     def __init__(self):
         self.port = free_port()
         self._server = None
@@ -45,6 +47,8 @@ class LoopbackServer:
             block_on_close = False
 
         self._server = Server(("127.0.0.1", self.port), self.handler_class())
+        if self.ssl_context is not None:
+            self._server.socket = self.ssl_context.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

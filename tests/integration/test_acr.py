@@ -187,3 +187,69 @@ def test_a_missing_namespace_stops_the_chain_before_any_build(project, engine, a
     assert acr.upstream.repositories() == []  # nothing in the registry
     assert [(method, path.split("?")[0]) for method, path, _ in acr.refused] == \
         [("POST", "/v2/missing/demo/blobs/uploads/")]  # one probe, refused; nothing else was tried
+
+
+def test_token_auth_as_acr_does_it(project, attested, tmp_path):
+    """ACR's Bearer auth: the realm on another host (here: port), scopes repository:<ns>/<repo>:pull,push; the
+    preflight and the copy get their tokens from it, and a namespace nobody created is named."""
+    import base64
+
+    from harness import TokenServer
+
+    tokens = TokenServer({"robot": "s3cret-robot"}, tmp_path / "tokens").start()
+    upstream = Registry(token=tokens).start()
+    acr = AcrRegistry(upstream, namespaces={"shop"}).start()
+    try:
+        config = tmp_path / "dockercfg"
+        config.mkdir()
+        auth = base64.b64encode(b"robot:s3cret-robot").decode()
+        (config / "config.json").write_text(json.dumps({"auths": {acr.host: {"auth": auth}}}))
+        env = {"DOCKER_CONFIG": str(config)}
+        project.write(f'[registry]\nflat_hosts = [".aliyuncs.com", "{acr.host.split(":")[0]}"]\n'
+                      f'[deps]\nimages = ["{attested.host}/team/app:1.0"]\n')
+        done = project.inv("push-deps", "--deps-namespace", f"{acr.host}/shop", env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "copied (attestations dropped)" in done.stdout
+        scopes = {scope for query in tokens.requests_seen for scope in query.get("scope", [])}
+        assert "repository:shop/app:pull,push" in scopes, scopes
+        missing = project.inv("push-deps", "--deps-namespace", f"{acr.host}/nowhere", env=env)
+        assert missing.returncode == 2 and "namespace 'nowhere' does not exist" in missing.stderr, missing.stderr
+    finally:
+        acr.stop()
+        upstream.remove()
+        tokens.stop()
+
+
+
+def test_bundles_drop_attestations_for_acr_on_export_or_on_import(project, acr, attested, tmp_path):
+    """export keeps what the source holds unless the bundle is meant for ACR; import into ACR drops them."""
+    project.write(f'[registry]\nflat_hosts = [".aliyuncs.com", "{acr.host.split(":")[0]}"]\n'
+                  f'[deps]\nimages = ["{attested.host}/team/app:1.0"]\n'
+                  '[components.api]\ncontext = "."\n')
+    RegistryWriter(acr).image("shop/demo", "api-1", [make_layer(1000, 9)], oci=True)  # the release's component
+    bundle = tmp_path / "kept.tar"
+    kept = project.inv("export", "--registry", f"{acr.host}/shop", "--version", "1", "--source", "registry",
+                       "--attestations", "keep", "--output", str(bundle))
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    index = json.loads(_member(bundle, "blobs/sha256/" + attested.index_digest.split(":")[1]))
+    assert len(index["manifests"]) == 3  # kept: the attestation travels in the bundle
+    imported = project.inv("import", str(bundle), "--registry", f"{acr.host}/shop")
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert "copied (attestations dropped)" in imported.stdout
+    body = json.loads(blob_or_manifest(acr.upstream, "shop/app", "1.0"))
+    assert sorted(e["digest"] for e in body["manifests"]) == attested.platform_digests
+    # a bundle meant for ACR (auto, by its registry): dropped at export
+    meant = tmp_path / "for-acr.tar"
+    dropped = project.inv("export", "--registry", f"{acr.host}/shop", "--version", "1", "--source", "registry",
+                          "--output", str(meant))
+    assert dropped.returncode == 0, dropped.stdout + dropped.stderr
+    record = json.loads(_member(meant, "acrtasks-bundle.json"))
+    app = next(i for i in record["images"] if i["ref"].endswith("/team/app:1.0"))  # a dependency: its source
+    assert app["digest"] != attested.index_digest and len(app["platforms"]) == 2
+
+
+def _member(bundle, name: str) -> bytes:
+    import tarfile
+
+    with tarfile.open(bundle) as tar:
+        return tar.extractfile(name).read()

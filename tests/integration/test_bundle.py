@@ -332,13 +332,16 @@ def test_pull_tags_local_names(release, engine, api):
         api.inspect_image(f"demo-web:{release.version}")
 
 
-def test_flat_acr_names_after_import_into_a_tls_registry_posing_as_acr(release, tmp_path):
-    from harness import TunnelProxy, make_tls
+def test_flat_acr_names_after_import_into_the_acr_double_over_tls(release, tmp_path):
+    """Into the ACR double (harness.acr: ACR's refusals, here over TLS under an *.aliyuncs.com name): the
+    bundle's attestation-free images pass, and ACR's flat names are what the registry holds."""
+    from harness import AcrRegistry, TunnelProxy, make_tls
 
     acr = "cr-test.cn-hangzhou.aliyuncs.com"
     tls = make_tls(tmp_path / "tls", names=(acr,))
-    target = Registry(tls=tls).start()
-    proxy = TunnelProxy(target).start()
+    target = Registry().start()
+    double = AcrRegistry(target, namespaces={"shop"}, tls=tls).start()
+    proxy = TunnelProxy(double).start()
     certs = tmp_path / "certs.d"
     (certs / acr).mkdir(parents=True)
     shutil.copy(tls["ca"], certs / acr / "ca.crt")
@@ -352,8 +355,12 @@ def test_flat_acr_names_after_import_into_a_tls_registry_posing_as_acr(release, 
         assert target.digest("shop/demo", f"api-{release.version}") == \
             release.registry.digest("demo-api", release.version)
         assert target.digest("shop/minio", "2024") == release.index
+        assert double.refused == []
+        elsewhere = release.project.inv("import", str(release.bundle), "--registry", f"{acr}/other", env=env)
+        assert elsewhere.returncode == 2 and "namespace 'other' does not exist" in elsewhere.stderr  # preflight
     finally:
         proxy.stop()
+        double.stop()
         target.remove()
 
 
