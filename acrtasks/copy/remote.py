@@ -7,6 +7,7 @@ the registry (:class:`UploadSessions`).
 """
 
 import threading
+import time
 from typing import Callable, Dict, Iterator, Optional, Tuple
 from urllib.parse import urljoin
 
@@ -26,6 +27,7 @@ from .manifests import (
 )
 
 MOUNT_TRIES = 3  # candidate repositories tried before uploading
+RACED_PUT_TRIES = 3  # a manifest PUT refused (400) while another writer lands the same image, tried again
 
 
 class RegistrySource:
@@ -152,25 +154,31 @@ class RegistryTarget:
     def put_manifest(self, manifest: Manifest, reference: Optional[str]) -> str:
         """PUT under its digest (``reference`` None: a child of an index) or under the tag."""
         where = self.tag if reference else manifest.digest
-        try:
-            response = self.client.request("PUT", f"/v2/{self.repo}/manifests/{where}", scope=_push(self.repo),
-                                           headers={"Content-Type": manifest.media_type}, data=manifest.raw,
-                                           ok=(200, 201))
-        except RegistryError as exc:
-            # Another writer of the same image (two push-deps into one target at once) can make the registry
-            # refuse ours, e.g. distribution's DIGEST_INVALID on an index while the other run's children land.
-            # What counts is what the target holds: if it is our digest now, this copy is done.
-            if exc.kind in (Kind.AUTH, Kind.IMMUTABLE, Kind.TLS):
-                raise
+        for attempt in range(1, RACED_PUT_TRIES + 1):
             try:
-                held = _head_manifest(self.client, self.repo, where, _push(self.repo))
-            except RegistryError:
-                held = None
-            if held != manifest.digest:
-                raise exc from None
-            return held
-        response.close()
-        return response.headers.get("Docker-Content-Digest") or manifest.digest
+                response = self.client.request("PUT", f"/v2/{self.repo}/manifests/{where}", scope=_push(self.repo),
+                                               headers={"Content-Type": manifest.media_type}, data=manifest.raw,
+                                               ok=(200, 201))
+            except RegistryError as exc:
+                # Another writer of the same image (two push-deps into one target at once) can make the registry
+                # refuse ours, e.g. distribution's DIGEST_INVALID on an index while the other run's children
+                # land. What counts is what the target holds: if it is our digest now, this copy is done; if
+                # not yet, the other writer is midway, and the same PUT a moment later finds everything there.
+                if exc.kind in (Kind.AUTH, Kind.IMMUTABLE, Kind.TLS):
+                    raise
+                try:
+                    held = _head_manifest(self.client, self.repo, where, _push(self.repo))
+                except RegistryError:
+                    held = None
+                if held == manifest.digest:
+                    return held
+                if exc.status != 400 or attempt == RACED_PUT_TRIES:
+                    raise exc from None
+                time.sleep(0.2 * attempt)
+                continue
+            response.close()
+            return response.headers.get("Docker-Content-Digest") or manifest.digest
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 def _head_manifest(client: RegistryClient, repo: str, reference: str, scope: str) -> Optional[str]:

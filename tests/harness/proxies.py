@@ -24,7 +24,7 @@ class FaultyRegistry(LoopbackServer):
     another digest), ``stale_tag_for_readers`` (the same, but the engine's own requests, by their User-Agent, get
     the truth: a cache in front of readers), ``tag_put_raced`` (a PUT of a manifest by tag reaches the registry, but the answer is
     distribution's ``DIGEST_INVALID``, as a concurrent writer causes), ``tag_put_refused`` (the same answer, and
-    nothing stored). ``hit`` is set once the fault has been served. Handler threads are daemons: a stall
+    nothing stored), ``tag_put_always_refused`` (every PUT by tag so). ``hit`` is set once the fault has been served. Handler threads are daemons: a stall
     never holds up ``stop``.
     """
 
@@ -70,7 +70,8 @@ class FaultyRegistry(LoopbackServer):
                                                                   'service="faulty"'}, b"")
                 tag_put = (self.command == "PUT" and "/manifests/" in path
                            and not path.rsplit("/", 1)[-1].startswith("sha256:"))
-                if fault in ("tag_put_raced", "tag_put_refused") and tag_put and not outer.hit.is_set():
+                if tag_put and (fault == "tag_put_always_refused" or (
+                        fault in ("tag_put_raced", "tag_put_refused") and not outer.hit.is_set())):
                     if fault == "tag_put_raced":
                         self._upstream(body)
                     outer.hit.set()

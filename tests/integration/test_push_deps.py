@@ -308,10 +308,12 @@ def test_a_second_namespace_mounts_what_the_first_copy_uploaded(project, source,
     assert logged_registry.write_requests() > uploads  # it did write: mounts and manifests
 
 
-@pytest.mark.parametrize("fault, stored", [("tag_put_raced", True), ("tag_put_refused", False)])
+@pytest.mark.parametrize("fault, stored", [("tag_put_raced", True), ("tag_put_refused", True),
+                                           ("tag_put_always_refused", False)])
 def test_a_refused_index_put_is_done_when_the_target_holds_it(project, source, registry, fault, stored):
     """A concurrent writer makes distribution answer DIGEST_INVALID to a manifest PUT that it may have stored
-    all the same: the copy is done when the target now holds the source's digest, and failed when not."""
+    all the same: the copy is done when the target now holds the source's digest; when not, the PUT is tried
+    again a moment later (the other writer was midway), and the copy fails when the registry keeps refusing."""
     from harness import FaultyRegistry
 
     proxy = FaultyRegistry(registry, fault).start()

@@ -146,7 +146,8 @@ def test_plain_log_names_the_failing_step_its_error_and_tail(transcript, step_na
     assert steps[0][1] in (3, 2) and all(not line.startswith("#5 sha256") for line in shown)
 
 
-def test_what_each_backend_can_do_is_allowed():
+def test_what_each_backend_can_do_is_allowed(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker here: the plan names each CLI by its path
     one = choose("buildkit", object, platforms=["linux/arm64"], clis=[OLD])
     assert one.name == "buildkit" and one.describe() == "buildkit (/usr/bin/docker 20.10.24 without buildx)"
     assert choose("classic", object, platforms=["linux/amd64"], clis=[]).name == "classic"
