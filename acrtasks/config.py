@@ -37,7 +37,7 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
                  "username": (str, ""), "insecure_hosts": (list, []), "attestations": (str, "auto")},
     "build": {"version": (str, ""), "mode": (str, "prod"), "tag_latest": (bool, False), "parallel": (int, 2),
               "backend": (str, "auto"), "network": (str, ""), "platforms": (list, []), "builder": (str, ""),
-              "cache": (str, "none"), "sbom": (bool, False)},
+              "cache": (str, "none"), "sbom": (bool, False), "sbom_generator": (str, "")},
     "deps": {
         "namespace": (str, ""),
         "images": (list, []),
@@ -127,6 +127,7 @@ class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
     cache: str = "none"
     attestations: str = "auto"
     sbom: bool = False
+    sbom_generator: str = ""  # "" = BuildKit's own scanner (docker/buildkit-syft-scanner, from Docker Hub)
 
     @property
     def root(self) -> Path:
@@ -324,6 +325,7 @@ class _Validator:
             cache=build["cache"],
             attestations=registry["attestations"],
             sbom=build["sbom"],
+            sbom_generator=build["sbom_generator"],
         )
 
     def named_tables(self, data: Dict[str, Any], key: str) -> Dict[str, Any]:

@@ -44,6 +44,7 @@ class BuildStep:
     cache: Optional[ImageRef] = None  # the registry build cache (buildx: --cache-from/--cache-to there)
     drop_attestations: bool = False  # buildx: --provenance=false --sbom=false (ACR refuses OCI artifacts)
     sbom: bool = False  # buildx: --sbom=true, where attestations are kept
+    sbom_generator: str = ""  # buildx: --sbom=generator=IMAGE instead of BuildKit's default scanner
 
     @property
     def local_ref(self) -> ImageRef:
@@ -117,6 +118,7 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
                 cache=cache,
                 drop_attestations=drop,
                 sbom=config.sbom and not drop,
+                sbom_generator=config.sbom_generator,
             )
         )
     return steps

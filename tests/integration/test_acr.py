@@ -253,3 +253,57 @@ def _member(bundle, name: str) -> bytes:
 
     with tarfile.open(bundle) as tar:
         return tar.extractfile(name).read()
+
+
+SCANNER = r"""set -e
+cat > "$BUILDKIT_SCAN_DESTINATION/offline.spdx.json" <<'JSON'
+{"_type": "https://in-toto.io/Statement/v0.1", "predicateType": "https://spdx.dev/Document", "predicate": {
+ "spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "acrtasks-offline-scan", "dataLicense": "CC0-1.0",
+ "documentNamespace": "https://acrtasks.invalid/scan", "creationInfo": {"created": "2026-01-01T00:00:00Z",
+ "creators": ["Tool: acrtasks-test-scanner"]}, "packages": []}}
+JSON
+"""
+
+
+@pytest.mark.parametrize("engine", ["engine26"], indirect=True)  # buildx makes SBOMs there
+def test_an_sbom_is_attached_where_attestations_are_kept(project, engine, api, tmp_path):
+    """[build] sbom with an SBOM generator image made here (BuildKit's generator protocol: it writes an SPDX
+    in-toto statement into $BUILDKIT_SCAN_DESTINATION), since BuildKit's own scanner is on Docker Hub."""
+    import io
+    import tarfile
+
+    from harness import BASE_IMAGE
+
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, data in (("scan.sh", SCANNER.encode()),
+                           ("Dockerfile", f'FROM {BASE_IMAGE}\nCOPY scan.sh /scan.sh\nENTRYPOINT ["sh", '
+                                          '"/scan.sh"]\n'.encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    scanner = f"acrtasks-test/sbom-scanner:{unique_version()}"
+    list(api.build(fileobj=io.BytesIO(context.getvalue()), custom_context=True, tag=scanner, rm=True, decode=True))
+    project.component("api", "FROM scratch\nCOPY Dockerfile /\n")
+    project.write(f'\n[build]\nsbom = true\nsbom_generator = "{scanner}"\n')
+    version = unique_version()
+    result = project.inv("build", "--version", version, "--attestations", "keep")
+    assert result.returncode == 0, result.stdout + result.stderr
+    layers = attestation_layers(api, f"demo-api:{version}")
+    assert "https://spdx.dev/Document" in [layer["annotations"]["in-toto.io/predicate-type"] for layer in layers]
+    dropped = unique_version()
+    assert project.inv("build", "--version", dropped, "--attestations", "drop").returncode == 0
+    assert not engine_attestations(api, f"demo-api:{dropped}")  # dropped wins over sbom
+
+
+def attestation_layers(api, image: str) -> list:
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(b"".join(api.get_image(image)))) as tar:
+        top = json.load(tar.extractfile("index.json"))["manifests"][0]
+        body = json.load(tar.extractfile("blobs/sha256/" + top["digest"].split(":")[1]))
+        found = []
+        for entry in attestation_entries(body):
+            found += json.load(tar.extractfile("blobs/sha256/" + entry["digest"].split(":")[1]))["layers"]
+    return found

@@ -299,3 +299,9 @@ def test_attestations_are_switched_off_only_where_dropped_and_only_for_buildx():
     assert "--provenance=false" in argv
     argv, _ = buildkit_command(OLD, step(drop_attestations=True), False, "/t/iid")  # 20.10 makes none
     assert not [a for a in argv if a.startswith(("--provenance", "--sbom"))]
+
+
+def test_an_sbom_generator_of_ones_own_is_named_to_buildx():
+    argv, _ = buildx_command(BUILDX, step(sbom=True, sbom_generator="mirror.example/buildkit-syft-scanner:1"),
+                             False, "/t/iid", "/t/meta.json")
+    assert "--sbom=generator=mirror.example/buildkit-syft-scanner:1" in argv and "--sbom=true" not in argv

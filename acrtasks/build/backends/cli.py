@@ -62,7 +62,11 @@ def attestation_flags(cli: DockerCli, step) -> List[str]:
         return []
     if step.drop_attestations:
         return ["--provenance=false", "--sbom=false"]
-    return ["--sbom=true"] if step.sbom else []
+    if not step.sbom:
+        return []
+    # BuildKit's default scanner comes from Docker Hub; a generator of one's own (a mirror, an offline image)
+    # follows BuildKit's SBOM generator protocol.
+    return [f"--sbom=generator={step.sbom_generator}"] if step.sbom_generator else ["--sbom=true"]
 
 
 def buildkit_command(cli: DockerCli, step, no_cache: bool, iidfile: str) -> Tuple[List[str], Dict[str, str]]:
