@@ -109,6 +109,7 @@ class Engine:
 
     def __init__(self, api):
         self.api = api  # docker.APIClient
+        self._containerd_store: Optional[bool] = None  # asked of the engine on first use
 
     @classmethod
     def connect(cls, ping_timeout: int = 15, timeout: int = 3600) -> "Engine":
@@ -152,7 +153,7 @@ class Engine:
         """Whether the engine keeps images in containerd (Docker Desktop's default, Docker 24+ with the
         ``containerd-snapshotter`` feature): there an image id is its manifest's (or index's) digest, not its
         config's, and ``docker load`` names images from an OCI ``index.json`` before ``manifest.json``."""
-        if not hasattr(self, "_containerd_store"):
+        if self._containerd_store is None:
             from docker.errors import DockerException
 
             try:

@@ -15,7 +15,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..util.console import Console, JobProgress
 from .engine import Engine, PushProgress
-from ..errors import ARTIFACT_FIX, ARTIFACT_REFUSED, Interrupted, Kind, PreflightError, PushFailed, RegistryError, login_hint
+from ..errors import (ARTIFACT_REFUSED, Interrupted, Kind, PreflightError, PushFailed, RegistryError, explain,
+                      login_hint)
 from ..util.jobs import CANCELLED, run_jobs
 from ..naming import ImageRef
 from .plan import PushStep
@@ -113,7 +114,7 @@ def waves(items: Sequence[Tuple[PushStep, ImageRef]], image_ids: Dict[str, str],
 def _explain(exc: PushFailed, ref: ImageRef) -> str:
     host = ref.host
     if ARTIFACT_REFUSED in str(exc).lower():
-        return f"{host}: {exc}; {ARTIFACT_FIX}"
+        return f"{host}: {explain(exc)}"  # the fix is errors.explain's, for pushes and copies alike
     if exc.kind == "auth":
         return f"{host} refused the push ({exc}); {login_hint(host, str(exc))}"
     if exc.kind == "immutable":

@@ -16,7 +16,7 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import AcrError, Kind
 from ..util.jobs import CANCELLED, run_jobs
@@ -81,18 +81,17 @@ def resolve(source, reference: str, platforms: Sequence[str] = (), drop_attestat
     if not top.is_index:
         return top, [], [], dropped
     entries = top.children()
+    fetched: Dict[str, Manifest] = {}  # each child manifest read once, whichever step needs it first
+
+    def child(entry: dict) -> Manifest:
+        if entry["digest"] not in fetched:
+            fetched[entry["digest"]] = source.manifest(entry["digest"])
+        return fetched[entry["digest"]]
+
     if drop_attestations:
-        kept = [e for e in entries if not _is_attestation_entry(e)]
-        children = {e["digest"]: source.manifest(e["digest"]) for e in kept}
-        kept = [e for e in kept if not is_artifact(children[e["digest"]])]
+        kept = [e for e in entries if not _is_attestation_entry(e) and not is_artifact(child(e))]
         if kept and len(kept) < len(entries):
-            data = top.data
-            data["manifests"] = kept
-            raw = json.dumps(data, indent=3).encode()
-            top = Manifest(top.media_type, raw, sha256_digest(raw))
-            entries, dropped = kept, True
-            if not platforms:
-                return top, [children[e["digest"]] for e in entries], [platform_of(e) for e in entries], dropped
+            top, entries, dropped = _with_entries(top, kept), kept, True
     if platforms:
         chosen = [e for e in entries if any(platform_matches(e, p) for p in platforms)]
         if not chosen:
@@ -100,14 +99,19 @@ def resolve(source, reference: str, platforms: Sequence[str] = (), drop_attestat
             at = "@" if reference.startswith("sha256:") else ":"
             raise source.fail(f"{source.where}{at}{reference} has none of {', '.join(platforms)} (it has {have})")
         if len(chosen) == 1:  # one platform: the tag gets that platform's manifest, as skopeo does
-            return source.manifest(chosen[0]["digest"]), [], [platform_of(chosen[0])], dropped
+            return child(chosen[0]), [], [platform_of(chosen[0])], dropped
         if len(chosen) < len(entries):
-            data = top.data
-            data["manifests"] = chosen
-            raw = json.dumps(data, indent=3).encode()
-            top = Manifest(top.media_type, raw, sha256_digest(raw))
+            top = _with_entries(top, chosen)
         entries = chosen
-    return top, [source.manifest(e["digest"]) for e in entries], [platform_of(e) for e in entries], dropped
+    return top, [child(e) for e in entries], [platform_of(e) for e in entries], dropped
+
+
+def _with_entries(index: Manifest, entries: List[dict]) -> Manifest:
+    """``index`` rewritten to hold only ``entries`` (a new digest; each entry's manifest keeps its own)."""
+    data = index.data
+    data["manifests"] = entries
+    raw = json.dumps(data, indent=3).encode()
+    return Manifest(index.media_type, raw, sha256_digest(raw))
 
 
 def image_platform(source, manifest: Manifest) -> str:

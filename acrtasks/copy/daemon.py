@@ -142,11 +142,13 @@ class EngineSource:
         """The manifest the engine itself keeps, when its save stream has one (Docker 25+ writes an OCI
         ``index.json``; on the containerd store that manifest's digest is the image id, so a bundle loaded
         there gives back the same id). None: make one from ``manifest.json`` (20.10's format)."""
+        def present(digest: str) -> bool:  # in the stream, and hashing to its name
+            return hashes.get(blob_path(digest), ("", 0))[0] == digest
+
         def saved(digest: str, media_type: str) -> Optional[Manifest]:
-            name = blob_path(digest)
-            if hashes.get(name, ("", 0))[0] != digest:
+            if not present(digest):
                 return None
-            return parse_manifest((self._dir / name).read_bytes(), media_type, digest)
+            return parse_manifest((self._dir / blob_path(digest)).read_bytes(), media_type, digest)
 
         try:
             entry = json.loads((self._dir / "index.json").read_bytes())["manifests"][0]
@@ -164,7 +166,7 @@ class EngineSource:
             if manifest is None or manifest.is_index or manifest.config() is None:
                 return None  # not all of it is in the stream: make one from manifest.json instead
             for digest, _ in manifest.blobs():
-                if hashes.get(blob_path(digest), ("", 0))[0] != digest:
+                if not present(digest):
                     return None
                 files[digest] = (blob_path(digest), hashes[blob_path(digest)][1])
         self._files.update(files)

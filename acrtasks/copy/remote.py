@@ -9,11 +9,10 @@ the registry (:class:`UploadSessions`).
 import threading
 import time
 from typing import Callable, Dict, Iterator, Optional, Tuple
-from urllib.parse import urljoin
 
 from ..errors import Kind, RegistryError
 from ..naming import digest_problem
-from ..registry.client import RegistryClient, read_bounded, reason_of
+from ..registry.client import RegistryClient, cancel_upload, read_bounded, reason_of, upload_location
 from ..registry.transport import TransportError
 from .copier import BlobStream
 from .locations import BlobLocations
@@ -130,7 +129,7 @@ class RegistryTarget:
                 self.locations.remember(host, self.repo, digest)
                 return True
             # 202: the registry opened an upload session instead (no such blob there, or no right to it)
-            _cancel_upload(self.client, _location(response), self.repo)
+            cancel_upload(self.client, upload_location(response), self.repo)
             self.locations.forget(host, repo, digest)
         return False
 
@@ -138,7 +137,7 @@ class RegistryTarget:
         """POST a session, then PUT the bytes with the digest; the registry checks it too."""
         start = self.client.request("POST", f"/v2/{self.repo}/blobs/uploads/", scope=_push(self.repo), ok=(202,))
         start.close()
-        upload_url = _location(start)
+        upload_url = upload_location(start)
         self.sessions.opened(self.client, upload_url, self.repo)
         finished = False
         try:
@@ -213,28 +212,14 @@ class UploadSessions:
         with self._lock:
             entry = self._open.pop(url, None)
         if cancel and entry is not None:
-            _cancel_upload(entry[0], url, entry[1])
+            cancel_upload(entry[0], url, entry[1])
 
     def cancel_all(self) -> int:
         with self._lock:
             entries, self._open = dict(self._open), {}
         for url, (client, repo) in entries.items():
-            _cancel_upload(client, url, repo)
+            cancel_upload(client, url, repo)
         return len(entries)
-
-
-def _cancel_upload(client: RegistryClient, url: str, repo: str) -> None:
-    """DELETE an upload session, best effort and quickly: the copy has failed or been interrupted already."""
-    try:
-        client.request("DELETE", url, scope=_push(repo), ok=(204, 200, 202, 404), retry=False,
-                       timeout=2).close()
-    except Exception:  # noqa: BLE001 - the session expires at the registry anyway
-        pass
-
-
-def _location(response) -> str:
-    """An upload session's URL (registries may answer with a relative Location)."""
-    return urljoin(response.url, response.headers["Location"])
 
 
 def _pull(repo: str) -> str:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Sequence, Tuple
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
 from ..errors import Kind, RegistryError
 from ..naming import is_loopback_host, split_host
@@ -279,6 +279,21 @@ class RegistryClient:
 
 
 MAX_TOKEN_RESPONSE = 1 << 20  # tokens are a few KiB; a JWT with a long x5c chain stays far below
+
+
+def upload_location(response: Response) -> str:
+    """An upload session's URL (registries may answer with a relative Location)."""
+    return urljoin(response.url, response.headers["Location"])
+
+
+def cancel_upload(client: RegistryClient, url: str, repo: str) -> None:
+    """DELETE an upload session, best effort and quickly: a copy that failed or was interrupted, or the
+    preflight's probe; a session never written to expires at the registry anyway."""
+    try:
+        client.request("DELETE", url, scope=f"repository:{repo}:pull,push", ok=(204, 200, 202, 404), retry=False,
+                       timeout=2).close()
+    except Exception:  # noqa: BLE001 - the session expires at the registry anyway
+        pass
 
 
 def read_bounded(response: Response, limit: int) -> Optional[bytes]:

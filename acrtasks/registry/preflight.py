@@ -9,10 +9,10 @@ session is deleted; the repository is not created by a session alone).
 """
 
 from typing import Dict, Iterable, List, Tuple
-from urllib.parse import urljoin
 
 from ..errors import Kind, PreflightError, RegistryError, login_hint
 from ..naming import ImageRef
+from .client import cancel_upload, upload_location
 
 SKIP_HINT = "--no-preflight skips this check"
 
@@ -50,16 +50,11 @@ def check_push(clients, refs: Iterable[ImageRef], what: str = "nothing built or 
 
 
 def _open_and_cancel(client, repository: str) -> None:
-    scope = f"repository:{repository}:pull,push"
-    response = client.request("POST", f"/v2/{repository}/blobs/uploads/", scope=scope, ok=(202,))
+    response = client.request("POST", f"/v2/{repository}/blobs/uploads/", scope=f"repository:{repository}:pull,push",
+                              ok=(202,))
     response.close()
-    location = response.headers.get("Location")
-    if location:
-        try:
-            client.request("DELETE", urljoin(response.url, location), scope=scope, ok=(204, 200, 202, 404),
-                           retry=False, timeout=5).close()
-        except RegistryError:
-            pass  # an upload session that was never written to expires at the registry
+    if response.headers.get("Location"):
+        cancel_upload(client, upload_location(response), repository)
 
 
 def _why(host: str, repository: str, exc: RegistryError) -> str:

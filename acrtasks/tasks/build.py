@@ -66,16 +66,12 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     chosen.check_engine()  # the engine answers, or nothing is started
     pushes_next = "push" in run.chain[run.chain.index("build") + 1:] if "build" in run.chain else False
     if (chosen.pushes or pushes_next) and settings.naming.registry is not None and not no_preflight:
-        from ..registry.client import Clients
-
-        run.preflight(Clients(config.insecure_hosts), [ref for step in steps for ref in step.refs if ref.host],
-                      "nothing built")
+        run.preflight([ref for step in steps for ref in step.refs if ref.host], "nothing built")
     held = None
     if chosen.pushes:  # what buildx says it pushed is read back from the registry, as push does
         from ..build.pusher import held_by
-        from ..registry.client import Clients
 
-        held = held_by(Clients(config.insecure_hosts))
+        held = held_by(run.clients())
     results = carry_out(lambda: builds.run_builds(chosen, run.engine, steps, settings.parallel, no_cache, console,
                                                   progress, held),
                         record, lambda done: {r.step.component: r.metadata() for r in done}, builds.print_summary,
@@ -92,7 +88,6 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
          jobs=None, no_preflight=False):
     """Push built component images to the registry, N at once, after checking every one exists locally."""
     from ..build import plan, pusher
-    from ..registry.client import Clients
     from ..util import metadata
 
     job_count = positive_int(jobs, "--jobs") if jobs is not None else pusher.DEFAULT_JOBS
@@ -112,10 +107,9 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
     record.check()
     engine = run.engine()
     image_ids = pusher.preflight(engine, steps)
-    clients = Clients(settings.config.insecure_hosts)
     if not no_preflight:
-        run.preflight(clients, [ref for step in steps for ref in step.refs], "nothing pushed")
-    held = pusher.held_by(clients)
+        run.preflight([ref for step in steps for ref in step.refs], "nothing pushed")
+    held = pusher.held_by(run.clients())
     carry_out(lambda: pusher.run_pushes(engine, steps, image_ids, console, job_count, held), record, pusher.metadata,
               pusher.print_summary, console,
               lambda failed, total: f"{len(failed)} of {total} push(es) did not complete")

@@ -25,13 +25,12 @@ def export(c, component=None, deps=True, output=None, platform=None, source="aut
     """Write an offline bundle: one tar that is an OCI layout, a `docker load` archive and a checksummed record."""
     from ..delivery import bundle
     from ..deps import hub_mirrors
-    from ..registry.client import Clients
 
     check_attestations(attestations)
     run = start(c)
     settings = run.settings(Console().warn, registry=registry, version=version, layout=layout)
     plan = bundle.plan_export(settings, component or (), deps, output, compress, platform or (), load_platform)
-    clients = Clients(settings.config.insecure_hosts)
+    clients = run.clients()
     bundle.locate(plan, clients, source, run.engine, hub_mirrors(settings.config))
     console = Console()
     for line in plan.describe():
@@ -58,7 +57,6 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
             attestations=None, no_preflight=False):
     """Verify an offline bundle, then push it to a registry (--registry) or load it into the engine (--engine)."""
     from ..delivery import bundle as bundles
-    from ..registry.client import Clients
 
     if not bundle:
         raise UsageError("which bundle? `inv import FILE [--registry R | --engine | --check]`")
@@ -85,10 +83,9 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
         else:
             settings = run.settings(registry=registry, layout=layout, version=opened.version)
             targets = bundles.registry_targets(opened, settings)
-            clients = Clients(settings.config.insecure_hosts)
             if not no_preflight and not is_dry(c):
-                run.preflight(clients, [ref for _, ref in targets], "nothing imported")
-            results = bundles.import_to_registry(opened, targets, clients, console, is_dry(c), job_count,
+                run.preflight([ref for _, ref in targets], "nothing imported")
+            results = bundles.import_to_registry(opened, targets, run.clients(), console, is_dry(c), job_count,
                                                  lambda host: drops_attestations(settings.config, host, attestations))
             console.say(count_line(r.status for _, _, r in results))
     if is_dry(c):
@@ -102,7 +99,6 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
 def pull(c, component=None, deps=False, registry=None, version=None, layout=None):
     """Pull released images through the engine and tag them with their local names (compose runs unchanged)."""
     from ..delivery import puller
-    from ..registry.client import Clients
 
     run = start(c)
     settings = run.settings(Console().warn, registry=registry, version=version, layout=layout)
@@ -110,7 +106,7 @@ def pull(c, component=None, deps=False, registry=None, version=None, layout=None
     console = Console()
     for line in puller.describe(steps):
         console.say(line)
-    puller.preflight(steps, Clients(settings.config.insecure_hosts))
+    puller.preflight(steps, run.clients())
     if is_dry(c):
         return dry_footer(run)
     results = puller.run_pulls(run.engine(), steps, console)

@@ -29,7 +29,6 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
     """Mirror dependency images registry-to-registry, all platforms, digest-verified, skipping unchanged."""
     from .. import deps as depsmod
     from ..delivery import mirrorer
-    from ..registry.client import Clients
     from ..util import metadata
 
     run = start(c)
@@ -54,12 +53,12 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
     record.check()
     if is_dry(c):
         dry_footer(run)
-    worker = mirrorer.Mirrorer(Clients(settings.config.insecure_hosts), console, deps_plan.mirrors,
+    worker = mirrorer.Mirrorer(run.clients(), console, deps_plan.mirrors,
                                platform or (), source, skip, force, is_dry(c), run.engine,
                                lambda host: drops_attestations(settings.config, host, attestations))
     worker.preflight(deps_plan.dependencies)
     if not no_preflight and not is_dry(c):
-        run.preflight(worker.clients, [d.target for d in deps_plan.dependencies], "nothing copied")
+        run.preflight([d.target for d in deps_plan.dependencies], "nothing copied")
     carry_out(lambda: worker.run(deps_plan.dependencies, job_count), record, mirrorer.metadata,
               mirrorer.print_summary, console,
               lambda failed, total: f"{len(failed)} of {total} dependenc{'y' if total == 1 else 'ies'} "

@@ -30,6 +30,7 @@ class Run:
         self._config: Optional[Config] = None
         self._settings: Dict[Tuple, Settings] = {}
         self._engine = None
+        self._clients = None
         self._said: Set[str] = set()
 
     # Invoke copies config values when it merges its levels for the next task of the chain; a Run is one
@@ -64,12 +65,21 @@ class Run:
             self._engine = Engine.connect()
         return self._engine
 
-    def preflight(self, clients, refs, what: str) -> None:
+    def clients(self):
+        """The chain's registry clients, made on first use: the docker config read once, and a token fetched
+        by one task (the preflight's push token, say) kept for the next."""
+        if self._clients is None:
+            from ..registry.client import Clients
+
+            self._clients = Clients(self.config().insecure_hosts)
+        return self._clients
+
+    def preflight(self, refs, what: str) -> None:
         """Check once per chain that we may push to each of ``refs``' repositories (registry.preflight)."""
         from ..registry.preflight import check_push
 
         todo = [ref for ref in refs if (ref.host, ref.repository) not in self.preflighted]
-        self.preflighted.update(check_push(clients, todo, what))
+        self.preflighted.update(check_push(self.clients(), todo, what))
 
     def once(self, text: str, say: Callable[[str], None]) -> None:
         """Say ``text`` once per chain: chained tasks share their warnings as they share their flags."""

@@ -5,6 +5,7 @@ classic image store, and ``engine26``, Debian 13's docker.io 26.1 with the conta
 is the host's own docker.io, the other is unpacked under ``.cache/engines`` by ``scripts/engines.sh``.
 """
 
+import functools
 import io
 import json
 import os
@@ -63,6 +64,7 @@ def _dockerd_version(dockerd: str, libraries: str = "") -> Optional[str]:
     return match.group(1) if match else None
 
 
+@functools.lru_cache(maxsize=None)  # each is a few `dockerd --version` runs; engines start several times a run
 def find_kind(name: str) -> EngineKind:
     """The engine of kind ``name``: the host's dockerd if it is that release, else the one engines.sh unpacked."""
     if name not in _MAJOR:

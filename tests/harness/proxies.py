@@ -20,11 +20,12 @@ class FaultyRegistry(LoopbackServer):
     drops), ``blob_stall`` (half a blob, then silence), ``token_html`` (a Bearer challenge whose token
     service answers an HTML page), ``upload_stall`` (accepts an upload session, then never answers the
     upload), ``blob_slow`` (every blob over 1000 bytes takes a second; ``intervals`` records when each was
-    served, to see downloads overlap), ``target_wrong_digest`` (after a manifest PUT by tag, the tag answers with
-    another digest), ``stale_tag_for_readers`` (the same, but the engine's own requests, by their User-Agent, get
-    the truth: a cache in front of readers), ``tag_put_raced`` (a PUT of a manifest by tag reaches the registry, but the answer is
-    distribution's ``DIGEST_INVALID``, as a concurrent writer causes), ``tag_put_refused`` (the same answer, and
-    nothing stored), ``tag_put_always_refused`` (every PUT by tag so). ``hit`` is set once the fault has been served. Handler threads are daemons: a stall
+    served, to see downloads overlap), ``target_wrong_digest`` (after a manifest PUT by tag, the tag answers
+    with another digest), ``stale_tag_for_readers`` (the same, but the engine's own requests, by their
+    User-Agent, get the truth: a cache in front of readers), ``tag_put_raced`` (every PUT of a manifest by tag
+    reaches the registry, but the answer is distribution's ``DIGEST_INVALID``, as a concurrent writer causes),
+    ``tag_put_refused`` (the same answer once, and nothing stored), ``tag_put_always_refused`` (every PUT by tag
+    so, nothing stored). ``hit`` is set once the fault has been served. Handler threads are daemons: a stall
     never holds up ``stop``.
     """
 
@@ -70,8 +71,8 @@ class FaultyRegistry(LoopbackServer):
                                                                   'service="faulty"'}, b"")
                 tag_put = (self.command == "PUT" and "/manifests/" in path
                            and not path.rsplit("/", 1)[-1].startswith("sha256:"))
-                if tag_put and (fault == "tag_put_always_refused" or (
-                        fault in ("tag_put_raced", "tag_put_refused") and not outer.hit.is_set())):
+                if tag_put and (fault in ("tag_put_raced", "tag_put_always_refused") or (
+                        fault == "tag_put_refused" and not outer.hit.is_set())):
                     if fault == "tag_put_raced":
                         self._upstream(body)
                     outer.hit.set()
