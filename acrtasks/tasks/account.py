@@ -3,11 +3,10 @@
 import os
 from typing import Optional
 
-from invoke import task
 
 from ..errors import Kind, OperationFailed, RegistryError
 from ..util.console import Console
-from .common import boundary, dry_footer, is_dry, shared, start
+from .common import boundary, dry_footer, is_dry, shared, start, task
 
 
 def _target(c, registry: Optional[str]):

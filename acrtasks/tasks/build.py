@@ -1,11 +1,10 @@
 """build and push: component images, built in parallel and pushed N at once (the build stage, ``acrtasks.build``)."""
 
-from invoke import task
 
 from ..config import backend_problem, check_attestations, check_platforms, network_problem, positive_int
 from ..errors import UsageError
 from ..util.console import Console
-from .common import boundary, carry_out, dry_footer, is_dry, shared, start
+from .common import boundary, carry_out, dry_footer, is_dry, shared, start, task
 
 
 @task(iterable=["component", "platform"], help=shared(

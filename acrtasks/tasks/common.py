@@ -11,6 +11,7 @@ import functools
 import sys
 from typing import Callable, List, Sequence
 
+import invoke
 from invoke import Exit
 
 from ..errors import AcrError, Interrupted, OperationFailed
@@ -30,6 +31,21 @@ SHARED_HELP = {
     "attestations": "auto, keep or drop buildx's provenance/SBOM attestations (OCI artifacts, which ACR refuses); "
                     "auto drops them for [registry] flat_hosts; default: [registry] attestations",
 }
+
+
+class Task(invoke.Task):
+    """Invoke's Task, whose automatic short flags are letters and digits only: where every letter of a flag's
+    name is taken (``--no-preflight`` on build), Invoke would hand it ``-``, shown as ``--``, which is the
+    command line's remainder marker. Such a flag gets no short form."""
+
+    def arg_opts(self, name, default, taken_names):
+        opts = super().arg_opts(name, default, taken_names)
+        opts["names"] = [flag for flag in opts["names"] if len(flag) > 1 or flag.isalnum()]
+        return opts
+
+
+#: ``@task`` for acrtasks' task modules (Invoke's, making :class:`Task`).
+task = functools.partial(invoke.task, klass=Task)
 
 
 def shared(*names: str, **own: str) -> dict:

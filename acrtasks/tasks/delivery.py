@@ -2,12 +2,11 @@
 
 from pathlib import Path
 
-from invoke import task
 
 from ..config import check_attestations, check_platforms, drops_attestations, positive_int
 from ..errors import OperationFailed, UsageError
 from ..util.console import Console, count_line
-from .common import boundary, dry_footer, is_dry, shared, start
+from .common import boundary, dry_footer, is_dry, shared, start, task
 
 
 @task(iterable=["component", "platform"], help=shared(

@@ -3,11 +3,10 @@
 import json
 from pathlib import Path
 
-from invoke import task
 
 from ..errors import OperationFailed, UsageError
 from ..util.console import Console, count_line
-from .common import boundary, dry_footer, is_dry, shared, start
+from .common import boundary, dry_footer, is_dry, shared, start, task
 
 
 @task(name="set-images", iterable=["file"], help=shared(

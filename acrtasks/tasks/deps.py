@@ -1,11 +1,10 @@
 """push-deps: dependency images mirrored registry to registry (``acrtasks.deps`` plans, ``delivery`` copies)."""
 
-from invoke import task
 
 from ..config import check_attestations, check_platforms, drops_attestations, positive_int
 from ..errors import UsageError
 from ..util.console import Console
-from .common import boundary, carry_out, dry_footer, is_dry, shared, start
+from .common import boundary, carry_out, dry_footer, is_dry, shared, start, task
 
 
 @task(name="push-deps", iterable=["dep", "platform"], help=shared(

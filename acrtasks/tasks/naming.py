@@ -2,11 +2,10 @@
 
 import json
 
-from invoke import task
 
 from ..errors import OperationFailed
 from ..util.console import Console
-from .common import boundary, shared, start
+from .common import boundary, shared, start, task
 
 
 @task(name="test-naming", help=shared("registry", "version", "layout",

@@ -171,3 +171,16 @@ def test_test_naming_cases_table_on_request():
     assert result.returncode == 0
     assert "xxx.aliyuncs.com/ai-infra-matrix/ai-infra-matrix:backend-v0.0.3.3" in result.stdout
     assert "--cases shows them" not in result.stdout
+
+
+def test_every_short_flag_is_a_letter_or_digit():
+    """Invoke gives a flag whose letters are all taken the short flag ``-`` (shown ``--``, the remainder
+    marker); acrtasks' Task gives it none instead (``--no-preflight`` on build and push-deps)."""
+    from acrtasks import ns
+
+    for name in ns.task_names:
+        for argument in ns[name].get_arguments():
+            shorts = [flag for flag in argument.names if len(flag) == 1]
+            assert all(flag.isalnum() for flag in shorts), (name, argument.names)
+    build = {flag for argument in ns["build"].get_arguments() for flag in argument.names}
+    assert "no-preflight" in build and "-" not in build
