@@ -286,12 +286,12 @@ def upload_location(response: Response) -> str:
     return urljoin(response.url, response.headers["Location"])
 
 
-def cancel_upload(client: RegistryClient, url: str, repo: str) -> None:
-    """DELETE an upload session, best effort and quickly: a copy that failed or was interrupted, or the
+def cancel_upload(client: RegistryClient, url: str, repo: str, timeout: float = 2) -> None:
+    """DELETE an upload session, best effort: a copy that failed or was interrupted (quickly), or the
     preflight's probe; a session never written to expires at the registry anyway."""
     try:
         client.request("DELETE", url, scope=f"repository:{repo}:pull,push", ok=(204, 200, 202, 404), retry=False,
-                       timeout=2).close()
+                       timeout=timeout).close()
     except Exception:  # noqa: BLE001 - the session expires at the registry anyway
         pass
 

@@ -54,7 +54,8 @@ def _open_and_cancel(client, repository: str) -> None:
                               ok=(202,))
     response.close()
     if response.headers.get("Location"):
-        cancel_upload(client, upload_location(response), repository)
+        # Waited for, not cut short: a first push right after must not meet the registry still removing it.
+        cancel_upload(client, upload_location(response), repository, timeout=5)
 
 
 def _why(host: str, repository: str, exc: RegistryError) -> str:
