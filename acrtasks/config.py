@@ -37,7 +37,7 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
                  "username": (str, ""), "insecure_hosts": (list, []), "attestations": (str, "auto")},
     "build": {"version": (str, ""), "mode": (str, "prod"), "tag_latest": (bool, False), "parallel": (int, 2),
               "backend": (str, "auto"), "network": (str, ""), "platforms": (list, []), "builder": (str, ""),
-              "cache": (str, "none"), "sbom": (bool, False), "sbom_generator": (str, "")},
+              "cache": (str, "none"), "sbom": (bool, False), "sbom_generator": (str, ""), "rebuild": (bool, False)},
     "deps": {
         "namespace": (str, ""),
         "images": (list, []),
@@ -128,6 +128,7 @@ class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
     attestations: str = "auto"
     sbom: bool = False
     sbom_generator: str = ""  # "" = BuildKit's own scanner (docker/buildkit-syft-scanner, from Docker Hub)
+    rebuild: bool = False  # build every component, changed or not
 
     @property
     def root(self) -> Path:
@@ -218,6 +219,9 @@ class _Validator:
         components = {}
         for name, table in self.named_tables(data, "components").items():
             self.check(lambda: check_path_component(name, "component name"), f"components.{name}")
+            if name == "release":  # flat layout: its tags (release-<version>) would be the release records'
+                raise self.fail(f"components.{name}", "the component name 'release' is reserved (flat layout tags "
+                                "release-<version> are release records); rename the component")
             values = self.table(table, f"components.{name}", COMPONENT_SCHEMA)
             for alias in values["aliases"]:
                 self.check(lambda: check_path_component(alias, "alias"), f"components.{name}.aliases")
@@ -326,6 +330,7 @@ class _Validator:
             attestations=registry["attestations"],
             sbom=build["sbom"],
             sbom_generator=build["sbom_generator"],
+            rebuild=build["rebuild"],
         )
 
     def named_tables(self, data: Dict[str, Any], key: str) -> Dict[str, Any]:

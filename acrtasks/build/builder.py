@@ -4,14 +4,18 @@ The backend (classic, buildkit, buildx: :mod:`acrtasks.backends`) turns each
 step into an image; everything here is the same whichever one it is.
 """
 
+import dataclasses
+import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
 
 from ..util.console import Console
 from ..errors import BuildFailed, PushFailed
 from ..naming import ImageRef
 from ..util.jobs import run_jobs
+from .inputs import LABEL
 from .plan import BuildStep
 from .pusher import check_held
 
@@ -27,16 +31,21 @@ class BuildResult:
     error: str = ""
     failed_step: str = ""
     tail: List[str] = field(default_factory=list)
+    since: str = ""  # unchanged: the release (or local version) whose image it is, relabelled
+    platforms: List[str] = field(default_factory=list)  # what a build that pushed (or a relabel) holds
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status in ("ok", "unchanged")
 
     def metadata(self) -> dict:
         fields = {
             "refs": [str(ref) for ref in self.step.refs],
-            "build": {"status": self.status, "seconds": round(self.seconds, 2)},
+            "build": {"status": self.status, "seconds": round(self.seconds, 2),
+                      **({"since": self.since} if self.since else {})},
         }
+        if LABEL in self.step.labels:
+            fields["input.digest"] = self.step.labels[LABEL]
         if self.image_id:
             fields["image.id"] = self.image_id
         if self.digest:
@@ -97,12 +106,83 @@ def run_builds(backend, engine_factory, steps: Sequence[BuildStep], parallel: in
         return run_jobs(build_one, steps, parallel, on_interrupt=backend.cancel_all)
 
 
+class LocalRelabels:
+    """Without a registry, an unchanged component is relabelled in the engine: a build of ``FROM <its earlier
+    image>`` with the new labels (no RUN, no layer; seconds, whatever the component costs to build). The
+    one-line Dockerfiles live in a scratch folder that exists while the builds run."""
+
+    def __enter__(self) -> "LocalRelabels":
+        self._scratch = tempfile.TemporaryDirectory(prefix="acrtasks-relabel-")
+        self.steps: Dict[str, BuildStep] = {}  # component -> its relabel step
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._scratch.cleanup()
+
+    def step(self, step: BuildStep, image: ImageRef) -> BuildStep:
+        context = Path(self._scratch.name) / step.component
+        context.mkdir()
+        (context / "Dockerfile").write_text(f"FROM {image}\n")
+        relabel = dataclasses.replace(step, context=context, dockerfile="Dockerfile", target="", build_args={},
+                                      secrets=(), platforms=(), cache=None)  # attestations as asked
+        self.steps[step.component] = relabel
+        return relabel
+
+
+def relabel_in_registry(clients, step: BuildStep, decision) -> BuildResult:
+    """An unchanged component whose builder pushes: its registry refs put on the earlier image, relabelled."""
+    from ..errors import AcrError
+    from .relabel import push_relabelled
+
+    started = time.monotonic()
+    refs = [ref for ref in step.refs if ref.host]
+    result = BuildResult(step, since=decision.since)
+    try:
+        result.digest, result.platforms = push_relabelled(clients, decision.image, refs, step.labels)
+        result.status, result.pushed = "unchanged", refs
+    except AcrError as exc:
+        result.status, result.error = "failed", f"relabelling {decision.image}: {exc}"
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def run_changed(backend, engine_factory, steps: Sequence[BuildStep], decided: Dict, parallel: int, no_cache: bool,
+                console: Console, progress: str, held, pushes: Callable[[BuildStep], bool],
+                relabel: Optional[Callable], local: LocalRelabels) -> List[BuildResult]:
+    """Build what changed (``decided``: component -> build.changes.Decision); of the rest, relabel in the
+    engine what the engine holds, and in the registry what a pushing builder would have pushed. What a push
+    follows up is left to it (push relabels in the registry). Results in the plan's order."""
+    done: Dict[str, BuildResult] = {}
+    to_build: List[BuildStep] = []
+    for step in steps:
+        decision = decided[step.component]
+        if decision.build:
+            to_build.append(step)
+        elif not decision.image.host:  # a local image: relabelled by a one-line build
+            to_build.append(local.step(step, decision.image))
+        elif pushes(step) and relabel is not None:
+            done[step.component] = relabel(step, decision)
+        else:
+            done[step.component] = BuildResult(step, "unchanged", since=decision.since)
+    for result in run_builds(backend, engine_factory, to_build, parallel, no_cache, console, progress, held) \
+            if to_build else []:
+        original = next(step for step in steps if step.component == result.step.component)
+        if result.step is not original:  # a relabel
+            result.step, result.since = original, decided[original.component].since
+            result.status = "unchanged" if result.ok else result.status
+        else:
+            result.platforms = list(original.platforms) if result.pushed else []
+        done[original.component] = result
+    return [done[step.component] for step in steps]
+
+
 def print_summary(results: Sequence[BuildResult], console: Console) -> None:
     rows = []
     for result in results:
         short_id = (result.image_id or result.digest or "-").replace("sha256:", "")[:12]
         refs = result.pushed or result.step.refs  # what the build pushed itself has no local name
-        rows.append((result.step.component, refs[0], short_id, result.status, f"{result.seconds:.1f}"))
+        status = f"unchanged since {result.since}" if result.status == "unchanged" else result.status
+        rows.append((result.step.component, refs[0], short_id, status, f"{result.seconds:.1f}"))
         rows.extend(("", ref, "", "", "") for ref in refs[1:])
     console.say()
     console.table(("component", "refs", "image id", "status", "seconds"), rows)

@@ -176,6 +176,30 @@ class Engine:
         except (ImageNotFound, NotFound):
             return None
 
+    def images_labelled(self, repository: str, label: str, value: str) -> List[dict]:
+        """The local images of ``repository`` whose ``label`` is ``value`` (``docker images --filter label=``)."""
+        from docker.errors import APIError, DockerException
+
+        try:
+            found = self.api.images(name=repository, filters={"label": f"{label}={value}"})
+        except (APIError, DockerException, OSError) as exc:
+            raise EngineError(f"listing images of {repository}: {(getattr(exc, 'explanation', None) or exc)}") \
+                from None
+        return [image for image in found if isinstance(image, dict)] if isinstance(found, list) else []
+
+    def facts(self, image_id: str) -> Tuple[Dict[str, str], str]:
+        """The image's labels (its config's) and its platform, ``os/arch[/variant]``."""
+        from docker.errors import APIError, DockerException
+
+        try:
+            image = self.api.inspect_image(image_id)
+        except (APIError, DockerException, OSError) as exc:
+            raise EngineError(f"inspecting {image_id}: {(getattr(exc, 'explanation', None) or exc)}") from None
+        labels = (image.get("Config") or {}).get("Labels") or {}
+        platform = "/".join(str(part) for part in (image.get("Os"), image.get("Architecture"), image.get("Variant"))
+                            if part)
+        return {k: v for k, v in labels.items() if isinstance(k, str) and isinstance(v, str)}, platform
+
     def pull(self, ref: ImageRef) -> str:
         """Pull ``ref`` with the docker config's credentials; return the local image id."""
         from docker.errors import APIError, DockerException

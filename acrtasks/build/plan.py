@@ -6,7 +6,7 @@ tests read it: all three see the same value.
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -124,6 +124,14 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
     return steps
 
 
+def with_inputs(steps: Sequence[BuildStep], digests: Dict[str, str]) -> List[BuildStep]:
+    """The steps with their input digest (build.inputs) as a label: the image says what it was built from."""
+    from .inputs import LABEL
+
+    return [replace(step, labels={**step.labels, LABEL: digests[step.component]}) if step.component in digests
+            else step for step in steps]
+
+
 def plan_pushes(settings: Settings, selected: Sequence[str] = (), already_pushed=frozenset()) -> List[PushStep]:
     """One step per selected component: the registry refs its local image is pushed as. Refs a build of this
     run pushed itself (several platforms, buildx) are left out, and a component with none left is too."""
@@ -141,12 +149,16 @@ def plan_pushes(settings: Settings, selected: Sequence[str] = (), already_pushed
 
 
 def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, root: Optional[Path] = None,
-                    backend: str = "") -> List[str]:
-    """The plan in words; Dockerfiles inside ``root`` (build.toml's folder) are shown relative to it."""
+                    backend: str = "", changes: Optional[Dict[str, str]] = None) -> List[str]:
+    """The plan in words; Dockerfiles inside ``root`` (build.toml's folder) are shown relative to it.
+    ``changes``: component -> ``build: <why>`` or ``unchanged since <version> (...)`` (build.changes)."""
+    changes = changes or {}
     options = [f"up to {parallel} at once", *(["no cache"] if no_cache else [])]
     if steps and steps[0].network:
         options.append(f"network {steps[0].network}")
-    lines = [f"build {len(steps)} image(s), {', '.join(options)}:"]
+    built = sum(1 for step in steps if not changes.get(step.component, "build").startswith("unchanged"))
+    unchanged = f", {len(steps) - built} unchanged" if built < len(steps) else ""
+    lines = [f"build {built} image(s){unchanged}, {', '.join(options)}:"]
     if backend:
         lines.append(f"  backend: {backend}")
     for step in steps:
@@ -154,7 +166,9 @@ def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, r
         if root is not None and where.is_relative_to(root):
             where = where.relative_to(root)
         target = f" (target {step.target})" if step.target else ""
-        lines.append(f"  build {step.component}: {where}{target}")
+        lines.append(f"  {step.component}: {where}{target}")
+        if step.component in changes:
+            lines.append(f"    {changes[step.component]}")
         if step.platforms:
             lines.append(f"    platform {','.join(step.platforms)}")
         if step.cache is not None:
@@ -170,9 +184,18 @@ def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, r
     return lines
 
 
-def describe_pushes(steps: Sequence[PushStep]) -> List[str]:
+def describe_pushes(steps: Sequence[PushStep], relabels: Optional[Dict[str, object]] = None) -> List[str]:
+    """``relabels``: component -> build.changes.Decision of what is unchanged and not in the engine: its
+    refs go on the earlier image in the registry, with new labels."""
+    relabels = relabels or {}
     lines = [f"push {sum(len(s.refs) for s in steps)} ref(s):"]
     for step in steps:
+        decision = relabels.get(step.component)
+        if decision is not None:
+            lines.append(f"  {step.component} (unchanged since {decision.since}: {decision.image} relabelled, no "
+                         "layer uploaded):")
+            lines.extend(f"    relabel {ref}" for ref in step.refs)
+            continue
         lines.append(f"  {step.component} (local image {step.local_ref}):")
         lines.extend(f"    push {ref}" for ref in step.refs)
     return lines

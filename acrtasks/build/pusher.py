@@ -33,18 +33,20 @@ SHARED_WAIT_BYTES = 4 * 1024 * 1024
 class PushResult:
     component: str
     ref: ImageRef
-    status: str  # pushed | failed | skipped
+    status: str  # pushed | relabelled (unchanged: the earlier image with new labels) | failed | skipped
     digest: str = ""
     error: str = ""
     seconds: float = 0.0
+    platforms: Tuple[str, ...] = ()  # relabelled: what the registry holds
+    since: str = ""  # relabelled: the release it is unchanged since
 
     @property
     def ok(self) -> bool:
-        return self.status == "pushed"
+        return self.status in ("pushed", "relabelled")
 
 
-def preflight(engine: Engine, steps: Sequence[PushStep]) -> Dict[str, str]:
-    """Every local image exists, or nothing is pushed: return local ref -> image id."""
+def local_images(engine: Engine, steps: Sequence[PushStep]) -> Tuple[Dict[ImageRef, str], List[PushStep]]:
+    """local ref -> image id of the steps whose image the engine has; and the steps whose image it has not."""
     found, missing = {}, []
     for step in steps:
         image_id = engine.image_id(step.local_ref)
@@ -52,6 +54,18 @@ def preflight(engine: Engine, steps: Sequence[PushStep]) -> Dict[str, str]:
             missing.append(step)
         else:
             found[step.local_ref] = image_id
+    return found, missing
+
+
+def preflight(engine: Engine, steps: Sequence[PushStep]) -> Dict[ImageRef, str]:
+    """Every local image exists, or nothing is pushed: return local ref -> image id."""
+    found, missing = local_images(engine, steps)
+    require_local(missing)
+    return found
+
+
+def require_local(missing: Sequence[PushStep]) -> None:
+    """Nothing is pushed while an image to push is neither in the engine nor unchanged since a release."""
     if missing:
         names = ", ".join(str(step.local_ref) for step in missing)
         components = " ".join(f"--component {step.component}" for step in missing)
@@ -59,7 +73,6 @@ def preflight(engine: Engine, steps: Sequence[PushStep]) -> Dict[str, str]:
             f"nothing pushed: {len(missing)} image(s) not in the engine: {names}; "
             f"build them first, e.g. `inv build push {components}` with the same --version/--registry"
         )
-    return found
 
 
 History = Sequence[Tuple[str, int]]  # (what made a step, bytes it added), oldest first: Engine.history
@@ -248,3 +261,78 @@ def metadata(results: Sequence[PushResult]) -> Dict[str, dict]:
             entry["error"] = r.error
         updates.setdefault(r.component, {"push": {}})["push"][str(r.ref)] = entry
     return updates
+
+
+def run_relabels(clients, steps: Sequence[PushStep], decided: Dict, labels: Dict[str, str],
+                 console: Console) -> List[PushResult]:
+    """Unchanged components (build.changes): each one's refs put on its earlier image, relabelled with this
+    version's labels (build.relabel): a config and a manifest written per platform, no layer uploaded."""
+    from ..errors import AcrError
+    from .inputs import LABEL
+    from .relabel import push_relabelled
+
+    results = []
+    for step in steps:
+        decision = decided[step.component]
+        started = time.monotonic()
+        try:
+            digest, platforms = push_relabelled(clients, decision.image, step.refs,
+                                                {**labels, LABEL: decision.inputs.digest})
+        except AcrError as exc:
+            message = f"relabelling {decision.image}: {exc}"
+            console.say(f"failed      {step.component}: {message}")
+            results += [PushResult(step.component, ref, "failed", error=message) for ref in step.refs]
+            continue
+        seconds = time.monotonic() - started
+        console.say(f"relabelled  {step.component}: unchanged since {decision.since}, no layer uploaded "
+                    f"({seconds:.1f}s)")
+        results += [PushResult(step.component, ref, "relabelled", digest, seconds=seconds,
+                               platforms=tuple(platforms), since=decision.since) for ref in step.refs]
+    return results
+
+
+def pushed_components(engine: Engine, steps: Sequence[PushStep], results: Sequence[PushResult],
+                      image_ids: Dict[ImageRef, str], decision_of: Callable) -> List[tuple]:
+    """(component, {ref: digest}, platforms, inputs, since) of every component pushed whole, for the release
+    record. A pushed image's input digest is its own label (what it was built from), with the parts this
+    chain's build worked out when they agree."""
+    from .inputs import LABEL, Inputs
+
+    items = []
+    for step in steps:
+        mine = [r for r in results if r.component == step.component]
+        if not mine or not all(r.ok for r in mine):
+            continue
+        decision = decision_of(step.component)
+        relabelled = [r for r in mine if r.status == "relabelled"]
+        if relabelled:
+            items.append((step.component, {r.ref: r.digest for r in mine}, list(relabelled[0].platforms),
+                          decision.inputs, relabelled[0].since))
+            continue
+        image_id = image_ids[step.local_ref]
+        labels, platform = engine.facts(image_id)
+        digest = labels.get(LABEL, "")
+        parts = decision.inputs.parts if decision is not None and decision.inputs.digest == digest else {}
+        items.append((step.component, {r.ref: r.digest for r in mine}, [platform], Inputs(digest, parts), ""))
+    return items
+
+
+def record_entries(settings, items: Sequence[tuple]) -> Dict[str, dict]:
+    """The release record's ``components`` for ``items`` (see :func:`pushed_components`)."""
+    entries = {}
+    for name, digests, platforms, inputs, since in items:
+        images = settings.release.component(name)
+        component = settings.config.components.get(name)
+        entry = {
+            "refs": {str(ref): digest for ref, digest in digests.items()},
+            "digest": digests.get(images.ref) or next(iter(digests.values())),
+            # {}: an image without the label (built by hand, or before input digests): never found unchanged
+            "input": {"digest": inputs.digest, "parts": inputs.parts} if inputs.digest else {},
+            "platforms": sorted(p for p in platforms if p),
+            "aliases": list(component.aliases) if component else [],
+            "latest": settings.tag_latest,
+        }
+        if since:
+            entry["since"] = since
+        entries[name] = entry
+    return entries

@@ -117,9 +117,12 @@ class RegistryTarget:
         """Mount from a repository of this registry known to hold the blob; False when none could."""
         host = self.client.host
         candidates = self.locations.candidates(host, digest, exclude=self.repo)
-        if isinstance(source, RegistrySource) and source.client.host == host \
-                and source.client.credentials == self.client.credentials and source.repo != self.repo:
-            candidates = [source.repo, *[c for c in candidates if c != source.repo]]
+        # a registry source (or one built on it: copy.memory) of this registry, with our credentials, is the
+        # first place to mount from
+        client, repo = getattr(source, "client", None), getattr(source, "repo", None)
+        if client is not None and client.host == host and client.credentials == self.client.credentials \
+                and repo and repo != self.repo:
+            candidates = [repo, *[c for c in candidates if c != repo]]
         for repo in candidates[:MOUNT_TRIES]:
             response = self.client.request(
                 "POST", f"/v2/{self.repo}/blobs/uploads/", scope=f"{_push(self.repo)} {_pull(repo)}",

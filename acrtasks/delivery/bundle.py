@@ -27,6 +27,7 @@ from ..deps import source_hosts
 from ..errors import (
     AcrError,
     BundleError,
+    Kind,
     PreflightError,
     RegistryError,
     UsageError,
@@ -116,12 +117,26 @@ def plan_export(settings: Settings, components: Sequence[str], with_deps: bool, 
     return ExportPlan(path, compress, images, list(platforms), load_platform)
 
 
-def locate(plan: ExportPlan, clients: Clients, source: str, engine_factory, mirrors: Sequence[str]) -> None:
-    """Preflight: find every image (one HEAD request each, or the engine) before a byte is written."""
+def locate(plan: ExportPlan, clients: Clients, source: str, engine_factory, mirrors: Sequence[str],
+           record_ref: Optional[ImageRef] = None) -> None:
+    """Preflight: find every image before a byte is written: the release record names the whole release (two
+    requests), else one HEAD request each, or the engine."""
+    from . import record
+
     if source not in SOURCES:
         raise UsageError(f"--source {source!r} is not one of {', '.join(SOURCES)}")
+    found_record = None
+    if source != "engine" and record_ref is not None:
+        try:
+            found_record = record.read(clients, record_ref)
+        except RegistryError as exc:
+            if source == "registry" or exc.kind == Kind.INTEGRITY:
+                raise PreflightError(f"nothing exported: {explain(exc)}") from None
     missing = []
     for image in plan.images:
+        if found_record is not None and image.ref.host and found_record.digest_of(image.ref):
+            image.origin, image.origin_ref = image.ref.host, image.ref
+            continue
         if source != "engine":
             # a component without a registry is only in the engine
             hosts = source_hosts(image.ref, mirrors) if image.ref.host else []
@@ -364,3 +379,47 @@ def engine_platform(engine) -> str:
     version = engine.api.version()
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(version.get("Arch", ""), version.get("Arch", "amd64"))
     return f"{version.get('Os', 'linux')}/{arch}"
+
+
+def record_of_import(bundle: Bundle, results: Sequence[Tuple[BundleImage, ImageRef, CopyResult]],
+                     settings: Settings) -> Tuple[Dict[str, dict], List[dict]]:
+    """The release record's components and dependencies for what an import pushed: each component's refs and
+    digests, its platforms and the input digest its image carries (its label; the parts stay with the
+    release it was built in)."""
+    from ..build.inputs import LABEL
+    from ..copy.copier import read_small_blob
+    from ..copy.manifests import MAX_CONFIG
+
+    components: Dict[str, dict] = {}
+    dependencies: List[dict] = []
+    for image, ref, result in results:
+        if image.kind != "component":
+            dependencies.append({"source": str(release_source(settings, image)), "target": str(ref),
+                                 "digest": result.digest})
+            continue
+        entry = components.get(image.name)
+        if entry is None:
+            labels: Dict[str, str] = {}
+            if result.images and result.images[0][1].config():
+                source = LayoutSource(bundle.reader, str(image.ref))
+                try:
+                    config = json.loads(read_small_blob(source, *result.images[0][1].config(), MAX_CONFIG))
+                    labels = ((config.get("config") or {}).get("Labels") or {}) if isinstance(config, dict) else {}
+                except (ValueError, AttributeError):
+                    labels = {}
+            component = settings.config.components.get(image.name)
+            digest = labels.get(LABEL, "") if isinstance(labels, dict) else ""
+            entry = components[image.name] = {
+                "refs": {}, "digest": result.digest,
+                "input": {"digest": digest, "parts": {}} if isinstance(digest, str) and digest else {},
+                "platforms": sorted(p for p, _ in result.images if p),
+                "aliases": list(component.aliases) if component else [], "latest": settings.tag_latest}
+        entry["refs"][str(ref)] = result.digest
+        if ref == settings.release.component(image.name).ref:
+            entry["digest"] = result.digest
+    return components, dependencies
+
+
+def release_source(settings: Settings, image: BundleImage) -> ImageRef:
+    """A dependency's source as push-deps records it (the bundle names it by its configured source)."""
+    return settings.release.dependency(image.name).source

@@ -8,7 +8,7 @@ does the first pull start.
 
 import time
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 from ..config import Settings
 from ..copy.remote import RegistrySource
@@ -45,10 +45,20 @@ def describe(steps: Sequence[PullStep]) -> List[str]:
     return [f"pull {len(steps)} image(s):", *(f"  pull {s.ref}, tag {s.local}" for s in steps)]
 
 
-def preflight(steps: Sequence[PullStep], clients: Clients) -> None:
-    """Every ref must exist before the first pull."""
+def preflight(steps: Sequence[PullStep], clients: Clients, record_ref: Optional[ImageRef] = None) -> None:
+    """Every ref must exist before the first pull: the release record says so for the whole release (two
+    requests), else one HEAD request each."""
+    from . import record
+
     missing = []
+    try:
+        found = record.read(clients, record_ref) if record_ref is not None else None
+    except RegistryError as exc:
+        raise PreflightError(f"nothing pulled: {explain(exc)}") from None
     for step in steps:
+        step.digest = (found.digest_of(step.ref) if found else None) or ""
+        if step.digest:
+            continue
         try:
             step.digest = RegistrySource(clients.get(step.ref.host), step.ref.repository).digest(step.ref.tag) or ""
         except RegistryError as exc:
@@ -61,10 +71,14 @@ def preflight(steps: Sequence[PullStep], clients: Clients) -> None:
 
 
 def run_pulls(engine, steps: Sequence[PullStep], console: Console) -> List[PullStep]:
+    """Each image pulled by the digest the preflight found (what the record or the registry named: a tag
+    moved since is not pulled instead), then tagged with its registry ref and its local name."""
     for step in steps:
         started = time.monotonic()
         try:
-            image_id = engine.pull(step.ref)
+            image_id = engine.pull(ImageRef(step.ref.host, step.ref.repository, None, step.digest)
+                                   if step.digest else step.ref)
+            engine.tag(image_id, step.ref)
             engine.tag(image_id, step.local)
             step.status = "pulled"
         except AcrError as exc:

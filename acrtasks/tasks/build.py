@@ -2,16 +2,17 @@
 
 
 from ..config import backend_problem, check_attestations, check_platforms, network_problem, positive_int
-from ..errors import UsageError
+from ..errors import EngineUnavailable, UsageError
 from ..util.console import Console
 from .common import boundary, carry_out, dry_footer, is_dry, shared, start, task
 
 
 @task(iterable=["component", "platform"], help=shared(
     "component", "registry", "version", "layout", "tag_latest", "metadata_file", "attestations", "no_preflight",
+    "no_record",
     mode="build mode (dev, prod or a [modes.<name>] table) supplying build args",
     parallel="how many builds run at once; default: [build] parallel",
-    no_cache="build without the engine's layer cache",
+    no_cache="build without the engine's layer cache (every component: it implies --rebuild)",
     progress="auto (live lines on a terminal, else plain), plain (every log line) or quiet (summary, and the "
              "failing step's log)",
     backend="auto (buildx, else BuildKit through a docker CLI that has it, else classic), classic, buildkit or "
@@ -20,15 +21,20 @@ from .common import boundary, carry_out, dry_footer, is_dry, shared, start, task
     platform="build for this platform, os/arch[/variant] (repeatable; several need buildx, which pushes them); "
              "default: [build] platforms",
     builder="the buildx builder (remote BuildKit, docker-container, kubernetes) or a docker context of another "
-            "engine; its images are pushed by the build; default: [build] builder"))
+            "engine; its images are pushed by the build; default: [build] builder",
+    rebuild="build every component, even one whose inputs equal an earlier release's; default: [build] rebuild",
+    since="compare inputs with this release's record; default: the newest other release record in the registry"))
 @boundary
 def build(c, component=None, registry=None, version=None, mode=None, layout=None, tag_latest=False,
           no_cache=False, parallel=None, metadata_file=None, progress="auto", backend=None, network=None,
-          platform=None, builder=None, attestations=None, no_preflight=False):
-    """Build component images (classic builder, BuildKit or buildx), in parallel, tagged for the registry."""
+          platform=None, builder=None, attestations=None, no_preflight=False, rebuild=False, since=None,
+          no_record=False):
+    """Build the components whose inputs changed (classic builder, BuildKit or buildx), in parallel, tagged."""
     from ..build import builder as builds
     from ..build import plan
+    from ..build.backends.cli import pushed_by_build
     from ..build.backends.select import choose
+    from ..naming import check_tag
     from ..util import metadata
 
     if progress not in builds.PROGRESS_MODES:
@@ -39,6 +45,8 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
             raise UsageError(f"{flag} {problem}")
     check_platforms(platform or ())
     check_attestations(attestations)
+    if since:
+        check_tag(since, "--since")
     run = start(c)
     settings = run.settings(Console().warn, registry=registry, version=version, mode=mode, layout=layout,
                             tag_latest=tag_latest or None, parallel=parallel)
@@ -55,8 +63,13 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     if cached and chosen.name != "buildx":
         raise UsageError(f"cache = \"registry\" ({', '.join(cached)}) needs --backend buildx; the {chosen.name} "
                          "backend cannot export a build cache")
+    pushes = (lambda step: pushed_by_build(step, getattr(chosen, "builder", ""))) if chosen.name == "buildx" \
+        else (lambda step: False)
+    decided = run.changes(settings, steps, pushes, rebuild or no_cache or config.rebuild, since or "")
+    steps = plan.with_inputs(steps, {name: d.inputs.digest for name, d in decided.items()})
     console = Console()
-    for line in plan.describe_builds(steps, settings.parallel, no_cache, config.root, chosen.describe()):
+    for line in plan.describe_builds(steps, settings.parallel, no_cache, config.root, chosen.describe(),
+                                     {name: d.describe() for name, d in decided.items()}):
         console.say(line)
     if is_dry(c):
         return dry_footer(run)
@@ -71,21 +84,37 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
         from ..build.pusher import held_by
 
         held = held_by(run.clients())
-    results = carry_out(lambda: builds.run_builds(chosen, run.engine, steps, settings.parallel, no_cache, console,
-                                                  progress, held),
-                        record, lambda done: {r.step.component: r.metadata() for r in done}, builds.print_summary,
-                        console, lambda failed, total: f"{len(failed)} of {total} build(s) failed: "
-                                                       f"{', '.join(r.step.component for r in failed)}")
+    relabel = (lambda step, decision: builds.relabel_in_registry(run.clients(), step, decision)) \
+        if settings.naming.registry is not None else None
+    with builds.LocalRelabels() as local:
+        results = carry_out(lambda: builds.run_changed(chosen, run.engine, steps, decided, settings.parallel,
+                                                       no_cache, console, progress, held, pushes, relabel, local),
+                            record, lambda done: {r.step.component: r.metadata() for r in done},
+                            builds.print_summary, console,
+                            lambda failed, total: f"{len(failed)} of {total} build(s) failed: "
+                                                  f"{', '.join(r.step.component for r in failed)}")
     for result in results:
         run.pushed_by_build.update(result.pushed)
+    pushed = [result for result in results if result.pushed]
+    if pushed:
+        from ..build.pusher import record_entries
+
+        run.add_to_record(settings, record_entries(settings, [
+            (r.step.component, {ref: r.digest for ref in r.pushed}, r.platforms, decided[r.step.component].inputs,
+             r.since) for r in pushed]))
+        run.write_record("build", console.say, no_record)
 
 
 @task(iterable=["component"], help=shared("component", "registry", "version", "layout", "tag_latest", "metadata_file",
-                                          "no_preflight", jobs="refs pushed at once (default 4)"))
+                                          "no_preflight", "no_record", jobs="refs pushed at once (default 4)",
+                                          rebuild="relabel nothing: every image must be in the engine (`inv build "
+                                                  "push --rebuild` shares it with the build)",
+                                          since="an image not in the engine may be this release's, unchanged: "
+                                                "compare with this release's record (as build does)"))
 @boundary
 def push(c, component=None, registry=None, version=None, layout=None, tag_latest=False, metadata_file=None,
-         jobs=None, no_preflight=False):
-    """Push built component images to the registry, N at once, after checking every one exists locally."""
+         jobs=None, no_preflight=False, no_record=False, rebuild=False, since=None):
+    """Push built component images, N at once; an unchanged one is relabelled in the registry, no layer sent."""
     from ..build import plan, pusher
     from ..util import metadata
 
@@ -96,19 +125,39 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
     steps = plan.plan_pushes(settings, component or (), already_pushed=run.pushed_by_build)
     if not steps:
         Console().say("nothing to push: the build pushed every image itself (several platforms, buildx)")
+        run.write_record("push", Console().say, no_record)
         return None
+    try:
+        engine = run.engine()
+        image_ids, missing = pusher.local_images(engine, steps)
+    except EngineUnavailable:
+        if not is_dry(c):
+            raise
+        image_ids, missing = {}, []  # --dry without an engine: the plan as if every image were built
+    # an image this chain's build skipped (or an earlier one did not make) may be unchanged: relabelled then
+    decided = run.changes(settings, plan.plan_builds(settings, [step.component for step in missing]),
+                          rebuild=rebuild or settings.config.rebuild, since=since or "") if missing else {}
+    relabels = [step for step in missing if not decided[step.component].build]
+    if not is_dry(c):  # under --dry, a build earlier in the chain has not made them yet
+        pusher.require_local([step for step in missing if step not in relabels])
     console = Console()
-    for line in plan.describe_pushes(steps):
+    for line in plan.describe_pushes(steps, {step.component: decided[step.component] for step in relabels}):
         console.say(line)
     if is_dry(c):
         return dry_footer(run)
     record = metadata.MetadataFile(metadata_file)
     record.check()
-    engine = run.engine()
-    image_ids = pusher.preflight(engine, steps)
     if not no_preflight:
         run.preflight([ref for step in steps for ref in step.refs], "nothing pushed")
     held = pusher.held_by(run.clients())
-    carry_out(lambda: pusher.run_pushes(engine, steps, image_ids, console, job_count, held), record, pusher.metadata,
-              pusher.print_summary, console,
-              lambda failed, total: f"{len(failed)} of {total} push(es) did not complete")
+    labels = plan.oci_labels(settings)
+    engine_steps = [step for step in steps if step not in relabels]
+    results = carry_out(
+        lambda: [*pusher.run_relabels(run.clients(), relabels, decided, labels, console),
+                 *(pusher.run_pushes(engine, engine_steps, image_ids, console, job_count, held)
+                   if engine_steps else [])],
+        record, pusher.metadata, pusher.print_summary, console,
+        lambda failed, total: f"{len(failed)} of {total} push(es) did not complete")
+    run.add_to_record(settings, pusher.record_entries(settings, pusher.pushed_components(
+        engine, steps, results, image_ids, lambda name: run.decision(settings, name))))
+    run.write_record("push", console.say, no_record)

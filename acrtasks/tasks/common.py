@@ -28,6 +28,8 @@ SHARED_HELP = {
     "metadata_file": "write a JSON record of refs, image ids and digests here (merged across chained tasks)",
     "no_preflight": "skip the check, before the first build or copy, that every target repository takes a push "
                     "(a blob upload opened and cancelled)",
+    "no_record": "do not write the release record (release-<version> in the project's repository) after the "
+                 "chain's last push",
     "attestations": "auto, keep or drop buildx's provenance/SBOM attestations (OCI artifacts, which ACR refuses); "
                     "auto drops them for [registry] flat_hosts; default: [registry] attestations",
 }

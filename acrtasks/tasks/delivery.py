@@ -23,6 +23,7 @@ def export(c, component=None, deps=True, output=None, platform=None, source="aut
            layout=None, compress="none", load_platform="linux/amd64", attestations=None):
     """Write an offline bundle: one tar that is an OCI layout, a `docker load` archive and a checksummed record."""
     from ..delivery import bundle
+    from ..delivery.record import record_ref
     from ..deps import hub_mirrors
 
     check_attestations(attestations)
@@ -30,7 +31,8 @@ def export(c, component=None, deps=True, output=None, platform=None, source="aut
     settings = run.settings(Console().warn, registry=registry, version=version, layout=layout)
     plan = bundle.plan_export(settings, component or (), deps, output, compress, platform or (), load_platform)
     clients = run.clients()
-    bundle.locate(plan, clients, source, run.engine, hub_mirrors(settings.config))
+    bundle.locate(plan, clients, source, run.engine, hub_mirrors(settings.config),
+                  record_ref(settings.naming, settings.version))
     console = Console()
     for line in plan.describe():
         console.say(line)
@@ -44,7 +46,7 @@ def export(c, component=None, deps=True, output=None, platform=None, source="aut
 
 
 @task(name="import", positional=["bundle"], help=shared(
-    "layout", "attestations", "no_preflight",
+    "layout", "attestations", "no_preflight", "no_record",
     bundle="the bundle (.tar, .tar.gz, or an unpacked directory) that `inv export` wrote",
     registry="push every image, every platform, to this registry under the naming rules",
     engine="load into the Docker engine and tag the local names (one platform)",
@@ -53,7 +55,7 @@ def export(c, component=None, deps=True, output=None, platform=None, source="aut
     jobs="images pushed at once with --registry (default 4)"))
 @boundary
 def import_(c, bundle=None, registry=None, engine=False, platform=None, check=False, layout=None, jobs=None,
-            attestations=None, no_preflight=False):
+            attestations=None, no_preflight=False, no_record=False):
     """Verify an offline bundle, then push it to a registry (--registry) or load it into the engine (--engine)."""
     from ..delivery import bundle as bundles
 
@@ -87,6 +89,10 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
             results = bundles.import_to_registry(opened, targets, run.clients(), console, is_dry(c), job_count,
                                                  lambda host: drops_attestations(settings.config, host, attestations))
             console.say(count_line(r.status for _, _, r in results))
+            if not is_dry(c):
+                components, dependencies = bundles.record_of_import(opened, results, settings)
+                run.add_to_record(settings, components, dependencies)
+                run.write_record("import", console.say, no_record)
     if is_dry(c):
         dry_footer(run)
 
@@ -98,6 +104,7 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
 def pull(c, component=None, deps=False, registry=None, version=None, layout=None):
     """Pull released images through the engine and tag them with their local names (compose runs unchanged)."""
     from ..delivery import puller
+    from ..delivery.record import record_ref
 
     run = start(c)
     settings = run.settings(Console().warn, registry=registry, version=version, layout=layout)
@@ -105,7 +112,7 @@ def pull(c, component=None, deps=False, registry=None, version=None, layout=None
     console = Console()
     for line in puller.describe(steps):
         console.say(line)
-    puller.preflight(steps, run.clients())
+    puller.preflight(steps, run.clients(), record_ref(settings.naming, settings.version))
     if is_dry(c):
         return dry_footer(run)
     results = puller.run_pulls(run.engine(), steps, console)

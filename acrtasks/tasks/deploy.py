@@ -26,6 +26,7 @@ def set_images(c, file=None, registry=None, version=None, layout=None, deploy_re
     """Write the release's image refs into compose, Kubernetes, Helm, kustomize and .env files, bytes kept."""
     from ..deploy import refs as deployrefs
     from ..deploy import rewrite
+    from ..delivery.record import record_ref
     from ..deploy.digests import Digests
 
     run = start(c)
@@ -35,8 +36,8 @@ def set_images(c, file=None, registry=None, version=None, layout=None, deploy_re
     files = rewrite.deployment_files(config, file or ())
     release = deployrefs.ReleaseRefs(settings, deploy_registry if deploy_registry is not None
                                      else (config.deploy_registry or None))
-    digests = Digests(Path(metadata_file) if metadata_file else None, config.insecure_hosts) \
-        if pin_value == "digest" else None
+    digests = Digests(Path(metadata_file) if metadata_file else None, config.insecure_hosts,
+                      record_ref(settings.naming, settings.version), run.clients()) if pin_value == "digest" else None
     planner = rewrite.Planner(release, files, digests)
     plans = planner.plan()
     changes = [change for plan in plans for change in plan.changes]

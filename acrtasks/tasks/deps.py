@@ -8,7 +8,7 @@ from .common import boundary, carry_out, dry_footer, is_dry, shared, start, task
 
 
 @task(name="push-deps", iterable=["dep", "platform"], help=shared(
-    "registry", "layout", "metadata_file", "attestations", "no_preflight",
+    "registry", "layout", "metadata_file", "attestations", "no_preflight", "no_record",
     deps_namespace="where dependencies go: host/ns or a Docker Hub namespace; default: [deps] namespace, then the "
                    "registry",
     dep="a dependency to mirror (repeatable), as written in build.toml or a compose file; default: all",
@@ -24,7 +24,7 @@ from .common import boundary, carry_out, dry_footer, is_dry, shared, start, task
 @boundary
 def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_existing=False, force=False,
               platform=None, jobs=None, source="auto", registry=None, layout=None, version=None, metadata_file=None,
-              attestations=None, no_preflight=False):
+              attestations=None, no_preflight=False, no_record=False):
     """Mirror dependency images registry-to-registry, all platforms, digest-verified, skipping unchanged."""
     from .. import deps as depsmod
     from ..delivery import mirrorer
@@ -58,7 +58,11 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
     worker.preflight(deps_plan.dependencies)
     if not no_preflight and not is_dry(c):
         run.preflight([d.target for d in deps_plan.dependencies], "nothing copied")
-    carry_out(lambda: worker.run(deps_plan.dependencies, job_count), record, mirrorer.metadata,
-              mirrorer.print_summary, console,
-              lambda failed, total: f"{len(failed)} of {total} dependenc{'y' if total == 1 else 'ies'} "
-                                             "failed to mirror")
+    results = carry_out(lambda: worker.run(deps_plan.dependencies, job_count), record, mirrorer.metadata,
+                        mirrorer.print_summary, console,
+                        lambda failed, total: f"{len(failed)} of {total} dependenc{'y' if total == 1 else 'ies'} "
+                                              "failed to mirror")
+    if not is_dry(c):
+        run.add_to_record(settings, dependencies=[{"source": str(r.dep.source), "target": str(r.dep.target),
+                                                   "digest": r.digest} for r in results if r.digest])
+        run.write_record("push-deps", console.say, no_record)

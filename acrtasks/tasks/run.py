@@ -9,13 +9,15 @@ so two chains in one process (a test, a program embedding Invoke) do not mix.
 """
 
 from pathlib import Path
-from typing import Callable, Dict, Optional, Set, Tuple
+from typing import Callable, Dict, Optional, Sequence, Set, Tuple
 
 from ..config import Config, Settings, find_config, load_config, resolve
 from ..naming import ImageRef
 
 #: The key of the Run in Invoke's config.
 CONFIG_KEY = "acrtasks_run"
+#: The tasks whose pushes the release record records: the last of them in a chain writes it.
+RECORDING_TASKS = ("build", "push", "push-deps", "import")
 
 
 class Run:
@@ -32,6 +34,8 @@ class Run:
         self._engine = None
         self._clients = None
         self._said: Set[str] = set()
+        self._decided: Dict[Tuple, object] = {}  # (version, registry, layout, component) -> build.changes.Decision
+        self._record: Dict[Tuple, list] = {}  # (version, registry, layout) -> [settings, components, dependencies]
 
     # Invoke copies config values when it merges its levels for the next task of the chain; a Run is one
     # object for the whole chain, so a copy of it is itself.
@@ -80,6 +84,52 @@ class Run:
 
         todo = [ref for ref in refs if (ref.host, ref.repository) not in self.preflighted]
         self.preflighted.update(check_push(self.clients(), todo, what))
+
+    def changes(self, settings: Settings, steps, pushes=lambda step: False, rebuild: bool = False,
+                since: str = "") -> Dict[str, object]:
+        """component -> build.changes.Decision for ``steps``, decided once per chain: push reads what build
+        decided (and decides itself what no build of the chain did)."""
+        from ..build.changes import decide
+
+        key = (settings.version, settings.registry, settings.layout)
+        todo = [step for step in steps if key + (step.component,) not in self._decided]
+        if todo:
+            for decision in decide(todo, settings, self.clients(), self.engine, pushes, rebuild, since):
+                self._decided[key + (decision.component,)] = decision
+        return {step.component: self._decided[key + (step.component,)] for step in steps}
+
+    def decision(self, settings: Settings, component: str):
+        """What this chain decided for ``component`` (build.changes.Decision), or None."""
+        return self._decided.get((settings.version, settings.registry, settings.layout, component))
+
+    def add_to_record(self, settings: Settings, components: Optional[dict] = None,
+                      dependencies: Sequence[dict] = ()) -> None:
+        """What a push of this chain pushed, for the release record written after the chain's last push."""
+        key = (settings.version, settings.registry, settings.layout)
+        entry = self._record.setdefault(key, [settings, {}, {}])
+        entry[1].update(components or {})
+        entry[2].update({dep["source"]: dep for dep in dependencies})
+
+    def write_record(self, task: str, say: Callable[[str], None], skip: bool = False) -> None:
+        """Write (or update) ``release-<version>`` once the chain's last pushing task is done: one record for a
+        chain that pushes components and dependencies. ``skip``: --no-record."""
+        later = self.chain[self.chain.index(task) + 1:] if task in self.chain else ()
+        if skip or any(name in RECORDING_TASKS for name in later):
+            return
+        from ..delivery import record as records
+
+        for settings, components, dependencies in list(self._record.values()):
+            ref = records.record_ref(settings.naming, settings.version)
+            if ref is None or not (components or dependencies):
+                continue
+            new = records.Record(settings.config.project, settings.version, records.now(), components,
+                                 tuple(dependencies.values()))
+            earlier = records.read(self.clients(), ref)
+            digest = records.write(self.clients(), ref, earlier.merged(new) if earlier else new)
+            say("release record:")  # a ref takes a line of its own: it is kept whole on an 80-column terminal
+            say(f"  {ref}")
+            say(f"  {digest}")
+        self._record.clear()
 
     def once(self, text: str, say: Callable[[str], None]) -> None:
         """Say ``text`` once per chain: chained tasks share their warnings as they share their flags."""

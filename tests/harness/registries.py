@@ -127,6 +127,55 @@ class Registry:
                    and (any(f"http.request.method={m}" in line for m in ("PUT", "PATCH"))
                         or ("http.request.method=POST" in line and "mount=" in line)))
 
+    def log_size(self) -> int:
+        """Where the request log ends now: :meth:`uploaded_blobs` from here reads what came after."""
+        return (self.root / "registry.log").stat().st_size
+
+    def uploaded_blobs(self, since: int = 0) -> list:
+        """The digests of the blobs uploaded (a PUT closing an upload session) after log offset ``since``, read
+        from the registry's own request log (needs ``log_level="info"``)."""
+        import re
+
+        with open(self.root / "registry.log", "rb") as handle:
+            handle.seek(since)
+            log = handle.read().decode(errors="replace")
+        return [f"sha256:{m.group(1)}" for line in log.splitlines()
+                if "response completed" in line and "http.request.method=PUT" in line and "/blobs/uploads/" in line
+                for m in [re.search(r"digest=sha256(?:%3A|:)([0-9a-f]{64})", line)] if m]
+
+    def requests(self, since: int = 0) -> list:
+        """(method, uri) of every request answered after log offset ``since`` (``log_level="info"``)."""
+        import re
+
+        with open(self.root / "registry.log", "rb") as handle:
+            handle.seek(since)
+            log = handle.read().decode(errors="replace")
+        found = []
+        for line in log.splitlines():
+            if "response completed" not in line:
+                continue
+            method = re.search(r"http\.request\.method=(\w+)", line)
+            uri = re.search(r'http\.request\.uri="([^"]*)"', line)
+            if method and uri:
+                found.append((method.group(1), uri.group(1)))
+        return found
+
+    def manifest(self, repository: str, reference: str) -> dict:
+        with self._request("GET", f"/v2/{repository}/manifests/{reference}", {"Accept": MANIFEST_ACCEPT}) as response:
+            return json.load(response)
+
+    def blob(self, repository: str, digest: str) -> bytes:
+        with self._request("GET", f"/v2/{repository}/blobs/{digest}") as response:
+            return response.read()
+
+    def config(self, repository: str, reference: str) -> dict:
+        """The image config of a single-platform image (the first platform of an index)."""
+        manifest = self.manifest(repository, reference)
+        if "manifests" in manifest:
+            first = next(m for m in manifest["manifests"] if (m.get("platform") or {}).get("os") != "unknown")
+            manifest = self.manifest(repository, first["digest"])
+        return json.loads(self.blob(repository, manifest["config"]["digest"]))
+
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)

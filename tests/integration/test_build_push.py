@@ -97,7 +97,8 @@ def test_push_forced_flat_with_latest(quick, api, registry):
     result = quick.inv("build", "push", "--registry", registry.host, "--version", version, "--tag-latest", env=ENV)
     assert result.returncode == 0, result.stderr
     assert registry.repositories() == ["demo/demo"]
-    assert registry.tags("demo/demo") == sorted(["api-latest", f"api-{version}", "web-latest", f"web-{version}"])
+    assert registry.tags("demo/demo") == sorted(["api-latest", f"api-{version}", "web-latest", f"web-{version}",
+                                                 f"release-{version}"])  # and the release record
     assert_pushed(registry, api, "demo/demo", f"api-{version}", f"demo-api:{version}")
 
 
@@ -116,7 +117,7 @@ def test_chained_flags_build_and_push_only_one_component(quick, api, registry):
     result = quick.inv("build", "push", "--component", "web", "--registry", f"{registry.host}/ns",
                        "--version", version, env=ENV)
     assert result.returncode == 0, result.stderr
-    assert registry.repositories() == ["ns/demo-web"]
+    assert registry.repositories() == ["ns/demo", "ns/demo-web"]  # the release record, the image
     assert f"demo-api:{version}" not in local_tags(api, "demo-api")
 
 

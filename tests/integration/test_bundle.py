@@ -350,8 +350,9 @@ def test_flat_acr_names_after_import_into_the_acr_double_over_tls(release, tmp_p
         result = release.project.inv("import", str(release.bundle), "--registry", f"{acr}/shop", env=env)
         assert result.returncode == 0, result.stderr + result.stdout
         assert acr + ":443" in proxy.hosts_seen  # it went to the ACR name, through the tunnel
-        assert sorted(target.tags("shop/demo")) == sorted(f"{name}-{release.version}" for name in ("api", "api-init",
-                                                                                                   "web"))
+        assert sorted(target.tags("shop/demo")) == sorted([*(f"{name}-{release.version}" for name in
+                                                             ("api", "api-init", "web")),
+                                                           f"release-{release.version}"])  # and its record
         assert target.digest("shop/demo", f"api-{release.version}") == \
             release.registry.digest("demo-api", release.version)
         assert target.digest("shop/minio", "2024") == release.index

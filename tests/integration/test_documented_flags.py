@@ -196,7 +196,7 @@ def test_layout_from_the_environment_reaches_push_deps_and_push(project, source,
     result = project.inv("build", "--progress", "quiet", "push", "--registry", f"{registry.host}/ns",
                          "--version", version, env={"ACRTASKS_LAYOUT": "flat"})
     assert result.returncode == 0, result.stderr
-    assert registry.tags("ns/demo") == [f"api-{version}"]
+    assert registry.tags("ns/demo") == [f"api-{version}", f"release-{version}"]
 
 
 def test_username_from_the_environment(project, auth_registry, tmp_path):

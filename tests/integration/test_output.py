@@ -78,7 +78,8 @@ def test_chain_on_an_80_column_terminal_fits_and_keeps_every_ref_whole(project, 
     pyte.Stream(screen).feed(output)
     lines = ["".join(ch.data for ch in row.values()) for row in screen.history.top] + screen.display
     assert not any("━" in line for line in lines), "a progress bar was left on the screen"
-    assert registry.tags(f"{namespace}/demo") == sorted(f"{n}-{version}" for n in ("api", "web"))
+    assert registry.tags(f"{namespace}/demo") == sorted([*(f"{n}-{version}" for n in ("api", "web")),
+                                                         f"release-{version}"])
 
 
 @pytest.mark.parametrize("backend", ["classic", "buildkit"])

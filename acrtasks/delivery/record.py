@@ -1,0 +1,297 @@
+"""The release record: ``release-<version>`` in the project's repository, what one release is.
+
+It is a plain OCI image manifest (no ``artifactType``, no empty config: ACR stores it) with a JSON config
+and one layer, a tar holding ``release.json``::
+
+    {"schema": "acrtasks.release.v1", "project": "...", "version": "v2", "created": "...",
+     "components": {"backend": {"refs": {"<ref>": "<digest>", ...}, "digest": "<digest of its own ref>",
+                                "input": {"digest": "...", "parts": {...}} (or {}), "platforms": ["linux/amd64"],
+                                "aliases": ["backend-init"], "latest": false, "since": "v1"}},
+     "dependencies": [{"source": "docker.io/library/postgres:15-alpine", "target": "...", "digest": "..."}]}
+
+``build`` compares inputs with the newest record; ``pull``, ``export``, ``set-images --pin digest`` read
+digests from it (two requests for the whole release); ``promote`` copies what it names. Everything read
+back is checked where it enters: sizes bounded, every ref and digest valid.
+"""
+
+import io
+import json
+import re
+import tarfile
+from datetime import datetime, timezone
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+from ..errors import Kind, RegistryError
+from ..naming import TAG, ImageRef, Naming, check_tag, digest_problem
+
+SCHEMA = "acrtasks.release.v1"
+RECORD_FILE = "release.json"
+TAG_PREFIX = "release-"
+MAX_RECORD = 4 << 20  # a record of a thousand components stays far below
+MAX_TAG_PAGES = 50  # tag lists are paged (n=1000): 50,000 tags is more than any one repository we push to
+LABEL = "org.acrtasks.release.record"
+
+
+class Record(NamedTuple):
+    """One release, as written in (or read from) ``release-<version>``."""
+
+    project: str
+    version: str
+    created: str
+    components: Dict[str, dict]
+    dependencies: Tuple[dict, ...] = ()
+
+    def merged(self, newer: "Record") -> "Record":
+        """This record with ``newer``'s components and dependencies written over (a later push of the same
+        version: one component again, or push-deps after push)."""
+        deps = {d["source"]: d for d in self.dependencies}
+        deps.update({d["source"]: d for d in newer.dependencies})
+        return Record(self.project, self.version, newer.created, {**self.components, **newer.components},
+                      tuple(deps.values()))
+
+    def digest_of(self, ref: ImageRef) -> Optional[str]:
+        """The digest the record holds for ``ref`` (a component's ref or a dependency's target)."""
+        text = str(ref.with_tag(ref.tag))
+        for entry in self.components.values():
+            if text in entry["refs"]:
+                return entry["refs"][text]
+        for dep in self.dependencies:
+            if dep["target"] == text:
+                return dep["digest"]
+        return None
+
+    def to_json(self) -> bytes:
+        body = {"schema": SCHEMA, "project": self.project, "version": self.version, "created": self.created,
+                "components": self.components, "dependencies": list(self.dependencies)}
+        return json.dumps(body, indent=2, sort_keys=True).encode()
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def record_ref(naming: Naming, version: str) -> Optional[ImageRef]:
+    """``<ns>/<project>:release-<version>``, flat or nested (nested: the project's own repository); None without
+    a registry."""
+    if naming.registry is None:
+        return None
+    tag = check_tag(TAG_PREFIX + version, "release record tag (release-<version>)")
+    path = f"{naming.namespace}/{naming.project}" if naming.namespace else naming.project
+    return ImageRef(naming.registry.host, path, tag)
+
+
+# -- the manifest ------------------------------------------------------------------------------------------
+
+def _tar(data: bytes) -> bytes:
+    """One file in a tar, every field fixed: the same record is the same blob."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        info = tarfile.TarInfo(RECORD_FILE)
+        info.size, info.mode, info.mtime = len(data), 0o644, 0
+        tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def as_source(record: Record, where: str):
+    """The record as a copy source (copy.memory) and its manifest: copied to a registry like any image."""
+    from ..copy.manifests import OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST, Manifest, sha256_digest
+    from ..copy.memory import MemorySource
+
+    layer = _tar(record.to_json())
+    layer_digest = sha256_digest(layer)
+    config = json.dumps({
+        "architecture": "unknown", "os": "unknown", "created": record.created,
+        "config": {"Labels": {LABEL: SCHEMA, "org.opencontainers.image.version": record.version,
+                              "org.opencontainers.image.title": f"{record.project} release {record.version}"}},
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        "history": [{"created": record.created, "created_by": "acrtasks release record"}],
+    }, sort_keys=True, separators=(",", ":")).encode()
+    config_digest = sha256_digest(config)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
+        "layers": [{"mediaType": OCI_LAYER_TAR, "digest": layer_digest, "size": len(layer),
+                    "annotations": {"org.opencontainers.image.title": RECORD_FILE}}],
+        "annotations": {"org.opencontainers.image.version": record.version, LABEL: SCHEMA},
+    }, indent=2, sort_keys=True).encode()
+    top = Manifest(OCI_MANIFEST, manifest, sha256_digest(manifest))
+    return MemorySource(where, {top.digest: top}, {layer_digest: layer, config_digest: config}), top
+
+
+def write(clients, ref: ImageRef, record: Record, sessions=None) -> str:
+    """Write ``record`` at ``ref`` through the copy engine; the digest the registry holds."""
+    from ..copy.copier import copy_image
+    from ..copy.remote import RegistryTarget, UploadSessions
+
+    source, top = as_source(record, f"release record {record.version}")
+    target = RegistryTarget(clients.get(ref.host), ref.repository, ref.tag, sessions or UploadSessions())
+    return copy_image(source, top.digest, target, tries=target.client.tries, backoff=target.client.backoff).digest
+
+
+# -- reading it back -----------------------------------------------------------------------------------------
+
+def read(clients, ref: ImageRef) -> Optional[Record]:
+    """The record at ``ref``, checked; None when there is none (no such tag)."""
+    from ..copy.copier import read_small_blob
+    from ..copy.manifests import OCI_LAYER_TAR
+    from ..copy.remote import RegistrySource
+
+    client = clients.get(ref.host)
+    source = RegistrySource(client, ref.repository)
+    try:
+        manifest = source.manifest(ref.tag)
+    except RegistryError as exc:
+        if exc.kind == Kind.NOT_FOUND:
+            return None
+        raise
+    where = f"{ref}"
+    layers = [] if manifest.is_index else manifest.data.get("layers") or []
+    if len(layers) != 1 or not isinstance(layers[0], dict) or layers[0].get("mediaType") != OCI_LAYER_TAR:
+        raise client.fail(f"{where} is not a release record (one tar layer expected); another tool wrote this "
+                          "tag", Kind.INTEGRITY)
+    digest, size = manifest.layers()[0]
+    data = read_small_blob(source, digest, size, MAX_RECORD)
+    return parse(_untar(data, client, where), client, where, ref.tag[len(TAG_PREFIX):])
+
+
+def _untar(data: bytes, client, where: str) -> bytes:
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            member = tar.next()
+            if member is None or member.name != RECORD_FILE or not member.isfile() or member.size > MAX_RECORD:
+                raise ValueError(f"its layer holds no {RECORD_FILE}")
+            handle = tar.extractfile(member)
+            return handle.read(MAX_RECORD + 1) if handle else b""
+    except (tarfile.TarError, ValueError, OSError) as exc:
+        raise client.fail(f"{where} is not a release record ({exc})", Kind.INTEGRITY) from None
+
+
+def parse(raw: bytes, client, where: str, version: str) -> Record:
+    """A record's JSON, every field checked (it came from a registry: anyone may have written it)."""
+    def bad(why: str) -> RegistryError:
+        return client.fail(f"{where} is not a valid release record: {why}", Kind.INTEGRITY)
+
+    def digest(value, what: str) -> str:
+        problem = digest_problem(value) if isinstance(value, str) else "is not a string"
+        if problem:
+            raise bad(f"{what} {str(value)[:80]!r} {problem}")
+        return value
+
+    def ref_text(value, what: str) -> str:
+        if not isinstance(value, str):
+            raise bad(f"{what} is not a string")
+        try:
+            ImageRef.parse(value)
+        except RegistryError:
+            raise
+        except Exception:  # noqa: BLE001 - NamingError: not a reference
+            raise bad(f"{what} {value[:80]!r} is not an image reference") from None
+        return value
+
+    def strings(value, what: str) -> List[str]:
+        if not isinstance(value, list) or not all(isinstance(item, str) and len(item) < 256 for item in value):
+            raise bad(f"{what} is not a list of strings")
+        return value
+
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise bad("not JSON") from None
+    if not isinstance(body, dict) or body.get("schema") != SCHEMA:
+        raise bad(f"no \"schema\": \"{SCHEMA}\"")
+    if body.get("version") != version:
+        raise bad(f"it records version {str(body.get('version'))[:80]!r}, not {version!r}")
+    components = body.get("components")
+    if not isinstance(components, dict):
+        raise bad("\"components\" is not an object")
+    checked: Dict[str, dict] = {}
+    for name, entry in components.items():
+        if not isinstance(name, str) or not re.match(r"[a-z0-9][a-z0-9._-]{0,127}\Z", name) \
+                or not isinstance(entry, dict):
+            raise bad(f"component {str(name)[:80]!r} is malformed")
+        refs = entry.get("refs")
+        if not isinstance(refs, dict):
+            raise bad(f"component {name}: \"refs\" is not an object")
+        inputs = entry.get("input") or {}  # {}: an image without an input digest (built by hand, imported)
+        if not isinstance(inputs, dict) or (inputs and not isinstance(inputs.get("parts"), dict)):
+            raise bad(f"component {name}: \"input\" is malformed")
+        checked[name] = {
+            "refs": {ref_text(ref, f"component {name}'s ref"): digest(d, f"component {name}'s digest")
+                     for ref, d in refs.items()},
+            "digest": digest(entry.get("digest"), f"component {name}'s digest"),
+            "input": {"digest": digest(inputs.get("digest"), f"component {name}'s input digest"),
+                      "parts": inputs["parts"]} if inputs else {},
+            "platforms": strings(entry.get("platforms", []), f"component {name}'s platforms"),
+            "aliases": strings(entry.get("aliases", []), f"component {name}'s aliases"),
+            "latest": bool(entry.get("latest", False)),
+            **({"since": entry["since"]} if isinstance(entry.get("since"), str) else {}),
+        }
+    dependencies = body.get("dependencies", [])
+    if not isinstance(dependencies, list):
+        raise bad("\"dependencies\" is not a list")
+    deps = []
+    for dep in dependencies:
+        if not isinstance(dep, dict):
+            raise bad("a dependency is not an object")
+        deps.append({"source": ref_text(dep.get("source"), "a dependency's source"),
+                     "target": ref_text(dep.get("target"), "a dependency's target"),
+                     "digest": digest(dep.get("digest"), "a dependency's digest")})
+    created = body.get("created") if isinstance(body.get("created"), str) else ""
+    project = body.get("project") if isinstance(body.get("project"), str) else ""
+    return Record(project[:256], version, created[:64], checked, tuple(deps))
+
+
+def release_tags(clients, repo_ref: ImageRef) -> List[str]:
+    """The versions that have a record in ``repo_ref``'s repository (its tag list, paged, each page bounded)."""
+    from urllib.parse import urljoin
+
+    from ..registry.client import read_bounded
+
+    client = clients.get(repo_ref.host)
+    path = f"/v2/{repo_ref.repository}/tags/list?n=1000"
+    versions: List[str] = []
+    for _ in range(MAX_TAG_PAGES):
+        try:
+            response = client.request("GET", path, scope=f"repository:{repo_ref.repository}:pull", stream=True)
+        except RegistryError as exc:
+            if exc.kind == Kind.NOT_FOUND:  # no repository yet: no release
+                return versions
+            raise
+        with response:
+            raw = read_bounded(response, MAX_RECORD)
+            link = response.headers.get("Link", "")
+            url = response.url
+        try:
+            tags = json.loads(raw or b"").get("tags") or []
+        except (ValueError, AttributeError):
+            raise client.fail(f"{repo_ref.locator}: the tag list is not JSON", Kind.INTEGRITY) from None
+        versions += [tag[len(TAG_PREFIX):] for tag in tags if isinstance(tag, str) and tag.startswith(TAG_PREFIX)
+                     and len(tag) > len(TAG_PREFIX) and TAG.match(tag)]
+        match = re.match(r"\s*<([^>]+)>\s*;\s*rel=\"?next\"?", link)
+        if not match:
+            break
+        path = urljoin(url, match.group(1))
+    return versions
+
+
+def version_key(version: str):
+    """Versions in the order people mean: v0.0.10 after v0.0.9 (runs of digits compared as numbers)."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.findall(r"\d+|\D+", version)]
+
+
+def newest(clients, naming: Naming, exclude: str) -> Optional[Record]:
+    """The newest release record in the project's repository other than ``exclude``'s; None when none."""
+    probe = record_ref(naming, exclude)
+    if probe is None:
+        return None
+    versions = sorted((v for v in release_tags(clients, probe) if v != exclude), key=version_key)
+    for version in reversed(versions[-3:]):  # a tag that is not ours (or vanished) falls back to the one before
+        try:
+            found = read(clients, probe.with_tag(TAG_PREFIX + version))
+        except RegistryError as exc:
+            if exc.kind != Kind.INTEGRITY:
+                raise
+            continue
+        if found is not None:
+            return found
+    return None
