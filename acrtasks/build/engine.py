@@ -41,6 +41,10 @@ def classify_push_error(message: str) -> Kind:
     text = message.lower()
     if ARTIFACT_REFUSED in text:
         return Kind.OTHER
+    if "/manifests/" in text and "400 bad request" in text:
+        # the containerd image store reports the race above (moby#9132) as a bare "unexpected status from PUT
+        # request to .../manifests/<tag>: 400 Bad Request", without distribution's MANIFEST_BLOB_UNKNOWN
+        return Kind.TRANSIENT
     for kind, needles in _ERROR_KINDS:
         if any(_mentions(text, needle) for needle in needles):
             return kind

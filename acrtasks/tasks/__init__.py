@@ -6,6 +6,7 @@
 - ``deploy.py``: set-images
 - ``account.py``: login, logout
 - ``naming.py``: test-naming
+- ``release.py``: show-release, promote
 
 ``common.py`` holds the one error boundary and the help of the flags chained
 tasks share; ``run.py`` the Run a chain shares (settings, engine, warnings);
@@ -23,5 +24,7 @@ from .delivery import export, import_, pull
 from .deploy import set_images
 from .deps import push_deps
 from .naming import test_naming
+from .release import promote, show_release
 
-ns = Collection(build, push, push_deps, login, logout, test_naming, set_images, export, import_, pull)
+ns = Collection(build, push, push_deps, login, logout, test_naming, set_images, export, import_, pull, show_release,
+                promote)

@@ -144,21 +144,14 @@ class Registry:
                 for m in [re.search(r"digest=sha256(?:%3A|:)([0-9a-f]{64})", line)] if m]
 
     def requests(self, since: int = 0) -> list:
-        """(method, uri) of every request answered after log offset ``since`` (``log_level="info"``)."""
+        """(method, uri) of every request answered after log offset ``since``, from the access-log line the
+        registry writes for each (``"GET /v2/... HTTP/1.1" 200``), errors included."""
         import re
 
         with open(self.root / "registry.log", "rb") as handle:
             handle.seek(since)
             log = handle.read().decode(errors="replace")
-        found = []
-        for line in log.splitlines():
-            if "response completed" not in line:
-                continue
-            method = re.search(r"http\.request\.method=(\w+)", line)
-            uri = re.search(r'http\.request\.uri="([^"]*)"', line)
-            if method and uri:
-                found.append((method.group(1), uri.group(1)))
-        return found
+        return [(m.group(1), m.group(2)) for m in re.finditer(r'"([A-Z]+) (\S+) HTTP/[\d.]+" \d{3} ', log)]
 
     def manifest(self, repository: str, reference: str) -> dict:
         with self._request("GET", f"/v2/{repository}/manifests/{reference}", {"Accept": MANIFEST_ACCEPT}) as response:

@@ -150,3 +150,227 @@ def test_without_a_registry_the_engine_is_the_reference(three, api):
         assert new["Config"]["Labels"]["org.opencontainers.image.version"] == v2
     api_old, api_new = api.inspect_image(f"demo-api:{v1}"), api.inspect_image(f"demo-api:{v2}")
     assert api_new["RootFS"]["Layers"] != api_old["RootFS"]["Layers"]
+
+
+# -- the record's readers -------------------------------------------------------------------------------------
+
+@pytest.fixture
+def released(three, logged_registry):
+    """Release v1 of the three components at <registry>/team, with an alias, latest refs and a dependency."""
+    from harness import RegistryWriter, make_layer
+
+    registry = logged_registry
+    RegistryWriter(registry).image("library/app", "1", [make_layer(3000, 21)])
+    three.components["api"] = '{}\naliases = ["api-init"]'
+    three.write(f'[deps]\nimages = ["{registry.host}/library/app:1"]\n')
+    version = unique_version()
+    done = three.inv("build", "push", "--tag-latest", "push-deps", "--registry", f"{registry.host}/team",
+                     "--version", version)
+    assert done.returncode == 0, done.stderr
+    return three, registry, version
+
+
+def test_one_record_per_chain_and_show_release_prints_it(released):
+    project, registry, version = released
+    _, record = read_record(registry, "team/demo", version)
+    assert registry.tags("team/demo") == [f"release-{version}"]  # one record: push and push-deps wrote one
+    assert record["dependencies"] == [{"source": f"{registry.host}/library/app:1",
+                                       "target": f"{registry.host}/team/app:1",
+                                       "digest": registry.digest("team/app", "1")}]
+    api_refs = record["components"]["api"]["refs"]
+    assert sorted(api_refs) == sorted(f"{registry.host}/team/{name}:{tag}" for name in ("demo-api", "demo-api-init")
+                                      for tag in (version, "latest"))
+    assert all(digest == registry.digest(ref.split("/", 1)[1].split(":")[0], ref.rsplit(":", 1)[1])
+               for ref, digest in api_refs.items())
+    shown = project.inv("show-release", "--registry", f"{registry.host}/team", "--version", version, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == record
+    table = project.inv("show-release", "--registry", f"{registry.host}/team", "--version", version)
+    assert record["components"]["web"]["digest"] in table.stdout
+    missing = project.inv("show-release", "--registry", f"{registry.host}/team", "--version", "nope")
+    assert missing.returncode == 2 and missing.stderr.startswith("error: no release record")
+
+
+def test_no_record_skips_it(three, logged_registry):
+    version = unique_version()
+    done = three.inv("build", "push", "--registry", f"{logged_registry.host}/team", "--version", version,
+                     "--no-record")
+    assert done.returncode == 0, done.stderr
+    assert logged_registry.tags("team/demo") == []
+
+
+def test_set_images_and_pull_read_digests_from_the_record(released, api):
+    project, registry, version = released
+    (project.root / "compose.yaml").write_text("services:\n  web:\n    image: demo-web:old\n"
+                                               f"  app:\n    image: {registry.host}/library/app:1\n")
+    web = registry.digest("team/demo-web", version)
+    offset = registry.log_size()
+    done = project.inv("set-images", "--file", "compose.yaml", "--registry", f"{registry.host}/team",
+                       "--version", version, "--pin", "digest")
+    assert done.returncode == 0, done.stderr
+    asked = registry.requests(offset)
+    text = (project.root / "compose.yaml").read_text()
+    assert f"{registry.host}/team/demo-web:{version}@{web}" in text
+    assert not [uri for method, uri in asked if method == "HEAD" and "/manifests/" in uri], asked
+    assert ("GET", f"/v2/team/demo/manifests/release-{version}") in asked
+    for name in ("demo-web", "demo-worker"):
+        for image in api.images(name=name):
+            api.remove_image(image["Id"], force=True)
+    offset = registry.log_size()
+    pulled = project.inv("pull", "--registry", f"{registry.host}/team", "--version", version)
+    assert pulled.returncode == 0, pulled.stderr
+    asked = registry.requests(offset)
+    assert f"{registry.host}/team/demo-web@{web}" in api.inspect_image(f"demo-web:{version}")["RepoDigests"]
+    assert ("GET", f"/v2/team/demo/manifests/release-{version}") in asked
+    heads = [uri for method, uri in asked if method == "HEAD" and "/manifests/" in uri]
+    assert not [uri for uri in heads if uri.endswith(version)], heads  # the engine pulls by digest
+
+
+# -- promote --------------------------------------------------------------------------------------------------
+
+def release_blobs(registry, record):
+    """Every layer digest of the release's images (each platform), as the source registry holds them."""
+    found = set()
+    for entry in record["components"].values():
+        ref = next(iter(entry["refs"]))
+        repository = ref.split("/", 1)[1].rsplit(":", 1)[0]
+        found.update(layers(registry, repository, entry["digest"]))
+    return found
+
+
+def test_promote_to_another_namespace_mounts_and_to_another_registry_reads_once(released):
+    project, source, version = released
+    other = Registry(log_level="info").start()
+    try:
+        _, record = read_record(source, "team/demo", version)
+        blobs = release_blobs(source, record)
+        offset = source.log_size()
+        done = project.inv("promote", "--version", version, "--from", f"{source.host}/team",
+                           "--to", f"{source.host}/prod", "--to", f"{other.host}/shop")
+        assert done.returncode == 0, done.stdout + done.stderr
+        for name in ("demo-api", "demo-api-init", "demo-web", "demo-worker"):
+            for tag in (version, "latest"):
+                held = source.digest(f"team/{name}", tag)
+                assert source.digest(f"prod/{name}", tag) == held, (name, tag)  # digests kept
+                assert other.digest(f"shop/{name}", tag) == held, (name, tag)
+        assert other.digest("shop/app", "1") == source.digest("team/app", "1")
+        # the same registry: every layer mounted, none uploaded; the other one: each blob read once
+        assert not set(source.uploaded_blobs(offset)) & blobs
+        reads = [uri.rsplit("/", 1)[1] for method, uri in source.requests(offset)
+                 if method == "GET" and "/blobs/sha256:" in uri]
+        assert blobs <= set(reads) and len(reads) == len(set(reads)), reads
+        for registry, namespace in ((source, "prod"), (other, "shop")):
+            _, copied = read_record(registry, f"{namespace}/demo", version)
+            assert copied["components"]["web"]["refs"] == {
+                f"{registry.host}/{namespace}/demo-web:{tag}": record["components"]["web"]["digest"]
+                for tag in (version, "latest")}
+            assert copied["components"]["web"]["input"] == record["components"]["web"]["input"]
+            assert copied["dependencies"][0]["target"] == f"{registry.host}/{namespace}/app:1"
+    finally:
+        other.remove()
+
+
+def test_promote_one_refusing_and_one_dead_destination_do_not_stop_the_others(released, auth_registry):
+    from harness import free_port
+
+    project, source, version = released
+    other = Registry().start()
+    try:
+        dead = f"127.0.0.1:{free_port()}"
+        done = project.inv("promote", "--version", version, "--from", f"{source.host}/team",
+                           "--to", f"{auth_registry.host}/x", "--to", f"{other.host}/shop", "--to", f"{dead}/y",
+                           "--no-preflight", env={"ACRTASKS_RETRY_BACKOFF": "0"})
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert done.stderr.strip().splitlines()[-1].startswith("error: 2 of 3 destination(s) failed")
+        assert "Traceback" not in done.stderr
+        assert other.digest("shop/demo-web", version) == source.digest("team/demo-web", version)
+        assert read_record(other, "shop/demo", version)
+        assert auth_registry.repositories() == []
+        with_preflight = project.inv("promote", "--version", version, "--from", f"{source.host}/team",
+                                     "--to", f"{auth_registry.host}/x", env={"ACRTASKS_RETRY_BACKOFF": "0"})
+        assert with_preflight.returncode == 2 and "nothing promoted" in with_preflight.stderr
+    finally:
+        other.remove()
+
+
+def test_promote_refuses_a_corrupt_source_blob(released):
+    project, source, version = released
+    other = Registry().start()
+    try:
+        _, record = read_record(source, "team/demo", version)
+        layer = layers(source, "team/demo-web", record["components"]["web"]["digest"])[-1]
+        data = next((source.root / "data").rglob(f"blobs/sha256/{layer[7:9]}/{layer[7:]}/data"))
+        data.write_bytes(bytes(b ^ 0xFF for b in data.read_bytes()))  # same size, other bytes
+        done = project.inv("promote", "--version", version, "--from", f"{source.host}/team",
+                           "--to", f"{other.host}/shop", env={"ACRTASKS_RETRY_BACKOFF": "0"})
+        assert done.returncode == 1, done.stdout + done.stderr
+        failed = [line for line in done.stdout.splitlines() if line.startswith("failed")]
+        assert failed and "does not hash" in failed[0] and source.host in failed[0], done.stdout
+        assert other.digest("shop/demo-web", version) is None
+        assert other.tags("shop/demo") == [], "no record for a release that did not arrive whole"
+        assert other.digest("shop/demo-api", version)  # the others were copied
+    finally:
+        other.remove()
+
+
+def test_ctrl_c_stops_a_promote_and_cancels_its_uploads(released):
+    import os
+    import subprocess
+    import sys
+
+    from harness import FaultyRegistry
+    from test_faults import _upload_dirs, interrupt_promptly
+
+    project, source, version = released
+    other = Registry().start()
+    proxy = FaultyRegistry(other, "upload_stall", 60).start()
+    try:
+        child = subprocess.Popen([sys.executable, "-m", "invoke", "promote", "--version", version, "--from",
+                                  f"{source.host}/team", "--to", f"{proxy.host}/shop"], cwd=project.root,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env={**os.environ, "ACRTASKS_RETRY_BACKOFF": "0"})
+
+        def ready():
+            assert proxy.hit.wait(30), "no upload reached the stall"
+            time.sleep(0.5)
+
+        import time
+
+        interrupt_promptly(child, ready)
+        assert other.tags("shop/demo") == []
+        deadline = time.monotonic() + 5
+        while _upload_dirs(other) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _upload_dirs(other) == [], "the open upload sessions were not cancelled"
+    finally:
+        proxy.stop()
+        other.remove()
+
+
+@pytest.mark.parametrize("engine", ["engine26"], indirect=True)  # its pushes carry buildx's attestations
+def test_promote_to_acr_renames_flat_and_drops_what_acr_refuses(three, logged_registry):
+    from harness import AcrRegistry
+
+    source = logged_registry
+    upstream = Registry().start()
+    acr = AcrRegistry(upstream, namespaces={"shop"}).start()
+    try:
+        three.write('[registry]\nflat_hosts = [".aliyuncs.com", "localhost"]\n')  # the double, by its name
+        version = unique_version()
+        done = three.inv("build", "push", "--registry", f"{source.host}/team", "--version", version)
+        assert done.returncode == 0, done.stderr
+        kept = source.manifest("team/demo-web", version)
+        assert any((m.get("platform") or {}).get("os") == "unknown" for m in kept.get("manifests", [])), kept
+        target = f"localhost:{acr.host.split(':')[1]}/shop"
+        promoted = three.inv("promote", "--version", version, "--from", f"{source.host}/team", "--to", target)
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+        assert acr.refused == []
+        body = upstream.manifest("shop/demo", f"web-{version}")  # flat: one repository, the component in the tag
+        assert [m["platform"]["os"] for m in body["manifests"]] == ["linux"]  # the attestation left out
+        assert body["manifests"][0]["digest"] == next(m["digest"] for m in kept["manifests"]
+                                                      if m["platform"]["os"] == "linux")
+        _, record = read_record(upstream, "shop/demo", version)
+        assert record["components"]["web"]["digest"] == upstream.digest("shop/demo", f"web-{version}")
+    finally:
+        acr.stop()
+        upstream.remove()

@@ -1,0 +1,241 @@
+"""One source, several targets: each blob read once and streamed to every target that lacks it.
+
+skopeo and image-syncer copy one source to one target; writing a release to three registries with them reads
+the source three times. Here the copier's steps (see :mod:`acrtasks.copy.copier`) run for every target at
+once: the manifests are resolved once, each target is asked for each blob (it has it, or mounts it), and the
+blobs some target lacks are read from the source once, checked once (size, digest) and teed to those
+targets, each through a bounded queue (8 MiB: memory stays flat whatever the layer). A target that fails is
+left behind; the others go on, and its error is its own result. A blob that a copy of another image is
+already sending to the same registry is waited for and then mounted, not sent twice (:class:`InFlight`).
+"""
+
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..errors import AcrError, Interrupted
+from ..util.jobs import CANCELLED, run_jobs
+from .copier import BlobStream, CopyResult, resolve
+from .manifests import Manifest
+
+QUEUE_CHUNKS = 8  # per target: 8 MiB of a blob in flight at most
+
+
+@dataclass
+class FanTarget:
+    """A repository to copy to, and every tag the image gets there (the first is the copy's; the others get
+    the manifest only)."""
+
+    target: object  # a copy Target (RegistryTarget)
+    tags: Sequence[str] = ()  # further tags in the same repository
+    drop_attestations: bool = False
+    host: str = ""  # blobs in flight are shared per registry: another repository mounts what one received
+    result: Optional[CopyResult] = None
+    error: Optional[AcrError] = None
+    bytes_uploaded: int = 0
+    _plan: Tuple = field(default=(), repr=False)
+
+    @property
+    def alive(self) -> bool:
+        return self.error is None
+
+
+class InFlight:
+    """Blobs being sent to a registry right now, so a second copy into it waits for the first, then finds the
+    blob there or mounts it from the repository that received it (the targets share their BlobLocations)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._events: Dict[Tuple[str, str], threading.Event] = {}
+
+    def claim(self, host: str, digest: str) -> Optional[threading.Event]:
+        """None: ours to send (call :meth:`done`); else the event to wait for."""
+        with self._lock:
+            event = self._events.get((host, digest))
+            if event is None:
+                self._events[(host, digest)] = threading.Event()
+            return event
+
+    def done(self, host: str, digest: str) -> None:
+        with self._lock:
+            event = self._events.get((host, digest))
+        if event is not None:
+            event.set()
+
+
+def copy_to_all(source, reference: str, targets: Sequence[FanTarget], workers: int = 4,
+                in_flight: Optional[InFlight] = None, tag_for=None) -> Sequence[FanTarget]:
+    """Copy ``reference`` of ``source`` to every target; each one's ``result`` or ``error`` says how it went.
+
+    ``tag_for(fan_target, tag)``: the copy Target for another tag of the same repository."""
+    in_flight = in_flight or InFlight()
+    plans: Dict[bool, Tuple[Manifest, List[Manifest], List[str], bool]] = {}
+    for fan in targets:
+        if fan.drop_attestations not in plans:
+            plans[fan.drop_attestations] = resolve(source, reference, (), fan.drop_attestations)
+        top, children, platforms, dropped = plans[fan.drop_attestations]
+        fan._plan = (top, children, platforms, dropped)
+        try:
+            existing = fan.target.tag_digest()
+        except AcrError as exc:
+            fan.error = exc
+            continue
+        said = " (attestations dropped)" if dropped else ""
+        if existing == top.digest:
+            fan.result = CopyResult("unchanged", top.digest, platforms)
+        else:
+            fan.result = CopyResult(("copied" if existing is None else "updated") + said, top.digest, platforms)
+    todo = [fan for fan in targets if fan.alive and fan.result.status != "unchanged"]
+    needs: Dict[str, Tuple[int, List[FanTarget]]] = {}
+    for fan in todo:
+        top, children, _, _ = fan._plan
+        for manifest in [*children, top]:
+            for digest, size in manifest.blobs():
+                entry = needs.setdefault(digest, (size, []))
+                if fan not in entry[1]:
+                    entry[1].append(fan)
+
+    def send(digest: str, size: int, fans: List[FanTarget]) -> None:
+        """Each of ``fans`` gets the blob: it has it or mounts it, else the bytes are teed to those lacking it."""
+        lacking: List[FanTarget] = []
+        second: List[FanTarget] = []  # another repository of a registry already in ``lacking``: mounted after
+        for fan in fans:
+            try:
+                if not fan.target.reuse_blob(digest, size, source):
+                    (second if any(other.host == fan.host for other in lacking) else lacking).append(fan)
+            except AcrError as exc:
+                fan.error = exc
+        if lacking:
+            _tee(source, digest, size, lacking)
+        if second:
+            send(digest, size, [fan for fan in second if fan.alive])
+
+    def one(item: Tuple[str, Tuple[int, List[FanTarget]]]) -> None:
+        digest, (size, fans) = item
+        fans = [fan for fan in fans if fan.alive]
+        # The registries no other copy is sending this blob to are ours now; the others are waited for only
+        # after ours are done, so two copies never wait for each other.
+        claims = {host: in_flight.claim(host, digest) for host in dict.fromkeys(fan.host for fan in fans)}
+        mine = [fan for fan in fans if claims[fan.host] is None]
+        try:
+            send(digest, size, mine)
+        finally:
+            for host in {fan.host for fan in mine}:
+                in_flight.done(host, digest)
+        later = [fan for fan in fans if claims[fan.host] is not None]
+        for host in {fan.host for fan in later}:
+            while not claims[host].wait(0.1):
+                if CANCELLED.is_set():
+                    return
+        send(digest, size, [fan for fan in later if fan.alive])
+
+    run_jobs(one, list(needs.items()), workers)
+    for fan in todo:
+        if not fan.alive:
+            continue
+        top, children, _, _ = fan._plan
+        try:
+            for child in children:
+                fan.target.put_manifest(child, None)
+            for target in [fan.target, *(tag_for(fan, tag) for tag in fan.tags)]:
+                pushed = target.put_manifest(top, "tag")
+                after = target.tag_digest()
+                if pushed != top.digest or after != top.digest:
+                    raise target.fail(f"{target.where}: digest after copy is {after or pushed}, source is "
+                                      f"{top.digest}")
+        except AcrError as exc:
+            fan.error = exc
+            continue
+        fan.result.bytes_uploaded = fan.bytes_uploaded
+    return targets
+
+
+class _QueueStream:
+    """The bytes of one blob for one target, as they come off the source (see :func:`_tee`)."""
+
+    END = object()
+
+    def __init__(self, size: int):
+        self.size = size
+        self.queue: "queue.Queue" = queue.Queue(maxsize=QUEUE_CHUNKS)
+        self.sent = 0
+
+    def __iter__(self) -> "_QueueStream":
+        return self
+
+    def __len__(self) -> int:  # a Content-Length, as BlobStream gives (see there)
+        return self.size
+
+    def __next__(self) -> bytes:
+        while True:
+            try:
+                item = self.queue.get(timeout=0.1)
+            except queue.Empty:
+                if CANCELLED.is_set():
+                    raise InterruptedError("interrupted") from None
+                continue
+            if item is self.END:
+                raise StopIteration
+            if isinstance(item, BaseException):
+                raise item
+            self.sent += len(item)
+            return item
+
+
+def _tee(source, digest: str, size: int, fans: List[FanTarget]) -> None:
+    """Read the blob once, checked on the way (BlobStream), and upload it to every one of ``fans`` at once."""
+    streams = [_QueueStream(size) for _ in fans]
+    failures: List[Optional[BaseException]] = [None] * len(fans)
+
+    def upload(index: int) -> None:
+        try:
+            fans[index].target.put_blob(digest, size, streams[index])
+        except BaseException as exc:  # noqa: BLE001 - this target's own failure, reported as its result
+            failures[index] = exc
+
+    threads = [threading.Thread(target=upload, args=(i,), daemon=True, name=f"acrtasks-tee-{i}")
+               for i in range(len(fans))]
+    for thread in threads:
+        thread.start()
+    chunks, close = source.open_blob(digest, size)
+    checked = BlobStream(source, digest, size, iter(chunks))
+    source_error: Optional[AcrError] = None
+    try:
+        try:
+            for chunk in checked:
+                for index, stream in enumerate(streams):
+                    _hand(stream, chunk, threads[index])
+        except Exception:  # noqa: BLE001 - the stream remembers why, as the source's fault
+            source_error = checked.source_error() if checked.error is not None else None
+            if source_error is None:
+                raise
+        end = source_error if source_error is not None else _QueueStream.END
+        for index, stream in enumerate(streams):
+            _hand(stream, end, threads[index])
+    finally:
+        close()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.1)
+                if CANCELLED.is_set():
+                    raise Interrupted("interrupted")
+    for fan, failure, stream in zip(fans, failures, streams):
+        if source_error is not None:
+            fan.error = source_error
+        elif failure is not None:
+            fan.error = failure if isinstance(failure, AcrError) else fan.target.fail(
+                f"{fan.target.where}: the upload of blob {digest} failed ({failure})")
+        else:
+            fan.bytes_uploaded += size
+
+
+def _hand(stream: _QueueStream, item, thread: threading.Thread) -> None:
+    """Queue ``item`` for one upload, unless that upload has ended (it failed: nothing waits for it)."""
+    while thread.is_alive():
+        try:
+            stream.queue.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            if CANCELLED.is_set():
+                raise Interrupted("interrupted") from None
