@@ -70,7 +70,8 @@ def test_build_all_examples_in_parallel(inv, api, engine):
     # aliases get local names when there is no registry
     assert api.inspect_image(f"ai-infra-backend-init:{version}")
     summary = result.stdout[result.stdout.index("component  "):]
-    assert summary.count(" ok ") == 4
+    # nginx takes no {version} build arg: an earlier test's nginx with the same inputs is relabelled instead
+    assert summary.count(" ok ") + summary.count(" unchanged since ") == 4, summary
 
 
 def assert_pushed(registry, api, repository, tag, local_ref):
