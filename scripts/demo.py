@@ -1,5 +1,6 @@
 """Quick start, end to end: a throwaway engine (unless $DOCKER_HOST answers) and registry, the bundled
-examples built and pushed in ACR flat layout, the registry's tags read back; then the multi-platform
+examples built and pushed in ACR flat layout, the registry's tags read back; the next release (only what
+changed is built) promoted to a second namespace; then the multi-platform
 example (examples/multi-arch, linux/amd64 + linux/arm64 by buildx) on an engine with buildx, or why it was
 skipped; everything torn down."""
 
@@ -36,12 +37,34 @@ def main() -> int:
                 print(f"  {target}/ai-infra-matrix:{tag}  {registry.digest('ai-infra-matrix/ai-infra-matrix', tag)}")
         if done.returncode != 0:
             return done.returncode
+        done = next_release(registry, target, env)
+        if done != 0:
+            return done
         return multi_platform(engine, registry, target, docker_config)
     finally:
         if registry is not None:
             registry.remove()
         engine.stop()
         shutil.rmtree(docker_config, ignore_errors=True)
+
+
+NEXT = "v0.0.3.4"
+
+
+def next_release(registry: Registry, target: str, env: dict) -> int:
+    """The next release builds what changed (nginx takes no {version} build arg: it is relabelled, not rebuilt),
+    then is promoted to a second namespace of the registry: mounts only, nothing built."""
+    for command in (["inv", "build", "push", "--registry", target, "--layout", "flat", "--version", NEXT],
+                    ["inv", "promote", "--version", NEXT, "--layout", "flat", "--from", target,
+                     "--to", f"{registry.host}/production"]):
+        print(f"\n$ {' '.join(command)}", flush=True)
+        done = subprocess.run([sys.executable, "-m", "invoke", *command[1:]], cwd=REPO, env=env)
+        if done.returncode != 0:
+            return done.returncode
+    print(f"\nTags now in {registry.host}/production/ai-infra-matrix:")
+    for tag in registry.tags("production/ai-infra-matrix"):
+        print(f"  {tag}  {registry.digest('production/ai-infra-matrix', tag)}")
+    return 0
 
 
 def multi_platform(engine: DockerEngine, registry: Registry, target: str, docker_config: str) -> int:

@@ -64,7 +64,7 @@ def is_artifact(manifest: Manifest) -> bool:
     return bool(data.get("artifactType")) or config.get("mediaType") == EMPTY_CONFIG
 
 
-def _is_attestation_entry(entry: dict) -> bool:
+def is_attestation_entry(entry: dict) -> bool:
     annotations = entry.get("annotations") if isinstance(entry.get("annotations"), dict) else {}
     return annotations.get(ATTESTATION_ANNOTATION[0]) == ATTESTATION_ANNOTATION[1] or bool(entry.get("artifactType"))
 
@@ -89,9 +89,9 @@ def resolve(source, reference: str, platforms: Sequence[str] = (), drop_attestat
         return fetched[entry["digest"]]
 
     if drop_attestations:
-        kept = [e for e in entries if not _is_attestation_entry(e) and not is_artifact(child(e))]
+        kept = [e for e in entries if not is_attestation_entry(e) and not is_artifact(child(e))]
         if kept and len(kept) < len(entries):
-            top, entries, dropped = _with_entries(top, kept), kept, True
+            top, entries, dropped = with_entries(top, kept), kept, True
     if platforms:
         chosen = [e for e in entries if any(platform_matches(e, p) for p in platforms)]
         if not chosen:
@@ -101,12 +101,12 @@ def resolve(source, reference: str, platforms: Sequence[str] = (), drop_attestat
         if len(chosen) == 1:  # one platform: the tag gets that platform's manifest, as skopeo does
             return child(chosen[0]), [], [platform_of(chosen[0])], dropped
         if len(chosen) < len(entries):
-            top = _with_entries(top, chosen)
+            top = with_entries(top, chosen)
         entries = chosen
     return top, [child(e) for e in entries], [platform_of(e) for e in entries], dropped
 
 
-def _with_entries(index: Manifest, entries: List[dict]) -> Manifest:
+def with_entries(index: Manifest, entries: List[dict]) -> Manifest:
     """``index`` rewritten to hold only ``entries`` (a new digest; each entry's manifest keeps its own)."""
     data = index.data
     data["manifests"] = entries

@@ -1,0 +1,157 @@
+"""Build only what changed: each planned build is ``build`` (and why) or ``unchanged since <version>``.
+
+With a registry, the reference is a release record (:mod:`acrtasks.delivery.record`): ``--since V``'s, else the
+newest one of the project other than this version's (a tag list, then the record: two requests, three with the
+tag list, whatever the number of components). An unchanged component's image must still be where the record
+says: one HEAD per component. Without a registry, the local engine's images are the reference: an image of the
+component's local repository labelled with the same input digest.
+
+A decision is computed once per chain (``Run.changes``): ``build`` skips what is unchanged, ``push`` (or a
+build that pushes) relabels it (:mod:`acrtasks.build.relabel`).
+"""
+
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from ..errors import AcrError, Kind, RegistryError, UsageError
+from ..naming import ImageRef
+from .inputs import LABEL, Inputs, inputs_of, resolver, unresolved_bases
+from .plan import BuildStep
+
+
+class Decision(NamedTuple):
+    """What becomes of one planned build."""
+
+    component: str
+    inputs: Inputs
+    build: bool
+    why: str
+    since: str = ""  # unchanged: the release (or local version) whose image it reuses
+    image: Optional[ImageRef] = None  # unchanged: that image, ref@digest in the registry or a local name
+    platforms: Tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return f"build: {self.why}" if self.build else f"unchanged since {self.since} ({self.why})"
+
+
+def short(digest: str) -> str:
+    return digest.replace("sha256:", "")[:12]
+
+
+def decide_registry(step: BuildStep, inputs: Inputs, earlier, held: Callable[[ImageRef], Optional[str]]
+                    ) -> Decision:
+    """Against a release record (``earlier``, None: the project's repository has none)."""
+    def build(why: str) -> Decision:
+        return Decision(step.component, inputs, True, why)
+
+    unresolved = unresolved_bases(inputs)
+    if unresolved:
+        return build(f"base image {unresolved[0]} not found (engine, registry)")
+    if earlier is None:
+        return build("no earlier release record")
+    entry = earlier.components.get(step.component)
+    if entry is None:
+        return build(f"not in release {earlier.version}")
+    if not entry["input"]:
+        return build(f"release {earlier.version} records no input digest for it")
+    if entry["input"]["digest"] != inputs.digest:
+        return build(", ".join(inputs.changes(entry["input"]["parts"])))
+    # the component's own ref, not a ``latest`` one (which a later release may have moved)
+    candidates = sorted((ref for ref in entry["refs"] if entry["refs"][ref] == entry["digest"]),
+                        key=lambda ref: ref.endswith("latest"))
+    component_ref = ImageRef.parse(candidates[0]) if candidates else None
+    if component_ref is None:
+        return build(f"release {earlier.version} names no ref holding its digest")
+    try:
+        found = held(component_ref)
+    except RegistryError:
+        found = None
+    if found != entry["digest"]:
+        return build(f"release {earlier.version}'s image is no longer at {component_ref}")
+    return Decision(step.component, inputs, False, f"input digest {short(inputs.digest)}",
+                    earlier.version, ImageRef(component_ref.host, component_ref.repository, None, entry["digest"]),
+                    tuple(entry.get("platforms") or ()))
+
+
+def decide_local(step: BuildStep, inputs: Inputs, engine) -> Decision:
+    """Against the local engine's images of the component's repository."""
+    unresolved = unresolved_bases(inputs)
+    if unresolved:
+        return Decision(step.component, inputs, True, f"base image {unresolved[0]} not found (engine)")
+    repository = step.local_ref.repository
+    for image in engine.images_labelled(repository, LABEL, inputs.digest):
+        tags = [tag for tag in image.get("RepoTags") or [] if tag.startswith(f"{repository}:")]
+        if tags:
+            labels = image.get("Labels") or {}
+            since = labels.get("org.opencontainers.image.version") or tags[0].split(":", 1)[1]
+            return Decision(step.component, inputs, False, f"local image {tags[0]}", since,
+                            ImageRef.parse_engine_name(tags[0]))
+    return Decision(step.component, inputs, True, f"no local image of {repository} has these inputs")
+
+
+def decide(steps: Sequence[BuildStep], settings, clients, engine_factory: Callable, pushes: Callable[[BuildStep], bool],
+           rebuild: bool = False, since: str = "") -> List[Decision]:
+    """One decision per step (see the module docstring); ``pushes(step)``: its builder pulls bases from registries
+    (so their registry digest counts first) and pushes the result."""
+    from ..delivery import record as records
+
+    def registry_digest(name: str) -> Optional[str]:
+        from ..copy.remote import RegistrySource
+
+        try:
+            ref = ImageRef.parse(name)
+            return RegistrySource(quick.get(ref.host), ref.repository).digest(ref.reference)
+        except Exception:  # noqa: BLE001 - an unreachable or unknown base is "unresolved", decided below
+            return None
+
+    quick = _OneTry(clients)
+    engine_resolve = resolver(engine_factory, registry_digest, engine_first=True)
+    registry_resolve = resolver(engine_factory, registry_digest, engine_first=False)
+    inputs = {step.component: inputs_of(step, registry_resolve if pushes(step) else engine_resolve)
+              for step in steps}
+    if rebuild:
+        return [Decision(step.component, inputs[step.component], True, "--rebuild") for step in steps]
+    naming = settings.naming
+    if naming.registry is None:
+        try:
+            engine = engine_factory()
+        except AcrError:  # --dry without an engine: the plan is still printed; a build stops at check_engine
+            return [Decision(step.component, inputs[step.component], True, "no engine to compare with")
+                    for step in steps]
+        return [decide_local(step, inputs[step.component], engine) for step in steps]
+    probe = records.record_ref(naming, settings.version)
+    # Asked once, without retries: a registry that does not answer makes every component a build (the safe
+    # side), and an offline `--dry` or build does not wait a minute for it; a push's preflight stops later.
+    try:
+        if since:
+            earlier = records.read(quick, probe.with_tag(records.TAG_PREFIX + since))
+            if earlier is None:
+                raise UsageError(f"--since {since}: there is no release record {probe.with_tag('release-' + since)}")
+        else:
+            earlier = records.newest(quick, naming, settings.version)
+    except RegistryError as exc:
+        if exc.kind == Kind.INTEGRITY:
+            raise
+        return [Decision(step.component, inputs[step.component], True,
+                         f"the earlier release could not be read from {probe.host} ({exc.kind})") for step in steps]
+    from ..build.pusher import held_by
+
+    held = held_by(quick)
+    return [decide_registry(step, inputs[step.component], earlier, held) for step in steps]
+
+
+class _OneTry:
+    """Registry clients that try once: a base image on an unreachable registry is unresolved, not retried for
+    a minute (an offline machine building on local bases)."""
+
+    def __init__(self, clients):
+        self.clients = clients
+        self._made: Dict[str, object] = {}
+
+    def get(self, host: str):
+        if host not in self._made:
+            from ..registry.client import RegistryClient
+
+            shared = self.clients.get(host)
+            self._made[host] = RegistryClient(host, shared.credentials, self.clients.insecure_hosts, timeout=10,
+                                              tries=1)
+        return self._made[host]
