@@ -12,7 +12,7 @@ import json
 from typing import Dict, List, Tuple
 
 from ..copy.copier import is_attestation_entry, with_entries, is_artifact, read_small_blob
-from ..copy.manifests import MAX_CONFIG, Manifest, sha256_digest
+from ..copy.manifests import MAX_CONFIG, Manifest, platform_of, sha256_digest
 from ..copy.memory import MemorySource
 
 
@@ -52,8 +52,6 @@ def relabelled(source, digest: str, labels: Dict[str, str]) -> Tuple[MemorySourc
     top = source.manifest(digest)
     platforms: List[str] = []
     if top.is_index:
-        from ..copy.manifests import platform_of
-
         entries = []
         for entry in top.children():
             if is_attestation_entry(entry):

@@ -226,6 +226,24 @@ def test_set_images_and_pull_read_digests_from_the_record(released, api):
     assert not [uri for uri in heads if uri.endswith(version)], heads  # the engine pulls by digest
 
 
+def test_export_locates_the_release_through_its_record(released, tmp_path):
+    project, registry, version = released
+    offset = registry.log_size()
+    bundle = tmp_path / "release.tar"
+    done = project.inv("export", "--registry", f"{registry.host}/team", "--version", version, "--no-deps",
+                       "--source", "registry", "--output", str(bundle))
+    assert done.returncode == 0, done.stderr
+    asked = registry.requests(offset)
+    assert ("GET", f"/v2/team/demo/manifests/release-{version}") in asked
+    assert not [uri for method, uri in asked if method == "HEAD"], asked  # no HEAD per image
+    import tarfile as tarfiles
+
+    with tarfiles.open(bundle) as tar:
+        index = json.load(tar.extractfile("index.json"))
+    named = {m.get("annotations", {}).get("org.opencontainers.image.ref.name") for m in index["manifests"]}
+    assert f"{registry.host}/team/demo-web:{version}" in named, named
+
+
 # -- promote --------------------------------------------------------------------------------------------------
 
 def release_blobs(registry, record):
