@@ -25,7 +25,8 @@ class FaultyRegistry(LoopbackServer):
     User-Agent, get the truth: a cache in front of readers), ``tag_put_raced`` (every PUT of a manifest by tag
     reaches the registry, but the answer is distribution's ``DIGEST_INVALID``, as a concurrent writer causes),
     ``tag_put_refused`` (the same answer once, and nothing stored), ``tag_put_always_refused`` (every PUT by tag
-    so, nothing stored). ``hit`` is set once the fault has been served. Handler threads are daemons: a stall
+    so, nothing stored), ``upload_denied`` (every blob upload's closing PUT, its bytes read, answered 403
+    ``DENIED`` as a registry that lets us read but not write). ``hit`` is set once the fault has been served. Handler threads are daemons: a stall
     never holds up ``stop``.
     """
 
@@ -81,6 +82,10 @@ class FaultyRegistry(LoopbackServer):
                     return send(self, 400, {"Content-Type": "application/json"}, json.dumps(error).encode())
                 if fault == "upload_stall" and self.command in ("PATCH", "PUT") and "/blobs/uploads/" in path:
                     return self._stall()
+                if fault == "upload_denied" and self.command == "PUT" and "/blobs/uploads/" in path:
+                    outer.hit.set()
+                    error = {"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}
+                    return send(self, 403, {"Content-Type": "application/json"}, json.dumps(error).encode())
                 if fault == "upload_slow" and self.command in ("PATCH", "PUT") and "/blobs/uploads/" in path:
                     started = time.monotonic()
                     time.sleep(0.5)

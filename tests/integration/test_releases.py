@@ -311,6 +311,30 @@ def test_promote_one_refusing_and_one_dead_destination_do_not_stop_the_others(re
         other.remove()
 
 
+def test_a_destination_refusing_uploads_midway_leaves_the_others_whole(released):
+    """Both destinations get every blob from one read; one refuses each upload once its bytes are sent."""
+    from harness import FaultyRegistry
+
+    project, source, version = released
+    good, behind = Registry().start(), Registry().start()
+    denying = FaultyRegistry(behind, "upload_denied").start()
+    try:
+        done = project.inv("promote", "--version", version, "--from", f"{source.host}/team", "--to",
+                           f"{good.host}/shop", "--to", f"{denying.host}/shop", "--no-preflight",
+                           env={"ACRTASKS_RETRY_BACKOFF": "0"})
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert denying.hit.is_set()
+        assert done.stderr.strip().splitlines()[-1] == f"error: 1 of 2 destination(s) failed: {denying.host}/shop"
+        for name in ("demo-api", "demo-web", "demo-worker"):
+            assert good.digest(f"shop/{name}", version) == source.digest(f"team/{name}", version)
+        assert read_record(good, "shop/demo", version)
+        assert behind.tags("shop/demo") == []
+    finally:
+        denying.stop()
+        good.remove()
+        behind.remove()
+
+
 def test_promote_refuses_a_corrupt_source_blob(released):
     project, source, version = released
     other = Registry().start()
