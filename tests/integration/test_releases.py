@@ -416,3 +416,32 @@ def test_promote_to_acr_renames_flat_and_drops_what_acr_refuses(three, logged_re
     finally:
         acr.stop()
         upstream.remove()
+
+
+@pytest.mark.parametrize("engine", ["engine26"], indirect=True)
+def test_an_unchanged_component_is_relabelled_on_acr(three):
+    """ACR's flat layout: the relabelled images go into the one repository (no mount needed) and ACR's double
+    refuses none of it (no artifact, no empty config)."""
+    from harness import AcrRegistry
+
+    upstream = Registry(log_level="info").start()
+    acr = AcrRegistry(upstream, namespaces={"shop"}).start()
+    try:
+        three.write('[registry]\nflat_hosts = [".aliyuncs.com", "localhost"]\n')
+        target = f"localhost:{acr.host.split(':')[1]}/shop"
+        v1, v2 = unique_version(), unique_version()
+        assert three.inv("build", "push", "--registry", target, "--version", v1).returncode == 0
+        (three.root / "api" / "app.txt").write_text("api 2\n")
+        offset = upstream.log_size()
+        done = three.inv("build", "push", "--registry", target, "--version", v2)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert acr.refused == []
+        assert layers(upstream, "shop/demo", f"web-{v2}") == layers(upstream, "shop/demo", f"web-{v1}")
+        assert not set(upstream.uploaded_blobs(offset)) & set(layers(upstream, "shop/demo", f"web-{v1}"))
+        labels = upstream.config("shop/demo", f"web-{v2}")["config"]["Labels"]
+        assert labels["org.opencontainers.image.version"] == v2
+        _, record = read_record(upstream, "shop/demo", v2)
+        assert record["components"]["web"]["since"] == v1
+    finally:
+        acr.stop()
+        upstream.remove()
