@@ -113,7 +113,6 @@ class LocalRelabels:
 
     def __enter__(self) -> "LocalRelabels":
         self._scratch = tempfile.TemporaryDirectory(prefix="acrtasks-relabel-")
-        self.steps: Dict[str, BuildStep] = {}  # component -> its relabel step
         return self
 
     def __exit__(self, *exc) -> None:
@@ -123,10 +122,8 @@ class LocalRelabels:
         context = Path(self._scratch.name) / step.component
         context.mkdir()
         (context / "Dockerfile").write_text(f"FROM {image}\n")
-        relabel = dataclasses.replace(step, context=context, dockerfile="Dockerfile", target="", build_args={},
-                                      secrets=(), platforms=(), cache=None)  # attestations as asked
-        self.steps[step.component] = relabel
-        return relabel
+        return dataclasses.replace(step, context=context, dockerfile="Dockerfile", target="", build_args={},
+                                   secrets=(), platforms=(), cache=None)  # attestations as asked
 
 
 def relabel_in_registry(clients, step: BuildStep, decision) -> BuildResult:
@@ -164,9 +161,10 @@ def run_changed(backend, engine_factory, steps: Sequence[BuildStep], decided: Di
             done[step.component] = relabel(step, decision)
         else:
             done[step.component] = BuildResult(step, "unchanged", since=decision.since)
+    planned = {step.component: step for step in steps}
     for result in run_builds(backend, engine_factory, to_build, parallel, no_cache, console, progress, held) \
             if to_build else []:
-        original = next(step for step in steps if step.component == result.step.component)
+        original = planned[result.step.component]
         if result.step is not original:  # a relabel
             result.step, result.since = original, decided[original.component].since
             result.status = "unchanged" if result.ok else result.status

@@ -10,8 +10,9 @@ A decision is computed once per chain (``Run.changes``): ``build`` skips what is
 build that pushes) relabels it (:mod:`acrtasks.build.relabel`).
 """
 
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
+from ..delivery.record import own_ref
 from ..errors import AcrError, Kind, RegistryError, UsageError
 from ..naming import ImageRef
 from .inputs import LABEL, Inputs, inputs_of, resolver, unresolved_bases
@@ -55,10 +56,7 @@ def decide_registry(step: BuildStep, inputs: Inputs, earlier, held: Callable[[Im
         return build(f"release {earlier.version} records no input digest for it")
     if entry["input"]["digest"] != inputs.digest:
         return build(", ".join(inputs.changes(entry["input"]["parts"])))
-    # the component's own ref, not a ``latest`` one (which a later release may have moved)
-    candidates = sorted((ref for ref in entry["refs"] if entry["refs"][ref] == entry["digest"]),
-                        key=lambda ref: ref.endswith("latest"))
-    component_ref = ImageRef.parse(candidates[0]) if candidates else None
+    component_ref = own_ref(entry)
     if component_ref is None:
         return build(f"release {earlier.version} names no ref holding its digest")
     try:
@@ -94,6 +92,10 @@ def decide(steps: Sequence[BuildStep], settings, clients, engine_factory: Callab
     (so their registry digest counts first) and pushes the result."""
     from ..delivery import record as records
 
+    # Asked once, without retries: a base or a registry that does not answer is "unknown", which makes the
+    # component a build (the safe side); an offline `--dry` or build does not wait a minute for it.
+    quick = clients.trying_once(timeout=10)
+
     def registry_digest(name: str) -> Optional[str]:
         from ..copy.remote import RegistrySource
 
@@ -103,7 +105,6 @@ def decide(steps: Sequence[BuildStep], settings, clients, engine_factory: Callab
         except Exception:  # noqa: BLE001 - an unreachable or unknown base is "unresolved", decided below
             return None
 
-    quick = _OneTry(clients)
     engine_resolve = resolver(engine_factory, registry_digest, engine_first=True)
     registry_resolve = resolver(engine_factory, registry_digest, engine_first=False)
     inputs = {step.component: inputs_of(step, registry_resolve if pushes(step) else engine_resolve)
@@ -119,9 +120,7 @@ def decide(steps: Sequence[BuildStep], settings, clients, engine_factory: Callab
                     for step in steps]
         return [decide_local(step, inputs[step.component], engine) for step in steps]
     probe = records.record_ref(naming, settings.version)
-    # Asked once, without retries: a registry that does not answer makes every component a build (the safe
-    # side), and an offline `--dry` or build does not wait a minute for it; a push's preflight stops later.
-    try:
+    try:  # a push's preflight, later, stops on a registry that does not answer
         if since:
             earlier = records.read(quick, probe.with_tag(records.TAG_PREFIX + since))
             if earlier is None:
@@ -137,21 +136,3 @@ def decide(steps: Sequence[BuildStep], settings, clients, engine_factory: Callab
 
     held = held_by(quick)
     return [decide_registry(step, inputs[step.component], earlier, held) for step in steps]
-
-
-class _OneTry:
-    """Registry clients that try once: a base image on an unreachable registry is unresolved, not retried for
-    a minute (an offline machine building on local bases)."""
-
-    def __init__(self, clients):
-        self.clients = clients
-        self._made: Dict[str, object] = {}
-
-    def get(self, host: str):
-        if host not in self._made:
-            from ..registry.client import RegistryClient
-
-            shared = self.clients.get(host)
-            self._made[host] = RegistryClient(host, shared.credentials, self.clients.insecure_hosts, timeout=10,
-                                              tries=1)
-        return self._made[host]

@@ -58,14 +58,18 @@ class PushStep:
     local_ref: ImageRef
 
 
+def utc_now() -> str:
+    """Now, as the OCI ``created`` annotation writes it: RFC 3339, UTC, whole seconds (``2026-12-02T05:21:55Z``)."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 def oci_labels(settings: Settings, created: Optional[str] = None) -> Dict[str, str]:
     """The OCI annotations every image gets: version, revision, created, source."""
     root = settings.config.root
     labels = {
         "org.opencontainers.image.version": settings.version,
         "org.opencontainers.image.revision": gitinfo.revision(root),
-        "org.opencontainers.image.created": created
-        or datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "org.opencontainers.image.created": created or utc_now(),
         "org.opencontainers.image.source": gitinfo.source_url(root),
     }
     return {key: value for key, value in labels.items() if value}

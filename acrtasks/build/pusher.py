@@ -57,13 +57,6 @@ def local_images(engine: Engine, steps: Sequence[PushStep]) -> Tuple[Dict[ImageR
     return found, missing
 
 
-def preflight(engine: Engine, steps: Sequence[PushStep]) -> Dict[ImageRef, str]:
-    """Every local image exists, or nothing is pushed: return local ref -> image id."""
-    found, missing = local_images(engine, steps)
-    require_local(missing)
-    return found
-
-
 def require_local(missing: Sequence[PushStep]) -> None:
     """Nothing is pushed while an image to push is neither in the engine nor unchanged since a release."""
     if missing:

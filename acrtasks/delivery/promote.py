@@ -90,11 +90,9 @@ def plan_promote(settings, clients, source: str, destinations: Sequence[str], dr
                              "a push writes it)")
     items = []
     for name, entry in sorted(found.components.items()):
-        own = sorted((r for r in entry["refs"] if entry["refs"][r] == entry["digest"]),
-                     key=lambda r: r.endswith("latest"))
-        if not own:
+        at = records.own_ref(entry)
+        if at is None:
             raise PreflightError(f"nothing promoted: the record names no ref of {name} at its digest")
-        at = ImageRef.parse(own[0])
         item = Item("component", name, ImageRef(at.host, at.repository, None, entry["digest"]))
         for index, dest in enumerate(dests):
             refs = component_images(dest.naming, version, name, entry["aliases"], entry["latest"]).registry_refs

@@ -18,7 +18,6 @@ import io
 import json
 import re
 import tarfile
-from datetime import datetime, timezone
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from ..errors import Kind, RegistryError
@@ -67,7 +66,16 @@ class Record(NamedTuple):
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    from ..build.plan import utc_now
+
+    return utc_now()
+
+
+def own_ref(entry: dict) -> Optional[ImageRef]:
+    """A recorded component's own ref at its digest, not a ``latest`` one (a later release may have moved it)."""
+    refs = sorted((ref for ref, digest in entry["refs"].items() if digest == entry["digest"]),
+                  key=lambda ref: ref.endswith("latest"))
+    return ImageRef.parse(refs[0]) if refs else None
 
 
 def record_ref(naming: Naming, version: str) -> Optional[ImageRef]:

@@ -345,14 +345,22 @@ def _error_detail(response: Response) -> str:
 class Clients:
     """One RegistryClient per host, with the docker config's credentials; shared by all jobs."""
 
-    def __init__(self, insecure_hosts: Sequence[str] = ()):
+    def __init__(self, insecure_hosts: Sequence[str] = (), tries: int = retry.TRIES, timeout: Optional[float] = None,
+                 config: Optional[DockerConfig] = None):
         self.insecure_hosts = tuple(insecure_hosts)
-        self.config = DockerConfig()
+        self.tries, self.timeout = tries, timeout
+        self.config = config or DockerConfig()
         self._clients: Dict[str, RegistryClient] = {}
         self._lock = threading.Lock()
 
     def get(self, host: str) -> RegistryClient:
         with self._lock:
             if host not in self._clients:
-                self._clients[host] = RegistryClient(host, self.config.get(host), self.insecure_hosts)
+                self._clients[host] = RegistryClient(host, self.config.get(host), self.insecure_hosts,
+                                                     timeout=self.timeout, tries=self.tries)
             return self._clients[host]
+
+    def trying_once(self, timeout: float) -> "Clients":
+        """Clients of the same credentials that try each request once, with ``timeout``: for questions whose
+        answer may be "unknown" (an offline base image) rather than worth a minute of retries."""
+        return Clients(self.insecure_hosts, tries=1, timeout=timeout, config=self.config)

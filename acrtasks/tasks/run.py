@@ -91,7 +91,7 @@ class Run:
         decided (and decides itself what no build of the chain did)."""
         from ..build.changes import decide
 
-        key = (settings.version, settings.registry, settings.layout)
+        key = _release_key(settings)
         todo = [step for step in steps if key + (step.component,) not in self._decided]
         if todo:
             for decision in decide(todo, settings, self.clients(), self.engine, pushes, rebuild, since):
@@ -100,13 +100,12 @@ class Run:
 
     def decision(self, settings: Settings, component: str):
         """What this chain decided for ``component`` (build.changes.Decision), or None."""
-        return self._decided.get((settings.version, settings.registry, settings.layout, component))
+        return self._decided.get(_release_key(settings) + (component,))
 
     def add_to_record(self, settings: Settings, components: Optional[dict] = None,
                       dependencies: Sequence[dict] = ()) -> None:
         """What a push of this chain pushed, for the release record written after the chain's last push."""
-        key = (settings.version, settings.registry, settings.layout)
-        entry = self._record.setdefault(key, [settings, {}, {}])
+        entry = self._record.setdefault(_release_key(settings), [settings, {}, {}])
         entry[1].update(components or {})
         entry[2].update({dep["source"]: dep for dep in dependencies})
 
@@ -136,6 +135,11 @@ class Run:
         if text and text not in self._said:
             self._said.add(text)
             say(text)
+
+
+def _release_key(settings: Settings) -> Tuple[str, str, str]:
+    """One release of a chain: its version, where it is pushed, how it is named there."""
+    return settings.version, settings.registry, settings.layout
 
 
 def run_of(c) -> Run:
