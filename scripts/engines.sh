@@ -6,20 +6,24 @@
 # Nothing of the host changes: apt runs with a sources list, lists, cache and an empty status of our own
 # (Dir::State::status=/dev/null: apt resolves as if nothing were installed, and installs nothing; it only
 # downloads), from the same archive the host's sources name. Fetched once; a finished unpack is kept.
+#
+# The other release's docker-registry comes too: the same distribution 2.8, built by another Go (Debian 12's
+# with Go 1.19, whose SHA-256 does not use the CPU's SHA instructions; Debian 13's with Go 1.24, which does).
+# bench/promote.py measures its fan-out against both builds (docs/testing.md); the tests use the host's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . /etc/os-release
 case "${VERSION_CODENAME:-}" in
-  bookworm) other=trixie;   packages=(docker.io containerd docker-cli docker-buildx) ;;
+  bookworm) other=trixie;   packages=(docker.io containerd docker-cli docker-buildx docker-registry) ;;
   # 20.10: the CLI is inside docker.io; its dockerd links libdevmapper.so.1.02.1, which a Debian 13 host may
   # lack: unpacked beside it, found through LD_LIBRARY_PATH (tests/harness/engines.py).
-  trixie)   other=bookworm; packages=(docker.io containerd libdevmapper1.02.1) ;;
+  trixie)   other=bookworm; packages=(docker.io containerd libdevmapper1.02.1 docker-registry) ;;
   *) echo "engines: Debian 12 (bookworm) or 13 (trixie) expected, not '${VERSION_CODENAME:-unknown}'" >&2; exit 1 ;;
 esac
 
 cache=.cache/engines/$other
-if [ -x "$cache/root/usr/sbin/dockerd" ] && [ -f "$cache/done" ]; then
+if [ -x "$cache/root/usr/sbin/dockerd" ] && [ -x "$cache/root/usr/bin/docker-registry" ] && [ -f "$cache/done" ]; then
   exit 0
 fi
 
@@ -49,4 +53,5 @@ done
 rm -rf "$cache/apt"  # the lists are 10 MB; the .debs stay, to show what was unpacked
 libs=$(find "$PWD/$cache/root" -maxdepth 3 -type d -name '*-linux-gnu' | paste -sd: -)
 LD_LIBRARY_PATH="$libs" "$cache/root/usr/sbin/dockerd" --version  # it runs here, or provisioning fails
+"$cache/root/usr/bin/docker-registry" --version
 touch "$cache/done"

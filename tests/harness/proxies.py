@@ -238,14 +238,18 @@ class TunnelProxy(ForwardProxy):
 
 class LatencyRelay:
     """A TCP relay on a free loopback port that holds every byte ``delay`` seconds in each direction before
-    passing it on to ``upstream_port``: a registry as far away as a WAN one (round trip 2 x delay), with no
-    cap on bandwidth (bytes in flight are timestamped, not slept on one by one). For benchmarks."""
+    passing it on to ``upstream_port``: a registry as far away as a WAN one (round trip 2 x delay). Bytes in
+    flight are timestamped, not slept on one by one, so there is no cap on bandwidth unless ``rate`` (bytes per
+    second) gives one: one link per direction, shared by all the relay's connections. For benchmarks."""
 
-    def __init__(self, upstream_port: int, delay: float):
+    def __init__(self, upstream_port: int, delay: float, rate: Optional[float] = None):
         import threading
 
         self.upstream_port = upstream_port
         self.delay = delay
+        self.rate = rate
+        self._links = {"up": [0.0, threading.Lock()], "down": [0.0, threading.Lock()]}  # when each link is free
+        self._closed = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._sockets: list = []
@@ -271,10 +275,12 @@ class LatencyRelay:
                 continue
             with self._lock:
                 self._sockets += [client, upstream]
-            for reader, writer in ((client, upstream), (upstream, client)):
-                held = queue.Queue()
+            for reader, writer, link in ((client, upstream, "up"), (upstream, client, "down")):
+                # capped: 4 MiB held at most (more than a 1 Gbit/s link's bytes in flight over a 20 ms round trip),
+                # so the sender feels the link as TCP makes it feel one
+                held = queue.Queue(maxsize=64 if self.rate else 0)
                 threading.Thread(target=self._read, args=(reader, held), daemon=True).start()
-                threading.Thread(target=self._write, args=(writer, held), daemon=True).start()
+                threading.Thread(target=self._write, args=(writer, held, self._links[link]), daemon=True).start()
 
     def _read(self, sock, held) -> None:
         for _ in range(10_000_000):  # bounded: ends at end of stream
@@ -282,14 +288,23 @@ class LatencyRelay:
                 data = sock.recv(1 << 16)
             except OSError:
                 data = b""
-            held.put((time.monotonic() + self.delay, data))
-            if not data:
+            item = (time.monotonic() + self.delay, data)
+            while not self._closed.is_set():  # a full link waits, until close()
+                try:
+                    held.put(item, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            if not data or self._closed.is_set():
                 return
 
-    @staticmethod
-    def _write(sock, held) -> None:
+    def _write(self, sock, held, link) -> None:
         for _ in range(10_000_000):
             due, data = held.get()
+            if self.rate and data:  # the link carries these bytes after what it carries already
+                with link[1]:
+                    link[0] = max(link[0], due) + len(data) / self.rate
+                    due = link[0]
             time.sleep(max(0.0, due - time.monotonic()))
             try:
                 if not data:
@@ -300,6 +315,7 @@ class LatencyRelay:
                 return
 
     def close(self) -> None:
+        self._closed.set()
         try:
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
         except OSError:

@@ -3,6 +3,8 @@ images written straight through its API (layers, platform images, indexes)."""
 
 import io
 import json
+import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -14,6 +16,49 @@ from typing import Optional
 
 from .fakes import TokenServer
 from .processes import HarnessError, free_port, stop_process, wait_for
+
+ENGINES_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "engines"
+
+
+def host_registry() -> str:
+    """The host's registry binary (Debian's docker-registry), never the other release's that engines.sh unpacked
+    for the benchmarks (an engine26 test puts that release's bin/ first on PATH)."""
+    path = os.pathsep.join(entry for entry in os.environ.get("PATH", "").split(os.pathsep)
+                           if entry and not Path(entry).resolve().is_relative_to(ENGINES_CACHE))
+    binary = shutil.which("docker-registry", path=path) or shutil.which("registry", path=path)
+    if not binary:
+        raise HarnessError("docker-registry not found: apt-get install docker-registry")
+    return binary
+
+
+def registry_builds() -> dict:
+    """Every registry build on this machine, by a label naming its Debian release and the Go that built it: the
+    host's, and the other release's that scripts/engines.sh unpacked (.cache/engines/<suite>/root)."""
+    host = host_registry()
+    codename = re.search(r"^VERSION_CODENAME=(\S+)", Path("/etc/os-release").read_text(), re.M)
+    builds = {f"{codename.group(1) if codename else 'host'} ({go_version(host)})": host}
+    for binary in sorted(ENGINES_CACHE.glob("*/root/usr/bin/docker-registry")):
+        builds[f"{binary.parents[3].name} ({go_version(str(binary))})"] = str(binary)
+    return builds
+
+
+def go_version(binary: str) -> str:
+    """The Go release that built ``binary`` ("go1.24.4"), from its build info (what `go version FILE` reads:
+    the header after the "\\xff Go buildinf:" magic, with the version inline since Go 1.18); "go?" otherwise."""
+    with open(binary, "rb") as handle:
+        data = handle.read()
+    at = data.find(b"\xff Go buildinf:")
+    if at < 0 or not data[at + 15] & 2:  # flag 2: inline strings (Go >= 1.18)
+        return "go?"
+    length, shift, offset = 0, 0, at + 32
+    while True:  # a uvarint length, then the version's bytes
+        byte = data[offset]
+        length |= (byte & 0x7F) << shift
+        offset, shift = offset + 1, shift + 7
+        if byte < 0x80:
+            break
+    version = data[offset:offset + length].decode(errors="replace")
+    return version if re.fullmatch(r"go\d+\.\d+(\.\d+)?\S*", version) else "go?"
 
 
 def make_tls(directory: Path, host_ip: str = "127.0.0.1", names: tuple = ()) -> dict:
@@ -48,7 +93,8 @@ class Registry:
     """A distribution registry on a free loopback port; ``users`` enables htpasswd auth, ``tls`` HTTPS."""
 
     def __init__(self, users: Optional[dict] = None, tls: Optional[dict] = None, token: "Optional[TokenServer]" = None,
-                 log_level: str = "warn"):
+                 log_level: str = "warn", binary: Optional[str] = None):
+        self.binary = binary  # None: the host's (host_registry)
         self.log_level = log_level  # "info" logs every request (see write_requests)
         self.users = users or {}
         self.tls = tls
@@ -73,9 +119,7 @@ class Registry:
         return ssl.create_default_context(cafile=str(self.tls["ca"]))
 
     def start(self, timeout: float = 20) -> "Registry":
-        binary = shutil.which("docker-registry") or shutil.which("registry")
-        if not binary:
-            raise HarnessError("docker-registry not found: apt-get install docker-registry")
+        binary = self.binary or host_registry()
         config = {
             "version": 0.1,
             "log": {"level": self.log_level},
