@@ -131,9 +131,9 @@ def copy_to_all(source, reference: str, targets: Sequence[FanTarget], workers: i
         send(digest, size, [fan for fan in later if fan.alive])
 
     run_jobs(one, list(needs.items()), workers)
-    for fan in todo:
-        if not fan.alive:
-            continue
+
+    def finish(fan: FanTarget) -> None:
+        """The manifests, once every blob is there; then each tag is read back."""
         top, children, _, _ = fan._plan
         try:
             for child in children:
@@ -146,8 +146,11 @@ def copy_to_all(source, reference: str, targets: Sequence[FanTarget], workers: i
                                       f"{top.digest}")
         except AcrError as exc:
             fan.error = exc
-            continue
+            return
         fan.result.bytes_uploaded = fan.bytes_uploaded
+
+    alive = [fan for fan in todo if fan.alive]
+    run_jobs(finish, alive, len(alive))  # every target's at once: a far one's round trips are not the others'
     return targets
 
 

@@ -128,6 +128,27 @@ def describe(plan: PromotePlan) -> List[str]:
     return lines
 
 
+def preflight(plan: PromotePlan, check, console: Console) -> None:
+    """Each destination's preflight (``check(refs, what)``: Run.preflight), all at once: one that refuses is
+    left out and said why, the others go on. PreflightError when no destination takes a push."""
+
+    def one(index: int) -> str:
+        refs = [ref for item in plan.items for _, group, _ in item.at(index) for ref in group]
+        try:
+            check(refs, f"nothing promoted to {plan.destinations[index].text}")
+        except PreflightError as exc:
+            return str(exc)
+        return ""
+
+    count = len(plan.destinations)
+    for dest, error in zip(plan.destinations, run_jobs(one, range(count), count)):
+        if error:
+            dest.error = error
+            console.warn(error)
+    if all(dest.error for dest in plan.destinations):
+        raise PreflightError("nothing promoted: no destination takes a push (see above)")
+
+
 def run_promote(plan: PromotePlan, clients, console: Console, jobs: int, dry: bool) -> None:
     """Copy every image to every destination still standing, then write each destination's record."""
     if dry:
@@ -164,18 +185,25 @@ def run_promote(plan: PromotePlan, clients, console: Console, jobs: int, dry: bo
         run_jobs(one, plan.items, jobs, on_interrupt=sessions.cancel_all)
     finally:
         locations.save()
-    for index, dest in enumerate(plan.destinations):
+
+    def record(index: int) -> None:
+        """The record at destination ``index``, unless something of the release failed to arrive there."""
+        dest = plan.destinations[index]
         failed = [fan for item in plan.items for _, _, fan in item.at(index) if fan and fan.error is not None]
         if failed and not dest.error:
             dest.error = f"{len(failed)} image(s) failed, first: {explain(failed[0].error)}"
         if dest.error:
-            continue
+            return
         try:
             ref = records.record_ref(dest.naming, plan.version)
             records.write(clients, ref, record_at(plan, index), sessions)
             console.say(f"record    {ref}")
         except AcrError as exc:
             dest.error = f"the release record could not be written: {explain(exc)}"
+
+    # every destination's at once: each is a few round trips (blobs, manifest, the check), far ones the longest
+    count = len(plan.destinations)
+    run_jobs(record, range(count), count, on_interrupt=sessions.cancel_all)
 
 
 def record_at(plan: PromotePlan, index: int) -> records.Record:

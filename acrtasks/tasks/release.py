@@ -1,7 +1,7 @@
 """show-release and promote: a release as one unit, read from its record (``acrtasks.delivery.record``)."""
 
 from ..config import check_attestations, drops_attestations, positive_int
-from ..errors import OperationFailed, PreflightError, UsageError
+from ..errors import OperationFailed, UsageError
 from ..util.console import Console
 from .common import boundary, dry_footer, is_dry, shared, start, task
 
@@ -64,16 +64,8 @@ def promote(c, version=None, from_=None, to=None, layout=None, attestations=None
         console.say(line)
     if is_dry(c):
         return dry_footer(run)
-    if not no_preflight:  # each destination on its own: one that refuses does not stop the others
-        for index, dest in enumerate(plan.destinations):
-            refs = [ref for item in plan.items for _, group, _ in item.at(index) for ref in group]
-            try:
-                run.preflight(refs, f"nothing promoted to {dest.text}")
-            except PreflightError as exc:
-                dest.error = str(exc)
-                console.warn(str(exc))
-        if all(dest.error for dest in plan.destinations):
-            raise PreflightError("nothing promoted: no destination takes a push (see above)")
+    if not no_preflight:
+        promotion.preflight(plan, run.preflight, console)
     promotion.run_promote(plan, run.clients(), console, job_count, is_dry(c))
     failed = promotion.summary(plan, console)
     if failed:

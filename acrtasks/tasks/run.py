@@ -8,6 +8,7 @@ object, so the Run lives there (:func:`run_of`); there are no module globals,
 so two chains in one process (a test, a program embedding Invoke) do not mix.
 """
 
+import threading
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Set, Tuple
 
@@ -28,6 +29,7 @@ class Run:
         self.chained = chained  # flags are shared across the chain (ChainExecutor)
         self.chain = chain  # the chain's task names, in order (ChainExecutor): a build knows a push follows
         self.preflighted: Set[Tuple[str, str]] = set()  # (host, repository) the chain may push to, checked
+        self._preflight_lock = threading.Lock()  # promote checks its destinations at once
         self.pushed_by_build: Set[ImageRef] = set()  # refs a build pushed itself (buildx, several platforms)
         self._config: Optional[Config] = None
         self._settings: Dict[Tuple, Settings] = {}
@@ -82,8 +84,11 @@ class Run:
         """Check once per chain that we may push to each of ``refs``' repositories (registry.preflight)."""
         from ..registry.preflight import check_push
 
-        todo = [ref for ref in refs if (ref.host, ref.repository) not in self.preflighted]
-        self.preflighted.update(check_push(self.clients(), todo, what))
+        with self._preflight_lock:
+            todo = [ref for ref in refs if (ref.host, ref.repository) not in self.preflighted]
+        covered = check_push(self.clients(), todo, what)
+        with self._preflight_lock:
+            self.preflighted.update(covered)
 
     def changes(self, settings: Settings, steps, pushes=lambda step: False, rebuild: bool = False,
                 since: str = "") -> Dict[str, object]:

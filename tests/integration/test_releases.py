@@ -307,6 +307,20 @@ def test_promote_one_refusing_and_one_dead_destination_do_not_stop_the_others(re
         with_preflight = project.inv("promote", "--version", version, "--from", f"{source.host}/team",
                                      "--to", f"{auth_registry.host}/x", env={"ACRTASKS_RETRY_BACKOFF": "0"})
         assert with_preflight.returncode == 2 and "nothing promoted" in with_preflight.stderr
+        # the preflights run at once, each destination's its own: the refusing one is left out, the other gets all
+        fresh = Registry().start()
+        try:
+            mixed = project.inv("promote", "--version", version, "--from", f"{source.host}/team",
+                                "--to", f"{auth_registry.host}/x", "--to", f"{fresh.host}/shop",
+                                env={"ACRTASKS_RETRY_BACKOFF": "0"})
+            assert mixed.returncode == 1, mixed.stdout + mixed.stderr
+            assert f"nothing promoted to {auth_registry.host}/x" in mixed.stderr
+            assert mixed.stderr.strip().splitlines()[-1] == f"error: 1 of 2 destination(s) failed: {auth_registry.host}/x"
+            assert fresh.digest("shop/demo-web", version) == source.digest("team/demo-web", version)
+            assert read_record(fresh, "shop/demo", version)
+            assert auth_registry.repositories() == []
+        finally:
+            fresh.remove()
     finally:
         other.remove()
 
