@@ -48,16 +48,16 @@ def go_version(binary: str) -> str:
     with open(binary, "rb") as handle:
         data = handle.read()
     at = data.find(b"\xff Go buildinf:")
-    if at < 0 or not data[at + 15] & 2:  # flag 2: inline strings (Go >= 1.18)
+    if at < 0 or at + 32 > len(data) or not data[at + 15] & 2:  # flag 2: inline strings (Go >= 1.18)
         return "go?"
-    length, shift, offset = 0, 0, at + 32
-    while True:  # a uvarint length, then the version's bytes
-        byte = data[offset]
+    length, offset = 0, at + 32
+    for shift in range(0, 70, 7):  # a uvarint length (10 bytes at most), then the version's bytes
+        byte = data[offset] if offset < len(data) else 0
         length |= (byte & 0x7F) << shift
-        offset, shift = offset + 1, shift + 7
+        offset += 1
         if byte < 0x80:
             break
-    version = data[offset:offset + length].decode(errors="replace")
+    version = data[offset:offset + min(length, 64)].decode(errors="replace")
     return version if re.fullmatch(r"go\d+\.\d+(\.\d+)?\S*", version) else "go?"
 
 
