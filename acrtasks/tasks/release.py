@@ -1,7 +1,7 @@
 """show-release and promote: a release as one unit, read from its record (``acrtasks.delivery.record``)."""
 
 from ..config import check_attestations, drops_attestations, positive_int
-from ..errors import OperationFailed, UsageError
+from ..errors import OperationFailed, PreflightError, UsageError
 from ..util.console import Console
 from .common import boundary, dry_footer, is_dry, shared, start, task
 
