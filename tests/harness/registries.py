@@ -1,6 +1,7 @@
 """Registries: the CNCF distribution registry on a free loopback port (plain, htpasswd, TLS with a CA made here),
 images written straight through its API (layers, platform images, indexes)."""
 
+import functools
 import io
 import json
 import os
@@ -42,6 +43,7 @@ def registry_builds() -> dict:
     return builds
 
 
+@functools.lru_cache(maxsize=None)  # a 20 MB read each: registry_builds' label and the bench's pick ask twice
 def go_version(binary: str) -> str:
     """The Go release that built ``binary`` ("go1.24.4"), from its build info (what `go version FILE` reads:
     the header after the "\\xff Go buildinf:" magic, with the version inline since Go 1.18); "go?" otherwise."""
