@@ -3,7 +3,8 @@
 Unlike ``inv`` (whose parser is Invoke's, exit code 1 and its own wording),
 ``acr`` treats a command-line mistake like any other bad input: exit 2 and one
 ``error:`` line naming the flag, including a flag given twice, which Invoke's
-parser would report as a stray value.
+parser would report as a stray value. It also takes a chain's flags before its
+first task (``acr --registry R build push``), where ``inv`` reads them as its own.
 """
 
 import re
@@ -11,6 +12,7 @@ from typing import Dict, List, Optional, Tuple
 
 from invoke import Exit, Program
 from invoke.exceptions import ParseError
+from invoke.parser.context import to_flag
 
 from . import __version__
 from .tasks import ns
@@ -62,18 +64,33 @@ def repeated_flags(argv: List[str], flags_of: Dict[str, Dict[str, Tuple[str, boo
     return None
 
 
-def _flags_of(collection) -> Dict[str, Dict[str, Tuple[str, bool]]]:
+def _flags_of(contexts) -> Dict[str, Dict[str, Tuple[str, bool]]]:
+    """Each task's flag spellings (its own and those it borrows: tasks.chain), repeatable ones left out."""
     flags: Dict[str, Dict[str, Tuple[str, bool]]] = {}
-    for name in collection.task_names:
-        task_flags: Dict[str, Tuple[str, bool]] = {}
-        for arg in collection[name].get_arguments():
-            if arg.kind is list:
-                continue
-            for spelling in arg.names:
-                flag = ("--" if len(spelling) > 1 else "-") + spelling.replace("_", "-")
-                task_flags[flag] = (arg.name, arg.kind is not bool)
-        flags[name] = task_flags
+    for context in contexts:
+        flags[context.name] = {flag: (arg.name, arg.kind is not bool) for flag, arg in _spellings(context)
+                               if arg.kind is not list}
     return flags
+
+
+def _spellings(context):
+    """Every ``--flag``/``-f`` of a parser context with its argument (its Lexicon lists only main names)."""
+    return [(to_flag(name), arg) for arg in context.args.values() for name in arg.names]
+
+
+def flags_before_first_task(argv: List[str], contexts) -> List[str]:
+    """``acr --registry R build push``: flags before the first task moved after it, where the chain takes
+    them (Invoke's parser reads flags before a task name as its own)."""
+    names = {name for context in contexts for name in (context.name, *context.aliases)}
+    spellings = dict(spelling for context in contexts for spelling in _spellings(context))
+    index = 0
+    while index < len(argv) and argv[index] not in names:
+        token = argv[index]
+        arg = spellings.get(token.split("=", 1)[0]) if token.startswith("-") else None
+        index += 2 if arg is not None and arg.takes_value and "=" not in token else 1
+    if index == 0 or index >= len(argv):
+        return argv
+    return [argv[index], *argv[:index], *argv[index + 1:]]
 
 
 class AcrProgram(Program):
@@ -86,7 +103,9 @@ class AcrProgram(Program):
             raise Exit(explain_parse_error(str(exc)), code=USAGE_EXIT) from None
 
     def parse_tasks(self):
-        repeated = repeated_flags(list(self.core.unparsed), _flags_of(self.collection))
+        contexts = self.collection.to_contexts()
+        self.core.unparsed[:] = flags_before_first_task(list(self.core.unparsed), contexts)
+        repeated = repeated_flags(list(self.core.unparsed), _flags_of(contexts))
         if repeated:
             raise Exit(f"error: {repeated} given twice; give it once", code=USAGE_EXIT)
         try:

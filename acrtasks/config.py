@@ -47,7 +47,7 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
         "mirrors": (list, []),
         "jobs": (int, 4),
     },
-    "deploy": {"files": (list, []), "registry": (str, ""), "pin": (str, "tag")},
+    "deploy": {"files": (list, []), "registry": (str, ""), "pin": (str, "tag"), "verify": (bool, True)},
 }
 # Tables of named sub-tables: [modes.<name>] and [components.<name>].
 MODE_SCHEMA = {"build_args": (dict, {})}
@@ -120,6 +120,7 @@ class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
     deploy_files: Tuple[str, ...] = ()
     deploy_registry: str = ""
     deploy_pin: str = "tag"
+    deploy_verify: bool = True  # set-images confirms every ref it writes is in the registry
     backend: str = "auto"
     network: str = ""
     platforms: Tuple[str, ...] = ()
@@ -322,6 +323,7 @@ class _Validator:
             deploy_files=tuple(deploy["files"]),
             deploy_registry=deploy["registry"],
             deploy_pin=deploy["pin"],
+            deploy_verify=deploy["verify"],
             backend=build["backend"],
             network=build["network"],
             platforms=tuple(build["platforms"]),
@@ -367,6 +369,15 @@ def _line_of(lines: Sequence[str], dotted: str) -> Optional[int]:
     return header_line
 
 
+def component_names(selected: Sequence[str], known: Sequence[str]) -> List[str]:
+    """``--component`` values as names, in order, once each: ``a,b`` as build.sh's ``--service a,b``, and repeated
+    flags alike; [] when none was given."""
+    names = list(dict.fromkeys(name.strip() for given in selected for name in given.split(",") if name.strip()))
+    if selected and not names:
+        raise UsageError(f"--component {selected[0]!r} names no component; known: {', '.join(known)}")
+    return names
+
+
 @dataclass(frozen=True)
 class Settings:
     """The effective values for one task run: build.toml with environment and flags applied."""
@@ -394,7 +405,7 @@ class Settings:
         known = self.config.components
         if not known:
             raise ConfigError(f"{self.config.path}: no [components.<name>] tables; nothing to build")
-        names = list(dict.fromkeys(selected)) if selected else list(known)
+        names = component_names(selected, known) or list(known)
         for name in names:
             if name not in known:
                 raise UsageError(f"unknown component {name!r}; known: {', '.join(known)}")

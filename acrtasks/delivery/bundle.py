@@ -94,16 +94,41 @@ def default_output(settings: Settings, compress: str) -> Path:
     return Path(f"{settings.config.project}-{settings.version}.tar{'.gz' if compress == 'gzip' else ''}")
 
 
-def plan_export(settings: Settings, components: Sequence[str], with_deps: bool, output: Optional[str],
-                compress: str, platforms: Sequence[str], load_platform: str) -> ExportPlan:
-    """The images of the bundle and their names; where their bytes come from is decided by :func:`locate`."""
+def check_export_flags(compress: str, platforms: Sequence[str], load_platform: str, source: str) -> None:
+    """export's flags, checked before anything is asked of a registry."""
     if compress not in COMPRESSIONS:
         raise UsageError(f"--compress {compress!r} is not one of {', '.join(COMPRESSIONS)} (zstd is not offered: "
                          "docker 20.10 cannot load it)")
     check_platforms([*platforms, load_platform])
+    if source not in SOURCES:
+        raise UsageError(f"--source {source!r} is not one of {', '.join(SOURCES)}")
+
+
+def read_record(clients: Clients, source: str, record_ref: Optional[ImageRef]):
+    """The release record (record.Record) of the release to export, or None: none, no registry, or ``--source
+    engine``. Unreadable is fatal where the registry is the only source (or the record is corrupt)."""
+    from . import record
+
+    if source == "engine" or record_ref is None:
+        return None
+    try:
+        return record.read(clients, record_ref)
+    except RegistryError as exc:
+        if source == "registry" or exc.kind == Kind.INTEGRITY:
+            raise PreflightError(f"nothing exported: {explain(exc)}") from None
+        return None
+
+
+def plan_export(settings: Settings, components: Sequence[str], with_deps: bool, output: Optional[str],
+                compress: str, platforms: Sequence[str], load_platform: str, found=None) -> ExportPlan:
+    """The images of the bundle and their names: the components the release record holds (``found``; narrowed
+    by ``components``), else build.toml's; where their bytes come from is decided by :func:`locate`."""
+    from .record import components_of
+
     release = settings.release
-    images = [BundleImage("component", c.name, c.ref, list(dict.fromkeys([c.local, c.ref])))
-              for c in (release.selected(components) if components or release.components else [])]
+    chosen = ([release.component(name) for name in components_of(found, components)] if found is not None
+              else release.selected(components) if components or release.components else [])
+    images = [BundleImage("component", c.name, c.ref, list(dict.fromkeys([c.local, c.ref]))) for c in chosen]
     if with_deps:
         for text in release.dependency_sources[0]:
             source = ImageRef.parse(text)
@@ -118,20 +143,9 @@ def plan_export(settings: Settings, components: Sequence[str], with_deps: bool, 
 
 
 def locate(plan: ExportPlan, clients: Clients, source: str, engine_factory, mirrors: Sequence[str],
-           record_ref: Optional[ImageRef] = None) -> None:
-    """Preflight: find every image before a byte is written: the release record names the whole release (two
-    requests), else one HEAD request each, or the engine."""
-    from . import record
-
-    if source not in SOURCES:
-        raise UsageError(f"--source {source!r} is not one of {', '.join(SOURCES)}")
-    found_record = None
-    if source != "engine" and record_ref is not None:
-        try:
-            found_record = record.read(clients, record_ref)
-        except RegistryError as exc:
-            if source == "registry" or exc.kind == Kind.INTEGRITY:
-                raise PreflightError(f"nothing exported: {explain(exc)}") from None
+           found_record=None) -> None:
+    """Preflight: find every image before a byte is written: the release record (:func:`read_record`) names the
+    whole release, else one HEAD request each, or the engine."""
     missing = []
     for image in plan.images:
         if found_record is not None and image.ref.host and found_record.digest_of(image.ref):

@@ -66,8 +66,10 @@ def _naming(settings, text: str, what: str) -> Naming:
     return naming
 
 
-def plan_promote(settings, clients, source: str, destinations: Sequence[str], drops) -> PromotePlan:
-    """Read the release record at ``source`` and name every image at each destination (nothing written)."""
+def plan_promote(settings, clients, source: str, destinations: Sequence[str], drops,
+                 components: Sequence[str] = ()) -> PromotePlan:
+    """Read the release record at ``source`` and name every image at each destination (nothing written);
+    ``components``: only those, without the dependencies."""
     if not source:
         raise UsageError("promote from where? --from host[/namespace] (where the release was pushed)")
     if not destinations:
@@ -89,7 +91,8 @@ def plan_promote(settings, clients, source: str, destinations: Sequence[str], dr
         raise PreflightError(f"nothing promoted: there is no release record {ref} (push the release there first; "
                              "a push writes it)")
     items = []
-    for name, entry in sorted(found.components.items()):
+    for name in records.components_of(found, components):
+        entry = found.components[name]
         at = records.own_ref(entry)
         if at is None:
             raise PreflightError(f"nothing promoted: the record names no ref of {name} at its digest")
@@ -98,7 +101,7 @@ def plan_promote(settings, clients, source: str, destinations: Sequence[str], dr
             refs = component_images(dest.naming, version, name, entry["aliases"], entry["latest"]).registry_refs
             _group(item, index, refs)
         items.append(item)
-    for dep in found.dependencies:
+    for dep in () if components else found.dependencies:
         at = ImageRef.parse(dep["target"])
         item = Item("dependency", dep["source"], ImageRef(at.host, at.repository, None, dep["digest"]))
         for index, dest in enumerate(dests):

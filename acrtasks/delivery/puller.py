@@ -8,7 +8,7 @@ does the first pull start.
 
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 from ..config import Settings
 from ..copy.remote import RegistrySource
@@ -28,12 +28,29 @@ class PullStep:
     error: str = ""
 
 
-def plan_pulls(settings: Settings, components: Sequence[str], with_deps: bool) -> List[PullStep]:
-    release = settings.release
-    if release.naming.registry is None:
+def read_record(settings: Settings, clients: Clients):
+    """The release record (delivery.record.Record) of the release to pull, None when it has none."""
+    from . import record
+
+    ref = record.record_ref(settings.naming, settings.version)
+    if ref is None:
         raise UsageError("nothing to pull from: pass --registry host[/namespace], set ACRTASKS_REGISTRY or "
                          "[registry] url")
-    steps = [PullStep("component", images.ref, images.local) for images in release.selected(components)]
+    try:
+        return record.read(clients, ref)
+    except RegistryError as exc:
+        raise PreflightError(f"nothing pulled: {explain(exc)}") from None
+
+
+def plan_pulls(settings: Settings, components: Sequence[str], with_deps: bool, found=None) -> List[PullStep]:
+    """What to pull: the components the release record holds (``found``; narrowed by ``components``), else
+    build.toml's; with ``with_deps``, the dependencies from where push-deps put them."""
+    from .record import components_of
+
+    release = settings.release
+    chosen = ([release.component(name) for name in components_of(found, components)] if found is not None
+              else release.selected(components))
+    steps = [PullStep("component", images.ref, images.local) for images in chosen]
     if with_deps:
         release.require_deps_target()
         for dep in release.dependencies:
@@ -45,16 +62,10 @@ def describe(steps: Sequence[PullStep]) -> List[str]:
     return [f"pull {len(steps)} image(s):", *(f"  pull {s.ref}, tag {s.local}" for s in steps)]
 
 
-def preflight(steps: Sequence[PullStep], clients: Clients, record_ref: Optional[ImageRef] = None) -> None:
-    """Every ref must exist before the first pull: the release record says so for the whole release (two
-    requests), else one HEAD request each."""
-    from . import record
-
+def preflight(steps: Sequence[PullStep], clients: Clients, found=None) -> None:
+    """Every ref must exist before the first pull: the release record (``found``) says so for the whole release,
+    else one HEAD request each."""
     missing = []
-    try:
-        found = record.read(clients, record_ref) if record_ref is not None else None
-    except RegistryError as exc:
-        raise PreflightError(f"nothing pulled: {explain(exc)}") from None
     for step in steps:
         step.digest = (found.digest_of(step.ref) if found else None) or ""
         if step.digest:

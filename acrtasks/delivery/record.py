@@ -18,9 +18,9 @@ import io
 import json
 import re
 import tarfile
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from ..errors import Kind, RegistryError
+from ..errors import Kind, RegistryError, UsageError
 from ..naming import TAG, ImageRef, Naming, check_tag, digest_problem
 
 SCHEMA = "acrtasks.release.v1"
@@ -63,6 +63,22 @@ class Record(NamedTuple):
         body = {"schema": SCHEMA, "project": self.project, "version": self.version, "created": self.created,
                 "components": self.components, "dependencies": list(self.dependencies)}
         return json.dumps(body, indent=2, sort_keys=True).encode()
+
+
+def components_of(found: Optional[Record], selected: Sequence[str]) -> List[str]:
+    """The components a task takes of a recorded release: the record's, narrowed by ``--component``; a
+    component the record does not hold is an error naming what it holds. ``found`` None: ``selected`` as given
+    (the caller falls back to build.toml)."""
+    from ..config import component_names
+
+    if found is None:
+        return list(selected)
+    names = component_names(selected, sorted(found.components))
+    missing = [name for name in names if name not in found.components]
+    if missing:
+        raise UsageError(f"release {found.version} holds no {', '.join(missing)} (its record lists "
+                         f"{', '.join(sorted(found.components)) or 'no component'})")
+    return names or sorted(found.components)
 
 
 def now() -> str:

@@ -1,8 +1,16 @@
-"""Digests for ``--pin digest``: from the metadata file a push wrote, else the release record (two requests for
-the whole release), else one HEAD request per image to the registry."""
+"""Where set-images learns what the release is and that each ref it writes is in the registry.
 
+The release is what was pushed: this chain's pushes merged over the release
+record ``release-<version>`` (its components and dependencies), else, with no
+record at all, every image of build.toml. Each ref about to be written is
+confirmed, and its digest found for ``--pin digest``, from the metadata file a
+push wrote, else that record (two requests for the whole release), else one
+HEAD request to the registry; :attr:`Confirmations.sources` counts each.
+"""
+
+from collections import Counter
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, FrozenSet, Optional, Sequence
 
 from ..errors import UsageError
 from ..naming import ImageRef, digest_problem
@@ -10,32 +18,56 @@ from ..util import metadata
 from .refs import ReleaseImage
 
 
-class Digests:
-    """Looks up (and caches) the digest each release image was pushed with."""
+class Confirmations:
+    """Looks up (and caches) the digest each release image was pushed with, and what the release holds."""
 
     def __init__(self, metadata_path: Optional[Path], insecure_hosts: Sequence[str] = (),
-                 record_ref: Optional[ImageRef] = None, clients=None):
+                 record_ref: Optional[ImageRef] = None, clients=None, pushed=None):
         self.recorded = metadata.load(metadata_path) if metadata_path else {}
         self.insecure_hosts = tuple(insecure_hosts)
-        self.record_ref = record_ref  # release-<version>, read on the first lookup the metadata cannot answer
+        self.record_ref = record_ref  # release-<version>, read once, on first use
+        self.pushed = pushed  # delivery.record.Record of what this chain pushed, or None
         self._record = None
         self._cache: Dict[str, Optional[str]] = {}
         self._clients = clients
+        self.sources: Counter = Counter()  # where each confirmed ref was found: "metadata file", ...
+
+    def record(self):
+        """The release as recorded: the registry's record with this chain's pushes over it; None: neither."""
+        if self._record is None:
+            found = None
+            if self.record_ref is not None:
+                from ..delivery import record
+
+                found = record.read(self.clients(), self.record_ref)
+            if found is not None and self.pushed is not None:
+                found = found.merged(self.pushed)
+            self._record = found or self.pushed or False  # False: there is none
+        return self._record or None
+
+    def members(self) -> Optional[FrozenSet[str]]:
+        """The release's components and dependency targets (``dep:<target>``); None: no record, so every image
+        of build.toml is the release's."""
+        found = self.record()
+        if found is None:
+            return None
+        return frozenset([*found.components, *(f"dep:{dep['target']}" for dep in found.dependencies)])
 
     def __call__(self, release: ReleaseImage) -> Optional[str]:
         key = str(release.pushed)
         if key not in self._cache:
-            self._cache[key] = self._recorded(release) or self._from_record(release) or self._ask_registry(release)
+            for source, look in (("metadata file", self._recorded), ("release record", self._from_record),
+                                 ("HEAD", self._ask_registry)):
+                digest = look(release)
+                if digest:
+                    self.sources[source] += 1
+                    break
+            self._cache[key] = digest
         return self._cache[key]
 
     def _from_record(self, release: ReleaseImage) -> Optional[str]:
-        if self.record_ref is None or not release.pushed.host:
-            return None
-        if self._record is None:
-            from ..delivery import record
-
-            self._record = record.read(self.clients(), self.record_ref) or False  # False: there is none
-        return self._record.digest_of(release.pushed) if self._record else None
+        found = self.record() if release.pushed.host else None
+        return found.digest_of(release.pushed) if found else None
 
     def clients(self):
         if self._clients is None:

@@ -12,11 +12,15 @@ naming code ``push`` and ``push-deps`` use, for the deploy registry.
 """
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import AbstractSet, Dict, List, Optional, Sequence, Tuple
 
 from ..config import Settings
 from ..errors import NamingError, UsageError
 from ..naming import ImageRef, naming_for
+
+
+NOT_IN_RELEASE = "not in this release"  # build.toml has it; this release did not push it
+NOT_SELECTED = "not selected"  # --component left it out
 
 
 @dataclass(frozen=True)
@@ -30,13 +34,18 @@ class ReleaseImage:
     deployed: ImageRef  # what deployment files get (the deploy registry may be another endpoint)
     metadata_key: str  # component name, or "@deps" for dependencies
     source: Optional[ImageRef] = None  # a dependency's source (where it is mirrored from)
+    left: str = ""  # why its values are left as they are ("not in this release", "not selected"); "": written
 
 
 class ReleaseRefs:
     """The release's images and the matcher from any image value to one of them."""
 
-    def __init__(self, settings: Settings, deploy_registry: Optional[str] = None):
+    def __init__(self, settings: Settings, deploy_registry: Optional[str] = None,
+                 members: Optional[AbstractSet[str]] = None, selected: Sequence[str] = ()):
+        """``members``: the components and ``dep:<target>`` dependencies the release holds (None: all of
+        build.toml's); ``selected``: only these components (``--component``)."""
         config = settings.config
+        chosen = {c.name for c in settings.components(selected)} if selected else None
         release = settings.release
         self.project, self.prefix = config.project, config.image_prefix
         push_naming = settings.naming
@@ -49,7 +58,9 @@ class ReleaseRefs:
             for name in (component.name, *component.aliases):  # an alias's own ref, as push makes it
                 self.by_name[name] = ReleaseImage(
                     "component", name, release.component(name).ref,
-                    deploy_naming.component_ref(name, settings.version), component.name)
+                    deploy_naming.component_ref(name, settings.version), component.name,
+                    left=NOT_IN_RELEASE if members is not None and component.name not in members else
+                    NOT_SELECTED if chosen is not None and component.name not in chosen else "")
         self.deps: List[ReleaseImage] = []
         push_host = push_naming.registry.host if push_naming.registry else None
         deploy_host = deploy_naming.registry.host if deploy_naming.registry else None
@@ -57,7 +68,9 @@ class ReleaseRefs:
             deployed = dep.target
             if deploy_host and deployed.host == push_host:  # same registry, the deploy endpoint
                 deployed = ImageRef(deploy_host, deployed.repository, deployed.tag)
-            self.deps.append(ReleaseImage("dependency", str(dep.source), dep.target, deployed, "@deps", dep.source))
+            self.deps.append(ReleaseImage("dependency", str(dep.source), dep.target, deployed, "@deps", dep.source,
+                                          "" if members is None or f"dep:{dep.target}" in members else
+                                          NOT_IN_RELEASE))
         self._names_longest_first = sorted(self.by_name, key=len, reverse=True)
 
     def for_image_field(self, value: str) -> Tuple[Optional[ReleaseImage], str]:

@@ -75,10 +75,11 @@ class Planner:
     """Plans the edits of every file for one release; collects errors instead of stopping at the first."""
 
     def __init__(self, refs: ReleaseRefs, files: List[Path], digest_for: Optional[DigestLookup] = None,
-                 environ: Optional[Dict[str, str]] = None):
+                 environ: Optional[Dict[str, str]] = None, pin_digest: bool = False):
         self.refs = refs
         self.files = files
-        self.digest_for = digest_for  # None: pin tags
+        self.digest_for = digest_for  # confirms each ref is in the registry, with its digest; None: not verified
+        self.pin_digest = pin_digest  # write ref@digest
         self.environ = dict(os.environ if environ is None else environ)
         self.errors: List[str] = []
         self.env_updates: Dict[Path, Dict[str, str]] = {}  # .env file -> variable -> new value
@@ -176,6 +177,8 @@ class Planner:
             release, why = self.refs.for_image_field(resolved)
             if release is None:
                 return change(f"skipped: {why}" if why else "not ours"), nothing
+        if release.left:
+            return change(release.left), nothing
         if beyond_tag:
             self.errors.append(f"{path}:{site.line}: {site.where} = {site.value!r} {beyond_tag}; set-images keeps "
                                "a variable only where it is the whole tag, with a literal default "
@@ -183,7 +186,7 @@ class Planner:
             return change("error: variables beyond the tag"), nothing
         found, digest = self._digest(f"{path}:{site.line}", release)
         if not found:
-            return change("error: no digest"), nothing
+            return change("error: not in the registry"), nothing
         new = self._new_value(path, site, release, env, kind)
         if new is None:
             return change("error: variable conflict"), nothing
@@ -226,15 +229,17 @@ class Planner:
         return None
 
     def _digest(self, where: str, release: ReleaseImage) -> Tuple[bool, Optional[str]]:
-        """(True, the digest, or None when pinning tags); (False, None) when a digest is missing (error noted)."""
-        if self.digest_for is None:
+        """(True, the digest to write, or None when pinning tags); (False, None) when the ref is not in the
+        registry (error noted): set-images never writes a ref that was not pushed."""
+        if self.digest_for is None or not release.pushed.host:  # not verified; local names: no registry to ask
             return True, None
         digest = self.digest_for(release)
         if not digest:
-            self.errors.append(f"{where}: no digest for {release.pushed} (not in the metadata file, and the registry "
-                               "does not have it): push it first, or use --pin tag")
+            self.errors.append(f"{where}: {release.pushed} is not in the registry (not in the metadata file, the "
+                               "release record or the registry itself): push it first, or pass --no-verify to "
+                               "prepare files offline")
             return False, None
-        return True, digest
+        return True, digest if self.pin_digest else None
 
     def _verify(self, plan: FilePlan, before: List[Site]) -> None:
         """Parse the edited text again: every image value must read back as intended, nothing else may move."""
@@ -272,6 +277,9 @@ class Planner:
                 continue
             if new_value is None and "$" not in raw:
                 release = self.refs.for_value(entry.value)
+                if release is not None and release.left:
+                    changes.append(Change(path, entry.line, entry.key, raw, "", release.left))
+                    continue
                 if release is not None:
                     found, digest = self._digest(f"{path}:{entry.line}", release)
                     if not found:

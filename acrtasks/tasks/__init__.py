@@ -10,7 +10,7 @@
 
 ``common.py`` holds the one error boundary and the help of the flags chained
 tasks share; ``run.py`` the Run a chain shares (settings, engine, warnings);
-``chain.py`` the executor that shares flags. The modules behind the tasks (and
+``chain.py`` the collection and executor that take a flag anywhere in a chain to every task having it. The modules behind the tasks (and
 docker-py) are imported inside the tasks that use them: ``inv --list`` and
 ``inv test-naming`` must start about as fast as Invoke itself
 (bench/cli_latency.py).
@@ -20,6 +20,7 @@ from invoke import Collection
 
 from .account import login, logout
 from .build import build, push
+from .chain import SharedFlags
 from .delivery import export, import_, pull
 from .deploy import set_images
 from .deps import push_deps
@@ -28,3 +29,6 @@ from .release import promote, show_release
 
 ns = Collection(build, push, push_deps, login, logout, test_naming, set_images, export, import_, pull, show_release,
                 promote)
+_flags = SharedFlags(ns)  # every task takes every flag of a chain (tasks/chain.py)
+for _task in ns.tasks.values():
+    _task.shared_flags = _flags

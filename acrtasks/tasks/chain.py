@@ -1,45 +1,139 @@
-"""Chained flags: in one ``inv`` call, a flag given to one task reaches the others.
+"""Chained flags: in one ``inv`` call, a flag given anywhere reaches every task of the chain that takes it.
 
-``inv push push-deps --version v1`` gives ``push`` the version too, and
-``inv build push --component backend --registry R`` builds and pushes only
-backend, the way the bash script's flags applied to its whole run. A value a
-task got explicitly always wins; when several tasks got different values, the
-first in the chain is shared.
+``inv build push push-deps set-images --version V --registry R --component backend``
+builds, pushes and writes only backend, though the flags follow ``set-images``,
+which takes no ``--component``: the way the bash script's flags applied to its
+whole run, and make's variables to every target. Two pieces do it, on
+Invoke's public API:
 
-Selected through ``tasks.executor_class`` in the project's ``invoke.yaml``;
+- Each acrtasks task also declares the flags of the collection's other tasks
+  (:class:`Borrowed` arguments, from :class:`SharedFlags`), so Invoke's parser
+  takes a flag after any task. ``inv --help TASK`` lists only the task's own:
+  when help is asked for, nothing is borrowed.
+- :class:`ChainExecutor` hands each value to the tasks that take the flag
+  (:func:`shared_calls`): a value a task got explicitly wins; when several
+  tasks got different values, the first in the chain is shared; a flag no task
+  of the chain takes is one error line.
+
+Why on the tasks and not on the parser contexts: ``inv`` rebuilds the
+collection of tasks.py as a plain ``Collection`` (``Collection.from_module``),
+so only the Task objects are ours by the time Invoke parses. ChainExecutor is
+selected through ``tasks.executor_class`` in the project's ``invoke.yaml``;
 ``Collection.configure`` cannot do it, because Invoke's Program reads that
-setting before it merges collection configuration. Only Invoke's public API
-is used: each parsed task becomes the ``(name, kwargs)`` pair that
-``Executor.execute`` documents, its kwargs completed from the other tasks.
+setting before it merges collection configuration. Without it, a borrowed flag
+given a value is refused with that fix rather than silently dropped.
 """
 
 import gc
+import sys
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from invoke import Executor
-from invoke.parser import ParserContext
+from invoke import Executor, Exit
+from invoke.parser import Argument, ParserContext
+from invoke.parser.context import to_flag
 
 from .run import CONFIG_KEY, Run
 
+USAGE_EXIT = 2  # a command-line mistake, as every other bad input: nothing was attempted
+
+
+class Borrowed(Argument):
+    """Another task's flag, accepted after this one and handed on by ChainExecutor."""
+
+
+class SharedFlags:
+    """Every flag of a collection's tasks, for each task to borrow those it lacks (computed once)."""
+
+    def __init__(self, collection):
+        self.collection = collection
+        self._union: Optional[Dict[str, Argument]] = None
+
+    def union(self) -> Dict[str, Argument]:
+        """One definition per flag name, a list where any task takes a list (it then takes every value)."""
+        if self._union is None:
+            union: Dict[str, Argument] = {}
+            for name in self.collection.task_names:
+                for arg in self.collection[name].own_arguments():
+                    if not arg.positional and (arg.name not in union or arg.kind is list):
+                        union[arg.name] = arg
+            self._union = union
+        return self._union
+
+    def borrowed_by(self, own: Sequence[Argument]) -> List[Argument]:
+        """Fresh copies of the flags ``own`` lacks, without a spelling ``own`` uses."""
+        names = {arg.name for arg in own}
+        spellings = {spelling for arg in own for spelling in arg.names}
+        borrowed = []
+        for name, arg in self.union().items():
+            free = [spelling for spelling in arg.names if spelling not in spellings]
+            if name not in names and free:
+                borrowed.append(Borrowed(names=free, kind=arg.kind, default=arg.default, help=arg.help,
+                                         optional=arg.optional, incrementable=arg.incrementable,
+                                         attr_name=arg.attr_name))
+        return borrowed
+
+
+def help_asked(argv: Sequence[str] = ()) -> bool:
+    """``inv --help TASK`` (or ``TASK --help``): the parse only prints help, so each task shows its own flags.
+    Read from the command line because Invoke hands tasks no other sign of it."""
+    tokens = argv or sys.argv[1:]
+    body = tokens[:tokens.index("--")] if "--" in tokens else tokens
+    return "--help" in body or "-h" in body
+
+
+def borrowed_kwargs_refused(task_name: str, kwargs: Dict[str, Any], own: Sequence[str],
+                            defaults: Dict[str, Any]) -> Dict[str, Any]:
+    """A task called by a plain Executor (not ChainExecutor) with borrowed flags: those given a value would be
+    lost, so they are refused with the fix; the rest are dropped."""
+    given = [name for name, value in kwargs.items() if name not in own and value != defaults.get(name)]
+    if given:
+        raise Exit(f"error: --{given[0].rstrip('_').replace('_', '-')} is not a flag of {task_name}; flags reach the "
+                   "other tasks of a chain only with acrtasks.ChainExecutor (invoke.yaml beside tasks.py: `tasks: "
+                   "{executor_class: acrtasks.ChainExecutor}`), or use `acr`", code=USAGE_EXIT)
+    return {name: value for name, value in kwargs.items() if name in own}
+
+
+def _flag(arg: Argument) -> str:
+    return to_flag(arg.names[0]) if arg.names else f"--{arg.name}"
+
+
+def _own(context: ParserContext) -> List[Argument]:
+    return [arg for arg in context.args.values() if not isinstance(arg, Borrowed)]
+
 
 def shared_calls(contexts: Sequence[ParserContext]) -> List[Tuple[str, Dict[str, Any]]]:
-    """Each parsed task as ``(name, kwargs)``, an argument that got no value taking the first explicit value of a
-    same-named argument of another task of the chain."""
-    given: Dict[str, Any] = {}
+    """Each parsed task as ``(name, kwargs)`` of its own arguments; one that got no value takes the first value
+    given to a same-named flag anywhere in the chain (after another task, or borrowed)."""
+    given: Dict[str, Argument] = {}
     for context in contexts:
         for arg in context.args.values():
             if arg.got_value and arg.name not in given:
-                given[arg.name] = arg.value
+                given[arg.name] = arg
+    taken = {arg.name for context in contexts for arg in _own(context)}
+    stray = [arg for name, arg in given.items() if name not in taken]
+    if stray:
+        asked = ", ".join(dict.fromkeys(context.name for context in contexts))
+        raise Exit(f"error: {_flag(stray[0])} is a flag of none of the tasks asked ({asked}); see `inv --help TASK`",
+                   code=USAGE_EXIT)
     calls = []
     for context in contexts:
-        kwargs = context.as_kwargs
-        for arg in context.args.values():
-            if not arg.got_value and arg.name in given:
-                value = given[arg.name]
-                kwargs[arg.name] = list(value) if isinstance(value, list) else value
-        calls.append((context.name, kwargs))
+        calls.append((context.name, {
+            arg.name: arg.value if arg.got_value or arg.name not in given else
+            _fit(given[arg.name].value, arg, context.name) for arg in _own(context)}))
     return calls
+
+
+def _fit(value: Any, arg: Argument, task: str) -> Any:
+    """A shared value in the shape ``arg`` takes: a list for a repeatable flag, one value otherwise."""
+    if arg.kind is list:
+        return list(value) if isinstance(value, list) else [value]
+    if isinstance(value, list):
+        if len(value) != 1:
+            raise Exit(f"error: {task} takes one {_flag(arg)}, the chain gave {len(value)} ({', '.join(value)})",
+                       code=USAGE_EXIT)
+        return value[0]
+    return value
 
 
 class ChainExecutor(Executor):
@@ -51,10 +145,10 @@ class ChainExecutor(Executor):
         # its 280; bench/promote.py).
         gc.freeze()
         loaded_from = self.collection.loaded_from  # tasks.py's directory; None for `acr` (the current one)
-        names = tuple(t.name for t in tasks if isinstance(t, ParserContext))
+        parsed = [t for t in tasks if isinstance(t, ParserContext)]
+        shared = iter(shared_calls(parsed))  # before the Run: a stray flag is refused before anything starts
         self.config[CONFIG_KEY] = Run(project_dir=Path(loaded_from) if loaded_from else None, chained=True,
-                                      chain=names)
-        shared = iter(shared_calls([t for t in tasks if isinstance(t, ParserContext)]))
+                                      chain=tuple(t.name for t in parsed))
         return super().execute(*(next(shared) if isinstance(t, ParserContext) else t for t in tasks))
 
 

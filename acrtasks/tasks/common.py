@@ -8,15 +8,16 @@ task's ``@task``; :data:`SHARED_HELP` holds only the flags chained tasks share.
 
 import atexit
 import functools
+import inspect
 import sys
-from typing import Callable, List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import invoke
 from invoke import Exit
 
 from ..errors import AcrError, Interrupted, OperationFailed
 from ..util.console import Console
-from .chain import unshared_chain_warning
+from .chain import SharedFlags, borrowed_kwargs_refused, help_asked, unshared_chain_warning
 from .run import Run, run_of
 
 SHARED_HELP = {
@@ -35,15 +36,55 @@ SHARED_HELP = {
 }
 
 
+#: The short flags, one meaning in every task: ``-c`` is ``--component`` wherever it is accepted. Invoke's own
+#: choice (the first free letter of each task's names) gave ``-m`` to ``--mode`` in build and to
+#: ``--metadata-file`` in push; every other flag has its long form only.
+SHORT_FLAGS = {
+    "component": "c",
+    "registry": "r",
+    "version": "v",
+    "layout": "l",
+    "mode": "m",
+    "platform": "p",
+    "jobs": "j",
+    "tag_latest": "t",
+    "file": "f",
+    "output": "o",
+    "username": "u",
+}
+
+
 class Task(invoke.Task):
-    """Invoke's Task, whose automatic short flags are letters and digits only: where every letter of a flag's
-    name is taken (``--no-preflight`` on build), Invoke would hand it ``-``, shown as ``--``, which is the
-    command line's remainder marker. Such a flag gets no short form."""
+    """Invoke's Task with the short flags of :data:`SHORT_FLAGS` instead of Invoke's per-task choice, and the
+    other tasks' flags borrowed (``shared_flags``, set when the collection is made; see :mod:`.chain`)."""
+
+    shared_flags: Optional[SharedFlags] = None
 
     def arg_opts(self, name, default, taken_names):
         opts = super().arg_opts(name, default, taken_names)
-        opts["names"] = [flag for flag in opts["names"] if len(flag) > 1 or flag.isalnum()]
+        short = SHORT_FLAGS.get(name)
+        opts["names"] = [opts["names"][0], *([short] if short and short not in taken_names else [])]
         return opts
+
+    def own_arguments(self, ignore_unknown_help=None) -> List:
+        """The task's own arguments, made once: Invoke's get_arguments pops each help text as it uses it, so a
+        second call (the other tasks borrowing, then the parser) would lose them. Parsers copy what they get."""
+        if "_own" not in self.__dict__:
+            self._own = super().get_arguments(ignore_unknown_help=ignore_unknown_help)
+        return list(self._own)
+
+    def get_arguments(self, ignore_unknown_help=None) -> List:
+        own = self.own_arguments(ignore_unknown_help)
+        if self.shared_flags is None or help_asked():
+            return own
+        return [*own, *self.shared_flags.borrowed_by(own)]
+
+    def __call__(self, *args, **kwargs):
+        if self.shared_flags is not None:  # a plain Executor passes borrowed flags too; ChainExecutor never does
+            own = inspect.signature(self.body).parameters
+            defaults = {arg.name: arg.default for arg in self.shared_flags.union().values()}
+            kwargs = borrowed_kwargs_refused(self.name, kwargs, own, defaults)
+        return super().__call__(*args, **kwargs)
 
 
 #: ``@task`` for acrtasks' task modules (Invoke's, making :class:`Task`).

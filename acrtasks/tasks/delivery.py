@@ -17,22 +17,27 @@ from .common import boundary, dry_footer, is_dry, shared, start, task
     source="registry (where images were pushed, every platform), engine (the local images, one platform), or auto "
            "(default: registry, else the engine for what was never pushed)",
     compress="none (default) or gzip; never zstd, which docker 20.10 cannot load",
-    load_platform="the platform `docker load` of the bundle gets (its manifest.json); default linux/amd64"))
+    load_platform="the platform `docker load` of the bundle gets (its manifest.json); default: the one --platform "
+                  "given, else linux/amd64"))
 @boundary
 def export(c, component=None, deps=True, output=None, platform=None, source="auto", registry=None, version=None,
-           layout=None, compress="none", load_platform="linux/amd64", attestations=None):
+           layout=None, compress="none", load_platform=None, attestations=None):
     """Write an offline bundle: one tar that is an OCI layout, a `docker load` archive and a checksummed record."""
     from ..delivery import bundle
     from ..delivery.record import record_ref
     from ..deps import hub_mirrors
 
     check_attestations(attestations)
+    if load_platform is None:  # a bundle of one platform loads that platform (an arm64 host's export)
+        load_platform = platform[0] if platform and len(platform) == 1 else "linux/amd64"
+    bundle.check_export_flags(compress, platform or (), load_platform, source)
     run = start(c)
     settings = run.settings(Console().warn, registry=registry, version=version, layout=layout)
-    plan = bundle.plan_export(settings, component or (), deps, output, compress, platform or (), load_platform)
     clients = run.clients()
-    bundle.locate(plan, clients, source, run.engine, hub_mirrors(settings.config),
-                  record_ref(settings.naming, settings.version))
+    found = bundle.read_record(clients, source, record_ref(settings.naming, settings.version))
+    plan = bundle.plan_export(settings, component or (), deps, output, compress, platform or (), load_platform,
+                              found)
+    bundle.locate(plan, clients, source, run.engine, hub_mirrors(settings.config), found)
     console = Console()
     for line in plan.describe():
         console.say(line)
@@ -104,15 +109,15 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
 def pull(c, component=None, deps=False, registry=None, version=None, layout=None):
     """Pull released images through the engine and tag them with their local names (compose runs unchanged)."""
     from ..delivery import puller
-    from ..delivery.record import record_ref
 
     run = start(c)
     settings = run.settings(Console().warn, registry=registry, version=version, layout=layout)
-    steps = puller.plan_pulls(settings, component or (), deps)
+    found = puller.read_record(settings, run.clients())
+    steps = puller.plan_pulls(settings, component or (), deps, found)
     console = Console()
     for line in puller.describe(steps):
         console.say(line)
-    puller.preflight(steps, run.clients(), record_ref(settings.naming, settings.version))
+    puller.preflight(steps, run.clients(), found)
     if is_dry(c):
         return dry_footer(run)
     results = puller.run_pulls(run.engine(), steps, console)

@@ -43,13 +43,16 @@ def show_release(c, registry=None, version=None, layout=None, json_=False):
                       [(d["source"], d["target"], d["digest"]) for d in found.dependencies], keep=2)
 
 
-@task(iterable=["to"], help=shared(
+@task(iterable=["to", "component"], help=shared(
     "version", "layout", "attestations", "no_preflight",
+    component="only this component of the release (repeatable, or a,b), without the dependencies; default: every "
+              "component its record holds, and its dependencies",
     **{"from": "where the release is: host[:port][/namespace], as pushed (its release record is read there)"},
     to="where it goes: host[:port][/namespace] (repeatable: each image is read once for all of them)",
     jobs="images copied at once (default 4)"))
 @boundary
-def promote(c, version=None, from_=None, to=None, layout=None, attestations=None, no_preflight=False, jobs=None):
+def promote(c, version=None, from_=None, to=None, component=None, layout=None, attestations=None, no_preflight=False,
+            jobs=None):
     """Copy a pushed release (components, aliases, latest, dependencies) to other registries; nothing built."""
     from ..delivery import promote as promotion
 
@@ -58,7 +61,7 @@ def promote(c, version=None, from_=None, to=None, layout=None, attestations=None
     run = start(c)
     settings = run.settings(Console().warn, version=version, layout=layout)
     plan = promotion.plan_promote(settings, run.clients(), from_ or "", to or [],
-                                  lambda host: drops_attestations(settings.config, host, attestations))
+                                  lambda host: drops_attestations(settings.config, host, attestations), component or ())
     console = Console()
     for line in promotion.describe(plan):
         console.say(line)

@@ -38,6 +38,7 @@ class Run:
         self._said: Set[str] = set()
         self._decided: Dict[Tuple, object] = {}  # (version, registry, layout, component) -> build.changes.Decision
         self._record: Dict[Tuple, list] = {}  # (version, registry, layout) -> [settings, components, dependencies]
+        self._pushed: Dict[Tuple, list] = {}  # the same, kept after the record is written: what set-images writes
 
     # Invoke copies config values when it merges its levels for the next task of the chain; a Run is one
     # object for the whole chain, so a copy of it is itself.
@@ -110,9 +111,16 @@ class Run:
     def add_to_record(self, settings: Settings, components: Optional[dict] = None,
                       dependencies: Sequence[dict] = ()) -> None:
         """What a push of this chain pushed, for the release record written after the chain's last push."""
-        entry = self._record.setdefault(_release_key(settings), [settings, {}, {}])
-        entry[1].update(components or {})
-        entry[2].update({dep["source"]: dep for dep in dependencies})
+        for book in (self._record, self._pushed):
+            entry = book.setdefault(_release_key(settings), [settings, {}, {}])
+            entry[1].update(components or {})
+            entry[2].update({dep["source"]: dep for dep in dependencies})
+
+    def pushed(self, settings: Settings):
+        """What this chain pushed of ``settings``' release, as a release record (delivery.record.Record); None
+        when it pushed nothing of it."""
+        entry = self._pushed.get(_release_key(settings))
+        return _as_record(*entry) if entry else None
 
     def write_record(self, task: str, say: Callable[[str], None], skip: bool = False) -> None:
         """Write (or update) ``release-<version>`` once the chain's last pushing task is done: one record for a
@@ -126,8 +134,7 @@ class Run:
             ref = records.record_ref(settings.naming, settings.version)
             if ref is None or not (components or dependencies):
                 continue
-            new = records.Record(settings.config.project, settings.version, records.now(), components,
-                                 tuple(dependencies.values()))
+            new = _as_record(settings, components, dependencies)
             earlier = records.read(self.clients(), ref)
             digest = records.write(self.clients(), ref, earlier.merged(new) if earlier else new)
             say("release record:")  # a ref takes a line of its own: it is kept whole on an 80-column terminal
@@ -140,6 +147,14 @@ class Run:
         if text and text not in self._said:
             self._said.add(text)
             say(text)
+
+
+def _as_record(settings: Settings, components: dict, dependencies: dict):
+    """A release record of what a chain pushed (delivery.record.Record)."""
+    from ..delivery import record as records
+
+    return records.Record(settings.config.project, settings.version, records.now(), dict(components),
+                          tuple(dependencies.values()))
 
 
 def _release_key(settings: Settings) -> Tuple[str, str, str]:

@@ -1,6 +1,7 @@
 """Chained flags: one flag reaches every task of the command line that has it."""
 
-from invoke import Collection, Program, task
+import pytest
+from invoke import Collection, Exit, Program, task
 
 from acrtasks import ChainExecutor
 from acrtasks.tasks import chain
@@ -119,3 +120,106 @@ def test_unshared_chain_warning():
     assert "executor_class: acrtasks.ChainExecutor" in warning
     assert chain.unshared_chain_warning(["build", "inv", "push"], names, chained=False) == ""  # argv[0]: the program
     assert chain.unshared_chain_warning(["inv", "build", "push"], names, chained=True) == ""
+
+
+# -- flags anywhere in the chain (acrtasks' own tasks borrow each other's flags) ----------------------------------
+
+def _acr_collection():
+    """Two acrtasks-style tasks sharing flags as acrtasks.tasks.ns does: only ``builds`` has --progress, only
+    ``writes`` has --pin; both have --version."""
+    from acrtasks.tasks.chain import SharedFlags
+    from acrtasks.tasks.common import task as acr_task
+
+    @acr_task(iterable=["component"], help={"component": "c", "version": "v", "progress": "p"})
+    def builds(c, component=None, version=None, progress="auto"):
+        seen["builds"] = dict(component=component, version=version, progress=progress)
+
+    @acr_task(help={"version": "v", "pin": "p"})
+    def writes(c, version=None, pin=None):
+        seen["writes"] = dict(version=version, pin=pin)
+
+    collection = Collection(builds, writes)
+    flags = SharedFlags(collection)
+    for each in collection.tasks.values():
+        each.shared_flags = flags
+    return collection
+
+
+def run_acr(*argv, executor=ChainExecutor):
+    seen.clear()
+    program = Program(namespace=_acr_collection(), executor_class=executor)
+    program.run(["inv", *argv], exit=False)
+    return seen
+
+
+def test_a_flag_after_a_task_that_lacks_it_reaches_the_task_that_has_it():
+    result = run_acr("builds", "writes", "--component", "backend", "--progress", "quiet", "--version", "v1")
+    assert result["builds"] == dict(component=["backend"], version="v1", progress="quiet")
+    assert result["writes"] == dict(version="v1", pin=None)
+    result = run_acr("builds", "--pin", "digest", "writes")  # and before a later task that has it
+    assert result["writes"]["pin"] == "digest"
+
+
+def test_a_flag_no_task_of_the_chain_takes_is_one_error_line(capsys):
+    result = run_acr("writes", "--progress", "quiet")
+    assert result == {}  # nothing ran
+    err = capsys.readouterr().err
+    assert err.strip() == ("error: --progress is a flag of none of the tasks asked (writes); see "
+                           "`inv --help TASK`")
+
+
+def test_a_plain_executor_refuses_a_borrowed_flag_instead_of_dropping_it(capsys):
+    from invoke import Executor
+
+    result = run_acr("writes", "--component", "x", executor=Executor)
+    assert "writes" not in result
+    assert "--component is not a flag of writes" in capsys.readouterr().err
+    assert run_acr("builds", "writes", "--pin", "tag", executor=Executor)["writes"]["pin"] == "tag"
+
+
+def test_help_lists_only_a_tasks_own_flags(monkeypatch, capsys):
+    import sys as system
+
+    monkeypatch.setattr(system, "argv", ["inv", "--help", "writes"])
+    Program(namespace=_acr_collection(), executor_class=ChainExecutor).run(["inv", "--help", "writes"], exit=False)
+    out = capsys.readouterr().out
+    assert "--pin" in out and "--version" in out
+    assert "--component" not in out and "--progress" not in out
+
+
+def test_a_chain_gives_a_list_to_a_task_taking_one_value_only_when_it_is_one():
+    from acrtasks.tasks.chain import _fit
+    from invoke.parser import Argument
+
+    one = Argument(names=["platform"])
+    assert _fit(["linux/arm64"], one, "import") == "linux/arm64"
+    assert _fit("linux/arm64", Argument(names=["platform"], kind=list), "build") == ["linux/arm64"]
+    with pytest.raises(Exit) as raised:
+        _fit(["linux/amd64", "linux/arm64"], one, "import")
+    assert "import takes one --platform, the chain gave 2" in raised.value.message
+
+
+def test_every_short_flag_has_one_meaning_in_every_task():
+    from acrtasks import ns
+    from acrtasks.tasks.common import SHORT_FLAGS
+
+    meanings = {}
+    for name in ns.task_names:
+        for arg in ns[name].own_arguments():
+            for short in (n for n in arg.names if len(n) == 1):
+                meanings.setdefault(short, set()).add(arg.name)
+                assert SHORT_FLAGS[arg.name] == short
+    assert all(len(names) == 1 for names in meanings.values()), meanings
+    assert meanings["m"] == {"mode"} and meanings["c"] == {"component"}
+
+
+def test_acr_takes_flags_before_the_first_task():
+    from acrtasks import ns
+    from acrtasks.cli import flags_before_first_task
+
+    contexts = ns.to_contexts()
+    assert flags_before_first_task(["--registry", "r.io", "--tag-latest", "build", "push"], contexts) == \
+        ["build", "--registry", "r.io", "--tag-latest", "push"]
+    # a flag's value that happens to be a task name is the value, not the task
+    assert flags_before_first_task(["--component", "push", "build"], contexts) == ["build", "--component", "push"]
+    assert flags_before_first_task(["build", "--registry", "r"], contexts) == ["build", "--registry", "r"]

@@ -145,6 +145,17 @@ def test_unknown_component(config):
         resolve(config).components(["db"])
 
 
+def test_components_by_comma_list_and_repeated_flag(config):
+    """build.sh's `--service a,b`: `--component frontend,backend` and repeated flags alike, in the order given."""
+    settings = resolve(config)
+    assert [c.name for c in settings.components(["frontend,backend"])] == ["frontend", "backend"]
+    assert [c.name for c in settings.components(["frontend", " backend ,frontend"])] == ["frontend", "backend"]
+    with pytest.raises(UsageError, match="unknown component 'db'"):
+        settings.components(["backend,db"])
+    with pytest.raises(UsageError, match="names no component"):
+        settings.components([","])
+
+
 def test_find_config(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match="no build.toml in"):
