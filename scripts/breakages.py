@@ -336,7 +336,7 @@ BREAKAGES = [
      "if any(name in RECORDING_TASKS for name in later):", [RELEASES, "-k", "no_record and engine20"]),
     ("set-images --pin digest reads the record", "acrtasks/deploy/digests.py",
      '("release record", self._from_record),', "", [RELEASES, "-k", "set_images and engine20"]),
-    ("pull reads the record", "acrtasks/delivery/puller.py",
+    ("pull reads the record", "acrtasks/tasks/delivery.py",
      "    puller.preflight(steps, run.clients(), found)", "    puller.preflight(steps, run.clients())",
      [RELEASES, "-k", "set_images and engine20"]),
     ("promote mounts within a registry", "acrtasks/copy/remote.py", "and repo and repo != self.repo:",
