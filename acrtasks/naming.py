@@ -100,6 +100,17 @@ def _check_host(host: str) -> Optional[str]:
     return None
 
 
+def _dns_problem(host: str) -> Optional[str]:
+    """Why a registry the user names cannot be reached by DNS (RFC 1035's lengths), or None. Only for the registry
+    given: the reference grammar sets no such limit on a ref's host, so refs read from files keep theirs."""
+    name = split_host(host)[0]
+    longest = max(name.split("."), key=len)
+    if ":" in name or (len(name) <= 253 and len(longest) <= 63):
+        return None
+    return (f"host name {name[:40]}... is {len(name)} characters with a label of {len(longest)}: a host name has at "
+            "most 253, each dot-separated label at most 63")
+
+
 def split_host(host: str) -> Tuple[str, Optional[int]]:
     """``[::1]:5000`` -> (``::1``, 5000); ``example.com`` -> (``example.com``, None)."""
     if host.startswith("["):
@@ -177,7 +188,7 @@ def parse_registry(text: str) -> Registry:
         first, _, rest = raw.partition("/")
         if looks_like_host(first):
             host, path = first, rest
-            reason = _check_host(host)
+            reason = _check_host(host) or _dns_problem(host)
         else:
             host, path = DOCKER_HUB, raw
         if host in _DOCKER_HUB_ALIASES:

@@ -68,9 +68,13 @@ _base_context = functools.lru_cache(maxsize=None)(_new_context)  # shared: loadi
 def ssl_context_for(host: str) -> ssl.SSLContext:
     """The shared context, or one that also trusts ``certs.d/<host>/*.crt`` (+ a client cert), as docker does."""
     directory = certs_dir() / host
-    certs = sorted(directory.glob("*.crt")) if directory.is_dir() else []
+    try:
+        present = directory.is_dir()
+    except OSError:  # a name the file system cannot hold (too long) has no trust directory
+        present = False
+    certs = sorted(directory.glob("*.crt")) if present else []
     client_certs = [c for c in sorted(directory.glob("*.cert")) if c.with_suffix(".key").is_file()] \
-        if directory.is_dir() else []
+        if present else []
     if not certs and not client_certs:
         return _base_context()
     context = _new_context()  # its own: the host's extra trust must not leak to other hosts

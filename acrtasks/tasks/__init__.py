@@ -20,6 +20,7 @@ from invoke import Collection
 
 from .account import login, logout
 from .build import build, push
+from ..util.console import quiet_on_closed_pipe
 from .chain import SharedFlags
 from .delivery import export, import_, pull
 from .deploy import set_images
@@ -32,3 +33,4 @@ ns = Collection(build, push, push_deps, login, logout, test_naming, set_images, 
 _flags = SharedFlags(ns)  # every task takes every flag of a chain (tasks/chain.py)
 for _task in ns.tasks.values():
     _task.shared_flags = _flags
+quiet_on_closed_pipe()  # `inv ... | head`: a closed pipe ends the program quietly

@@ -26,6 +26,29 @@ def heartbeat_seconds() -> float:
     return seconds_from_env("ACRTASKS_PROGRESS_INTERVAL", HEARTBEAT, 0.1)
 
 
+#: The exit status of a program whose reader closed the pipe (128 + SIGPIPE), as ``git log | head`` leaves it.
+CLOSED_PIPE_EXIT = 141
+
+
+def quiet_on_closed_pipe() -> None:
+    """``inv test-naming --cases | head -1``: when the reader closes the pipe, stop quietly instead of printing a
+    BrokenPipeError traceback (from a task, or Invoke's own ``--list``). Not SIGPIPE's default action: that
+    would also end the program on a registry's closed socket, which must stay an error the copy handles."""
+    previous = sys.excepthook
+    if getattr(previous, "acrtasks_closed_pipe", False):
+        return
+
+    def hook(kind, value, traceback):
+        if issubclass(kind, BrokenPipeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)  # what stdout still buffers goes nowhere, not to stderr
+            os.dup2(devnull, sys.stdout.fileno())
+            os._exit(CLOSED_PIPE_EXIT)
+        previous(kind, value, traceback)
+
+    hook.acrtasks_closed_pipe = True
+    sys.excepthook = hook
+
+
 class Console:
     """Thread-safe line printer for one task run."""
 

@@ -184,3 +184,18 @@ def test_every_short_flag_is_a_letter_or_digit():
             assert all(flag.isalnum() for flag in shorts), (name, argument.names)
     build = {flag for argument in ns["build"].get_arguments() for flag in argument.names}
     assert "no-preflight" in build and "-" not in build
+
+
+@pytest.mark.parametrize("args", [("test-naming", "--cases"), ("--list",)])
+def test_a_closed_pipe_ends_quietly(args):
+    """`inv test-naming --cases | head -1`: the reader goes away; no BrokenPipeError traceback, git's exit code."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    try:
+        result = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, stdout=write,
+                                stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write)
+    assert result.stderr == "" and result.returncode == 141, result.stderr

@@ -503,3 +503,22 @@ def test_the_build_cache_lives_beside_the_images_one_per_component():
     nested = naming_for("ai-infra-matrix", "ai-infra-", "harbor.example.com/proj")
     assert str(nested.cache_ref("backend")) == "harbor.example.com/proj/ai-infra-backend:buildcache"
     assert naming_for("ai-infra-matrix", "ai-infra-", "").cache_ref("backend") is None
+
+
+def test_a_registry_host_longer_than_dns_allows_is_one_line():
+    """A 300-character host was a traceback (the certs.d lookup: File name too long); now the registry is refused
+    where it is given, while a ref read from a file keeps the reference grammar's freedom."""
+    from acrtasks.errors import NamingError
+
+    for host in ("a" * 300 + ".com", "b" * 64 + ".example.com", ".".join(["c" * 60] * 5)):
+        with pytest.raises(NamingError, match="a host name has at most 253, each dot-separated label at most 63"):
+            parse_registry(f"{host}/ns")
+    assert parse_registry("c" * 63 + ".example.com").host == "c" * 63 + ".example.com"
+    assert parse_registry("[::1]:5000/ns").host == "[::1]:5000"
+
+
+def test_a_host_too_long_for_the_file_system_has_no_certs_d(tmp_path, monkeypatch):
+    from acrtasks.registry.client import ssl_context_for
+
+    monkeypatch.setenv("ACRTASKS_CERTS_D", str(tmp_path))
+    assert ssl_context_for("x" * 300) is ssl_context_for("r.io")  # the shared context, no OSError
