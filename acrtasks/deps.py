@@ -90,7 +90,8 @@ class DepsPlan(NamedTuple):
                 f"{jobs} at once{via}"]
 
     def warnings(self) -> List[str]:
-        unpinned = [f"{d.source} has no tag in the configuration: mirroring 'latest' (pin a version)"
+        unpinned = [f"{d.source} is not pinned (no tag, or latest): each mirror copies whatever it is that day; pin a "
+                    "version (name:tag, or name:tag@sha256:...)"
                     for d in self.dependencies if d.unpinned]
         return [*self.problems, *unpinned]
 

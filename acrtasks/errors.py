@@ -53,6 +53,11 @@ class PreflightError(UsageError):
     """Something the plan needs is missing; nothing was done."""
 
 
+class RegistryPreflightError(AcrError):
+    """Before anything was done, a registry refused, could not be reached, or lacks what the plan needs: exit 1,
+    as when the same failure is met midway (docs/tasks.md's exit codes), though nothing was attempted."""
+
+
 class EngineUnavailable(AcrError):
     """The Docker engine cannot be reached."""
 

@@ -63,6 +63,10 @@ def check_tag(tag: str, what: str = "tag") -> str:
         raise NamingError(f"{what} is empty ({TAG_RULE})")
     if len(tag) > 128:
         raise NamingError(f"{what} {tag!r} is {len(tag)} characters long; {TAG_RULE}")
+    if tag != tag.strip() and TAG.match(tag.strip()):  # "v0.0.3.3 " from a copied line or a CI variable
+        where = " and ".join(side for side, there in (("leading", tag[0].isspace()), ("trailing", tag[-1].isspace()))
+                             if there)
+        raise NamingError(f"{what} {tag!r} has {where} white space (did you mean {tag.strip()!r}?)")
     bad = sorted({ch for ch in tag if not re.match(r"[A-Za-z0-9_.-]", ch)})
     fixed = re.sub(r"[^A-Za-z0-9_.-]", "-", tag).lstrip(".-") or "0"
     if bad:
@@ -320,7 +324,7 @@ class Dependency(NamedTuple):
 
     source: ImageRef
     target: ImageRef
-    unpinned: bool = False  # no tag was given, so ``latest`` is assumed
+    unpinned: bool = False  # no tag (``latest`` assumed) or ``latest`` itself, without a digest
 
 
 def resolve_layout(registry: Optional[Registry], layout: str, flat_hosts: Sequence[str]) -> str:
@@ -433,8 +437,9 @@ class Naming:
                 f"dependency {source_text!r} has a digest but no tag; write it as name:tag@digest "
                 "so the mirrored image gets a tag"
             )
-        unpinned = source.tag is None
-        if unpinned:
+        # no tag, or `latest` without a digest: whatever the source holds today is what gets mirrored
+        unpinned = source.tag in (None, "latest") and source.digest is None
+        if source.tag is None:
             source = ImageRef(source.host, source.repository, "latest", source.digest)
         name = _renamed(source, rename or {})
         check_path_component(name, f"target name of dependency {source_text!r}")

@@ -153,26 +153,32 @@ def plan_pushes(settings: Settings, selected: Sequence[str] = (), already_pushed
 
 
 def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, root: Optional[Path] = None,
-                    backend: str = "", changes: Optional[Dict[str, str]] = None) -> List[str]:
-    """The plan in words; Dockerfiles inside ``root`` (build.toml's folder) are shown relative to it.
-    ``changes``: component -> ``build: <why>`` or ``unchanged since <version> (...)`` (build.changes)."""
-    changes = changes or {}
+                    backend: str = "", decisions: Optional[Dict[str, object]] = None, registry: bool = False
+                    ) -> List[str]:
+    """The plan in words, only what will be done; Dockerfiles inside ``root`` (build.toml's folder) are shown
+    relative to it. ``decisions``: component -> build.changes.Decision (built, or unchanged since a release);
+    ``registry``: an unchanged component gets its new refs in the registry at push, not tags here."""
+    decisions = decisions or {}
     options = [f"up to {parallel} at once", *(["no cache"] if no_cache else [])]
     if steps and steps[0].network:
         options.append(f"network {steps[0].network}")
-    built = sum(1 for step in steps if not changes.get(step.component, "build").startswith("unchanged"))
-    unchanged = f", {len(steps) - built} unchanged" if built < len(steps) else ""
-    lines = [f"build {built} image(s){unchanged}, {', '.join(options)}:"]
     if backend:
-        lines.append(f"  backend: {backend}")
+        options.append(f"with {backend}")
+    unchanged = {name for name, decision in decisions.items() if not decision.build}
+    built = sum(1 for step in steps if step.component not in unchanged)
+    left = f", {len(steps) - built} unchanged" if built < len(steps) else ""
+    lines = [f"build {built} image(s){left}, {', '.join(options)}:"]
     for step in steps:
         where = step.context / step.dockerfile
         if root is not None and where.is_relative_to(root):
             where = where.relative_to(root)
         target = f" (target {step.target})" if step.target else ""
         lines.append(f"  {step.component}: {where}{target}")
-        if step.component in changes:
-            lines.append(f"    {changes[step.component]}")
+        if step.component in decisions:
+            lines.append(f"    {decisions[step.component].describe()}")
+        if step.component in unchanged and registry:  # nothing is built or tagged in the engine for it
+            lines.append("    not built here: push puts this version's refs on its image in the registry")
+            continue
         if step.platforms:
             lines.append(f"    platform {','.join(step.platforms)}")
         if step.cache is not None:

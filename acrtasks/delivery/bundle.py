@@ -28,7 +28,7 @@ from ..errors import (
     AcrError,
     BundleError,
     Kind,
-    PreflightError,
+    RegistryPreflightError,
     RegistryError,
     UsageError,
     explain,
@@ -115,7 +115,7 @@ def read_record(clients: Clients, source: str, record_ref: Optional[ImageRef]):
         return record.read(clients, record_ref)
     except RegistryError as exc:
         if source == "registry" or exc.kind == Kind.INTEGRITY:
-            raise PreflightError(f"nothing exported: {explain(exc)}") from None
+            raise RegistryPreflightError(f"nothing exported: {explain(exc)}") from None
         return None
 
 
@@ -159,7 +159,7 @@ def locate(plan: ExportPlan, clients: Clients, source: str, engine_factory, mirr
                     found = RegistrySource(clients.get(host), image.ref.repository).digest(image.ref.reference)
                 except RegistryError as exc:
                     if source == "registry":
-                        raise PreflightError(f"nothing exported: {explain(exc)}") from None
+                        raise RegistryPreflightError(f"nothing exported: {explain(exc)}") from None
                     found = None
                 if found:
                     image.origin, image.origin_ref = host, image.ref
@@ -173,7 +173,7 @@ def locate(plan: ExportPlan, clients: Clients, source: str, engine_factory, mirr
             missing.append(str(image.ref))
     if missing:
         where = {"registry": "in its registry", "engine": "in the engine"}.get(source, "in a registry or the engine")
-        raise PreflightError(f"nothing exported: not found {where}: {', '.join(missing)} (build and push it, or "
+        raise RegistryPreflightError(f"nothing exported: not found {where}: {', '.join(missing)} (build and push it, or "
                              "run push-deps / docker pull first)")
 
 
@@ -348,7 +348,7 @@ def import_to_registry(bundle: Bundle, targets: Sequence[Tuple[BundleImage, Imag
         try:
             clients.get(host).check_login()
         except RegistryError as exc:
-            raise PreflightError(f"nothing imported: target {explain(exc)}") from None
+            raise RegistryPreflightError(f"nothing imported: target {explain(exc)}") from None
     sessions = UploadSessions()
     from ..copy.locations import BlobLocations
 

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ..copy.fanout import FanTarget, InFlight, copy_to_all
 from ..copy.locations import BlobLocations
 from ..copy.remote import RegistrySource, RegistryTarget, UploadSessions
-from ..errors import AcrError, PreflightError, UsageError, explain
+from ..errors import AcrError, RegistryPreflightError, UsageError, explain
 from ..naming import ImageRef, Naming, naming_for
 from ..release import component_images
 from ..util.console import Console, human_bytes
@@ -86,16 +86,16 @@ def plan_promote(settings, clients, source: str, destinations: Sequence[str], dr
     try:
         found = records.read(clients, ref)
     except AcrError as exc:
-        raise PreflightError(f"nothing promoted: reading the release record: {explain(exc)}") from None
+        raise RegistryPreflightError(f"nothing promoted: reading the release record: {explain(exc)}") from None
     if found is None:
-        raise PreflightError(f"nothing promoted: there is no release record {ref} (push the release there first; "
+        raise RegistryPreflightError(f"nothing promoted: there is no release record {ref} (push the release there first; "
                              "a push writes it)")
     items = []
     for name in records.components_of(found, components):
         entry = found.components[name]
         at = records.own_ref(entry)
         if at is None:
-            raise PreflightError(f"nothing promoted: the record names no ref of {name} at its digest")
+            raise RegistryPreflightError(f"nothing promoted: the record names no ref of {name} at its digest")
         item = Item("component", name, ImageRef(at.host, at.repository, None, entry["digest"]))
         for index, dest in enumerate(dests):
             refs = component_images(dest.naming, version, name, entry["aliases"], entry["latest"]).registry_refs
@@ -133,13 +133,13 @@ def describe(plan: PromotePlan) -> List[str]:
 
 def preflight(plan: PromotePlan, check, console: Console) -> None:
     """Each destination's preflight (``check(refs, what)``: Run.preflight), all at once: one that refuses is
-    left out and said why, the others go on. PreflightError when no destination takes a push."""
+    left out and said why, the others go on. RegistryPreflightError when no destination takes a push."""
 
     def one(index: int) -> str:
         refs = [ref for item in plan.items for _, group, _ in item.at(index) for ref in group]
         try:
             check(refs, f"nothing promoted to {plan.destinations[index].text}")
-        except PreflightError as exc:
+        except RegistryPreflightError as exc:
             return str(exc)
         return ""
 
@@ -149,7 +149,7 @@ def preflight(plan: PromotePlan, check, console: Console) -> None:
             dest.error = error
             console.warn(error)
     if all(dest.error for dest in plan.destinations):
-        raise PreflightError("nothing promoted: no destination takes a push (see above)")
+        raise RegistryPreflightError("nothing promoted: no destination takes a push (see above)")
 
 
 def run_promote(plan: PromotePlan, clients, console: Console, jobs: int, dry: bool) -> None:

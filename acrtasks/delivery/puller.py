@@ -12,7 +12,7 @@ from typing import List, Sequence
 
 from ..config import Settings
 from ..copy.remote import RegistrySource
-from ..errors import AcrError, PreflightError, RegistryError, UsageError, explain
+from ..errors import AcrError, RegistryPreflightError, RegistryError, UsageError, explain
 from ..naming import ImageRef
 from ..registry.client import Clients
 from ..util.console import Console, count_line
@@ -39,7 +39,7 @@ def read_record(settings: Settings, clients: Clients):
     try:
         return record.read(clients, ref)
     except RegistryError as exc:
-        raise PreflightError(f"nothing pulled: {explain(exc)}") from None
+        raise RegistryPreflightError(f"nothing pulled: {explain(exc)}") from None
 
 
 def plan_pulls(settings: Settings, components: Sequence[str], with_deps: bool, found=None) -> List[PullStep]:
@@ -73,11 +73,11 @@ def preflight(steps: Sequence[PullStep], clients: Clients, found=None) -> None:
         try:
             step.digest = RegistrySource(clients.get(step.ref.host), step.ref.repository).digest(step.ref.tag) or ""
         except RegistryError as exc:
-            raise PreflightError(f"nothing pulled: {explain(exc)}") from None
+            raise RegistryPreflightError(f"nothing pulled: {explain(exc)}") from None
         if not step.digest:
             missing.append(str(step.ref))
     if missing:
-        raise PreflightError(f"nothing pulled: not in the registry: {', '.join(missing)} (push it first, or check "
+        raise RegistryPreflightError(f"nothing pulled: not in the registry: {', '.join(missing)} (push it first, or check "
                              "--registry and --version)")
 
 

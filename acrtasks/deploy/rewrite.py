@@ -82,6 +82,7 @@ class Planner:
         self.pin_digest = pin_digest  # write ref@digest
         self.environ = dict(os.environ if environ is None else environ)
         self.errors: List[str] = []
+        self.unpushed = 0  # how many of the errors are refs the registry does not hold (not the files' fault)
         self.env_updates: Dict[Path, Dict[str, str]] = {}  # .env file -> variable -> new value
 
     # -- the whole plan ----------------------------------------------------------------------------
@@ -235,6 +236,7 @@ class Planner:
             return True, None
         digest = self.digest_for(release)
         if not digest:
+            self.unpushed += 1
             self.errors.append(f"{where}: {release.pushed} is not in the registry (not in the metadata file, the "
                                "release record or the registry itself): push it first, or pass --no-verify to "
                                "prepare files offline")

@@ -10,7 +10,7 @@ session is deleted; the repository is not created by a session alone).
 
 from typing import Dict, Iterable, List, Tuple
 
-from ..errors import Kind, PreflightError, RegistryError, login_hint
+from ..errors import Kind, RegistryPreflightError, RegistryError, login_hint
 from ..naming import ImageRef
 from .client import cancel_upload, upload_location
 
@@ -45,7 +45,7 @@ def check_push(clients, refs: Iterable[ImageRef], what: str = "nothing built or 
                 problems.append(_why(host, repository, exc))
                 break  # one line per registry: its other repositories would say the same
     if problems:
-        raise PreflightError(f"{what}: {'; '.join(problems)} ({SKIP_HINT})")
+        raise RegistryPreflightError(f"{what}: {'; '.join(problems)} ({SKIP_HINT})")
     return covered
 
 

@@ -68,8 +68,8 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     decided = run.changes(settings, steps, pushes, rebuild or no_cache or config.rebuild, since or "")
     steps = plan.with_inputs(steps, {name: d.inputs.digest for name, d in decided.items()})
     console = Console()
-    for line in plan.describe_builds(steps, settings.parallel, no_cache, config.root, chosen.describe(),
-                                     {name: d.describe() for name, d in decided.items()}):
+    for line in plan.describe_builds(steps, settings.parallel, no_cache, config.root, chosen.describe(), decided,
+                                     settings.naming.registry is not None):
         console.say(line)
     if is_dry(c):
         return dry_footer(run)

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 
-from ..errors import OperationFailed, UsageError
+from ..errors import OperationFailed, RegistryPreflightError, UsageError
 from ..util.console import Console, count_line
 from .common import boundary, dry_footer, is_dry, shared, start, task
 
@@ -61,7 +61,8 @@ def set_images(c, file=None, component=None, registry=None, version=None, layout
         for problem in planner.errors[1:]:
             console.warn(problem)
         more = f" (and {len(planner.errors) - 1} more above)" if len(planner.errors) > 1 else ""
-        raise UsageError(f"nothing written: {planner.errors[0]}{more}")
+        failure = RegistryPreflightError if planner.unpushed == len(planner.errors) else UsageError
+        raise failure(f"nothing written: {planner.errors[0]}{more}")
     not_ours = [ch for ch in changes if ch.status == "not ours"]
     if strict and not_ours:
         raise UsageError(f"nothing written: {len(not_ours)} image(s) are not the release's (--strict), first "

@@ -1,7 +1,7 @@
 """show-release and promote: a release as one unit, read from its record (``acrtasks.delivery.record``)."""
 
 from ..config import check_attestations, drops_attestations, positive_int
-from ..errors import OperationFailed, PreflightError, UsageError
+from ..errors import OperationFailed, RegistryPreflightError, UsageError
 from ..util.console import Console
 from .common import boundary, dry_footer, is_dry, shared, start, task
 
@@ -21,7 +21,7 @@ def show_release(c, registry=None, version=None, layout=None, json_=False):
         raise UsageError("which registry? pass --registry host[/namespace] (or [registry] url)")
     found = records.read(run.clients(), ref)
     if found is None:
-        raise PreflightError(f"no release record {ref} (a push of version {settings.version} writes it)")
+        raise RegistryPreflightError(f"no release record {ref} (a push of version {settings.version} writes it)")
     if json_:
         print(found.to_json().decode())
         return

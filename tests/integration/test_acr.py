@@ -176,7 +176,7 @@ def test_a_missing_namespace_stops_the_chain_before_any_build(project, engine, a
     since = int(time.time())
     result = project.inv("build", "push", "--registry", f"{acr.host}/missing", "--layout", "flat",
                          "--version", version)
-    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "namespace 'missing' does not exist" in errors[0], result.stderr
     assert "Traceback" not in result.stdout + result.stderr
@@ -213,7 +213,7 @@ def test_token_auth_as_acr_does_it(project, attested, tmp_path):
         scopes = {scope for query in tokens.requests_seen for scope in query.get("scope", [])}
         assert "repository:shop/app:pull,push" in scopes, scopes
         missing = project.inv("push-deps", "--deps-namespace", f"{acr.host}/nowhere", env=env)
-        assert missing.returncode == 2 and "namespace 'nowhere' does not exist" in missing.stderr, missing.stderr
+        assert missing.returncode == 1 and "namespace 'nowhere' does not exist" in missing.stderr, missing.stderr
     finally:
         acr.stop()
         upstream.remove()

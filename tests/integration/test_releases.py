@@ -188,7 +188,7 @@ def test_one_record_per_chain_and_show_release_prints_it(released):
     table = project.inv("show-release", "--registry", f"{registry.host}/team", "--version", version)
     assert record["components"]["web"]["digest"] in table.stdout
     missing = project.inv("show-release", "--registry", f"{registry.host}/team", "--version", "nope")
-    assert missing.returncode == 2 and missing.stderr.startswith("error: no release record")
+    assert missing.returncode == 1 and missing.stderr.startswith("error: no release record")
 
 
 def test_no_record_skips_it(three, logged_registry):
@@ -306,7 +306,7 @@ def test_promote_one_refusing_and_one_dead_destination_do_not_stop_the_others(re
         assert auth_registry.repositories() == []
         with_preflight = project.inv("promote", "--version", version, "--from", f"{source.host}/team",
                                      "--to", f"{auth_registry.host}/x", env={"ACRTASKS_RETRY_BACKOFF": "0"})
-        assert with_preflight.returncode == 2 and "nothing promoted" in with_preflight.stderr
+        assert with_preflight.returncode == 1 and "nothing promoted" in with_preflight.stderr
         # the preflights run at once, each destination's its own: the refusing one is left out, the other gets all
         fresh = Registry().start()
         try:

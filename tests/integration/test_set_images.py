@@ -286,7 +286,7 @@ def test_strict_and_missing_files(deploy):
 
 
 def test_pin_digest_after_a_real_push(project, engine, registry, api):
-    """--pin digest: the digest comes from the metadata file, else a HEAD to the registry; missing is exit 2."""
+    """--pin digest: the digest comes from the metadata file, else a HEAD to the registry; missing is exit 1."""
     project.component("api", f"FROM {BASE_IMAGE}\nRUN echo api > /api\n")
     project.component("web", f"FROM {BASE_IMAGE}\nRUN echo web > /web\n")
     version = unique_version()
@@ -312,8 +312,14 @@ def test_pin_digest_after_a_real_push(project, engine, registry, api):
     deployment.write_text(web)
     result = project.inv("set-images", "--file", "pod.yaml", "--registry", f"{registry.host}/ns",
                          "--version", version, "--pin", "digest")
-    assert result.returncode == 2, result.stdout
-    assert f"no digest for {registry.host}/ns/demo-web:{version}" in result.stderr
+    assert result.returncode == 0, result.stdout  # the release (its record) holds api alone: web is left
+    assert "not in this release" in result.stdout
+    assert deployment.read_text() == web
+    other = unique_version()  # a version with no record: web is asked for, and missing
+    result = project.inv("set-images", "--file", "pod.yaml", "--registry", f"{registry.host}/ns",
+                         "--version", other, "--pin", "digest")
+    assert result.returncode == 1, result.stdout
+    assert f"{registry.host}/ns/demo-web:{other} is not in the registry" in result.stderr
     assert deployment.read_text() == web
 
 

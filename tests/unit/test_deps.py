@@ -70,3 +70,18 @@ def test_preview_and_push_deps_send_dependencies_to_the_same_place(tmp_path, mon
     previewed = [d["target"] for d in preview(settings)["deps"]["images"]]
     copied = [str(d.target) for d in plan_deps(settings, None).dependencies]
     assert previewed == copied == [expected]
+
+
+def test_unpinned_dependencies_are_flagged_in_the_plan(tmp_path):
+    """No tag and an explicit :latest are both unpinned (each mirror copies whatever it is that day); a digest
+    pins latest; a version tag is pinned."""
+    from acrtasks.config import load_config, resolve
+    from acrtasks.deps import plan_deps
+
+    images = ["redislabs/redisinsight:latest", "minio/minio", "postgres:15", "nginx:latest@sha256:" + "a" * 64]
+    (tmp_path / "build.toml").write_text(f'[project]\nname = "shop"\n[deps]\nimages = {json.dumps(images)}\n')
+    settings = resolve(load_config(tmp_path / "build.toml"), version="v1", registry="r.io/ns")
+    warnings = plan_deps(settings, None).warnings()
+    flagged = sorted(line.split()[0] for line in warnings)
+    assert flagged == ["docker.io/minio/minio:latest", "docker.io/redislabs/redisinsight:latest"], warnings
+    assert all("pin a version" in line for line in warnings)

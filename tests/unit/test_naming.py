@@ -522,3 +522,15 @@ def test_a_host_too_long_for_the_file_system_has_no_certs_d(tmp_path, monkeypatc
 
     monkeypatch.setenv("ACRTASKS_CERTS_D", str(tmp_path))
     assert ssl_context_for("x" * 300) is ssl_context_for("r.io")  # the shared context, no OSError
+
+
+def test_a_version_with_white_space_around_it_says_so():
+    from acrtasks.errors import NamingError
+    from acrtasks.naming import check_tag
+
+    with pytest.raises(NamingError, match=r"'v0.0.3.3 ' has trailing white space \(did you mean 'v0.0.3.3'\?\)"):
+        check_tag("v0.0.3.3 ", "version")
+    with pytest.raises(NamingError, match=r"has leading and trailing white space"):
+        check_tag("\tv1\n", "version")
+    with pytest.raises(NamingError, match=r"not allowed"):  # white space inside is another mistake
+        check_tag("v1 2", "version")

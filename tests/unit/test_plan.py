@@ -109,3 +109,23 @@ def test_cache_and_platform_keys_are_checked(tmp_path, table, problem):
     (tmp_path / "build.toml").write_text(f'[project]\nname = "shop"\n{table}\n')
     with pytest.raises(ConfigError, match=problem.replace(".", r"\.")):
         load_config(tmp_path / "build.toml")
+
+
+def test_the_build_plan_says_only_what_will_be_done(settings):
+    """No line that reads like a component (the old `backend: buildkit` line), and no tag for an unchanged
+    component that push relabels in the registry (it is never tagged here)."""
+    from acrtasks.build.changes import Decision
+    from acrtasks.build.inputs import Inputs
+
+    steps = plan_builds(settings(registry="harbor.io/p"), labels=LABELS)
+    decisions = {"api": Decision("api", Inputs("sha256:" + "1" * 64, {}), False, "input digest 111", "v0"),
+                 "web": Decision("web", Inputs("sha256:" + "2" * 64, {}), True, "context changed")}
+    lines = describe_builds(steps, 2, False, backend="buildkit (docker 20.10)", decisions=decisions, registry=True)
+    assert lines[0] == "build 1 image(s), 1 unchanged, up to 2 at once, with buildkit (docker 20.10):"
+    heads = [index for index, line in enumerate(lines) if line.startswith(("  api: ", "  web: "))]
+    api = lines[heads[0] + 1: heads[1]]
+    assert api == ["    unchanged since v0 (input digest 111)",
+                   "    not built here: push puts this version's refs on its image in the registry"]
+    assert "    tag harbor.io/p/shop-web:v1" in lines
+    without_registry = describe_builds(steps, 2, False, decisions=decisions)
+    assert "    tag shop-api:v1" in without_registry  # relabelled locally: it does get its tags
