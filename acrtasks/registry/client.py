@@ -9,18 +9,21 @@ failures.
 """
 
 import base64
+import contextlib
 import functools
+import itertools
 import json
 import os
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Sequence, Tuple
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from ..errors import Kind, RegistryError
 from ..naming import is_loopback_host, split_host
@@ -93,7 +96,8 @@ class RegistryClient:
                  pool: int = 16):
         self.host = host
         self.credentials = credentials
-        self.timeout = retry.registry_timeout() if timeout is None else timeout
+        self.timeout = retry.registry_timeout() if timeout is None else timeout  # a request's tries together
+        self.silence = self.timeout / retry.TRIES  # one try, or one pause in a streamed body
         self.tries = tries
         self.backoff = retry.backoff_seconds() if backoff is None else backoff
         self.plain_http_allowed = is_loopback_host(host) or host in set(insecure_hosts)
@@ -127,14 +131,14 @@ class RegistryClient:
         proxies = proxies_for(f"https://{self.api_host}/")
         if proxies:  # reached through a proxy: no socket of our own to the host; ask for HTTPS through it
             try:
-                self.transport.send("HEAD", f"https://{self.api_host}/v2/", {}, timeout=self.timeout,
+                self.transport.send("HEAD", f"https://{self.api_host}/v2/", {}, timeout=self.silence,
                                     verify=False).close()
                 return "https"
             except TransportError:
                 return "http"
         hostname, port = split_host(self.api_host)
         try:
-            with socket.create_connection((hostname, port or 443), timeout=self.timeout) as sock:
+            with socket.create_connection((hostname, port or 443), timeout=self.silence) as sock:
                 probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
                 probe.check_hostname = False
                 probe.verify_mode = ssl.CERT_NONE
@@ -150,7 +154,7 @@ class RegistryClient:
 
     def _send(self, method: str, url: str, headers: dict, stream: bool, data=None, params=None,
               timeout: Optional[float] = None) -> Response:
-        return self.transport.send(method, url, headers, stream, data, params, timeout or self.timeout)
+        return self.transport.send(method, url, headers, stream, data, params, timeout or self.silence)
 
     # -- auth -----------------------------------------------------------------------------------
 
@@ -231,24 +235,35 @@ class RegistryClient:
         Answers in ``ok`` are returned; 404 raises kind ``not_found``; 401/403 kind ``auth``;
         408/429/5xx and connection failures are retried, then raise kind ``transient``.
         """
+        limit = self.timeout if timeout is None else timeout  # all tries together, the scheme probe included
+        with WAITING.watch(f"{self.host}: {method} {urlsplit(path).path[:120]}", limit):
+            return self._request(method, path, scope, headers, stream, data, params, ok, retry, timeout, limit)
+
+    def _request(self, method, path, scope, headers, stream, data, params, ok, retry, timeout, limit) -> Response:
+        deadline = time.monotonic() + limit
         url = path if path.startswith("http") else self._base() + path
         tries = self.tries if retry else 1
         authenticated = False
         attempt = 0
         while True:
             attempt += 1
+            left = deadline - time.monotonic()
             try:
                 response = self._send(method, url, {**(headers or {}), **self._auth_header(scope)}, stream, data,
-                                      params, timeout)
+                                      params, max(0.05, min(timeout or self.silence, left)))
             except TransportError as exc:
                 if is_tls_failure(exc):
                     raise self.fail(
                         f"TLS to {self.host} failed ({reason_of(exc)}); trust its CA in "
                         f"{certs_dir() / self.host}/ca.crt or SSL_CERT_FILE", Kind.TLS) from None
-                if attempt < tries:
-                    self._sleep(attempt, None)
+                pause = self._delay(attempt, None)
+                if attempt < tries and time.monotonic() + pause < deadline:
+                    time.sleep(pause)
                     continue
-                raise self.fail(f"{self.host}: {method} {path} failed ({reason_of(exc)})", Kind.TRANSIENT) from None
+                reason = reason_of(exc)
+                late = f"; no answer within {limit:g} s in all, ACRTASKS_REGISTRY_TIMEOUT" \
+                    if "timed out" in reason else ""
+                raise self.fail(f"{self.host}: {method} {path} failed ({reason}){late}", Kind.TRANSIENT) from None
             if response.status_code == 401 and not authenticated:
                 response.close()
                 self._authenticate(response, scope)
@@ -271,7 +286,10 @@ class RegistryClient:
             raise self.fail(f"{self.host}: {method} {path} answered {status} {detail}".strip(), kind, status)
 
     def _sleep(self, attempt: int, retry_after: Optional[str]) -> None:
-        time.sleep(retry.delay(attempt, self.backoff, retry_after))
+        time.sleep(self._delay(attempt, retry_after))
+
+    def _delay(self, attempt: int, retry_after: Optional[str]) -> float:
+        return retry.delay(attempt, self.backoff, retry_after)
 
     def fail(self, message: str, kind: Kind = Kind.OTHER, status: Optional[int] = None) -> RegistryError:
         """An error about this registry (the copy ends use it too, so every error names its host)."""
@@ -280,6 +298,50 @@ class RegistryClient:
     def check_login(self) -> None:
         """Verify the credentials against ``/v2/`` like ``docker login`` does; raise kind ``auth`` if refused."""
         self.request("GET", "/v2/", retry=True)
+
+
+class Waiting:
+    """Says once, on stderr, when a registry request has had no answer for a while (a tenth of a minute by
+    default), naming the host and the request, so a registry that accepts connections but never answers is not
+    a silent minute. One daemon thread for the process, started on first use, looks four times a second."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pending: Dict[int, list] = {}  # key -> [when to say it, what, limit, started]
+        self._keys = itertools.count()
+        self._thread: Optional[threading.Thread] = None
+
+    @contextlib.contextmanager
+    def watch(self, what: str, limit: float):
+        started = time.monotonic()
+        key = next(self._keys)
+        with self._lock:
+            self._pending[key] = [started + min(retry.WAITING_NOTICE, limit / 3), what, limit, started]
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="acrtasks-waiting", daemon=True)
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                del self._pending[key]
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(0.25)
+            now, due = time.monotonic(), []
+            with self._lock:
+                for entry in self._pending.values():
+                    if entry[0] <= now:
+                        entry[0] = float("inf")  # once per request
+                        due.append(entry)
+            for _, what, limit, started in due:
+                sys.stderr.write(f"waiting for {what}: no answer for {now - started:.0f} s (given up after "
+                                 f"{limit:g} s; ACRTASKS_REGISTRY_TIMEOUT)\n")
+                sys.stderr.flush()
+
+
+WAITING = Waiting()
 
 
 MAX_TOKEN_RESPONSE = 1 << 20  # tokens are a few KiB; a JWT with a long x5c chain stays far below

@@ -15,7 +15,8 @@ from ..errors import AcrError, UsageError
 TRIES = 3
 DEFAULT_BACKOFF = 1.0
 MAX_DELAY = 30.0
-DEFAULT_REGISTRY_TIMEOUT = 30.0
+DEFAULT_REGISTRY_TIMEOUT = 60.0
+WAITING_NOTICE = 10.0  # a registry silent this long gets a line saying who is awaited (at most a third of the timeout)
 T = TypeVar("T")
 
 
@@ -39,7 +40,8 @@ def backoff_seconds() -> float:
 
 
 def registry_timeout() -> float:
-    """``$ACRTASKS_REGISTRY_TIMEOUT``: how long a registry may stay silent (connect, or between bytes)."""
+    """``$ACRTASKS_REGISTRY_TIMEOUT``: how long one request may go unanswered, its tries together (default 60 s);
+    each try, and each silence while a body streams, may last a third of it."""
     return seconds_from_env("ACRTASKS_REGISTRY_TIMEOUT", DEFAULT_REGISTRY_TIMEOUT, 0.1)
 
 

@@ -102,3 +102,42 @@ def send(handler, status: int, headers: dict, body: bytes) -> None:
     handler.end_headers()
     if handler.command != "HEAD":
         handler.wfile.write(body)
+
+
+class SilentServer:
+    """A loopback port that accepts connections and never answers (a registry behind a dead backend, a
+    black-holing proxy). Holds what it accepted until ``stop``; bounded: one accepting daemon thread."""
+
+    def __init__(self):
+        import socket
+
+        self.port = free_port()
+        self._socket = socket.socket()
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", self.port))
+        self._socket.listen(64)
+        self._held = []
+        self._stopped = False
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> "SilentServer":
+        import threading
+
+        def accept() -> None:
+            while not self._stopped:
+                try:
+                    self._held.append(self._socket.accept()[0])
+                except OSError:  # closed by stop
+                    return
+
+        threading.Thread(target=accept, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._socket.close()
+        for connection in self._held:
+            connection.close()

@@ -23,7 +23,7 @@ def test_delay_doubles_and_honours_retry_after_up_to_30_s(attempt, backoff, retr
                                         ("ACRTASKS_REGISTRY_TIMEOUT", retry.registry_timeout)])
 def test_seconds_from_the_environment(monkeypatch, name, read):
     monkeypatch.delenv(name, raising=False)
-    assert read() == {"ACRTASKS_RETRY_BACKOFF": 1.0, "ACRTASKS_REGISTRY_TIMEOUT": 30.0}[name]
+    assert read() == {"ACRTASKS_RETRY_BACKOFF": 1.0, "ACRTASKS_REGISTRY_TIMEOUT": 60.0}[name]
     monkeypatch.setenv(name, "2.5")
     assert read() == 2.5
     monkeypatch.setenv(name, "86400")
