@@ -50,7 +50,8 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
     "deploy": {"files": (list, []), "registry": (str, ""), "pin": (str, "tag"), "verify": (bool, True)},
 }
 # Tables of named sub-tables: [modes.<name>] and [components.<name>].
-MODE_SCHEMA = {"build_args": (dict, {})}
+MODE_SCHEMA = {"build_args": (dict, {}), "env_files": (list, None)}  # None: .env, then .env.<mode>, if present
+COMPONENT_MODE_SCHEMA = {"build_args": (dict, {})}  # [components.<name>.modes.<mode>]
 COMPONENT_SCHEMA = {
     "context": (str, _REQUIRED),
     "dockerfile": (str, "Dockerfile"),
@@ -60,6 +61,7 @@ COMPONENT_SCHEMA = {
     "secrets": (dict, {}),
     "platforms": (list, []),  # this component's own [build] platforms
     "cache": (str, ""),  # this component's own [build] cache ("" = [build] cache)
+    "modes": (dict, {}),  # [components.<name>.modes.<mode>] tables, checked with COMPONENT_MODE_SCHEMA
 }
 #: Where a build's cache lives: "none" (the builder's own only), "registry" (beside the images, see
 #: Naming.cache_ref; buildx only).
@@ -91,6 +93,7 @@ class Component(NamedTuple):
     secrets: Tuple[Tuple[str, str, str], ...] = ()  # (id, "env" | "file", variable name or absolute path)
     platforms: Tuple[str, ...] = ()  # () = [build] platforms
     cache: str = ""  # "" = [build] cache
+    modes: Dict[str, Dict[str, str]] = {}  # mode -> this component's build args in that mode (win over its own)
 
 
 class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
@@ -108,7 +111,7 @@ class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
     mode: str
     tag_latest: bool
     parallel: int
-    modes: Dict[str, Dict[str, str]]
+    modes: Dict[str, Dict[str, str]]  # mode -> its build args
     components: Dict[str, Component]
     deps_namespace: str
     deps_images: Tuple[str, ...]
@@ -117,6 +120,7 @@ class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
     deps_skip_existing: bool
     deps_mirrors: Tuple[str, ...]
     deps_jobs: int
+    mode_env_files: Dict[str, Tuple[str, ...]] = {}  # mode -> [modes.<mode>] env_files, where given
     deploy_files: Tuple[str, ...] = ()
     deploy_registry: str = ""
     deploy_pin: str = "tag"
@@ -214,16 +218,28 @@ class _Validator:
         project, registry, build, deps, deploy = (sections[k] for k in ("project", "registry", "build", "deps",
                                                                          "deploy"))
 
-        modes = {}
+        modes, mode_env_files = {}, {}
         for name, table in self.named_tables(data, "modes").items():
-            modes[name] = dict(self.table(table, f"modes.{name}", MODE_SCHEMA)["build_args"])
+            values = self.table(table, f"modes.{name}", MODE_SCHEMA)
+            modes[name] = dict(values["build_args"])
+            if values["env_files"] is not None:
+                mode_env_files[name] = tuple(values["env_files"])
+        mode_names = sorted(set(BUILTIN_MODES) | set(modes))
         components = {}
         for name, table in self.named_tables(data, "components").items():
             self.check(lambda: check_path_component(name, "component name"), f"components.{name}")
             if name == "release":  # flat layout: its tags (release-<version>) would be the release records'
                 raise self.fail(f"components.{name}", "the component name 'release' is reserved (flat layout tags "
                                 "release-<version> are release records); rename the component")
-            values = self.table(table, f"components.{name}", COMPONENT_SCHEMA)
+            # "modes" holds tables, not strings: checked below, table by table (COMPONENT_MODE_SCHEMA)
+            values = self.table({**table, "modes": {}} if isinstance(table, dict) else table, f"components.{name}",
+                                COMPONENT_SCHEMA)
+            component_modes = {}
+            for mode, mode_table in self.named_tables(table, "modes", f"components.{name}.modes").items():
+                where = f"components.{name}.modes.{mode}"
+                if mode not in mode_names:
+                    raise self.fail(where, f"unknown mode {mode!r}; known: {', '.join(mode_names)}")
+                component_modes[mode] = dict(self.table(mode_table, where, COMPONENT_MODE_SCHEMA)["build_args"])
             for alias in values["aliases"]:
                 self.check(lambda: check_path_component(alias, "alias"), f"components.{name}.aliases")
             context = (self.path.parent / values["context"]).resolve()
@@ -250,6 +266,7 @@ class _Validator:
                 secrets=tuple(secrets),
                 platforms=tuple(values["platforms"]),
                 cache=values["cache"],
+                modes=component_modes,
             )
             for platform in values["platforms"]:
                 if not PLATFORM.match(platform):
@@ -282,7 +299,6 @@ class _Validator:
             self.check(lambda: naming_for(project["name"], project["image_prefix"] or project["name"] + "-",
                                           deploy["registry"], registry["layout"], registry["flat_hosts"]),
                        "deploy.registry")
-        mode_names = sorted(set(BUILTIN_MODES) | set(modes))
         if build["mode"] not in mode_names:
             raise self.fail("build.mode", f"unknown mode {build['mode']!r}; known: {', '.join(mode_names)}")
         if build["version"]:
@@ -312,6 +328,7 @@ class _Validator:
             tag_latest=build["tag_latest"],
             parallel=build["parallel"],
             modes=modes,
+            mode_env_files=mode_env_files,
             components=components,
             deps_namespace=deps["namespace"],
             deps_images=tuple(deps["images"]),
@@ -335,10 +352,10 @@ class _Validator:
             rebuild=build["rebuild"],
         )
 
-    def named_tables(self, data: Dict[str, Any], key: str) -> Dict[str, Any]:
-        tables = data.get(key, {})
+    def named_tables(self, data: Dict[str, Any], key: str, dotted: str = "") -> Dict[str, Any]:
+        tables = data.get(key, {}) if isinstance(data, dict) else {}
         if not isinstance(tables, dict):
-            raise self.fail(key, f"must be a table of [{key}.<name>] tables")
+            raise self.fail(dotted or key, f"must be a table of [{dotted or key}.<name>] tables")
         return tables
 
     def check(self, func, dotted: str) -> None:
@@ -411,31 +428,86 @@ class Settings:
                 raise UsageError(f"unknown component {name!r}; known: {', '.join(known)}")
         return [known[name] for name in names]
 
-    def build_args(self, component: Component, environ: Mapping[str, str] = os.environ) -> Dict[str, str]:
-        """The mode's build args, then the component's (which win), with placeholders expanded."""
-        merged = {**self.config.modes.get(self.mode, {}), **component.build_args}
-        return {name: self._expand(value, name, component, environ) for name, value in merged.items()}
+    def build_args(self, component: Component, environ: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+        """The component's build args in this mode, placeholders expanded (see :meth:`build_args_from`)."""
+        return {name: value for name, (value, _) in self.build_args_from(component, environ).items()}
 
-    def _expand(self, value: str, arg: str, component: Component, environ: Mapping[str, str]) -> str:
+    def build_args_from(self, component: Component, environ: Optional[Mapping[str, str]] = None
+                        ) -> Dict[str, Tuple[str, str]]:
+        """Each build arg with where it came from: ``[modes.<mode>]``, then ``[components.<name>]``, then
+        ``[components.<name>.modes.<mode>]`` (each winning over the one before); a ``{env:NAME}`` in it reads
+        :meth:`variables` and says which file (or the environment) gave NAME."""
+        variables = self.variables(environ)
+        return {name: self._expand(value, name, component, variables, where)
+                for name, (value, where) in self.written_build_args(component).items()}
+
+    def written_build_args(self, component: Component) -> Dict[str, Tuple[str, str]]:
+        """Each build arg as build.toml writes it for this mode (placeholders unexpanded), with its table."""
+        layers = ((self.config.modes.get(self.mode, {}), f"[modes.{self.mode}]"),
+                  (component.build_args, f"[components.{component.name}]"),
+                  (component.modes.get(self.mode, {}), f"[components.{component.name}.modes.{self.mode}]"))
+        return {name: (value, where) for args, where in layers for name, value in args.items()}
+
+    def variables(self, environ: Optional[Mapping[str, str]] = None) -> Dict[str, Tuple[str, str]]:
+        """What ``{env:NAME}`` reads, each value with its source: the mode's env files beside build.toml (read by
+        compose's ``.env`` rules; a later file wins), and the process environment over them, as compose does."""
+        if environ is None:
+            if "_variables" not in self.__dict__:  # read once per settings (cached_property cannot take args)
+                self.__dict__["_variables"] = self.variables(os.environ)
+            return self.__dict__["_variables"]
+        from .compose import dotenv
+        from .util import inputs
+
+        given = self.config.mode_env_files.get(self.mode)
+        names = given if given is not None else (".env", f".env.{self.mode}")
+        found: Dict[str, Tuple[str, str]] = {}
+        for name in names:
+            path = self.config.root / name
+            if not path.is_file():
+                if given is None:
+                    continue  # the default files are optional, as compose's .env is
+                raise ConfigError(f"{self.config.path}: modes.{self.mode}.env_files: {path} does not exist")
+            text = inputs.read_text(path, "env file", ConfigError)
+            try:
+                values, _ = dotenv.parse(text, lambda key: environ.get(key, found.get(key, (None,))[0]))
+            except dotenv.DotenvError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+            found.update((key, (value, name)) for key, value in values.items())
+        found.update((key, (value, "the environment")) for key, value in environ.items())
+        return found
+
+    def _expand(self, value: str, arg: str, component: Component, variables: Mapping[str, Tuple[str, str]],
+                where: str) -> Tuple[str, str]:
+        read = []
+
         def replace(match: "re.Match[str]") -> str:
             key = match.group(1)
             if key == "version":
                 return self.version
             if key == "mode":
                 return self.mode
-            if key.startswith("env:"):
-                var = key[4:]
-                if var not in environ:
-                    raise UsageError(
-                        f"build arg {arg} of component {component.name!r} uses {{env:{var}}} but ${var} is not set"
-                    )
-                return environ[var]
+            env = _ENV_PLACEHOLDER.match(key)
+            if env:  # {env:NAME}, {env:NAME:-default} (unset or empty), {env:NAME-default} (unset), as compose
+                name, operator, default = env.groups()
+                found = variables.get(name)
+                if found is not None and not (operator == ":-" and found[0] == ""):
+                    read.append(f"${name} from {found[1]}")
+                    return found[0]
+                if operator:
+                    return default
+                raise UsageError(
+                    f"build arg {arg} of component {component.name!r} uses {{env:{name}}} but ${name} is not set "
+                    f"(in the environment or the mode's env files; {{env:{name}:-default}} gives a default)")
             raise ConfigError(
                 f"{self.config.path}: build arg {arg} of {component.name!r}: unknown placeholder {{{key}}}; "
-                "use {version}, {mode} or {env:NAME}"
+                "use {version}, {mode}, {env:NAME} or {env:NAME:-default}"
             )
 
-        return re.sub(r"\{([^{}]*)\}", replace, value)
+        expanded = re.sub(r"\{([^{}]*)\}", replace, value)
+        return expanded, "; ".join([where, *read])
+
+
+_ENV_PLACEHOLDER = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)(.*))?\Z", re.S)
 
 
 def backend_problem(name: str) -> str:

@@ -62,11 +62,7 @@ def context_digest(context: Path, dockerfile: str) -> str:
     """The build context as the builder receives it: paths, modes and bytes of what .dockerignore lets through."""
     from docker.utils.build import exclude_paths
 
-    ignore = context / ".dockerignore"
-    patterns = []
-    if ignore.is_file():
-        patterns = [line.strip() for line in ignore.read_text(errors="replace").splitlines()
-                    if line.strip() and not line.strip().startswith("#")]
+    patterns = _ignore_patterns(context)
     total = hashlib.sha256()
     try:
         paths = sorted(exclude_paths(str(context), patterns, dockerfile=dockerfile))
@@ -88,6 +84,35 @@ def context_digest(context: Path, dockerfile: str) -> str:
             raise PreflightError(f"reading the build context: {path}: {exc.strerror or exc}") from None
         total.update(entry.encode("utf-8", "surrogateescape") + b"\0")
     return "sha256:" + total.hexdigest()
+
+
+def churn_warnings(settings, steps: Sequence[BuildStep]) -> List[str]:
+    """What makes a component's input digest change in every release, each with its one-line fix: a build arg
+    taking ``{version}``, and a context that sends ``.git`` to the builder (no ``.dockerignore`` leaving it out)."""
+    from docker.utils.build import PatternMatcher
+
+    said = []
+    for step in steps:
+        component = settings.config.components[step.component]
+        versioned = [name for name, (value, _) in settings.written_build_args(component).items()
+                     if "{version}" in value]
+        if versioned:
+            said.append(f"component {step.component}: build arg {', '.join(versioned)} takes {{version}}, so every "
+                        "release rebuilds it; drop it and read the image's version label instead "
+                        "(docs/releases.md, \"Keeping the version out of the image\")")
+        if (step.context / ".git").exists() and not PatternMatcher(_ignore_patterns(step.context)).matches(".git"):
+            said.append(f"component {step.component}: its context {step.context} sends .git to the builder, so "
+                        "every commit changes its input digest; add `.git` to its .dockerignore")
+    return said
+
+
+def _ignore_patterns(context: Path) -> List[str]:
+    """The context's ``.dockerignore`` patterns, as ``docker build`` reads them."""
+    ignore = context / ".dockerignore"
+    if not ignore.is_file():
+        return []
+    return [line.strip() for line in ignore.read_text(errors="replace").splitlines()
+            if line.strip() and not line.strip().startswith("#")]
 
 
 def _file_sha256(path: Path) -> str:

@@ -45,6 +45,7 @@ class BuildStep:
     drop_attestations: bool = False  # buildx: --provenance=false --sbom=false (ACR refuses OCI artifacts)
     sbom: bool = False  # buildx: --sbom=true, where attestations are kept
     sbom_generator: str = ""  # buildx: --sbom=generator=IMAGE instead of BuildKit's default scanner
+    arg_sources: Tuple[Tuple[str, str], ...] = ()  # (build arg, where it came from: table, env file), for the plan
 
     @property
     def local_ref(self) -> ImageRef:
@@ -107,13 +108,14 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
             if kind == "file" and not (os.path.isfile(source) and os.access(source, os.R_OK)):
                 raise PreflightError(f"component {component.name!r}: secret {secret_id} comes from {source}, "
                                      "which is not a readable file")
+        args = settings.build_args_from(component)
         steps.append(
             BuildStep(
                 component=component.name,
                 context=component.context,
                 dockerfile=component.dockerfile,
                 target=component.target,
-                build_args=settings.build_args(component),
+                build_args={name: value for name, (value, _) in args.items()},
                 labels=dict(labels),
                 refs=tuple(refs),
                 secrets=component.secrets,
@@ -123,6 +125,7 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
                 drop_attestations=drop,
                 sbom=config.sbom and not drop,
                 sbom_generator=config.sbom_generator,
+                arg_sources=tuple((name, where) for name, (_, where) in args.items()),
             )
         )
     return steps
@@ -185,8 +188,9 @@ def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, r
             lines.append(f"    cache {step.cache} (registry, mode=max)")
         if step.drop_attestations:
             lines.append("    attestations dropped (--provenance=false --sbom=false)")
+        sources = dict(step.arg_sources)
         for name, value in masked(step.build_args).items():
-            lines.append(f"    --build-arg {name}={value}")
+            lines.append(f"    --build-arg {name}={value}" + (f"  ({sources[name]})" if name in sources else ""))
         for secret_id, kind, source in step.secrets:
             lines.append(f"    --secret id={secret_id} (from {'$' + source if kind == 'env' else source})")
         for ref in step.refs:

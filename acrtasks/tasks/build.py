@@ -34,6 +34,7 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     from ..build import plan
     from ..build.backends.cli import pushed_by_build
     from ..build.backends.select import choose
+    from ..build.inputs import churn_warnings
     from ..naming import check_tag
     from ..util import metadata
 
@@ -68,6 +69,8 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     decided = run.changes(settings, steps, pushes, rebuild or no_cache or config.rebuild, since or "")
     steps = plan.with_inputs(steps, {name: d.inputs.digest for name, d in decided.items()})
     console = Console()
+    for warning in churn_warnings(settings, steps):
+        run.once(warning, console.warn)
     for line in plan.describe_builds(steps, settings.parallel, no_cache, config.root, chosen.describe(), decided,
                                      settings.naming.registry is not None):
         console.say(line)

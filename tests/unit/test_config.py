@@ -222,3 +222,69 @@ def test_an_unknown_attestations_setting_is_refused(tmp_path):
     (tmp_path / "build.toml").write_text('[project]\nname = "p"\n[registry]\nattestations = "some"\n')
     with pytest.raises(ConfigError, match="registry.attestations"):
         load_config(tmp_path / "build.toml")
+
+
+def _mode_project(tmp_path, extra=""):
+    (tmp_path / "build.toml").write_text(textwrap.dedent("""
+        [project]
+        name = "shop"
+        [modes.prod]
+        build_args = {BUILD_ENV = "production", API = "{env:REACT_APP_API_URL:-/api}"}
+        [components.web]
+        context = "."
+        build_args = {TITLE = "{env:TITLE-untitled}", DEBUG = "{env:DEBUG_MODE}"}
+        [components.nginx]
+        context = "."
+        [components.nginx.modes.prod]
+        build_args = {BUILD_ENV = "nginx-prod", DEBUG_MODE = "{env:DEBUG_MODE}"}
+    """) + extra)
+    return load_config(tmp_path / "build.toml")
+
+
+def test_a_mode_reads_env_then_env_mode_beside_build_toml_the_environment_winning(tmp_path, monkeypatch):
+    """build.sh's `prod`: .env, then .env.prod, into what {env:NAME} reads; the process environment first."""
+    for name in ("REACT_APP_API_URL", "TITLE", "DEBUG_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    config = _mode_project(tmp_path)
+    (tmp_path / ".env").write_text("DEBUG_MODE=true\nTITLE=\n")
+    (tmp_path / ".env.prod").write_text("DEBUG_MODE=false  # prod\n")
+    (tmp_path / ".env.dev").write_text("DEBUG_MODE=dev-only\n")
+    settings = resolve(config, mode="prod")
+    web = settings.build_args_from(config.components["web"])
+    assert web == {"BUILD_ENV": ("production", "[modes.prod]"),
+                   "API": ("/api", "[modes.prod]"),  # unset: the default
+                   "TITLE": ("", "[components.web]; $TITLE from .env"),  # set though empty: `-` keeps it
+                   "DEBUG": ("false", "[components.web]; $DEBUG_MODE from .env.prod")}  # the later file wins
+    nginx = settings.build_args(config.components["nginx"])
+    assert nginx == {"BUILD_ENV": "nginx-prod", "API": "/api", "DEBUG_MODE": "false"}  # the component's mode wins
+    monkeypatch.setenv("DEBUG_MODE", "from-shell")
+    monkeypatch.setenv("REACT_APP_API_URL", "")
+    fresh = resolve(config, mode="prod").build_args_from(config.components["web"])
+    assert fresh["DEBUG"] == ("from-shell", "[components.web]; $DEBUG_MODE from the environment")
+    assert fresh["API"] == ("/api", "[modes.prod]")  # `:-`: empty counts as unset
+    assert resolve(config, mode="dev").build_args(config.components["web"])["DEBUG"] == "from-shell"
+
+
+def test_env_files_are_a_mode_setting_and_a_missing_named_one_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("DEBUG_MODE", raising=False)
+    config = _mode_project(tmp_path, '\n[modes.staging]\nenv_files = ["deploy/staging.env"]\n')
+    (tmp_path / ".env").write_text("DEBUG_MODE=true\n")
+    with pytest.raises(ConfigError, match=r"modes.staging.env_files: .*deploy/staging.env does not exist"):
+        resolve(config, mode="staging").build_args(config.components["web"])
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "staging.env").write_text("DEBUG_MODE=${UPSTREAM:-staged}\n")
+    args = resolve(config, mode="staging").build_args_from(config.components["web"])
+    assert args["DEBUG"] == ("staged", "[components.web]; $DEBUG_MODE from deploy/staging.env")  # not .env's
+    (tmp_path / "deploy" / "staging.env").write_text("DEBUG_MODE='unterminated\n")
+    with pytest.raises(ConfigError, match="staging.env"):
+        resolve(config, mode="staging").build_args(config.components["web"])
+
+
+def test_a_component_mode_table_names_a_known_mode(tmp_path):
+    with pytest.raises(ConfigError, match=r"components.nginx.modes.qa: unknown mode 'qa'; known: dev, prod"):
+        _mode_project(tmp_path, '\n[components.nginx.modes.qa]\nbuild_args = {X = "1"}\n')
+    with pytest.raises(ConfigError, match=r"components.nginx.modes.prod.args: unknown key"):
+        _mode_project(tmp_path, '')  # fine
+        (tmp_path / "build.toml").write_text((tmp_path / "build.toml").read_text().replace(
+            "[components.nginx.modes.prod]\nbuild_args", "[components.nginx.modes.prod]\nargs"))
+        load_config(tmp_path / "build.toml")

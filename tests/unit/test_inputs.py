@@ -172,3 +172,4 @@ def test_concurrent_metadata_writers_lose_nothing(tmp_path):
         pool.map(_merge_many, [(str(path), n) for n in range(10)])
     assert len(json.loads(path.read_text())) == 200
     assert sorted(p.name for p in tmp_path.iterdir()) == ["meta.json"], "no temp or lock file left"
+

@@ -180,3 +180,30 @@ def test_inputs_changes_name_added_and_removed_args():
     earlier = Inputs("d1", {"build_args": {"A": "x", "B": "y"}, "bases": {}})
     now = Inputs("d2", {"build_args": {"A": "x", "C": "z"}, "bases": {}})
     assert now.changes(earlier.parts) == ["build arg B removed", "build arg C added"]
+
+
+def test_what_changes_a_component_in_every_release_is_warned_with_its_fix(tmp_path):
+    """A context sending .git (the real nginx is built from the repository root) and a {version} build arg."""
+    from acrtasks.build.inputs import churn_warnings
+    from acrtasks.build.plan import plan_builds
+    from acrtasks.config import load_config, resolve
+
+    for name in ("root", "api", "web"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "root" / ".git").mkdir()
+    (tmp_path / "api" / ".git").mkdir()
+    (tmp_path / "api" / ".dockerignore").write_text("# keep history out\n.git\n")
+    (tmp_path / "build.toml").write_text(
+        '[project]\nname = "shop"\n[components.root]\ncontext = "root"\n'
+        '[components.api]\ncontext = "api"\nbuild_args = {VERSION = "{version}", MODE = "{mode}"}\n'
+        '[components.web]\ncontext = "web"\n[components.web.modes.prod]\nbuild_args = {TAG = "v-{version}"}\n')
+    settings = resolve(load_config(tmp_path / "build.toml"), version="v1", mode="prod")
+    warnings = churn_warnings(settings, plan_builds(settings, labels={}))
+    assert len(warnings) == 3, warnings
+    assert warnings[0].startswith(f"component root: its context {tmp_path / 'root'} sends .git to the builder")
+    assert warnings[0].endswith("add `.git` to its .dockerignore")
+    assert warnings[1].startswith("component api: build arg VERSION takes {version}, so every release rebuilds it")
+    assert warnings[2].startswith("component web: build arg TAG takes {version}")
+    assert not churn_warnings(resolve(load_config(tmp_path / "build.toml"), version="v1", mode="dev"),
+                              plan_builds(settings, ["web"], labels={}))  # web's {version} is prod's alone
