@@ -35,7 +35,7 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
     "project": {"name": (str, _REQUIRED), "image_prefix": (str, None)},
     "registry": {"url": (str, ""), "layout": (str, "auto"), "flat_hosts": (list, [".aliyuncs.com"]),
                  "username": (str, ""), "insecure_hosts": (list, []), "attestations": (str, "auto")},
-    "build": {"version": (str, ""), "mode": (str, "prod"), "tag_latest": (bool, False), "parallel": (int, 2),
+    "build": {"version": (str, ""), "version_from": (str, "describe"), "mode": (str, "prod"), "tag_latest": (bool, False), "parallel": (int, 2),
               "backend": (str, "auto"), "network": (str, ""), "platforms": (list, []), "builder": (str, ""),
               "cache": (str, "none"), "sbom": (bool, False), "sbom_generator": (str, ""), "rebuild": (bool, False)},
     "deps": {
@@ -121,6 +121,7 @@ class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
     deps_mirrors: Tuple[str, ...]
     deps_jobs: int
     mode_env_files: Dict[str, Tuple[str, ...]] = {}  # mode -> [modes.<mode>] env_files, where given
+    version_from: str = "describe"  # gitinfo.VERSION_RULES: how the default version is derived
     deploy_files: Tuple[str, ...] = ()
     deploy_registry: str = ""
     deploy_pin: str = "tag"
@@ -303,6 +304,9 @@ class _Validator:
             raise self.fail("build.mode", f"unknown mode {build['mode']!r}; known: {', '.join(mode_names)}")
         if build["version"]:
             self.check(lambda: check_tag(build["version"], "version"), "build.version")
+        if build["version_from"] not in gitinfo.VERSION_RULES:
+            raise self.fail("build.version_from", f"{build['version_from']!r} is not one of "
+                                                  f"{', '.join(gitinfo.VERSION_RULES)}")
         image_prefix = project["image_prefix"]
         if image_prefix is None:
             image_prefix = project["name"] + "-"
@@ -329,6 +333,7 @@ class _Validator:
             parallel=build["parallel"],
             modes=modes,
             mode_env_files=mode_env_files,
+            version_from=build["version_from"],
             components=components,
             deps_namespace=deps["namespace"],
             deps_images=tuple(deps["images"]),
@@ -409,6 +414,7 @@ class Settings:
     parallel: int
     naming: Naming
     warnings: Tuple[str, ...] = ()  # said once on stderr by the task
+    shared_version: bool = False  # the version may name other builds too (version_from = "branch-or-tag")
 
     @cached_property
     def release(self) -> "Release":
@@ -591,7 +597,8 @@ def resolve(
     version_value, version_from = pick(version, "ACRTASKS_VERSION", config.version or None)
     warnings = []
     if version_value is None:
-        (version_value, warning), version_from = gitinfo.derive_version(config.root), "git"
+        derive = gitinfo.derive_version if config.version_from == "describe" else gitinfo.branch_or_tag_version
+        (version_value, warning), version_from = derive(config.root), "git"
         warnings += [warning] if warning else []
     check_tag(version_value, f"version (from {version_from})")
     naming = naming_for(config.project, config.image_prefix, registry_value, layout_value, config.flat_hosts)
@@ -606,4 +613,6 @@ def resolve(
         parallel=parallel_value,
         naming=naming,
         warnings=tuple(warnings),
+        # build.sh's rule names every commit of a branch alike: a push must not overwrite another build's tag
+        shared_version=version_from == "git" and config.version_from == "branch-or-tag",
     )

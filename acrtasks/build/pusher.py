@@ -284,6 +284,43 @@ def run_relabels(clients, steps: Sequence[PushStep], decided: Dict, labels: Dict
     return results
 
 
+def refuse_overwrites(clients, settings, engine: Engine, steps: Sequence[PushStep], image_ids: Dict[ImageRef, str],
+                      ) -> None:
+    """Under a version rule that names many builds alike (``version_from = "branch-or-tag"``), a ref the registry
+    holds for an image built from other inputs is not overwritten: the release record's input digest (else the
+    ref's mere presence) against the local image's label. One line naming the first; ``--force`` pushes anyway."""
+    from ..copy.remote import RegistrySource
+    from ..delivery import record as records
+    from ..errors import Kind, RegistryError, RegistryPreflightError
+    from .changes import short
+    from .inputs import LABEL
+
+    ref = records.record_ref(settings.naming, settings.version)
+    found = records.read(clients, ref) if ref is not None else None
+    problems = []
+    for step in steps:
+        mine = engine.facts(image_ids[step.local_ref])[0].get(LABEL, "")
+        entry = found.components.get(step.component) if found is not None else None
+        theirs = (entry.get("input") or {}).get("digest", "") if entry else ""
+        if theirs and theirs != mine:
+            problems.append(f"{step.refs[0]} holds a build of other inputs ({short(theirs)}, this one "
+                            f"{short(mine) or 'unlabelled'})")
+        elif not entry:
+            try:
+                held = RegistrySource(clients.get(step.refs[0].host), step.refs[0].repository).digest(step.refs[0].tag)
+            except RegistryError as exc:
+                if exc.kind != Kind.NOT_FOUND:
+                    raise
+                held = None
+            if held:
+                problems.append(f"{step.refs[0]} exists and no release record says what it was built from")
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise RegistryPreflightError(f"nothing pushed: version {settings.version} (from [build] version_from = "
+                                     f"\"branch-or-tag\") is taken: {problems[0]}{more}; pass --version for a new "
+                                     "one, or --force to overwrite")
+
+
 def pushed_components(engine: Engine, steps: Sequence[PushStep], results: Sequence[PushResult],
                       image_ids: Dict[ImageRef, str], decision_of: Callable) -> List[tuple]:
     """(component, {ref: digest}, platforms, inputs, since) of every component pushed whole, for the release

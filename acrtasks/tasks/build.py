@@ -110,13 +110,15 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
 
 @task(iterable=["component"], help=shared("component", "registry", "version", "layout", "tag_latest", "metadata_file",
                                           "no_preflight", "no_record", jobs="refs pushed at once (default 4)",
+                                          force="push over a tag that holds another build of the same version "
+                                                "([build] version_from = \"branch-or-tag\" refuses that)",
                                           rebuild="relabel nothing: every image must be in the engine (`inv build "
                                                   "push --rebuild` shares it with the build)",
                                           since="an image not in the engine may be this release's, unchanged: "
                                                 "compare with this release's record (as build does)"))
 @boundary
 def push(c, component=None, registry=None, version=None, layout=None, tag_latest=False, metadata_file=None,
-         jobs=None, no_preflight=False, no_record=False, rebuild=False, since=None):
+         jobs=None, no_preflight=False, no_record=False, rebuild=False, since=None, force=False):
     """Push built component images, N at once; an unchanged one is relabelled in the registry, no layer sent."""
     from ..build import plan, pusher
     from ..util import metadata
@@ -150,11 +152,13 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
         return dry_footer(run)
     record = metadata.MetadataFile(metadata_file)
     record.check()
+    engine_steps = [step for step in steps if step not in relabels]
+    if settings.shared_version and not force:
+        pusher.refuse_overwrites(run.clients(), settings, engine, engine_steps, image_ids)
     if not no_preflight:
         run.preflight([ref for step in steps for ref in step.refs], "nothing pushed")
     held = pusher.held_by(run.clients())
     labels = plan.oci_labels(settings)
-    engine_steps = [step for step in steps if step not in relabels]
     results = carry_out(
         lambda: [*pusher.run_relabels(run.clients(), relabels, decided, labels, console),
                  *(pusher.run_pushes(engine, engine_steps, image_ids, console, job_count, held)

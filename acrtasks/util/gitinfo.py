@@ -42,6 +42,28 @@ def derive_version(root: Path) -> Tuple[str, Optional[str]]:
                      "pass --version or set [build] version")
 
 
+#: How the default version is derived: ``describe`` names every commit apart; ``branch-or-tag`` is build.sh's
+#: rule (a ``v*`` branch, else the newest tag reachable), which names every commit of a branch alike.
+VERSION_RULES = ("describe", "branch-or-tag")
+_VERSION_BRANCH = re.compile(r"v[0-9][A-Za-z0-9_.-]{0,127}\Z")  # a v* branch that is a valid tag
+
+
+def branch_or_tag_version(root: Path) -> Tuple[str, Optional[str]]:
+    """build.sh's rule: the branch name when it is ``v<digit>...``, else the newest tag reachable from HEAD
+    (``git describe --tags --abbrev=0``), else ``dev-<sha>``; a warning when there is no git at all."""
+    branch = _git(root, "rev-parse", "--abbrev-ref", "HEAD")
+    if branch and _VERSION_BRANCH.match(branch):
+        return branch, None
+    tag = _git(root, "describe", "--tags", "--abbrev=0")
+    if tag:
+        return tag, None
+    sha = _git(root, "rev-parse", "--short", "HEAD")
+    if sha:
+        return f"dev-{sha}", None
+    return UNKNOWN, (f"{root} is not in a git checkout (or git is missing): version {UNKNOWN!r}; "
+                     "pass --version or set [build] version")
+
+
 def revision(root: Path) -> str:
     """The full commit sha, or '' outside a git checkout."""
     return _git(root, "rev-parse", "HEAD") or ""
