@@ -35,9 +35,10 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
     "project": {"name": (str, _REQUIRED), "image_prefix": (str, None)},
     "registry": {"url": (str, ""), "layout": (str, "auto"), "flat_hosts": (list, [".aliyuncs.com"]),
                  "username": (str, ""), "insecure_hosts": (list, []), "attestations": (str, "auto")},
-    "build": {"version": (str, ""), "version_from": (str, "describe"), "mode": (str, "prod"), "tag_latest": (bool, False), "parallel": (int, 2),
+    "build": {"version": (str, ""), "mode": (str, "prod"), "tag_latest": (bool, False), "parallel": (int, 2),
               "backend": (str, "auto"), "network": (str, ""), "platforms": (list, []), "builder": (str, ""),
-              "cache": (str, "none"), "sbom": (bool, False), "sbom_generator": (str, ""), "rebuild": (bool, False)},
+              "cache": (str, "none"), "sbom": (bool, False), "sbom_generator": (str, ""), "rebuild": (bool, False), "bases_from": (str, "hub"),
+              "version_from": (str, "describe")},
     "deps": {
         "namespace": (str, ""),
         "images": (list, []),
@@ -46,6 +47,7 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
         "skip_existing": (bool, True),
         "mirrors": (list, []),
         "jobs": (int, 4),
+        "bases": (bool, False),  # the components' FROM images are dependencies too
     },
     "deploy": {"files": (list, []), "registry": (str, ""), "pin": (str, "tag"), "verify": (bool, True)},
 }
@@ -66,6 +68,9 @@ COMPONENT_SCHEMA = {
 #: Where a build's cache lives: "none" (the builder's own only), "registry" (beside the images, see
 #: Naming.cache_ref; buildx only).
 CACHES = ("none", "registry")
+#: Where a base image missing from the engine is pulled from before a build: "hub" (Docker Hub through [deps]
+#: mirrors, build.sh's pre-pull) or "registry" (the copy push-deps made in the user's registry).
+BASES_FROM = ("hub", "registry")
 #: What becomes of buildx's provenance and SBOM attestations (OCI artifacts, which ACR refuses with "unknown
 #: manifest class for application/vnd.oci.empty.v1+json"): auto = drop for flat_hosts (ACR), keep elsewhere.
 ATTESTATIONS = ("auto", "keep", "drop")
@@ -122,6 +127,8 @@ class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
     deps_jobs: int
     mode_env_files: Dict[str, Tuple[str, ...]] = {}  # mode -> [modes.<mode>] env_files, where given
     version_from: str = "describe"  # gitinfo.VERSION_RULES: how the default version is derived
+    deps_bases: bool = False  # [deps] bases: push-deps mirrors the components' FROM images too
+    bases_from: str = "hub"  # BASES_FROM: where a base missing from the engine is pulled from before a build
     deploy_files: Tuple[str, ...] = ()
     deploy_registry: str = ""
     deploy_pin: str = "tag"
@@ -304,6 +311,8 @@ class _Validator:
             raise self.fail("build.mode", f"unknown mode {build['mode']!r}; known: {', '.join(mode_names)}")
         if build["version"]:
             self.check(lambda: check_tag(build["version"], "version"), "build.version")
+        if build["bases_from"] not in BASES_FROM:
+            raise self.fail("build.bases_from", f"{build['bases_from']!r} is not one of {', '.join(BASES_FROM)}")
         if build["version_from"] not in gitinfo.VERSION_RULES:
             raise self.fail("build.version_from", f"{build['version_from']!r} is not one of "
                                                   f"{', '.join(gitinfo.VERSION_RULES)}")
@@ -334,6 +343,8 @@ class _Validator:
             modes=modes,
             mode_env_files=mode_env_files,
             version_from=build["version_from"],
+            deps_bases=deps["bases"],
+            bases_from=build["bases_from"],
             components=components,
             deps_namespace=deps["namespace"],
             deps_images=tuple(deps["images"]),

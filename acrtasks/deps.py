@@ -7,7 +7,7 @@ exactly as compose does it); what cannot be resolved is reported and skipped.
 import json
 import os
 from pathlib import Path
-from typing import List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .config import Config, Settings
 from .errors import NamingError, UsageError
@@ -26,6 +26,22 @@ def dependency_sources(config: Config, environ: Mapping[str, str] = os.environ) 
         sources.extend(found)
         problems.extend(trouble)
     return list(dict.fromkeys(sources)), problems
+
+
+def component_bases(settings: Settings) -> Dict[str, List[str]]:
+    """Each component's base images as its Dockerfile names them (``FROM`` and ``COPY --from``, build args of
+    this mode applied; stages, ``scratch`` and images named with ``image_prefix``, ours, left out). A component
+    whose Dockerfile cannot be read has none here: the build's own checks say why."""
+    from .build.inputs import dockerfile_bases, dockerfile_text
+
+    found: Dict[str, List[str]] = {}
+    for component in settings.config.components.values():
+        try:
+            text = dockerfile_text(component.name, component.context / component.dockerfile)
+        except UsageError:
+            continue
+        found[component.name] = dockerfile_bases(text, settings.build_args(component), settings.config.image_prefix)
+    return found
 
 
 def select(sources: Sequence[str], wanted: Sequence[str]) -> List[str]:
@@ -96,17 +112,19 @@ class DepsPlan(NamedTuple):
         return [*self.problems, *unpinned]
 
 
-def plan_deps(settings: Settings, deps_namespace: Optional[str], selected: Sequence[str] = ()) -> DepsPlan:
+def plan_deps(settings: Settings, deps_namespace: Optional[str], selected: Sequence[str] = (),
+              bases: bool = False) -> DepsPlan:
     """Every dependency with its target, from the release; collisions and bad names are refused there, before
-    any copy."""
+    any copy. ``bases``: the components' base images too (``--bases``; ``[deps] bases`` always)."""
     from .release import Release
 
-    release = Release(settings, deps_namespace) if deps_namespace else settings.release
+    release = Release(settings, deps_namespace, bases) if deps_namespace or bases else settings.release
     naming = release.require_deps_target()
     _, problems = release.dependency_sources
     dependencies = release.chosen_dependencies(selected)
     if not dependencies:
-        raise UsageError(f"no dependencies: add [deps] images or compose_files to {settings.config.path.name}")
+        raise UsageError(f"no dependencies: add [deps] images or compose_files to {settings.config.path.name} (or "
+                         "[deps] bases = true for the components' base images)")
     return DepsPlan(str(naming.registry), naming.layout, list(dependencies), hub_mirrors(settings.config),
                     list(problems))
 

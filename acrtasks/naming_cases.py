@@ -98,11 +98,14 @@ def passed(case: Case, actual: Optional[str]) -> bool:
 
 def preview(settings) -> dict:
     """Every component, alias, latest and dependency name for the effective registry, each with its kind."""
+    from .deps import component_bases
     from .release import NO_TARGET
 
     release = settings.release
+    bases = component_bases(settings)
     components = [{"component": images.name, "refs": [str(ref) for ref, _ in images.labelled],
-                   "kinds": [kind for _, kind in images.labelled]} for images in release.components]
+                   "kinds": [kind for _, kind in images.labelled], "bases": bases.get(images.name, [])}
+                  for images in release.components]
     deps: dict = {"images": []}
     if release.dependency_sources[0] and release.deps_naming is None:
         deps["error"] = NO_TARGET
@@ -130,7 +133,8 @@ def report(cases, preview: dict, show_cases: bool) -> None:
     console.say(f"\nPreview for registry {preview['registry'] or '(none: local tags only)'} "
                 f"(layout {preview['layout']}, version {preview['version']}):")
     rows = [(item["component"] if n == 0 else "", ref, kind) for item in preview["components"]
-            for n, (ref, kind) in enumerate(zip(item["refs"], item["kinds"]))]
+            for n, (ref, kind) in enumerate([*zip(item["refs"], item["kinds"]),
+                                             *((base, "base (FROM)") for base in item["bases"])])]
     console.table(("component", "ref", "kind"), rows, keep=2)
     deps = preview["deps"]
     if deps.get("error"):

@@ -54,11 +54,12 @@ def component_images(naming: Naming, version: str, name: str, aliases: Sequence[
 class Release:
     """Every image of ``settings.version``; ``deps_namespace`` (push-deps' flag) overrides where dependencies go."""
 
-    def __init__(self, settings: "Settings", deps_namespace: Optional[str] = None):
+    def __init__(self, settings: "Settings", deps_namespace: Optional[str] = None, bases: bool = False):
         self.settings = settings
         self.version = settings.version
         self.naming = settings.naming
         self.deps_namespace = deps_namespace
+        self.with_bases = bases or settings.config.deps_bases  # the components' base images are dependencies
         config = settings.config
         self.components: Tuple[ComponentImages, ...] = tuple(
             component_images(self.naming, self.version, c.name, c.aliases, settings.tag_latest)
@@ -76,11 +77,14 @@ class Release:
 
     @cached_property
     def dependency_sources(self) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
-        """``[deps] images`` then the compose files' images, as written; and the problems met reading them."""
-        from .deps import dependency_sources
+        """``[deps] images``, the compose files' images, then (``[deps] bases``) the components' base images, as
+        written; and the problems met reading them."""
+        from .deps import component_bases, dependency_sources
 
         sources, problems = dependency_sources(self.settings.config)
-        return tuple(sources), tuple(problems)
+        if self.with_bases:
+            sources += [base for found in component_bases(self.settings).values() for base in found]
+        return tuple(dict.fromkeys(sources)), tuple(problems)
 
     @cached_property
     def deps_naming(self) -> Optional[Naming]:

@@ -202,19 +202,45 @@ def base_images(dockerfile_text: str, build_args: Dict[str, str]) -> List[str]:
     return list(dict.fromkeys(bases))
 
 
+def dockerfile_bases(dockerfile_text: str, build_args: Dict[str, str], image_prefix: str) -> List[str]:
+    """:func:`base_images` less those named with ``image_prefix`` (our own components: not dependencies, never
+    pulled from elsewhere) and those no registry could hold (an unset build arg)."""
+    from ..errors import NamingError
+    from ..naming import ImageRef
+
+    kept = []
+    for base in base_images(dockerfile_text, build_args):
+        try:
+            if not ImageRef.parse(base).name.startswith(image_prefix):
+                kept.append(base)
+        except NamingError:
+            continue
+    return kept
+
+
 #: Resolves a base image, as written, to a digest ("" when neither the engine nor a registry knows it).
 Resolver = Callable[[str], str]
 
 
 def read_dockerfile(step: BuildStep) -> bytes:
-    path = step.context / step.dockerfile
+    return _dockerfile_bytes(step.component, step.context / step.dockerfile)
+
+
+def dockerfile_text(component: str, path: Path) -> str:
+    """A Dockerfile's text as the plan reads it (bytes that are not UTF-8 replaced: only the builder judges)."""
+    return _dockerfile_bytes(component, path).decode("utf-8", "replace")
+
+
+def _dockerfile_bytes(component: str, path: Path) -> bytes:
     try:
-        if path.stat().st_size > MAX_DOCKERFILE:
-            raise PreflightError(f"component {step.component!r}: {path} is over {MAX_DOCKERFILE >> 20} MiB; "
-                                 "that is not a Dockerfile")
-        return path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_DOCKERFILE + 1)
     except OSError as exc:
-        raise PreflightError(f"component {step.component!r}: reading {path}: {exc.strerror or exc}") from None
+        raise PreflightError(f"component {component!r}: reading {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_DOCKERFILE:
+        raise PreflightError(f"component {component!r}: {path} is over {MAX_DOCKERFILE >> 20} MiB; that is not a "
+                             "Dockerfile")
+    return data
 
 
 def inputs_of(step: BuildStep, resolve: Resolver) -> Inputs:

@@ -46,6 +46,7 @@ class BuildStep:
     sbom: bool = False  # buildx: --sbom=true, where attestations are kept
     sbom_generator: str = ""  # buildx: --sbom=generator=IMAGE instead of BuildKit's default scanner
     arg_sources: Tuple[Tuple[str, str], ...] = ()  # (build arg, where it came from: table, env file), for the plan
+    bases: Tuple[str, ...] = ()  # the images its Dockerfile builds on, as written (build.inputs.dockerfile_bases)
 
     @property
     def local_ref(self) -> ImageRef:
@@ -81,6 +82,8 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
                 attestations: Optional[str] = None) -> List[BuildStep]:
     """One step per selected component, with every ref and expanded build arg; checks contexts exist and
     every secret's source is there (its value is never read here)."""
+    from .inputs import dockerfile_bases, dockerfile_text  # inputs builds on this module's BuildStep
+
     labels = oci_labels(settings) if labels is None else labels
     config = settings.config
     network = config.network if network is None else network
@@ -109,6 +112,7 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
                 raise PreflightError(f"component {component.name!r}: secret {secret_id} comes from {source}, "
                                      "which is not a readable file")
         args = settings.build_args_from(component)
+        text = dockerfile_text(component.name, dockerfile)
         steps.append(
             BuildStep(
                 component=component.name,
@@ -126,6 +130,8 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
                 sbom=config.sbom and not drop,
                 sbom_generator=config.sbom_generator,
                 arg_sources=tuple((name, where) for name, (_, where) in args.items()),
+                bases=tuple(dockerfile_bases(text, {name: value for name, (value, _) in args.items()},
+                                             config.image_prefix)),
             )
         )
     return steps
@@ -188,6 +194,7 @@ def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, r
             lines.append(f"    cache {step.cache} (registry, mode=max)")
         if step.drop_attestations:
             lines.append("    attestations dropped (--provenance=false --sbom=false)")
+        lines.extend(f"    base {base}" for base in step.bases)
         sources = dict(step.arg_sources)
         for name, value in masked(step.build_args).items():
             lines.append(f"    --build-arg {name}={value}" + (f"  ({sources[name]})" if name in sources else ""))

@@ -30,11 +30,13 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
           platform=None, builder=None, attestations=None, no_preflight=False, rebuild=False, since=None,
           no_record=False):
     """Build the components whose inputs changed (classic builder, BuildKit or buildx), in parallel, tagged."""
+    from ..build import bases
     from ..build import builder as builds
     from ..build import plan
     from ..build.backends.cli import pushed_by_build
     from ..build.backends.select import choose
     from ..build.inputs import churn_warnings
+    from ..deps import hub_mirrors
     from ..naming import check_tag
     from ..util import metadata
 
@@ -52,6 +54,7 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     settings = run.settings(Console().warn, registry=registry, version=version, mode=mode, layout=layout,
                             tag_latest=tag_latest or None, parallel=parallel)
     config = settings.config
+    copies = bases.registry_copies(settings)  # [build] bases_from = "registry" without a registry: refused now
     steps = plan.plan_builds(settings, component or (), network=network, platforms=platform or (),
                              attestations=attestations)
     widest = max((step.platforms for step in steps), key=len, default=())
@@ -82,6 +85,10 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     pushes_next = "push" in run.chain[run.chain.index("build") + 1:] if "build" in run.chain else False
     if (chosen.pushes or pushes_next) and settings.naming.registry is not None and not no_preflight:
         run.preflight([ref for step in steps for ref in step.refs if ref.host], "nothing built")
+    if not chosen.pushes:  # a build in this engine: its missing bases first, through mirrors (build.sh's pre-pull)
+        bases.prepare(run.engine(), {step.component: list(step.bases) for step in steps
+                                     if decided[step.component].build},
+                      config.bases_from, hub_mirrors(config), copies, console.say)
     held = None
     if chosen.pushes:  # what buildx says it pushed is read back from the registry, as push does
         from ..build.pusher import held_by

@@ -20,11 +20,12 @@ from .common import boundary, carry_out, dry_footer, is_dry, shared, start, task
     source="registry (copy registry to registry), engine (push from the local engine), or auto (default: "
            "registry, else the engine when only it has the image)",
     version="accepted so chained tasks share it (`inv push push-deps --version V`); dependencies keep their own "
-            "tags"))
+            "tags",
+    bases="also mirror the components' base images (their Dockerfiles' FROM); default: [deps] bases"))
 @boundary
 def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_existing=False, force=False,
               platform=None, jobs=None, source="auto", registry=None, layout=None, version=None, metadata_file=None,
-              attestations=None, no_preflight=False, no_record=False):
+              attestations=None, no_preflight=False, no_record=False, bases=False):
     """Mirror dependency images registry-to-registry, all platforms, digest-verified, skipping unchanged."""
     from .. import deps as depsmod
     from ..delivery import mirrorer
@@ -42,7 +43,7 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
     # able to override `[deps] skip_existing = false`.
     skip = True if skip_existing else False if no_skip_existing else settings.config.deps_skip_existing
     job_count = positive_int(jobs, "--jobs") if jobs is not None else settings.config.deps_jobs
-    deps_plan = depsmod.plan_deps(settings, deps_namespace, dep or ())
+    deps_plan = depsmod.plan_deps(settings, deps_namespace, dep or (), bases)
     console = Console()
     for warning in deps_plan.warnings():
         console.warn(warning)
