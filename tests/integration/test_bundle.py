@@ -394,3 +394,17 @@ def test_bad_import_and_export_flags_are_one_line_usage_errors(release, tmp_path
         code = 1 if "does not exist" in words else 2
         line = one_error(result, code)
         assert words in line, (args, line)
+
+
+def test_one_platform_asked_is_the_load_platform(release, tmp_path):
+    """An arm64 host's `inv export --platform linux/arm64/v8`: its `docker load` part is not empty (it was, when
+    the load platform stayed linux/amd64), and the bundle says which platform it loads."""
+    bundle = tmp_path / "arm.tar"
+    result = release.project.inv("export", "--registry", release.registry.host, "--version", release.version,
+                                 "--platform", "linux/arm64/v8", "--output", str(bundle), env=release.env)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "docker load gets linux/arm64/v8" in result.stdout
+    files = members(bundle)
+    assert json.loads(files["acrtasks-bundle.json"])["load_platform"] == "linux/arm64/v8"
+    loaded = [tag for entry in json.loads(files["manifest.json"]) for tag in entry["RepoTags"]]
+    assert any("minio" in tag for tag in loaded), loaded
