@@ -22,11 +22,12 @@ class Confirmations:
     """Looks up (and caches) the digest each release image was pushed with, and what the release holds."""
 
     def __init__(self, metadata_path: Optional[Path], insecure_hosts: Sequence[str] = (),
-                 record_ref: Optional[ImageRef] = None, clients=None, pushed=None):
+                 record_ref: Optional[ImageRef] = None, clients=None, pushed=None, ask_registry: bool = True):
         self.recorded = metadata.load(metadata_path) if metadata_path else {}
         self.insecure_hosts = tuple(insecure_hosts)
         self.record_ref = record_ref  # release-<version>, read once, on first use
         self.pushed = pushed  # delivery.record.Record of what this chain pushed, or None
+        self.ask_registry = ask_registry  # False (--no-verify): the metadata file and this chain's pushes only
         self._record = None
         self._cache: Dict[str, Optional[str]] = {}
         self._clients = clients
@@ -36,7 +37,7 @@ class Confirmations:
         """The release as recorded: the registry's record with this chain's pushes over it; None: neither."""
         if self._record is None:
             found = None
-            if self.record_ref is not None:
+            if self.record_ref is not None and self.ask_registry:
                 from ..delivery import record
 
                 found = record.read(self.clients(), self.record_ref)
@@ -96,6 +97,6 @@ class Confirmations:
         from ..copy.remote import RegistrySource
 
         ref = release.pushed
-        if not ref.host:
+        if not ref.host or not self.ask_registry:
             return None
         return RegistrySource(self.clients().get(ref.host), ref.repository).digest(ref.tag)

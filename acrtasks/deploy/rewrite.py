@@ -237,9 +237,13 @@ class Planner:
         digest = self.digest_for(release)
         if not digest:
             self.unpushed += 1
-            self.errors.append(f"{where}: {release.pushed} is not in the registry (not in the metadata file, the "
-                               "release record or the registry itself): push it first, or pass --no-verify to "
-                               "prepare files offline")
+            if getattr(self.digest_for, "ask_registry", True):
+                self.errors.append(f"{where}: {release.pushed} is not in the registry (not in the metadata file, "
+                                   "the release record or the registry itself): push it first, or pass --no-verify "
+                                   "to prepare files offline")
+            else:
+                self.errors.append(f"{where}: no digest for {release.pushed} in the metadata file (--no-verify: the "
+                                   "registry is not asked); pass the --metadata-file a push wrote, or use --pin tag")
             return False, None
         return True, digest if self.pin_digest else None
 

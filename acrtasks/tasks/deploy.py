@@ -37,16 +37,15 @@ def set_images(c, file=None, component=None, registry=None, version=None, layout
     pin_value = deployrefs.check_pin(pin or config.deploy_pin)
     files = rewrite.deployment_files(config, file or ())
     verify = not no_verify and config.deploy_verify
-    if pin_value == "digest" and not verify:
-        raise UsageError("--pin digest needs the registry's digests: it cannot go with --no-verify "
-                         "([deploy] verify = false)")
     confirmations = Confirmations(Path(metadata_file) if metadata_file else None, config.insecure_hosts,
-                                  record_ref(settings.naming, settings.version) if verify else None, run.clients(),
-                                  run.pushed(settings))
+                                  record_ref(settings.naming, settings.version), run.clients(), run.pushed(settings),
+                                  ask_registry=verify)
     release = deployrefs.ReleaseRefs(settings, deploy_registry if deploy_registry is not None
                                      else (config.deploy_registry or None), confirmations.members(),
                                      component or ())
-    planner = rewrite.Planner(release, files, confirmations if verify else None, pin_digest=pin_value == "digest")
+    # --no-verify with --pin digest: digests from the metadata file (and this chain's pushes) alone
+    planner = rewrite.Planner(release, files, confirmations if verify or pin_value == "digest" else None,
+                              pin_digest=pin_value == "digest")
     plans = planner.plan()
     changes = [change for plan in plans for change in plan.changes]
     console = Console()

@@ -279,8 +279,8 @@ def test_strict_and_missing_files(deploy):
     assert missing.returncode == 2 and "--file nope.yaml: no such file" in missing.stderr
     none = deploy.inv("set-images", "--version", "v1")
     assert none.returncode == 2 and "[deploy] files" in none.stderr
-    (deploy.root / "build.toml").write_text((deploy.root / "build.toml").read_text() +
-                                            '\n[deploy]\nfiles = ["k8s*.yaml"]\n')
+    (deploy.root / "build.toml").write_text((deploy.root / "build.toml").read_text().replace(
+        "[deploy]\n", '[deploy]\nfiles = ["k8s*.yaml"]\n'))
     configured = deploy.inv("set-images", "--registry", ACR, "--version", "v1", "--check")
     assert configured.returncode == 1 and "k8s.yaml:9" in configured.stdout and "values.yaml" not in configured.stdout
 
