@@ -84,6 +84,7 @@ class Planner:
         self.errors: List[str] = []
         self.unpushed = 0  # how many of the errors are refs the registry does not hold (not the files' fault)
         self.env_updates: Dict[Path, Dict[str, str]] = {}  # .env file -> variable -> new value
+        self._templated: List[tuple] = []  # (path, site, environment, new value or None) of compose values with $
 
     # -- the whole plan ----------------------------------------------------------------------------
 
@@ -98,7 +99,30 @@ class Planner:
                 variables = ", ".join(f"{k}={v}" for k, v in self.env_updates[env_path].items())
                 self.errors.append(f"{env_path} sets a variable the new refs need changed ({variables}); "
                                    "pass it with --file too, or change it by hand")
+        self._check_shared_variables()
         return plans
+
+    def _check_shared_variables(self) -> None:
+        """A ``.env`` variable changed for this release's images must not move any other value that uses it:
+        one ``IMAGE_TAG`` for every service cannot take backend alone to a new version (the others would point
+        at refs that were never pushed)."""
+        for path, site, env, new in self._templated:
+            updates = {key: value for key, value in self.env_updates.get(env.dotenv_path, {}).items()
+                       if key not in self.environ}
+            if new is not None or not updates:
+                continue
+            moved = Environment({**env.values, **updates}, {**env.dotenv, **updates}, env.dotenv_path)
+            try:
+                before, after = env.resolve(site.value)[0], moved.resolve(site.value)[0]
+            except TemplateError:
+                continue  # reported where the value was planned
+            if before != after:
+                used = {name for _start, _end, name in variables(site.value)}
+                names = ", ".join(f"${key}" for key in updates if key in used)
+                self.errors.append(f"{path}:{site.line}: {site.where} = {site.value!r} uses {names} too, which this "
+                                   f"release's images need set to {', '.join(updates.values())}: it would become "
+                                   f"{after!r}, not this release's; give it a variable of its own, or release it "
+                                   "in the same chain")
 
     # -- YAML files --------------------------------------------------------------------------------
 
@@ -115,6 +139,9 @@ class Planner:
             found.extend(document.sites)
             for site in document.sites:
                 change, new = self._plan_site(path, site, env, document.kind)
+                if document.kind == "compose" and "$" in site.value:  # a .env change may move it: checked last
+                    self._templated.append((path, site, env, new[0] if change and change.status == "updated"
+                                            else None))
                 if change is None:
                     continue
                 changes.append(change)
