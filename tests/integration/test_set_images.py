@@ -373,3 +373,18 @@ def test_templates_compose_refuses_or_we_cannot_keep_are_errors(deploy, line, wo
     assert result.returncode == 2, result.stdout + result.stderr
     assert words in result.stderr and "Traceback" not in result.stderr
     assert checksums(deploy) == before
+
+
+def test_none_of_the_projects_images_found_is_exit_1_naming_the_likely_causes(deploy):
+    """A mistyped image_prefix made set-images (and --check) say `not ours: 29`, exit 0 and write nothing (the
+    values file names components alone: with the prefix wrong, no value is the release's)."""
+    config = deploy.root / "build.toml"
+    config.write_text(config.read_text().replace('image_prefix = "ai-infra-"', 'image_prefix = "ai-infar-"'))
+    before = checksums(deploy)
+    for extra in ([], ["--check"]):
+        result = deploy.inv("set-images", "--file", "values.yaml", "--registry", ACR, "--version", "v9", *extra)
+        assert result.returncode == 1, result.stdout + result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "is one of ai-infra-matrix's images" in errors[0], result.stderr
+        assert "image_prefix ('ai-infar-')" in errors[0] and "name ('ai-infra-matrix')" in errors[0]
+    assert checksums(deploy) == before
