@@ -24,6 +24,7 @@ setting before it merges collection configuration. Without it, a borrowed flag
 given a value is refused with that fix rather than silently dropped.
 """
 
+import copy
 import gc
 import sys
 from pathlib import Path
@@ -41,6 +42,13 @@ USAGE_EXIT = 2  # a command-line mistake, as every other bad input: nothing was 
 class Borrowed(Argument):
     """Another task's flag, accepted after this one and handed on by ChainExecutor."""
 
+    def __deepcopy__(self, memo) -> "Borrowed":
+        # Invoke's parser deep-copies every context it may enter; a borrowed flag holds nothing deeper than its
+        # value, so a fresh copy is enough and costs a tenth (bench/cli_latency.py)
+        twin = copy.copy(self)
+        twin.raw_value = twin._value = [] if self.kind is list else None
+        return twin
+
 
 class SharedFlags:
     """Every flag of a collection's tasks, for each task to borrow those it lacks (computed once)."""
@@ -48,6 +56,7 @@ class SharedFlags:
     def __init__(self, collection):
         self.collection = collection
         self._union: Optional[Dict[str, Argument]] = None
+        self._named: Optional[set] = None
 
     def union(self) -> Dict[str, Argument]:
         """One definition per flag name, a list where any task takes a list (it then takes every value)."""
@@ -60,8 +69,12 @@ class SharedFlags:
             self._union = union
         return self._union
 
-    def borrowed_by(self, own: Sequence[Argument]) -> List[Argument]:
-        """Fresh copies of the flags ``own`` lacks, without a spelling ``own`` uses."""
+    def borrowed_by(self, own: Sequence[Argument], task: str = "") -> List[Argument]:
+        """Fresh copies of the flags ``own`` lacks, without a spelling ``own`` uses; none for a task the command
+        line does not name (its context is never entered)."""
+        named = self.named()
+        if named and task and task not in named:
+            return []
         names = {arg.name for arg in own}
         spellings = {spelling for arg in own for spelling in arg.names}
         borrowed = []
@@ -72,6 +85,15 @@ class SharedFlags:
                                          optional=arg.optional, incrementable=arg.incrementable,
                                          attr_name=arg.attr_name))
         return borrowed
+
+
+    def named(self) -> set:
+        """The collection's tasks the command line names (all aliases); empty when it names none (a program
+        that runs Invoke with an argv of its own: then every task borrows)."""
+        if self._named is None:
+            known = {name for primary, aliases in self.collection.task_names.items() for name in (primary, *aliases)}
+            self._named = known & set(sys.argv[1:])
+        return self._named
 
 
 def help_asked(argv: Sequence[str] = ()) -> bool:

@@ -77,7 +77,7 @@ class Task(invoke.Task):
         own = self.own_arguments(ignore_unknown_help)
         if self.shared_flags is None or help_asked():
             return own
-        return [*own, *self.shared_flags.borrowed_by(own)]
+        return [*own, *self.shared_flags.borrowed_by(own, self.name)]
 
     def __call__(self, *args, **kwargs):
         if self.shared_flags is not None:  # a plain Executor passes borrowed flags too; ChainExecutor never does
