@@ -16,7 +16,7 @@ every wait is bounded.
   added to every byte).
 - ``servers``: the HTTP plumbing they share (:class:`LoopbackServer`, :class:`QuietHandler`, ``read_body``,
   ``forward``, ``send``), and :class:`SilentServer` (accepts, never answers).
-- ``processes``: :class:`HarnessError`, :func:`free_port`, :func:`wait_for`, :func:`stop_process`.
+- ``processes``: :class:`HarnessError`, :func:`free_port`, :func:`wait_for`, :func:`stop_process`, :func:`git`.
 """
 
 from .engines import (
@@ -31,12 +31,12 @@ from .engines import (
 )
 from .acr import AcrRegistry
 from .fakes import TokenServer
-from .processes import HarnessError, free_port, stop_process, wait_for
+from .processes import HarnessError, free_port, git, stop_process, wait_for
 from .proxies import FaultyRegistry, ForwardProxy, LatencyRelay, TunnelProxy
 from .registries import Registry, RegistryWriter, make_layer, make_tls
 from .servers import LoopbackServer, QuietHandler, SilentServer, forward, read_body, send
 
 __all__ = ["AcrRegistry", "BASE_IMAGE", "ENGINE_KINDS", "Bridge", "DockerEngine", "EngineKind", "FaultyRegistry", "ForwardProxy", "HarnessError", "LatencyRelay",
            "LoopbackServer", "QuietHandler", "Registry", "RegistryWriter", "SilentServer", "TokenServer", "TunnelProxy",
-           "engine_reachable", "ensure_base_image", "find_kind", "forward", "free_port", "make_layer", "make_tls", "read_body",
+           "engine_reachable", "ensure_base_image", "find_kind", "forward", "free_port", "git", "make_layer", "make_tls", "read_body",
            "send", "stop_process", "wait_for"]

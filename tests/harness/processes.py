@@ -39,3 +39,11 @@ def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def git(root: Path, *args: str) -> str:
+    """Run git in ``root`` as a throwaway identity, never signing; its stdout. Bounded in time."""
+    done = subprocess.run(["git", "-c", "user.name=acrtasks-test", "-c", "user.email=test@acrtasks.invalid",
+                           "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false", *args], cwd=root, check=True,
+                          capture_output=True, text=True, timeout=30)
+    return done.stdout

@@ -5,12 +5,11 @@ after the last task; the base comes from a mirror, Docker Hub never reached. Eff
 registry's API, the engine and the files' bytes."""
 
 import json
-import subprocess
 import tarfile
 
 import pytest
 from conftest import Project, unique_version
-from harness import BASE_IMAGE, Registry
+from harness import BASE_IMAGE, Registry, git
 
 COMPONENTS = {  # name -> (context, dockerfile), as the real repository lays them out
     "backend": ("src/backend", "Dockerfile"),
@@ -65,11 +64,6 @@ frontend:
 """
 
 
-def _git(root, *args):
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", *args],
-                   cwd=root, check=True, capture_output=True, timeout=30)
-
-
 @pytest.fixture
 def mirror(api):
     """A Docker Hub mirror (as daocloud's) holding backend's base, which the engine does not have."""
@@ -105,9 +99,9 @@ def real_project(root, mirror_host, base_tag) -> Project:
     (root / "docker-compose.prod.yml").write_text(COMPOSE_PROD)
     (root / "helm").mkdir()
     (root / "helm" / "values.yaml").write_text(VALUES)
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", ".")
-    _git(root, "commit", "-q", "-m", "as build.sh left it")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "as build.sh left it")
     return project
 
 

@@ -1,14 +1,8 @@
 """build.sh's version rule ([build] version_from = "branch-or-tag") names every commit of a branch alike: a push
 never silently overwrites another build's tag."""
 
-import subprocess
 
-from harness import BASE_IMAGE
-
-
-def git(root, *args):
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", *args],
-                   cwd=root, check=True, capture_output=True, timeout=30)
+from harness import BASE_IMAGE, git
 
 
 def test_a_shared_version_is_not_overwritten_by_another_build(project, engine, registry):

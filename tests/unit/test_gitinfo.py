@@ -1,15 +1,9 @@
 """The default version from git, by each rule of [build] version_from, on real git repositories."""
 
-import subprocess
-
 import pytest
+from harness import git
 
 from acrtasks.util import gitinfo
-
-
-def git(root, *args):
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false",
-                    "-c", "tag.gpgsign=false", *args], cwd=root, check=True, capture_output=True, timeout=30)
 
 
 @pytest.fixture
@@ -27,7 +21,7 @@ def commit(root, text):
 
 
 def test_branch_or_tag_is_build_shs_rule(repo):
-    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True).stdout
+    sha = git(repo, "rev-parse", "--short", "HEAD")
     assert gitinfo.branch_or_tag_version(repo) == (f"dev-{sha.strip()}", None)  # no tag, no v* branch
     git(repo, "tag", "v0.0.3.3")
     commit(repo, "2")
