@@ -70,8 +70,8 @@ class SharedFlags:
         return self._union
 
     def borrowed_by(self, own: Sequence[Argument], task: str = "") -> List[Argument]:
-        """Fresh copies of the flags ``own`` lacks, without a spelling ``own`` uses; none for a task the command
-        line does not name (its context is never entered)."""
+        """Fresh copies of the flags ``own`` lacks, by their long names; none for a task the command line does not
+        name (its context is never entered)."""
         named = self.named()
         if named and task and task not in named:
             return []
@@ -79,7 +79,8 @@ class SharedFlags:
         spellings = {spelling for arg in own for spelling in arg.names}
         borrowed = []
         for name, arg in self.union().items():
-            free = [spelling for spelling in arg.names if spelling not in spellings]
+            # long forms only: a short one after a task that lacks the flag stays Invoke's own (-f config, -d ...)
+            free = [spelling for spelling in arg.names if spelling not in spellings and len(spelling) > 1]
             if name not in names and free:
                 borrowed.append(Borrowed(names=free, kind=arg.kind, default=arg.default, help=arg.help,
                                          optional=arg.optional, incrementable=arg.incrementable,
