@@ -116,7 +116,7 @@ def _acr():
     (["build", "--parallel"], "--parallel needs a value"),
     (["build", "--metadata-file"], "--metadata-file needs a value"),
     (["build", "--parallel", "2", "--parallel", "3"], "--parallel (build) given twice"),
-    (["build", "-j", "2", "--jobs=3", "push"], "--jobs (build) given twice"),
+    (["build", "--jobs", "2", "--jobs=3", "push"], "--jobs (build) given twice"),
     (["build", "push", "--version", "v1", "--version", "v2"], "--version (push) given twice"),
 ])
 def test_acr_parse_errors_are_exit_2_and_one_line(args, words):
