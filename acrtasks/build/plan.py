@@ -171,12 +171,12 @@ def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, r
     options = [f"up to {parallel} at once", *(["no cache"] if no_cache else [])]
     if steps and steps[0].network:
         options.append(f"network {steps[0].network}")
-    if backend:
-        options.append(f"with {backend}")
     unchanged = {name for name, decision in decisions.items() if not decision.build}
     built = sum(1 for step in steps if step.component not in unchanged)
     left = f", {len(steps) - built} unchanged" if built < len(steps) else ""
     lines = [f"build {built} image(s){left}, {', '.join(options)}:"]
+    if backend:  # no `name:` form: it must not read as a component's line
+        lines.append(f"  built with {backend}")
     for step in steps:
         where = step.context / step.dockerfile
         if root is not None and where.is_relative_to(root):

@@ -69,6 +69,7 @@ class Console:
         return shutil.get_terminal_size((80, 24)).columns
 
     def say(self, text: str = "") -> None:
+        text = self._fit(text)
         with self._lock:
             if self.live is not None:
                 self.live.console.print(text, markup=False, highlight=False, soft_wrap=True)
@@ -77,13 +78,29 @@ class Console:
             self.out.flush()
 
     def warn(self, text: str) -> None:
+        text = self._fit(f"warning: {text}")
         with self._lock:
             if self.live is not None:  # same terminal: above the live lines, or it would tear them
-                self.live.console.print(f"warning: {text}", markup=False, highlight=False, soft_wrap=True)
+                self.live.console.print(text, markup=False, highlight=False, soft_wrap=True)
                 return
             self.out.flush()
-            self.err.write(f"warning: {text}\n")
+            self.err.write(f"{text}\n")
             self.err.flush()
+
+    def _fit(self, text: str) -> str:
+        """On a terminal, a line wider than it wraps between words, its rest indented under it; a ref, a path or
+        a digest is never cut (a word longer than the line stays whole). Pipes and logs get lines whole."""
+        width = self.width
+        if width is None or all(len(line) <= width for line in text.split("\n")):
+            return text
+        import textwrap
+
+        fitted = []
+        for line in text.split("\n"):
+            indent = " " * (len(line) - len(line.lstrip(" ")))
+            fitted.append(textwrap.fill(line, width, subsequent_indent=indent + "  ", break_long_words=False,
+                                        break_on_hyphens=False) if len(line) > width else line)
+        return "\n".join(fitted)
 
     def prefixed(self, prefix: str, width: int, text: str) -> None:
         """One log line of one job, like compose: ``backend   | Step 1/4 : FROM ...``."""

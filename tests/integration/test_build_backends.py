@@ -128,7 +128,7 @@ def test_auto_says_which_backend_it_chose(project, engine, buildkit_cli):
     result = project.inv("--dry", "build", "--version", "1")
     assert result.returncode == 0, result.stderr
     expected = "buildx" if any(c.buildx for c in docker_clis()) else "buildkit"
-    assert f"with {expected} (" in result.stdout.splitlines()[0]
+    assert f"  built with {expected} (" in result.stdout.splitlines()[1]
 
 
 @pytest.mark.parametrize("engine", ["engine26"], indirect=True)  # the engine that comes with buildx
