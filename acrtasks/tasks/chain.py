@@ -87,7 +87,6 @@ class SharedFlags:
                                          attr_name=arg.attr_name))
         return borrowed
 
-
     def named(self) -> set:
         """The collection's tasks the command line names (all aliases); empty when it names none (a program
         that runs Invoke with an argv of its own: then every task borrows)."""
