@@ -267,9 +267,9 @@ def parse(raw: bytes, client, where: str, version: str) -> Record:
 
 def release_tags(clients, repo_ref: ImageRef) -> List[str]:
     """The versions that have a record in ``repo_ref``'s repository (its tag list, paged, each page bounded)."""
-    from urllib.parse import urljoin
+    from urllib.parse import urljoin, urlsplit
 
-    from ..registry.client import read_bounded
+    from ..registry.client import read_bounded, same_origin
 
     client = clients.get(repo_ref.host)
     path = f"/v2/{repo_ref.repository}/tags/list?n=1000"
@@ -295,6 +295,9 @@ def release_tags(clients, repo_ref: ImageRef) -> List[str]:
         if not match:
             break
         path = urljoin(url, match.group(1))
+        if not same_origin(path, url):  # the next page elsewhere: never asked for, with or without credentials
+            raise client.fail(f"{repo_ref.locator}: the tag list's next page is on another host "
+                              f"({urlsplit(path).netloc[:100]}); not followed", Kind.INTEGRITY)
     return versions
 
 

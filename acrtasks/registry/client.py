@@ -100,7 +100,8 @@ class RegistryClient:
         self.silence = self.timeout / retry.TRIES  # one try, or one pause in a streamed body
         self.tries = tries
         self.backoff = retry.backoff_seconds() if backoff is None else backoff
-        self.plain_http_allowed = is_loopback_host(host) or host in set(insecure_hosts)
+        self.insecure_hosts = frozenset(insecure_hosts)
+        self.plain_http_allowed = is_loopback_host(host) or host in self.insecure_hosts
         self.transport = Transport(pool)
         self._scheme: Optional[str] = None
         self._scheme_lock = threading.Lock()
@@ -184,6 +185,13 @@ class RegistryClient:
         realm = challenge.params.get("realm")
         if not realm:
             raise self.fail(f"{self.host}: Bearer challenge without a realm", Kind.AUTH, 401)
+        parts = urlsplit(realm)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise self.fail(f"{self.host}: the token realm {printable(realm[:200])!r} is not an http(s) URL", Kind.AUTH)
+        if parts.scheme == "http" and not self._plain_http_ok(parts.hostname):
+            raise self.fail(f"{self.host}: the token realm {parts.scheme}://{parts.netloc} is plain http; the "
+                            "credentials would travel in clear (list the host in [registry] insecure_hosts if that "
+                            "is intended)", Kind.AUTH)
         service = challenge.params.get("service", "")
         credentials = self.credentials
         try:
@@ -223,7 +231,14 @@ class RegistryClient:
         token = reply.get("token") or reply.get("access_token") if isinstance(reply, dict) else None
         if not isinstance(token, str) or not token:
             raise self.fail(f"{self.host}: token service {realm} returned no token", Kind.AUTH)
+        if not _BEARER_TOKEN.match(token):  # CR/LF would split the header; the token itself is never shown
+            raise self.fail(f"{self.host}: token service {realm} returned a token that is not a bearer token "
+                            f"({len(token)} characters, not all of A-Z a-z 0-9 -._~+/=)", Kind.AUTH)
         return token
+
+    def _plain_http_ok(self, hostname: str) -> bool:
+        """Plain http to ``hostname`` is allowed where docker allows it: loopback, or an insecure host."""
+        return is_loopback_host(hostname) or any(split_host(host)[0] == hostname for host in self.insecure_hosts)
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -241,7 +256,14 @@ class RegistryClient:
 
     def _request(self, method, path, scope, headers, stream, data, params, ok, retry, timeout, limit) -> Response:
         deadline = time.monotonic() + limit
-        url = path if path.startswith("http") else self._base() + path
+        base = self._base()
+        url = path if path.startswith("http") else base + path
+        own = same_origin(url, base)  # the registry's credentials go to its own scheme, host and port alone
+        if not own and urlsplit(url).scheme == "http" and urlsplit(base).scheme == "https" \
+                and not self._plain_http_ok(urlsplit(url).hostname or ""):
+            raise self.fail(f"{self.host} sent {method} {path} to plain http:// ({urlsplit(url).netloc}); refusing "
+                            "to send anything in clear (list the host in [registry] insecure_hosts if that is "
+                            "intended)", Kind.OTHER)
         tries = self.tries if retry else 1
         authenticated = False
         attempt = 0
@@ -249,8 +271,8 @@ class RegistryClient:
             attempt += 1
             left = deadline - time.monotonic()
             try:
-                response = self._send(method, url, {**(headers or {}), **self._auth_header(scope)}, stream, data,
-                                      params, max(0.05, min(timeout or self.silence, left)))
+                response = self._send(method, url, {**(headers or {}), **(self._auth_header(scope) if own else {})},
+                                      stream, data, params, max(0.05, min(timeout or self.silence, left)))
             except TransportError as exc:
                 if is_tls_failure(exc):
                     raise self.fail(
@@ -264,6 +286,10 @@ class RegistryClient:
                 late = f"; no answer within {limit:g} s in all, ACRTASKS_REGISTRY_TIMEOUT" \
                     if "timed out" in reason else ""
                 raise self.fail(f"{self.host}: {method} {path} failed ({reason}){late}", Kind.TRANSIENT) from None
+            if response.status_code == 401 and not same_origin(response.url, base):
+                response.close()  # a redirect target's (a CDN's) own challenge: not ours to answer
+                raise self.fail(f"{self.host}: {urlsplit(response.url).netloc}, where {method} {path} was sent on, "
+                                "asked for credentials; the registry's are not given to another host", Kind.AUTH, 401)
             if response.status_code == 401 and not authenticated:
                 response.close()
                 self._authenticate(response, scope)
@@ -344,6 +370,29 @@ class Waiting:
 WAITING = Waiting()
 
 
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{1,65536}\Z")  # RFC 6750's b64token, bounded
+_CREDENTIAL = re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def same_origin(url: str, base: str) -> bool:
+    """Whether ``url`` has ``base``'s scheme, host and port (a port left out is the scheme's default)."""
+    a, b = urlsplit(url), urlsplit(base)
+    default = {"https": 443, "http": 80}
+    try:
+        ports = (a.port or default.get(a.scheme), b.port or default.get(b.scheme))
+    except ValueError:  # a port that is not a number
+        return False
+    return a.scheme == b.scheme and (a.hostname or "") == (b.hostname or "") and ports[0] == ports[1]
+
+
+def printable(text: str) -> str:
+    """Text from outside made safe to show and store: credentials it echoes redacted, control characters (an
+    escape sequence could rewrite the terminal's last line) escaped."""
+    text = _CREDENTIAL.sub(lambda match: f"{match.group(1)} ***", text)
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group(0)):02x}", text)
+
+
 MAX_TOKEN_RESPONSE = 1 << 20  # tokens are a few KiB; a JWT with a long x5c chain stays far below
 
 
@@ -377,8 +426,8 @@ def read_bounded(response: Response, limit: int) -> Optional[bytes]:
 
 
 def _snippet(body: bytes) -> str:
-    text = body[:60].decode("utf-8", "replace")
-    return repr(text) + ("..." if len(body) > 60 else "")
+    text = _CREDENTIAL.sub(lambda match: f"{match.group(1)} ***", body[:60].decode("utf-8", "replace"))
+    return repr(text) + ("..." if len(body) > 60 else "")  # repr escapes what a terminal would obey
 
 
 def _basic(credentials: Credentials) -> str:
@@ -404,7 +453,7 @@ def _error_detail(response: Response) -> str:
         return ""
     if errors and isinstance(errors[0], dict):
         first = errors[0]
-        return f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")
+        return printable(f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")[:500])
     return ""
 
 

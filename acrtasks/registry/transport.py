@@ -14,7 +14,7 @@ import threading
 import urllib.request
 import warnings
 from typing import Dict, Iterator, Optional
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import urllib3
 from urllib3.exceptions import HTTPError as TransportError  # noqa: F401 - re-exported: every failure below
@@ -46,7 +46,7 @@ class Response:
 
     def __init__(self, raw, url: str, streamed: bool):  # a urllib3 HTTPResponse
         self.raw = raw
-        self.url = raw.geturl() or url
+        self.url = urljoin(url, raw.geturl() or url)  # urllib3 may give the path alone: made absolute
         self._streamed = streamed
 
     @property

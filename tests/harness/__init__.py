@@ -12,6 +12,7 @@ every wait is bounded.
 - ``acr``: :class:`AcrRegistry` (ACR's refusals in front of a real registry: OCI artifacts, undeclared
   namespaces, immutable tags; its docstring says where each behaviour is known from).
 - ``proxies``: :class:`FaultyRegistry` (one fault on purpose in front of a real registry: see its docstring),
+  :class:`CredentialTrap` (asks for credentials, then tries to get them sent to :class:`Elsewhere`),
   :class:`ForwardProxy` and :class:`TunnelProxy` (HTTP and HTTPS proxies), :class:`LatencyRelay` (a round trip
   added to every byte).
 - ``servers``: the HTTP plumbing they share (:class:`LoopbackServer`, :class:`QuietHandler`, ``read_body``,
@@ -32,11 +33,12 @@ from .engines import (
 from .acr import AcrRegistry
 from .fakes import TokenServer
 from .processes import HarnessError, free_port, git, stop_process, wait_for
-from .proxies import FaultyRegistry, ForwardProxy, LatencyRelay, TunnelProxy
+from .proxies import CredentialTrap, Elsewhere, FaultyRegistry, ForwardProxy, LatencyRelay, TunnelProxy
 from .registries import Registry, RegistryWriter, make_layer, make_tls
 from .servers import LoopbackServer, QuietHandler, SilentServer, forward, read_body, send
 
-__all__ = ["AcrRegistry", "BASE_IMAGE", "ENGINE_KINDS", "Bridge", "DockerEngine", "EngineKind", "FaultyRegistry", "ForwardProxy", "HarnessError", "LatencyRelay",
+__all__ = ["AcrRegistry", "BASE_IMAGE", "ENGINE_KINDS", "Bridge", "CredentialTrap", "DockerEngine", "Elsewhere",
+           "EngineKind", "FaultyRegistry", "ForwardProxy", "HarnessError", "LatencyRelay",
            "LoopbackServer", "QuietHandler", "Registry", "RegistryWriter", "SilentServer", "TokenServer", "TunnelProxy",
            "engine_reachable", "ensure_base_image", "find_kind", "forward", "free_port", "git", "make_layer", "make_tls", "read_body",
            "send", "stop_process", "wait_for"]

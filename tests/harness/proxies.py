@@ -324,3 +324,82 @@ class LatencyRelay:
         with self._lock:
             for sock in self._sockets:
                 sock.close()
+
+
+class Elsewhere(LoopbackServer):
+    """Another host a hostile registry points at (an upload Location, a CDN, a tag list's next page): it records
+    every request with its headers and answers as a foreign host with its own demands (a Bearer challenge on
+    ``/cdn/``, a token on ``/token``, 404 otherwise)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list = []  # (method, path, headers)
+
+    def handler_class(self):
+        outer = self
+
+        class Handler(QuietHandler):
+            def handle_one(self) -> None:
+                read_body(self)
+                outer.seen.append((self.command, self.path, dict(self.headers.items())))
+                if self.path.startswith("/cdn/"):
+                    return send(self, 401, {"WWW-Authenticate": f'Bearer realm="http://{outer.host}/token",'
+                                                                  'service="cdn"'}, b"")
+                if self.path.startswith("/token"):
+                    return send(self, 200, {"Content-Type": "application/json"}, b'{"token": "cdn-token"}')
+                return send(self, 404, {}, b"")
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
+
+        return Handler
+
+
+class CredentialTrap(LoopbackServer):
+    """A registry in front of a real one that asks for Basic credentials, then tries to get them sent somewhere
+    else, or echoes them, as a hostile or broken server may. Traps: ``upload_elsewhere`` (an upload session's
+    Location on :class:`Elsewhere`), ``blob_cdn_401`` (blobs redirected to a CDN that asks for its own Bearer
+    token), ``tags_elsewhere`` (the tag list's next page on another host), ``token_crlf`` (a Bearer challenge
+    whose token holds CR/LF), ``echo_auth`` (403 echoing the Authorization header). ``elsewhere`` records what
+    reached the other host."""
+
+    def __init__(self, upstream: Optional["Registry"], trap: str):
+        super().__init__()
+        self.upstream, self.trap = upstream, trap
+        self.elsewhere = Elsewhere().start()
+
+    def stop(self) -> None:
+        self.elsewhere.stop()
+        super().stop()
+
+    def handler_class(self):
+        outer = self
+
+        class Handler(QuietHandler):
+            def handle_one(self) -> None:
+                body = read_body(self)
+                path, trap, other = self.path, outer.trap, outer.elsewhere.host
+                if trap == "token_crlf":
+                    if path.startswith("/token"):
+                        return send(self, 200, {"Content-Type": "application/json"},
+                                    json.dumps({"token": "abc\r\nX-Injected: yes"}).encode())
+                    if not self.headers.get("Authorization", "").startswith("Bearer "):
+                        return send(self, 401, {"WWW-Authenticate": f'Bearer realm="http://{outer.host}/token",'
+                                                                      'service="trap"'}, b"")
+                elif not self.headers.get("Authorization", "").startswith("Basic "):
+                    return send(self, 401, {"WWW-Authenticate": 'Basic realm="trap"'}, b"")
+                if trap == "echo_auth":
+                    echo = {"errors": [{"code": "DENIED", "message": "bad header: "
+                                        f"Authorization: {self.headers['Authorization']} \x1b[2K\rall fine"}]}
+                    return send(self, 403, {"Content-Type": "application/json"}, json.dumps(echo).encode())
+                if trap == "upload_elsewhere" and self.command == "POST" and "/blobs/uploads/" in path:
+                    return send(self, 202, {"Location": f"http://{other}/upload/session", "Content-Length": "0"}, b"")
+                if trap == "blob_cdn_401" and self.command == "GET" and "/blobs/sha256:" in path:
+                    return send(self, 307, {"Location": f"http://{other}/cdn{path}"}, b"")
+                status, headers, data = forward(self, outer.upstream.host, path, body)
+                if trap == "tags_elsewhere" and path.split("?")[0].endswith("/tags/list"):
+                    headers["Link"] = f'<http://{other}{path.split("?")[0]}?n=1000&last=x>; rel="next"'
+                return send(self, status, headers, data)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
+
+        return Handler

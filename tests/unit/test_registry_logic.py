@@ -252,3 +252,39 @@ def test_a_push_is_checked_against_what_the_registry_holds():
 
     with pytest.raises(PushFailed, match="reading 127.0.0.1:5000/team/x:v1 back from the registry failed"):
         check_held(refused, ref, DIGEST)
+
+
+@pytest.mark.parametrize("url, base, same", [
+    ("https://r.io/v2/x", "https://r.io", True),
+    ("https://r.io:443/v2/x", "https://r.io", True),  # the default port, written or not
+    ("http://r.io/v2/x", "https://r.io", False),  # a downgrade is another origin
+    ("https://r.io:5000/v2/x", "https://r.io", False),
+    ("https://cdn.r.io/blob", "https://r.io", False),
+    ("https://r.io.evil.com/v2/", "https://r.io", False),
+    ("https://r.io:bad/v2/", "https://r.io", False),
+    ("http://127.0.0.1:5000/v2/", "http://127.0.0.1:5000", True),
+])
+def test_credentials_belong_to_one_scheme_host_and_port(url, base, same):
+    from acrtasks.registry.client import same_origin
+
+    assert same_origin(url, base) is same
+
+
+def test_text_from_a_registry_is_shown_redacted_and_escaped():
+    from acrtasks.registry.client import printable
+
+    shown = printable("denied: Authorization: Basic Ym9iOnMzY3JldA== and bearer eyJhbGciOi.x-y_z \x1b[2K\rok\x07")
+    assert shown == "denied: Authorization: Basic *** and bearer *** \\x1b[2K\\x0dok\\x07"
+
+
+def test_a_plain_http_realm_is_refused_unless_docker_would_allow_plain_http(monkeypatch):
+    from acrtasks.errors import RegistryError
+    from acrtasks.registry.client import Challenge, RegistryClient
+
+    client = RegistryClient("r.example.com", insecure_hosts=["insecure.example.com:5000"])
+    for realm in ("http://auth.example.com/token", "ftp://auth.example.com/token", "https:///token"):
+        with pytest.raises(RegistryError) as raised:
+            client._fetch_token(Challenge("bearer", {"realm": realm, "service": "r"}), "repository:a:pull")
+        assert "plain http" in str(raised.value) or "not an http(s) URL" in str(raised.value)
+    assert client._plain_http_ok("127.0.0.1") and client._plain_http_ok("insecure.example.com")
+    assert not client._plain_http_ok("auth.example.com")
