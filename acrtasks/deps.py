@@ -4,7 +4,6 @@ Compose files are read by :mod:`acrtasks.compose` (interpolation and ``.env``
 exactly as compose does it); what cannot be resolved is reported and skipped.
 """
 
-import json
 import os
 from pathlib import Path
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
@@ -77,7 +76,7 @@ def daemon_mirrors(path: Optional[Path] = None) -> List[str]:
     """``registry-mirrors`` of the engine's daemon.json (``$ACRTASKS_DAEMON_JSON`` overrides the path)."""
     path = path or Path(os.environ.get("ACRTASKS_DAEMON_JSON") or "/etc/docker/daemon.json")
     try:  # the engine's file: if it cannot be read, the engine's mirrors are simply unknown
-        data = json.loads(inputs.read_text(path, "daemon.json", missing_ok=True) or "{}")
+        data = inputs.parse_json(inputs.read_text(path, "daemon.json", missing_ok=True) or "{}")
     except (UsageError, ValueError):
         return []
     mirrors = data.get("registry-mirrors") if isinstance(data, dict) else None

@@ -14,6 +14,7 @@ from typing import Dict, List, Tuple
 from ..copy.copier import is_attestation_entry, with_entries, is_artifact, read_small_blob
 from ..copy.manifests import MAX_CONFIG, Manifest, platform_of, sha256_digest
 from ..copy.memory import MemorySource
+from ..util.inputs import parse_json
 
 
 def relabelled(source, digest: str, labels: Dict[str, str]) -> Tuple[MemorySource, Manifest, List[str]]:
@@ -28,7 +29,7 @@ def relabelled(source, digest: str, labels: Dict[str, str]) -> Tuple[MemorySourc
             raise source.fail(f"{source.where}@{image.digest}: an image manifest without a config")
         raw = read_small_blob(source, *described, MAX_CONFIG)
         try:
-            body = json.loads(raw)
+            body = parse_json(raw)
         except ValueError:
             body = None
         if not isinstance(body, dict):
@@ -42,8 +43,7 @@ def relabelled(source, digest: str, labels: Dict[str, str]) -> Tuple[MemorySourc
         new_config = json.dumps(body, separators=(",", ":")).encode()
         config_digest = sha256_digest(new_config)
         blobs[config_digest] = new_config
-        data = image.data
-        data["config"] = {**data["config"], "digest": config_digest, "size": len(new_config)}
+        data = {**image.data, "config": {**image.data["config"], "digest": config_digest, "size": len(new_config)}}
         raw_manifest = json.dumps(data, indent=3).encode()
         new = Manifest(image.media_type, raw_manifest, sha256_digest(raw_manifest))
         manifests[new.digest] = new

@@ -21,6 +21,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 from ..errors import AcrError, Kind
 from ..util.jobs import CANCELLED, run_jobs
 from ..util.retry import with_retries
+from ..util.inputs import parse_json
 from . import Source, Target
 from .manifests import (
     MAX_CONFIG,
@@ -108,8 +109,7 @@ def resolve(source, reference: str, platforms: Sequence[str] = (), drop_attestat
 
 def with_entries(index: Manifest, entries: List[dict]) -> Manifest:
     """``index`` rewritten to hold only ``entries`` (a new digest; each entry's manifest keeps its own)."""
-    data = index.data
-    data["manifests"] = entries
+    data = {**index.data, "manifests": entries}  # a copy: index.data is the index's own parse
     raw = json.dumps(data, indent=3).encode()
     return Manifest(index.media_type, raw, sha256_digest(raw))
 
@@ -121,7 +121,7 @@ def image_platform(source, manifest: Manifest) -> str:
         return "unknown/unknown"
     data = read_small_blob(source, *config, MAX_CONFIG)
     try:
-        body = json.loads(data)
+        body = parse_json(data)
     except ValueError:
         raise source.fail(f"{source.where}: the image config {config[0]} is not JSON") from None
     return platform_of(body) if isinstance(body, dict) else "unknown/unknown"

@@ -30,6 +30,7 @@ from .layout import (
     tar_header,
     tar_padding,
 )
+from ..util.inputs import parse_json
 from .manifests import (
     CHUNK,
     OCI_CONFIG,
@@ -116,7 +117,7 @@ class EngineSource:
         if own is not None:
             return own
         try:
-            entries = json.loads((self._dir / "manifest.json").read_bytes())
+            entries = parse_json((self._dir / "manifest.json").read_bytes())
             entry = entries[0]
             config_file, layer_files = safe_member_name(entry["Config"]), [safe_member_name(n) for n in entry["Layers"]]
             config_digest, config_size = hashes[config_file]
@@ -151,7 +152,7 @@ class EngineSource:
             return parse_manifest((self._dir / blob_path(digest)).read_bytes(), media_type, digest)
 
         try:
-            entry = json.loads((self._dir / "index.json").read_bytes())["manifests"][0]
+            entry = parse_json((self._dir / "index.json").read_bytes())["manifests"][0]
             top = saved(entry["digest"], entry.get("mediaType", ""))
             # An index (the containerd store: buildx's build with its attestation, several platforms) goes
             # whole, every manifest of it, as the engine holds it; so its digest, the image id, survives.

@@ -26,6 +26,7 @@ from ..errors import BundleError, Kind, LocalSystemError
 from ..naming import ImageRef
 from ..util.jsonfile import describe_os_error
 from .copier import BlobStream
+from ..util.inputs import parse_json
 from .manifests import (
     CHUNK,
     MAX_MANIFEST,
@@ -345,7 +346,7 @@ class LayoutReader:
 
     def read_json(self, name: str) -> object:
         try:
-            return json.loads(self.read(name))
+            return parse_json(self.read(name))
         except ValueError:
             raise self._bad(f"{name} is not JSON") from None
 

@@ -5,10 +5,13 @@ the bytes are an image manifest or an index we can copy.
 """
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import List, Optional, Tuple
+
+from ..util.inputs import parse_json
+from ..util.text import printable
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -47,9 +50,11 @@ class Manifest:
     raw: bytes
     digest: str
 
-    @property
+    @cached_property
     def data(self) -> dict:
-        return json.loads(self.raw)
+        """The manifest's JSON, parsed once (an index of 5,000 entries was parsed again on every look); read
+        only: a rewrite copies it (copier.with_entries)."""
+        return parse_json(self.raw)
 
     @property
     def is_index(self) -> bool:
@@ -89,9 +94,9 @@ def parse_manifest(raw: Optional[bytes], media_type: str, expected_digest: str =
     if raw is None:  # docker and containerd refuse these too, without reading them
         raise ManifestInvalid(f"the manifest is larger than {MAX_MANIFEST >> 20} MiB; refused")
     try:
-        body = json.loads(raw)
-    except ValueError:
-        raise ManifestInvalid("the manifest is not JSON") from None
+        body = parse_json(raw)
+    except ValueError as exc:
+        raise ManifestInvalid(f"the manifest is not JSON ({exc})") from None
     if not isinstance(body, dict):
         raise ManifestInvalid("the manifest is JSON but not an object")
     media_type = body.get("mediaType") or media_type
@@ -106,6 +111,7 @@ def parse_manifest(raw: Optional[bytes], media_type: str, expected_digest: str =
         raise ManifestInvalid(f"the manifest's bytes hash to {digest}, but {expected_digest} was expected; "
                               "refused (corrupt or tampered)", integrity=True)
     manifest = Manifest(media_type, raw, digest)
+    manifest.__dict__["data"] = body  # parsed once: the cached_property's value
     try:
         manifest.blobs()
         manifest.children()
@@ -131,11 +137,13 @@ def _descriptor_digest(descriptor: dict) -> str:
 
 def platform_of(entry: dict) -> str:
     """``linux/arm64/v8`` from an index entry's ``platform`` (or an image config, which has the same keys)."""
-    platform = entry.get("platform", entry) or {}
+    platform = entry.get("platform", entry) if isinstance(entry, dict) else None
+    if not isinstance(platform, dict):  # a registry's index may say anything: a string, a list, null
+        return "unknown/unknown"
     parts = [str(platform.get("os") or "unknown"), str(platform.get("architecture") or "unknown")]
     if platform.get("variant"):
         parts.append(str(platform["variant"]))
-    return "/".join(parts)
+    return printable("/".join(parts))[:200]
 
 
 def platform_matches(entry_or_name, wanted: str) -> bool:

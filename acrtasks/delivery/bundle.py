@@ -37,6 +37,7 @@ from ..naming import DOCKER_HUB, ImageRef, check_path_component
 from ..registry.client import Clients
 from ..util import gitinfo
 from ..util.console import Console, human_bytes
+from ..util.inputs import parse_json
 
 RECORD = "acrtasks-bundle.json"
 FORMAT = "acrtasks-bundle/1"
@@ -417,7 +418,7 @@ def record_of_import(bundle: Bundle, results: Sequence[Tuple[BundleImage, ImageR
             if result.images and result.images[0][1].config():
                 source = LayoutSource(bundle.reader, str(image.ref))
                 try:
-                    config = json.loads(read_small_blob(source, *result.images[0][1].config(), MAX_CONFIG))
+                    config = parse_json(read_small_blob(source, *result.images[0][1].config(), MAX_CONFIG))
                     labels = ((config.get("config") or {}).get("Labels") or {}) if isinstance(config, dict) else {}
                 except (ValueError, AttributeError):
                     labels = {}

@@ -22,6 +22,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..errors import Kind, RegistryError, UsageError
 from ..naming import TAG, ImageRef, Naming, check_tag, digest_problem
+from ..util.inputs import parse_json
 
 SCHEMA = "acrtasks.release.v1"
 RECORD_FILE = "release.json"
@@ -218,7 +219,7 @@ def parse(raw: bytes, client, where: str, version: str) -> Record:
         return value
 
     try:
-        body = json.loads(raw)
+        body = parse_json(raw)
     except ValueError:
         raise bad("not JSON") from None
     if not isinstance(body, dict) or body.get("schema") != SCHEMA:
@@ -286,7 +287,7 @@ def release_tags(clients, repo_ref: ImageRef) -> List[str]:
             link = response.headers.get("Link", "")
             url = response.url
         try:
-            tags = json.loads(raw or b"").get("tags") or []
+            tags = parse_json(raw or b"").get("tags") or []
         except (ValueError, AttributeError):
             raise client.fail(f"{repo_ref.locator}: the tag list is not JSON", Kind.INTEGRITY) from None
         versions += [tag[len(TAG_PREFIX):] for tag in tags if isinstance(tag, str) and tag.startswith(TAG_PREFIX)

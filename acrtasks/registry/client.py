@@ -12,7 +12,6 @@ import base64
 import contextlib
 import functools
 import itertools
-import json
 import os
 import re
 import socket
@@ -30,6 +29,8 @@ from ..naming import is_loopback_host, split_host
 from ..util import retry
 from .credentials import Credentials, DockerConfig
 from .transport import Response, Transport, TransportError, is_tls_failure, proxies_for
+from ..util.inputs import parse_json
+from ..util.text import printable, redacted
 
 DEFAULT_CERTS_DIR = "/etc/docker/certs.d"
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
@@ -224,7 +225,7 @@ class RegistryClient:
             raise self.fail(f"{self.host}: token service {realm} answered more than "
                              f"{MAX_TOKEN_RESPONSE >> 10} KiB; that is no token")
         try:
-            reply = json.loads(body)
+            reply = parse_json(body)
         except ValueError:
             raise self.fail(f"{self.host}: token service {realm} answered something that is not JSON "
                              f"({_snippet(body)}); is the realm a login page or a proxy?") from None
@@ -371,8 +372,6 @@ WAITING = Waiting()
 
 
 _BEARER_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{1,65536}\Z")  # RFC 6750's b64token, bounded
-_CREDENTIAL = re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def same_origin(url: str, base: str) -> bool:
@@ -384,13 +383,6 @@ def same_origin(url: str, base: str) -> bool:
     except ValueError:  # a port that is not a number
         return False
     return a.scheme == b.scheme and (a.hostname or "") == (b.hostname or "") and ports[0] == ports[1]
-
-
-def printable(text: str) -> str:
-    """Text from outside made safe to show and store: credentials it echoes redacted, control characters (an
-    escape sequence could rewrite the terminal's last line) escaped."""
-    text = _CREDENTIAL.sub(lambda match: f"{match.group(1)} ***", text)
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group(0)):02x}", text)
 
 
 MAX_TOKEN_RESPONSE = 1 << 20  # tokens are a few KiB; a JWT with a long x5c chain stays far below
@@ -426,7 +418,7 @@ def read_bounded(response: Response, limit: int) -> Optional[bytes]:
 
 
 def _snippet(body: bytes) -> str:
-    text = _CREDENTIAL.sub(lambda match: f"{match.group(1)} ***", body[:60].decode("utf-8", "replace"))
+    text = redacted(body[:60].decode("utf-8", "replace"))
     return repr(text) + ("..." if len(body) > 60 else "")  # repr escapes what a terminal would obey
 
 
@@ -448,7 +440,7 @@ def _error_detail(response: Response) -> str:
     """The first error of an OCI error body (``{"errors": [{"code", "message"}]}``), if any (read up to 64 KiB)."""
     try:
         body = read_bounded(response, 64 << 10)
-        errors = (json.loads(body) if body else {}).get("errors") or []
+        errors = (parse_json(body) if body else {}).get("errors") or []
     except (ValueError, AttributeError, TransportError):
         return ""
     if errors and isinstance(errors[0], dict):

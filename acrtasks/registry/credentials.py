@@ -17,6 +17,7 @@ from typing import Optional
 
 from ..errors import CredentialError, UsageError
 from ..util import inputs, jsonfile
+from ..util.inputs import parse_json
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 
@@ -177,7 +178,7 @@ def _helper_reply(text: str, helper: str) -> Optional[Credentials]:
     """A helper's ``get`` answer, ``{"Username": ..., "Secret": ...}``, checked: it is another program's output."""
     program = f"docker-credential-{helper}"
     try:
-        reply = json.loads(text)
+        reply = parse_json(text)
     except ValueError:
         raise CredentialError(f"{program} get answered something that is not JSON "
                               f"({len(text)} bytes); fix or replace the helper") from None

@@ -9,7 +9,7 @@ subclass the caller names) instead of a traceback halfway through the work.
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional, Type
+from typing import Any, Optional, Type, Union
 
 from ..errors import UsageError
 
@@ -45,9 +45,31 @@ def read_text(path: Path, what: str, error: Type[UsageError] = UsageError, limit
                     "save it as UTF-8") from None
 
 
+#: JSON from outside nests no deeper: manifests, indexes, token replies, records and config files need a handful
+#: of levels; 5,000 (10 KB) would end Python's parser in a RecursionError.
+MAX_JSON_DEPTH = 64
+
+
+def parse_json(data: Union[str, bytes]) -> Any:
+    """``json.loads`` for what comes from outside: nesting past :data:`MAX_JSON_DEPTH` is a ValueError, as any
+    other malformed JSON is, so every caller's one ``except ValueError`` covers it."""
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    stack = [(value, 1)]
+    while stack:  # iterative: the check itself cannot recurse
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return value
+
+
 def load_json(text: str, path: Path, what: str, error: Type[UsageError] = UsageError) -> Any:
     try:
-        return json.loads(text)
+        return parse_json(text)
     except ValueError as exc:
         raise error(f"{what} {path}: not valid JSON ({exc})") from None
 

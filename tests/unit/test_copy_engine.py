@@ -311,3 +311,52 @@ def test_attestations_leave_an_index_only_when_asked():
                        "manifests": entries[:2]})
     source = ManifestSource({m.digest: m for m in (amd, arm, plain)}, plain.digest)
     assert resolve(source, "1.0", drop_attestations=True)[0].digest == plain.digest  # nothing to drop: unchanged
+
+
+def test_json_from_outside_nested_5000_deep_is_one_typed_error_at_every_entry_point(tmp_path):
+    """10 KB of brackets ended Python's parser in a RecursionError (a traceback) at eight entry points."""
+    from acrtasks.copy.manifests import ManifestInvalid, parse_manifest
+    from acrtasks.errors import UsageError
+    from acrtasks.util import inputs
+
+    deep = ("[" * 5000 + "]" * 5000).encode()
+    with pytest.raises(ValueError, match="nested deeper than 64"):
+        inputs.parse_json(deep)
+    with pytest.raises(ValueError, match="nested deeper than 64"):
+        inputs.parse_json(b'{"a": ' + b"[" * 65 + b"]" * 65 + b"}")  # parses, but past the bound
+    assert inputs.parse_json(b"[" * 63 + b"]" * 63)  # within it
+    with pytest.raises(ManifestInvalid, match="not JSON .nested deeper"):
+        parse_manifest(b'{"schemaVersion": 2, "x": ' + deep + b"}", "application/vnd.oci.image.manifest.v1+json")
+    (tmp_path / "config.json").write_bytes(deep)
+    with pytest.raises(UsageError, match="not valid JSON"):
+        inputs.load_json(deep.decode(), tmp_path / "config.json", "docker config")
+
+
+def test_a_manifests_json_is_parsed_once(monkeypatch):
+    """An index of 5,000 entries was parsed again on every look at it (105 s of CPU for a --dry push-deps)."""
+    import json
+
+    from acrtasks.copy import manifests
+
+    entries = [{"mediaType": manifests.OCI_MANIFEST, "digest": "sha256:" + "a" * 64, "size": 1,
+                "platform": {"os": "linux", "architecture": "amd64"}}] * 5000
+    raw = json.dumps({"schemaVersion": 2, "mediaType": manifests.OCI_INDEX, "manifests": entries}).encode()
+    calls = []
+    real = manifests.parse_json
+    monkeypatch.setattr(manifests, "parse_json", lambda data: calls.append(1) or real(data))
+    index = manifests.parse_manifest(raw, manifests.OCI_INDEX)
+    for _ in range(100):
+        index.children()
+        index.data.get("manifests")
+    assert len(calls) == 1
+
+
+def test_an_index_entrys_platform_of_any_shape_is_a_name_never_a_traceback():
+    """An index entry whose `platform` is a string was an AttributeError; raw ESC bytes reached the terminal."""
+    from acrtasks.copy.manifests import platform_matches, platform_of
+
+    assert platform_of({"platform": "linux/amd64"}) == "unknown/unknown"
+    assert platform_of({"platform": None}) == "unknown/unknown"
+    assert platform_of({"platform": {"os": "linux\x1b[2K", "architecture": "arm64", "variant": "v8"}}) == \
+        "linux\\x1b[2K/arm64/v8"
+    assert not platform_matches({"platform": ["linux"]}, "linux/amd64")

@@ -271,7 +271,7 @@ def test_credentials_belong_to_one_scheme_host_and_port(url, base, same):
 
 
 def test_text_from_a_registry_is_shown_redacted_and_escaped():
-    from acrtasks.registry.client import printable
+    from acrtasks.util.text import printable
 
     shown = printable("denied: Authorization: Basic Ym9iOnMzY3JldA== and bearer eyJhbGciOi.x-y_z \x1b[2K\rok\x07")
     assert shown == "denied: Authorization: Basic *** and bearer *** \\x1b[2K\\x0dok\\x07"

@@ -8,7 +8,6 @@ takes the value of ``$NAME``; ``--secret id=X,env=VAR``), ``file:`` secrets by
 path. Ctrl-C sends the CLI a SIGINT, which makes it cancel the build.
 """
 
-import json
 import os
 import re
 import shutil
@@ -23,6 +22,7 @@ from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 from ...errors import BuildFailed
 from . import BuildOutput
 from .detect import DockerCli
+from ...util.inputs import parse_json
 
 LOG_TAIL = 12
 # Build args that would change how the docker CLI itself runs if given as its environment: passed by value.
@@ -301,7 +301,7 @@ class BuildxBackend(_CliBackend):
         if not pushed_by_build(step, self.builder):
             return super().output(step, scratch)
         try:
-            metadata = json.loads((scratch / "metadata.json").read_text())
+            metadata = parse_json((scratch / "metadata.json").read_text())
         except (OSError, ValueError):
             metadata = {}
         digest = metadata.get("containerimage.digest", "") if isinstance(metadata, dict) else ""
