@@ -402,6 +402,11 @@ def deployment_files(config, given: Sequence[str]) -> List[Path]:
         paths = sorted({p for pattern in config.deploy_files for p in config.root.glob(pattern) if p.is_file()})
         if not paths:
             raise UsageError("no deployment files: pass --file PATH or set [deploy] files (globs) in build.toml")
+        inside = config.root.resolve()
+        for path in paths:  # a glob's match that leads out of the repository (a symlink) is not ours to change
+            if not path.resolve().is_relative_to(inside):
+                raise UsageError(f"[deploy] files: {path} leads out of {inside} (to {path.resolve()}); name it with "
+                                 "--file if it is yours to rewrite")
     for path in paths:
         if not path.is_file():
             raise UsageError(f"--file {path}: no such file")

@@ -73,17 +73,27 @@ def write_atomically(path: Path, data: Any, mode: int, **dump_options: Any) -> N
 def replace_text(path: Path, text: str, mode: int) -> None:
     """Temp file beside ``path``, fsync, chmod ``mode``, rename over ``path``, fsync the directory.
 
-    The text is written as given (``newline=""``): CRLF files stay CRLF.
+    The text is written as given (``newline=""``): CRLF files stay CRLF. A symlink is written through (its
+    target replaced, the link kept: a dotfiles ``config.json``), and the file keeps its owner and group
+    (``sudo inv set-images`` must not leave root's files in a user's repository), as docker does.
     """
+    path = Path(os.path.realpath(path)) if os.path.islink(path) else path
     directory = path.parent
     tmp = None
     try:
+        try:
+            owner = os.stat(path)
+        except FileNotFoundError:
+            owner = None
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)  # created 0600: never readable early
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        if owner is not None and (owner.st_uid, owner.st_gid) != (os.geteuid(), os.getegid()):
+            with contextlib.suppress(PermissionError):  # not ours to give away: the new file stays the writer's
+                os.chown(tmp, owner.st_uid, owner.st_gid)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
         tmp = None

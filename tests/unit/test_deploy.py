@@ -130,3 +130,43 @@ def test_overlapping_edits_are_a_bug_not_a_corruption():
     assert rewrite._apply("abcdef", [(0, 2, "X"), (4, 6, "Y")]) == "XcdY"
     with pytest.raises(UsageError, match="overlap"):
         rewrite._apply("abcdef", [(0, 3, "X"), (2, 4, "Y")])
+
+
+def test_a_replaced_file_keeps_its_owner_and_group_and_a_symlink_is_written_through(tmp_path):
+    """`sudo inv set-images` left root-owned files in a user's repository; a dotfiles config.json (a symlink)
+    became a regular file holding the credentials. Docker keeps the owner and follows the link."""
+    import os
+
+    from acrtasks.util.jsonfile import replace_text
+
+    target = tmp_path / "dotfiles" / "config.json"
+    target.parent.mkdir()
+    target.write_text("{}\n")
+    link = tmp_path / "config.json"
+    link.symlink_to(target)
+    if os.geteuid() == 0:  # CI runs as root: the file belongs to someone else, as a user's file under sudo does
+        os.chown(target, 1234, 2345)
+    replace_text(link, '{"auths": {}}\n', 0o600)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_text() == '{"auths": {}}\n'
+    if os.geteuid() == 0:
+        assert (target.stat().st_uid, target.stat().st_gid) == (1234, 2345)
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_deploy_glob_leading_out_of_the_repository_is_refused(tmp_path):
+    from acrtasks.config import load_config
+    from acrtasks.deploy.rewrite import deployment_files
+    from acrtasks.errors import UsageError
+
+    outside = tmp_path / "elsewhere.yaml"
+    outside.write_text("image: x\n")
+    repo = tmp_path / "repo"
+    (repo / "k8s").mkdir(parents=True)
+    (repo / "k8s" / "app.yaml").write_text("image: y\n")
+    (repo / "k8s" / "other.yaml").symlink_to(outside)
+    (repo / "build.toml").write_text('[project]\nname = "shop"\n[deploy]\nfiles = ["k8s/*.yaml"]\n')
+    config = load_config(repo / "build.toml")
+    with pytest.raises(UsageError, match=r"k8s/other.yaml leads out of .* name it with --file"):
+        deployment_files(config, ())
+    assert deployment_files(config, [str(repo / "k8s" / "other.yaml")]) == [outside.resolve()]  # named: yours
