@@ -155,8 +155,9 @@ class RegistryClient:
             return "http"
 
     def _send(self, method: str, url: str, headers: dict, stream: bool, data=None, params=None,
-              timeout: Optional[float] = None) -> Response:
-        return self.transport.send(method, url, headers, stream, data, params, timeout or self.silence)
+              timeout: Optional[float] = None, deadline: Optional[float] = None) -> Response:
+        return self.transport.send(method, url, headers, stream, data, params, timeout or self.silence,
+                                   deadline=deadline if deadline is not None else time.monotonic() + self.timeout)
 
     # -- auth -----------------------------------------------------------------------------------
 
@@ -273,7 +274,7 @@ class RegistryClient:
             left = deadline - time.monotonic()
             try:
                 response = self._send(method, url, {**(headers or {}), **(self._auth_header(scope) if own else {})},
-                                      stream, data, params, max(0.05, min(timeout or self.silence, left)))
+                                      stream, data, params, max(0.05, min(timeout or self.silence, left)), deadline)
             except TransportError as exc:
                 if is_tls_failure(exc):
                     raise self.fail(

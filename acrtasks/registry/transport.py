@@ -9,8 +9,8 @@ Authorization header when they leave the host (blob downloads redirected to
 object storage), streamed bodies, and one exception type.
 """
 
-import json
 import threading
+import time
 import urllib.request
 import warnings
 from typing import Dict, Iterator, Optional
@@ -41,13 +41,44 @@ def proxies_for(url: str) -> Dict[str, str]:
             if scheme in ("http", "https")}
 
 
+#: A body the client does not stream (a ping, a 401, an error, an upload's answer) is read up to this much; the
+#: rest is left unread and the connection dropped (an endless or bomb body cannot fill memory).
+MAX_SMALL_BODY = 1 << 20
+
+
 class Response:
     """A response with the few things the client reads; ``close`` drops a connection whose body was left."""
 
-    def __init__(self, raw, url: str, streamed: bool):  # a urllib3 HTTPResponse
+    def __init__(self, raw, url: str, streamed: bool, deadline: Optional[float] = None):  # a urllib3 HTTPResponse
         self.raw = raw
         self.url = urljoin(url, raw.geturl() or url)  # urllib3 may give the path alone: made absolute
         self._streamed = streamed
+        self.data = b"" if streamed else self._read_small(deadline)
+
+    def _read_small(self, deadline: Optional[float]) -> bytes:
+        """The body, at most :data:`MAX_SMALL_BODY` (decompressed in bounded pieces), and no later than
+        ``deadline``: a server trickling a byte at a time is not waited on past the request's time."""
+        chunks, size, empty = [], 0, 0
+        try:
+            while True:
+                # read1: whatever has arrived (read(n) would wait for n bytes, a trickle's whole body)
+                chunk = self.raw.read1(64 << 10, decode_content=True)
+                if not chunk:
+                    if self.raw.isclosed():
+                        self.raw.release_conn()  # read whole: back to the pool, as a preloaded answer would go
+                        break
+                    empty += 1  # a decoder still filling up; never for ever
+                    if empty > 1000:
+                        self.close()
+                        break
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_SMALL_BODY or (deadline is not None and time.monotonic() > deadline):
+                    self.close()  # the rest unread: this connection cannot serve another request
+                    break
+        except TransportError:
+            self.close()
+        return b"".join(chunks)[:MAX_SMALL_BODY]
 
     @property
     def status_code(self) -> int:
@@ -58,13 +89,9 @@ class Response:
         return self.raw.headers
 
     def iter_content(self, chunk_size: int) -> Iterator[bytes]:
-        if not self._streamed:  # already read whole (a small answer)
-            data = self.raw.data or b""
-            return iter([data[i:i + chunk_size] for i in range(0, len(data), chunk_size)])
+        if not self._streamed:  # already read (a small answer, bounded)
+            return iter([self.data[i:i + chunk_size] for i in range(0, len(self.data), chunk_size)])
         return self.raw.stream(chunk_size, decode_content=True)
-
-    def json(self):
-        return json.loads(self.raw.data or b"null")
 
     def close(self) -> None:
         if not self.raw.isclosed():
@@ -97,14 +124,14 @@ class Transport:
             return manager
 
     def send(self, method: str, url: str, headers: dict, stream: bool = False, data=None, params=None,
-             timeout: float = 30.0, verify: bool = True) -> Response:
+             timeout: float = 30.0, verify: bool = True, deadline: Optional[float] = None) -> Response:
         """One request; raises TransportError (urllib3's) when no answer came."""
         if params:
             url += ("&" if "?" in url else "?") + urlencode(params, doseq=True)
         if data is not None and not isinstance(data, (bytes, str)) and hasattr(data, "__len__"):
             headers = {**headers, "Content-Length": str(len(data))}  # a stream of known size: no chunking
         proxy = proxies_for(url).get(urlsplit(url).scheme)
-        options = dict(headers=headers, body=data, preload_content=not stream, decode_content=True,
+        options = dict(headers=headers, body=data, preload_content=False, decode_content=True,
                        redirect=True, retries=_REDIRECTS, timeout=Timeout(connect=timeout, read=timeout))
         if verify:
             raw = self._manager(proxy).urlopen(method, url, **options)
@@ -114,4 +141,4 @@ class Transport:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", InsecureRequestWarning)
                 raw = insecure.urlopen(method, url, **options)
-        return Response(raw, url, stream)
+        return Response(raw, url, stream, deadline)
