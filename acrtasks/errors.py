@@ -115,11 +115,13 @@ class PushFailed(AcrError):
 class RegistryError(AcrError):
     """A registry request failed; ``host`` is the registry at fault, ``status`` its HTTP answer if any."""
 
-    def __init__(self, message: str, kind: Kind = Kind.OTHER, status: Optional[int] = None, host: str = ""):
+    def __init__(self, message: str, kind: Kind = Kind.OTHER, status: Optional[int] = None, host: str = "",
+                 retry_after: Optional[str] = None):
         super().__init__(message)
         self.kind = Kind(kind)
         self.status = status
         self.host = host
+        self.retry_after = retry_after  # a 429's or 503's Retry-After, for whichever layer retries next
 
 
 ACR_SUFFIX = ".aliyuncs.com"

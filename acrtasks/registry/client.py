@@ -311,7 +311,9 @@ class RegistryClient:
             if status == 404:
                 raise self.fail(f"{self.host}: {path} not found ({detail or 404})", Kind.NOT_FOUND, status)
             kind = Kind.TRANSIENT if status in TRANSIENT_STATUS else Kind.OTHER
-            raise self.fail(f"{self.host}: {method} {path} answered {status} {detail}".strip(), kind, status)
+            error = self.fail(f"{self.host}: {method} {path} answered {status} {detail}".strip(), kind, status)
+            error.retry_after = response.headers.get("Retry-After")
+            raise error
 
     def _sleep(self, attempt: int, retry_after: Optional[str]) -> None:
         time.sleep(self._delay(attempt, retry_after))

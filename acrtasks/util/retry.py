@@ -46,11 +46,34 @@ def registry_timeout() -> float:
 
 
 def delay(attempt: int, backoff: float, retry_after: Optional[str] = None) -> float:
-    """Seconds to wait after failed try number ``attempt`` (1-based)."""
+    """Seconds to wait after failed try number ``attempt`` (1-based): the backoff, or longer where the registry's
+    ``Retry-After`` (seconds, or an HTTP date) asks, never over :data:`MAX_DELAY`."""
     seconds = backoff * 2 ** (attempt - 1)
-    if retry_after and retry_after.isdigit():
-        seconds = min(max(seconds, float(retry_after)), MAX_DELAY)
-    return seconds
+    asked = retry_after_seconds(retry_after)
+    if asked is not None:
+        seconds = max(seconds, asked)
+    return min(seconds, MAX_DELAY) if asked is not None else seconds
+
+
+def retry_after_seconds(value: Optional[str]) -> Optional[float]:
+    """``Retry-After: 120`` or ``Retry-After: Wed, 21 Oct 2026 07:28:00 GMT`` in seconds from now (0 for a date
+    past); None when absent or unreadable (then the backoff alone counts)."""
+    text = (value or "").strip()[:64]
+    if text.isdigit():
+        return float(text)
+    if not text:
+        return None
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    import datetime
+
+    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
 
 
 def is_transient(exc: Exception) -> bool:
@@ -67,7 +90,7 @@ def with_retries(func: Callable[[], T], tries: int = TRIES, backoff: Optional[fl
         except AcrError as exc:
             if not is_transient(exc) or attempt == tries:
                 raise
-            seconds = delay(attempt, backoff)
+            seconds = delay(attempt, backoff, getattr(exc, "retry_after", None))  # the registry's wish counts here too
             on_retry(attempt, exc, seconds)
             time.sleep(seconds)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -85,3 +85,35 @@ def test_with_retries_reads_the_backoff_from_the_environment(monkeypatch):
 
     retry.with_retries(twice)
     assert sleeps == [0.25]
+
+
+def test_retry_after_in_seconds_or_as_an_http_date_is_honoured_and_capped():
+    """An HTTP-date Retry-After was ignored (18 GETs in 0.6 s with backoff 0); seconds were honoured."""
+    import datetime
+    from email.utils import format_datetime
+
+    soon = format_datetime(datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=12),
+                           usegmt=True)
+    assert 10 < retry.retry_after_seconds(soon) <= 12
+    assert retry.retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # past: no wait beyond the backoff
+    assert retry.retry_after_seconds("7") == 7.0
+    assert retry.retry_after_seconds("soon") is None and retry.retry_after_seconds(None) is None
+    assert 10 < retry.delay(1, 0, soon) <= 12  # backoff 0, the registry asked for 12 s
+    assert retry.delay(1, 0, "3600") == retry.MAX_DELAY  # capped
+    assert retry.delay(2, 1.0, None) == 2.0
+
+
+def test_the_copys_own_retry_waits_as_the_registry_asked(monkeypatch):
+    from acrtasks.errors import Kind, RegistryError
+
+    slept, calls = [], []
+    monkeypatch.setattr(retry.time, "sleep", slept.append)
+
+    def busy():
+        calls.append(1)
+        if len(calls) < 3:
+            raise RegistryError("429", Kind.TRANSIENT, 429, retry_after="5")
+        return "done"
+
+    assert retry.with_retries(busy, tries=3, backoff=0) == "done"
+    assert slept == [5.0, 5.0]
