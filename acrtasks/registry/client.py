@@ -28,7 +28,7 @@ from ..errors import Kind, RegistryError
 from ..naming import is_loopback_host, split_host
 from ..util import retry
 from .credentials import Credentials, DockerConfig
-from .transport import Response, Transport, TransportError, is_tls_failure, proxies_for
+from .transport import ProxyError, Response, Transport, TransportError, is_tls_failure, proxies_for
 from ..util.inputs import parse_json
 from ..util.text import printable, redacted
 
@@ -306,6 +306,10 @@ class RegistryClient:
             if status in TRANSIENT_STATUS and attempt < tries:
                 self._sleep(attempt, response.headers.get("Retry-After"))
                 continue
+            if status == 407:  # the proxy's answer, not the registry's
+                raise self.fail(f"{self.host}: the proxy failed ({status} Proxy Authentication Required); give its "
+                                "credentials in HTTPS_PROXY/HTTP_PROXY as http://user:password@proxy:port",
+                                Kind.AUTH, status)
             if status in (401, 403):
                 raise self.fail(f"{self.host} denied {method} {path} ({detail or status})", Kind.AUTH, status)
             if status == 404:
@@ -392,8 +396,13 @@ MAX_TOKEN_RESPONSE = 1 << 20  # tokens are a few KiB; a JWT with a long x5c chai
 
 
 def upload_location(response: Response) -> str:
-    """An upload session's URL (registries may answer with a relative Location)."""
-    return urljoin(response.url, response.headers["Location"])
+    """An upload session's URL (registries may answer with a relative Location; one without is broken)."""
+    location = response.headers.get("Location")
+    if not location:
+        host = urlsplit(response.url).netloc
+        raise RegistryError(f"{host}: its answer to an upload ({response.status_code}) has no Location; the registry "
+                            "is broken or not a registry", Kind.OTHER, response.status_code, host=host)
+    return urljoin(response.url, location)
 
 
 def cancel_upload(client: RegistryClient, url: str, repo: str, timeout: float = 2) -> None:
@@ -432,6 +441,10 @@ def _basic(credentials: Credentials) -> str:
 
 def reason_of(exc: Exception) -> str:
     text = str(exc)
+    if isinstance(getattr(exc, "reason", None), ProxyError) or isinstance(exc, ProxyError):
+        answer = re.search(r"(\d{3} [A-Za-z ]+)", text)
+        return redacted(f"the proxy failed ({answer.group(1).strip() if answer else type(exc).__name__}); check "
+                        "HTTPS_PROXY/HTTP_PROXY and the proxy's credentials")
     for pattern in (r"\[SSL: [^\]]+\][^')\"]*", r"Connection refused", r"timed out", r"Name or service not known"):
         match = re.search(pattern, text)
         if match:

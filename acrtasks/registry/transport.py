@@ -14,11 +14,11 @@ import time
 import urllib.request
 import warnings
 from typing import Dict, Iterator, Optional
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import urllib3
 from urllib3.exceptions import HTTPError as TransportError  # noqa: F401 - re-exported: every failure below
-from urllib3.exceptions import InsecureRequestWarning, SSLError
+from urllib3.exceptions import InsecureRequestWarning, ProxyError, SSLError  # noqa: F401 - ProxyError re-exported
 from urllib3.util import Retry, Timeout
 
 # Follow redirects (as many as a blob's CDN chain needs); retrying is the client's own business.
@@ -44,6 +44,18 @@ def proxies_for(url: str) -> Dict[str, str]:
 #: A body the client does not stream (a ping, a 401, an error, an upload's answer) is read up to this much; the
 #: rest is left unread and the connection dropped (an endless or bomb body cannot fill memory).
 MAX_SMALL_BODY = 1 << 20
+
+
+def proxy_manager(proxy: str, **options) -> urllib3.ProxyManager:
+    """A pool through ``proxy``; the user and password of ``http://user:pass@proxy:3128`` (as curl and docker read
+    HTTPS_PROXY) go in ``Proxy-Authorization``, which urllib3 does not derive from the URL itself."""
+    parts = urlsplit(proxy)
+    if parts.username is None:
+        return urllib3.ProxyManager(proxy, **options)
+    netloc = parts.hostname if ":" not in (parts.hostname or "") else f"[{parts.hostname}]"
+    bare = urlunsplit((parts.scheme, f"{netloc}:{parts.port}" if parts.port else netloc, parts.path, "", ""))
+    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return urllib3.ProxyManager(bare, proxy_headers=urllib3.make_headers(proxy_basic_auth=credentials), **options)
 
 
 class Response:
@@ -119,7 +131,7 @@ class Transport:
             manager = self._managers.get(proxy)
             if manager is None:
                 options = {"maxsize": self._pool, "ssl_context": self.ssl_context}
-                manager = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+                manager = proxy_manager(proxy, **options) if proxy else urllib3.PoolManager(**options)
                 self._managers[proxy] = manager
             return manager
 
@@ -136,7 +148,7 @@ class Transport:
         if verify:
             raw = self._manager(proxy).urlopen(method, url, **options)
         else:  # the scheme probe through a proxy: only whether TLS answers, no trust involved
-            insecure = urllib3.ProxyManager(proxy, cert_reqs="CERT_NONE") if proxy else \
+            insecure = proxy_manager(proxy, cert_reqs="CERT_NONE") if proxy else \
                 urllib3.PoolManager(cert_reqs="CERT_NONE")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", InsecureRequestWarning)

@@ -169,14 +169,25 @@ class ForwardProxy(LoopbackServer):
     """A plain HTTP forward proxy on loopback (absolute-URI requests; CONNECT refused), sending every
     request to one upstream registry whatever host it names. ``hosts_seen``: the hosts clients asked for."""
 
-    def __init__(self, upstream: "Registry"):
+    def __init__(self, upstream: "Registry", credentials: str = ""):
         super().__init__()
         self.upstream = upstream
         self.hosts_seen: list = []
+        self.credentials = credentials  # "user:password" a corporate proxy demands (407 without)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def refused(self, handler) -> bool:
+        """Answer 407 to a request without this proxy's credentials (Proxy-Authorization: Basic)."""
+        import base64
+
+        wanted = "Basic " + base64.b64encode(self.credentials.encode()).decode()
+        if not self.credentials or handler.headers.get("Proxy-Authorization") == wanted:
+            return False
+        send(handler, 407, {"Proxy-Authenticate": 'Basic realm="corp"'}, b"")
+        return True
 
     def handler_class(self):
         from urllib.parse import urlsplit
@@ -186,9 +197,12 @@ class ForwardProxy(LoopbackServer):
         class Handler(QuietHandler):
             def do_CONNECT(self):
                 outer.hosts_seen.append(("CONNECT", self.path))
-                send(self, 405, {}, b"")
+                if not outer.refused(self):
+                    send(self, 405, {}, b"")
 
             def relay(self):
+                if outer.refused(self):
+                    return
                 target = urlsplit(self.path)
                 outer.hosts_seen.append((self.command, target.netloc))
                 path = target.path + (f"?{target.query}" if target.query else "")

@@ -237,3 +237,26 @@ def test_registries_are_reached_through_https_proxy_as_docker_does(project, sour
     assert registry.digest("m/postgres", "15") == source.digest("library/postgres", "15")
     assert ("CONNECT", name) in proxy.hosts_seen, "HTTPS is tried first, through the proxy"
     assert {host for method, host in proxy.hosts_seen if method != "CONNECT"} == {name}
+
+
+def test_a_proxy_that_wants_credentials_gets_them_from_the_proxy_url(project, source, registry):
+    """HTTPS_PROXY=http://user:pass@proxy: urllib3 does not send Proxy-Authorization by itself; a corporate proxy
+    then answered 407 and the error said only MaxRetryError."""
+    from harness import ForwardProxy
+
+    proxy = ForwardProxy(registry, credentials="corp\\bob:pa:ss@1").start()
+    name = f"registry.acrtasks.test:{registry.port}"
+    authed = proxy.url.replace("http://", "http://corp%5Cbob:pa%3Ass%401@")
+    try:
+        _deps(project, source, f'[registry]\ninsecure_hosts = ["{name}"]\n')
+        ok = project.inv("push-deps", "--deps-namespace", f"{name}/m",
+                         env={"HTTPS_PROXY": authed, "HTTP_PROXY": authed, "NO_PROXY": ""})
+        wrong = proxy.url.replace("http://", "http://corp%5Cbob:nope@")
+        refused = project.inv("push-deps", "--deps-namespace", f"{name}/other",
+                              env={"HTTPS_PROXY": wrong, "HTTP_PROXY": wrong, "NO_PROXY": "", "ACRTASKS_RETRY_BACKOFF": "0"})
+    finally:
+        proxy.stop()
+    assert ok.returncode == 0, ok.stderr + ok.stdout
+    assert registry.digest("m/postgres", "15") == source.digest("library/postgres", "15")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "the proxy failed" in refused.stdout + refused.stderr and "nope" not in refused.stdout + refused.stderr

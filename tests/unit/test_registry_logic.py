@@ -288,3 +288,16 @@ def test_a_plain_http_realm_is_refused_unless_docker_would_allow_plain_http(monk
         assert "plain http" in str(raised.value) or "not an http(s) URL" in str(raised.value)
     assert client._plain_http_ok("127.0.0.1") and client._plain_http_ok("insecure.example.com")
     assert not client._plain_http_ok("auth.example.com")
+
+
+def test_an_upload_answer_without_location_is_a_registry_error_not_a_keyerror():
+    from acrtasks.errors import RegistryError
+    from acrtasks.registry.client import upload_location
+
+    class Answer:
+        url, status_code, headers = "http://r.io:5000/v2/a/blobs/uploads/", 202, {}
+
+    with pytest.raises(RegistryError, match="r.io:5000: its answer to an upload .202. has no Location"):
+        upload_location(Answer())
+    Answer.headers = {"Location": "/v2/a/blobs/uploads/u1?state=x"}
+    assert upload_location(Answer()) == "http://r.io:5000/v2/a/blobs/uploads/u1?state=x"
