@@ -87,14 +87,23 @@ def tar_file(name: str, data: bytes) -> bytes:
 TAR_END = b"\0" * tarfile.RECORDSIZE  # two zero blocks, padded to a record, as tar(1) writes
 
 
-def extract_files(tar: tarfile.TarFile, directory: Path, hashed: bool = False) -> Dict[str, Tuple[str, int]]:
-    """Every regular file of a tar read as a stream (``r|``) whose name stays inside ``directory``, written
-    there in 1 MiB pieces; name -> (its ``sha256:`` digest when ``hashed``, else "", its size)."""
+def extract_files(tar: tarfile.TarFile, directory: Path, hashed: bool = False, wanted=lambda name: True,
+                  max_files: Optional[int] = None, max_bytes: Optional[int] = None) -> Dict[str, Tuple[str, int]]:
+    """Every regular file of a tar read as a stream (``r|``) whose name stays inside ``directory`` and that
+    ``wanted`` takes, written there in 1 MiB pieces; name -> (its ``sha256:`` digest when ``hashed``, else "", its
+    size). ``max_files``/``max_bytes``: past either, BundleError (a 2 MiB bundle of zeros wrote 3 GiB)."""
     found: Dict[str, Tuple[str, int]] = {}
+    total = 0
     for member in tar:
         name = safe_member_name(member.name)
-        if not member.isfile() or not name:
+        if not member.isfile() or not name or not wanted(name):
             continue
+        if max_files is not None and len(found) >= max_files:
+            raise BundleError(f"{tar.name or 'the archive'}: more than {max_files} files; not a bundle acrtasks wrote")
+        if max_bytes is not None and total + member.size > max_bytes:
+            raise BundleError(f"{tar.name or 'the archive'}: unpacks to more than {max_bytes >> 20} MiB, far more "
+                              "than it holds packed; refused (a compression bomb, or not a bundle acrtasks wrote)")
+        total += member.size
         target = directory / name
         target.parent.mkdir(parents=True, exist_ok=True)
         source = tar.extractfile(member)
@@ -283,10 +292,13 @@ class LayoutReader:
             raise self._bad(f"not a readable tar ({exc}); the file is truncated or corrupt") from None
 
     def _unpack_gzip(self) -> None:
+        """Only a layout's own files (``blobs/sha256/<hex>`` and the few top-level ones), at most
+        :data:`MAX_BUNDLE_FILES` of them, unpacking to at most :data:`MAX_UNPACK_RATIO` times the packed size."""
         assert self._dir is not None
         try:
             with tarfile.open(self.path, "r|gz") as tar:
-                extract_files(tar, self._dir)
+                extract_files(tar, self._dir, wanted=is_layout_file, max_files=MAX_BUNDLE_FILES,
+                              max_bytes=max(self.path.stat().st_size * MAX_UNPACK_RATIO, 64 << 20))
         except (tarfile.TarError, EOFError, gzip.BadGzipFile, OSError) as exc:
             if isinstance(exc, OSError) and not isinstance(exc, (EOFError, gzip.BadGzipFile)) \
                     and exc.errno is not None:
@@ -297,12 +309,17 @@ class LayoutReader:
 
     def names(self) -> List[str]:
         if self._dir is not None:
-            return sorted(str(p.relative_to(self._dir)) for p in self._dir.rglob("*") if p.is_file())
+            return sorted(str(p.relative_to(self._dir)) for p in self._dir.rglob("*")
+                          if p.is_file() and not p.is_symlink())
         return sorted(self._members)
 
     def has(self, name: str) -> bool:
         if self._dir is not None:
-            return (self._dir / name).is_file()
+            path = self._dir / name
+            inside = os.path.realpath(self._dir) + os.sep
+            if path.is_symlink() or (path.exists() and not os.path.realpath(path).startswith(inside)):
+                raise self._bad(f"{name} is a symbolic link; a bundle's files are its own, never links out of it")
+            return path.is_file()
         return name in self._members
 
     def size(self, name: str) -> int:
@@ -391,9 +408,17 @@ class LayoutReader:
         entries = data.get("manifests") if isinstance(data, dict) else None
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise self._bad("index.json has no list of manifests")
+        names = set()
         for entry in entries:
-            if not is_digest(entry.get("digest", "")):
-                raise self._bad(f"index.json has a bad digest {entry.get('digest')!r}")
+            digest, annotations = entry.get("digest"), entry.get("annotations", {})
+            if not isinstance(digest, str) or not is_digest(digest):
+                raise self._bad(f"index.json has a bad digest {str(digest)[:80]!r}")
+            if not isinstance(annotations, dict) or not isinstance(entry.get("size", 0), int):
+                raise self._bad(f"index.json's entry {digest} has malformed annotations or size")
+            name = annotations.get("org.opencontainers.image.ref.name")
+            if name is not None and name in names:  # the check would take one entry, the copy another
+                raise self._bad(f"index.json names {str(name)[:200]!r} twice")
+            names.add(name)
         return entries
 
     def manifest(self, digest: str) -> Manifest:
@@ -425,6 +450,19 @@ class LayoutSource:
 
     def open_blob(self, digest: str, size: int) -> Tuple[Iterator[bytes], Callable[[], None]]:
         return self.reader.chunks(blob_path(digest))
+
+
+#: A bundle of a product holds a few hundred blobs; a gzip bundle holding more files is not one of ours.
+MAX_BUNDLE_FILES = 10_000
+#: Layers compress a few times at most: a gzip bundle unpacking to more than this times its size is a bomb.
+MAX_UNPACK_RATIO = 100
+_LAYOUT_FILE = re.compile(r"(blobs/sha256/[0-9a-f]{64}|oci-layout|index\.json|manifest\.json|"
+                          r"acrtasks-bundle\.json|checksums\.sha256)\Z")
+
+
+def is_layout_file(name: str) -> bool:
+    """A file an OCI layout (and acrtasks' bundle) holds; anything else in a gzip bundle is not unpacked."""
+    return bool(_LAYOUT_FILE.match(name))
 
 
 def safe_member_name(name: str) -> Optional[str]:

@@ -78,6 +78,7 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
     console = Console()
     opened = bundles.open_bundle(Path(bundle))
     with opened.reader:
+        _same_project(run, opened, bundle)
         console.say(f"verified {bundle}: {opened.files} files, {opened.bytes} bytes; {opened.project} "
                     f"{opened.version}, {len(opened.images)} image(s)")
         if check:
@@ -124,3 +125,19 @@ def pull(c, component=None, deps=False, registry=None, version=None, layout=None
     failed = [s for s in results if s.status != "pulled"]
     if failed:
         raise OperationFailed(f"{len(failed)} of {len(results)} pull(s) failed")
+
+
+def _same_project(run, opened, bundle) -> None:
+    """A bundle of another project would merge its images into this one's release record: refused (checked by
+    --check too), where a build.toml says which project this is."""
+    from ..config import find_config
+    from ..errors import ConfigError
+
+    try:
+        find_config(str(run.project_dir) if run.project_dir else None)
+    except ConfigError:
+        return  # no build.toml (a bare --check): nothing to compare with
+    project = run.config().project
+    if opened.project != project:
+        raise UsageError(f"bundle {bundle} holds project {opened.project[:100]!r}, not {project!r} (build.toml "
+                         "[project] name); nothing imported")

@@ -408,3 +408,21 @@ def test_one_platform_asked_is_the_load_platform(release, tmp_path):
     assert json.loads(files["acrtasks-bundle.json"])["load_platform"] == "linux/arm64/v8"
     loaded = [tag for entry in json.loads(files["manifest.json"]) for tag in entry["RepoTags"]]
     assert any("minio" in tag for tag in loaded), loaded
+
+
+def test_a_bundle_of_another_project_is_refused_by_check_and_import(release, tmp_path):
+    """It imported silently and merged its images into this project's release record."""
+    (tmp_path / "other").mkdir()
+    other = Project(tmp_path / "other")
+    other.write()
+    config = other.root / "build.toml"
+    config.write_text(config.read_text().replace('name = "demo"', 'name = "shop"'))
+    target = Registry().start()
+    try:
+        for args in (["--check"], ["--registry", target.host]):
+            refused = other.inv("import", str(release.bundle), *args, env=release.env)
+            assert refused.returncode == 2, refused.stdout + refused.stderr
+            assert "holds project 'demo', not 'shop'" in refused.stderr
+        assert target.repositories() == []
+    finally:
+        target.remove()

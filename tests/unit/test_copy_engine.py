@@ -360,3 +360,68 @@ def test_an_index_entrys_platform_of_any_shape_is_a_name_never_a_traceback():
     assert platform_of({"platform": {"os": "linux\x1b[2K", "architecture": "arm64", "variant": "v8"}}) == \
         "linux\\x1b[2K/arm64/v8"
     assert not platform_matches({"platform": ["linux"]}, "linux/amd64")
+
+
+def _layout_dir(tmp_path, index):
+    bundle = tmp_path / "bundle"
+    (bundle / "blobs" / "sha256").mkdir(parents=True)
+    (bundle / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (bundle / "index.json").write_text(json.dumps(index))
+    return bundle
+
+
+@pytest.mark.parametrize("entries, words", [
+    ([{"digest": 12345, "size": 1}], "bad digest '12345'"),
+    ([{"digest": "sha256:" + "a" * 64, "size": 1, "annotations": ["x"]}], "malformed annotations or size"),
+    ([{"digest": "sha256:" + "a" * 64, "size": 1, "annotations": {"org.opencontainers.image.ref.name": "r"}},
+      {"digest": "sha256:" + "b" * 64, "size": 1, "annotations": {"org.opencontainers.image.ref.name": "r"}}],
+     "names 'r' twice"),
+])
+def test_a_bundle_index_of_any_shape_is_one_bundle_error(tmp_path, entries, words):
+    from acrtasks.copy.layout import LayoutReader
+    from acrtasks.errors import BundleError
+
+    reader = LayoutReader(_layout_dir(tmp_path, {"schemaVersion": 2, "manifests": entries}))
+    with pytest.raises(BundleError, match=words):
+        reader.index()
+
+
+def test_a_bundle_directory_never_reads_through_a_link_out_of_it(tmp_path):
+    from acrtasks.copy.layout import LayoutReader
+    from acrtasks.errors import BundleError
+
+    bundle = _layout_dir(tmp_path, {"schemaVersion": 2, "manifests": []})
+    secret = tmp_path / "secret"
+    secret.write_text("not the bundle's")
+    (bundle / "blobs" / "sha256" / ("c" * 64)).symlink_to(secret)
+    reader = LayoutReader(bundle)
+    assert f"blobs/sha256/{'c' * 64}" not in reader.names()
+    with pytest.raises(BundleError, match="is a symbolic link"):
+        reader.has(f"blobs/sha256/{'c' * 64}")
+
+
+def test_a_gzip_bundle_unpacks_only_layout_files_and_not_a_bomb(tmp_path):
+    """A 2 MiB bundle wrote 3 GiB to $TMPDIR; another made 296,000 temporary files."""
+    import gzip
+    import io
+
+    from acrtasks.copy.layout import LayoutReader
+    from acrtasks.errors import BundleError
+
+    def tar_gz(path, members):
+        with gzip.open(path, "wb") as raw, tarfile.open(fileobj=raw, mode="w|") as tar:
+            for name, data in members:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+    stray = tmp_path / "stray.tar.gz"
+    tar_gz(stray, [("oci-layout", b"{}"), ("index.json", b'{"manifests": []}'), ("notes/x.txt", b"x" * 10)])
+    reader = LayoutReader(stray)
+    assert reader.names() == ["index.json", "oci-layout"]  # the rest never written
+    reader.close()
+    bomb = tmp_path / "bomb.tar.gz"
+    tar_gz(bomb, [("oci-layout", b"{}"), (f"blobs/sha256/{'d' * 64}", b"\0" * (80 << 20))])
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(BundleError, match="unpacks to more than 64 MiB"):
+        LayoutReader(bomb)
