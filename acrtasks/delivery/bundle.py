@@ -319,9 +319,20 @@ def _check_blobs(reader: LayoutReader, digest: str, listed: Dict[str, str]) -> N
     manifest = reader.manifest(digest)
     for child in manifest.children():
         _check_blobs(reader, child["digest"], listed)
-    for blob, _size in manifest.blobs():
+        _check_size(reader, child["digest"], child.get("size"))
+    for blob, size in manifest.blobs():
         if blob_path(blob) not in listed:
             raise BundleError(f"bundle {reader.path}: {blob_path(blob)} is missing")
+        _check_size(reader, blob, size)
+
+
+def _check_size(reader: LayoutReader, digest: str, size) -> None:
+    """A descriptor's size is its blob's: checked before import, so a verified bundle imports whole."""
+    from ..copy.layout import blob_path
+
+    if isinstance(size, int) and reader.size(blob_path(digest)) != size:
+        raise BundleError(f"bundle {reader.path}: {blob_path(digest)} is {reader.size(blob_path(digest))} bytes; "
+                          f"its descriptor says {size}")
 
 
 def registry_targets(bundle: Bundle, settings: Settings) -> List[Tuple[BundleImage, ImageRef]]:
