@@ -32,13 +32,13 @@ from .engines import (
 )
 from .acr import AcrRegistry
 from .fakes import TokenServer
-from .processes import HarnessError, free_port, git, stop_process, wait_for
+from .processes import HarnessError, free_port, git, peak_rss_child, stop_process, wait_for
 from .proxies import CredentialTrap, Elsewhere, FaultyRegistry, ForwardProxy, LatencyRelay, TunnelProxy
 from .registries import Registry, RegistryWriter, make_layer, make_tls
-from .servers import LoopbackServer, QuietHandler, SilentServer, forward, read_body, send
+from .servers import LoopbackServer, QuietHandler, SilentServer, forward, gzip_bomb, read_body, send
 
 __all__ = ["AcrRegistry", "BASE_IMAGE", "ENGINE_KINDS", "Bridge", "CredentialTrap", "DockerEngine", "Elsewhere",
            "EngineKind", "FaultyRegistry", "ForwardProxy", "HarnessError", "LatencyRelay",
            "LoopbackServer", "QuietHandler", "Registry", "RegistryWriter", "SilentServer", "TokenServer", "TunnelProxy",
-           "engine_reachable", "ensure_base_image", "find_kind", "forward", "free_port", "git", "make_layer", "make_tls", "read_body",
+           "engine_reachable", "ensure_base_image", "find_kind", "forward", "free_port", "git", "gzip_bomb", "make_layer", "peak_rss_child", "make_tls", "read_body",
            "send", "stop_process", "wait_for"]

@@ -47,3 +47,21 @@ def git(root: Path, *args: str) -> str:
                            "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false", *args], cwd=root, check=True,
                           capture_output=True, text=True, timeout=30)
     return done.stdout
+
+
+#: Appended to a child's code: its own peak RSS in KiB (VmHWM: ru_maxrss would carry the parent's across fork).
+_PEAK = ('\nprint("peak", next(line.split()[1] for line in open("/proc/self/status") '
+         'if line.startswith("VmHWM:")))\n')
+
+
+def peak_rss_child(code: str, *args: str, env: Optional[dict] = None, cwd: Optional[Path] = None):
+    """Run ``code`` in a child Python (bounded: 120 s); its stdout lines but the last, and its peak RSS in MiB.
+    How the memory tests measure a client reading a hostile answer against a baseline in the same run."""
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", code + _PEAK, *args], capture_output=True, text=True,
+                            timeout=120, cwd=cwd, env=env)
+    lines = result.stdout.splitlines()
+    if result.returncode != 0 or not lines or not lines[-1].startswith("peak "):
+        raise HarnessError(f"the child failed: {result.stdout}{result.stderr}")
+    return lines[:-1], int(lines[-1].split()[1]) >> 10

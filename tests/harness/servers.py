@@ -141,3 +141,12 @@ class SilentServer:
         self._socket.close()
         for connection in self._held:
             connection.close()
+
+
+def gzip_bomb(mib: int) -> bytes:
+    """``mib`` MiB of zeros gzip'd (about a thousandth of that): a body that decodes to far more than it is."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: a gzip wrapper
+    zeros = b"\0" * (1 << 20)
+    return b"".join([*(packer.compress(zeros) for _ in range(mib)), packer.flush()])

@@ -10,13 +10,11 @@ urllib3 2.8; with urllib3 1.26, 128 MiB for the gzip bomb (hence ``urllib3>=2.6`
 import hashlib
 import http.server
 import json
-import subprocess
-import sys
 import threading
-import zlib
 from pathlib import Path
 
 import pytest
+from harness import gzip_bomb, peak_rss_child
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,15 +28,7 @@ try:
     print("read")
 except Exception as exc:
     print(type(exc).__name__, exc)
-# VmHWM: this process image's own peak (ru_maxrss would carry the parent's across fork and exec)
-print("peak", next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))  # KiB
 """
-
-
-def _gzip_bomb(size: int) -> bytes:
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: a gzip wrapper
-    zeros = b"\0" * (1 << 20)
-    return b"".join([*(packer.compress(zeros) for _ in range(size >> 20)), packer.flush()])
 
 
 class _Source(http.server.ThreadingHTTPServer):
@@ -50,7 +40,7 @@ def source():
     small = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                         "config": {}, "layers": []}).encode()
     big = b'{"schemaVersion": 2, "pad": "' + b"a" * BIG + b'"}'
-    bomb = _gzip_bomb(256 << 20)
+    bomb = gzip_bomb(256)
     assert len(bomb) < 1 << 20
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -103,11 +93,8 @@ def source():
 
 
 def _child(host: str, shape: str):
-    result = subprocess.run([sys.executable, "-c", CHILD, host, shape], capture_output=True, text=True,
-                            timeout=120, cwd=REPO, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})
-    lines = result.stdout.splitlines()
-    assert result.returncode == 0 and lines and lines[-1].startswith("peak "), result.stdout + result.stderr
-    return lines[0], int(lines[-1].split()[1]) >> 10  # MiB
+    lines, peak = peak_rss_child(CHILD, host, shape, cwd=REPO, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})
+    return lines[0], peak  # MiB
 
 
 @pytest.mark.parametrize("shape", ["length", "chunked", "close", "gzip"])

@@ -5,14 +5,12 @@ The client runs in a child process that reports its own peak RSS against a child
 measured in the same run (the way test_manifest_memory.py measures manifests)."""
 
 import http.server
-import subprocess
-import sys
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import pytest
+from harness import gzip_bomb, peak_rss_child
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD = """
@@ -23,7 +21,6 @@ try:
     print("answered")
 except Exception as exc:
     print(type(exc).__name__, exc)
-print("peak", next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))  # KiB
 """
 
 
@@ -32,14 +29,8 @@ class _Server(http.server.ThreadingHTTPServer):
     block_on_close = False
 
 
-def _bomb() -> bytes:
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
-    zeros = b"\0" * (1 << 20)
-    return b"".join([*(packer.compress(zeros) for _ in range(512)), packer.flush()])  # 512 MiB unpacked
-
-
 def serve(shape: str):
-    bomb = _bomb() if shape == "gzip" else b""
+    bomb = gzip_bomb(512) if shape == "gzip" else b""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -85,12 +76,9 @@ def serve(shape: str):
 
 def _child(host: str, timeout: str = "60"):
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", CHILD, host], capture_output=True, text=True, timeout=120,
-                            cwd=REPO, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO),
-                                           "ACRTASKS_REGISTRY_TIMEOUT": timeout})
-    lines = result.stdout.splitlines()
-    assert result.returncode == 0 and lines and lines[-1].startswith("peak "), result.stdout + result.stderr
-    return lines[0], int(lines[-1].split()[1]) >> 10, time.monotonic() - started
+    lines, peak = peak_rss_child(CHILD, host, cwd=REPO, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO),
+                                                            "ACRTASKS_REGISTRY_TIMEOUT": timeout})
+    return lines[0], peak, time.monotonic() - started
 
 
 @pytest.mark.parametrize("shape", ["endless", "gzip", "endless401"])
