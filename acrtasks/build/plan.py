@@ -112,6 +112,7 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
                 raise PreflightError(f"component {component.name!r}: secret {secret_id} comes from {source}, "
                                      "which is not a readable file")
         args = settings.build_args_from(component)
+        values = {name: value for name, (value, _) in args.items()}
         text = dockerfile_text(component.name, dockerfile)
         steps.append(
             BuildStep(
@@ -119,7 +120,7 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
                 context=component.context,
                 dockerfile=component.dockerfile,
                 target=component.target,
-                build_args={name: value for name, (value, _) in args.items()},
+                build_args=values,
                 labels=dict(labels),
                 refs=tuple(refs),
                 secrets=component.secrets,
@@ -130,8 +131,7 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
                 sbom=config.sbom and not drop,
                 sbom_generator=config.sbom_generator,
                 arg_sources=tuple((name, where) for name, (_, where) in args.items()),
-                bases=tuple(dockerfile_bases(text, {name: value for name, (value, _) in args.items()},
-                                             config.image_prefix)),
+                bases=tuple(dockerfile_bases(text, values, config.image_prefix)),
             )
         )
     return steps

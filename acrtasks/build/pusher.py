@@ -291,7 +291,7 @@ def refuse_overwrites(clients, settings, engine: Engine, steps: Sequence[PushSte
     ref's mere presence) against the local image's label. One line naming the first; ``--force`` pushes anyway."""
     from ..copy.remote import RegistrySource
     from ..delivery import record as records
-    from ..errors import Kind, RegistryError, RegistryPreflightError
+    from ..errors import RegistryPreflightError
     from .changes import short
     from .inputs import LABEL
 
@@ -305,15 +305,10 @@ def refuse_overwrites(clients, settings, engine: Engine, steps: Sequence[PushSte
         if theirs and theirs != mine:
             problems.append(f"{step.refs[0]} holds a build of other inputs ({short(theirs)}, this one "
                             f"{short(mine) or 'unlabelled'})")
-        elif not entry:
-            try:
-                held = RegistrySource(clients.get(step.refs[0].host), step.refs[0].repository).digest(step.refs[0].tag)
-            except RegistryError as exc:
-                if exc.kind != Kind.NOT_FOUND:
-                    raise
-                held = None
-            if held:
-                problems.append(f"{step.refs[0]} exists and no release record says what it was built from")
+        elif not entry:  # digest(): None when the registry has no such tag
+            ref = step.refs[0]
+            if RegistrySource(clients.get(ref.host), ref.repository).digest(ref.tag):
+                problems.append(f"{ref} exists and no release record says what it was built from")
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise RegistryPreflightError(f"nothing pushed: version {settings.version} (from [build] version_from = "

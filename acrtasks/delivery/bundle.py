@@ -330,9 +330,9 @@ def _check_size(reader: LayoutReader, digest: str, size) -> None:
     """A descriptor's size is its blob's: checked before import, so a verified bundle imports whole."""
     from ..copy.layout import blob_path
 
-    if isinstance(size, int) and reader.size(blob_path(digest)) != size:
-        raise BundleError(f"bundle {reader.path}: {blob_path(digest)} is {reader.size(blob_path(digest))} bytes; "
-                          f"its descriptor says {size}")
+    name = blob_path(digest)
+    if isinstance(size, int) and reader.size(name) != size:
+        raise BundleError(f"bundle {reader.path}: {name} is {reader.size(name)} bytes; its descriptor says {size}")
 
 
 def registry_targets(bundle: Bundle, settings: Settings) -> List[Tuple[BundleImage, ImageRef]]:

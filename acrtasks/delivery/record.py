@@ -66,14 +66,11 @@ class Record(NamedTuple):
         return json.dumps(body, indent=2, sort_keys=True).encode()
 
 
-def components_of(found: Optional[Record], selected: Sequence[str]) -> List[str]:
+def components_of(found: Record, selected: Sequence[str]) -> List[str]:
     """The components a task takes of a recorded release: the record's, narrowed by ``--component``; a
-    component the record does not hold is an error naming what it holds. ``found`` None: ``selected`` as given
-    (the caller falls back to build.toml)."""
+    component the record does not hold is an error naming what it holds."""
     from ..config import component_names
 
-    if found is None:
-        return list(selected)
     names = component_names(selected, sorted(found.components))
     missing = [name for name in names if name not in found.components]
     if missing:

@@ -261,9 +261,10 @@ class RegistryClient:
         base = self._base()
         url = path if path.startswith("http") else base + path
         own = same_origin(url, base)  # the registry's credentials go to its own scheme, host and port alone
-        if not own and urlsplit(url).scheme == "http" and urlsplit(base).scheme == "https" \
-                and not self._plain_http_ok(urlsplit(url).hostname or ""):
-            raise self.fail(f"{self.host} sent {method} {path} to plain http:// ({urlsplit(url).netloc}); refusing "
+        target = urlsplit(url)
+        if not own and target.scheme == "http" and base.startswith("https:") \
+                and not self._plain_http_ok(target.hostname or ""):
+            raise self.fail(f"{self.host} sent {method} {path} to plain http:// ({target.netloc}); refusing "
                             "to send anything in clear (list the host in [registry] insecure_hosts if that is "
                             "intended)", Kind.OTHER)
         tries = self.tries if retry else 1
@@ -315,9 +316,8 @@ class RegistryClient:
             if status == 404:
                 raise self.fail(f"{self.host}: {path} not found ({detail or 404})", Kind.NOT_FOUND, status)
             kind = Kind.TRANSIENT if status in TRANSIENT_STATUS else Kind.OTHER
-            error = self.fail(f"{self.host}: {method} {path} answered {status} {detail}".strip(), kind, status)
-            error.retry_after = response.headers.get("Retry-After")
-            raise error
+            raise self.fail(f"{self.host}: {method} {path} answered {status} {detail}".strip(), kind, status,
+                            response.headers.get("Retry-After"))
 
     def _sleep(self, attempt: int, retry_after: Optional[str]) -> None:
         time.sleep(self._delay(attempt, retry_after))
@@ -325,9 +325,10 @@ class RegistryClient:
     def _delay(self, attempt: int, retry_after: Optional[str]) -> float:
         return retry.delay(attempt, self.backoff, retry_after)
 
-    def fail(self, message: str, kind: Kind = Kind.OTHER, status: Optional[int] = None) -> RegistryError:
+    def fail(self, message: str, kind: Kind = Kind.OTHER, status: Optional[int] = None,
+             retry_after: Optional[str] = None) -> RegistryError:
         """An error about this registry (the copy ends use it too, so every error names its host)."""
-        return RegistryError(message, kind, status, host=self.host)
+        return RegistryError(message, kind, status, host=self.host, retry_after=retry_after)
 
     def check_login(self) -> None:
         """Verify the credentials against ``/v2/`` like ``docker login`` does; raise kind ``auth`` if refused."""
