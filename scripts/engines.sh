@@ -22,36 +22,52 @@ case "${VERSION_CODENAME:-}" in
   *) echo "engines: Debian 12 (bookworm) or 13 (trixie) expected, not '${VERSION_CODENAME:-unknown}'" >&2; exit 1 ;;
 esac
 
-cache=.cache/engines/$other
-if [ -x "$cache/root/usr/sbin/dockerd" ] && [ -x "$cache/root/usr/bin/docker-registry" ] && [ -f "$cache/done" ]; then
-  exit 0
-fi
-
 # The archive the host already uses: the repository of its own release (not -security, not -updates).
 archive=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 2>/dev/null |
           awk -v suite="$VERSION_CODENAME" '$2 == suite { print $1; exit }')
 if [ -z "$archive" ]; then
-  echo "engines: no apt source for '$VERSION_CODENAME' on this machine to fetch '$other' from" >&2
+  echo "engines: no apt source for '$VERSION_CODENAME' on this machine to fetch other releases' packages from" >&2
   exit 1
 fi
 
-rm -rf "$cache"
-mkdir -p "$cache/apt/lists/partial" "$cache/apt/cache/archives/partial" "$cache/debs" "$cache/root"
-echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $archive $other main" > "$cache/apt/sources.list"
-apt_own=(
-  -o "Dir::Etc::SourceList=$PWD/$cache/apt/sources.list" -o Dir::Etc::SourceParts=/nonexistent
-  -o "Dir::State::Lists=$PWD/$cache/apt/lists" -o "Dir::Cache=$PWD/$cache/apt/cache"
-  -o Dir::State::status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root
-  -o "APT::Architecture=$(dpkg --print-architecture)" -q
-)
-echo "engines: fetching ${packages[*]} from $archive $other"
-apt-get "${apt_own[@]}" update >/dev/null
-(cd "$cache/debs" && apt-get "${apt_own[@]}" download "${packages[@]}" >/dev/null)
-for deb in "$cache"/debs/*.deb; do
-  dpkg-deb -x "$deb" "$cache/root"
-done
-rm -rf "$cache/apt"  # the lists are 10 MB; the .debs stay, to show what was unpacked
-libs=$(find "$PWD/$cache/root" -maxdepth 3 -type d -name '*-linux-gnu' | paste -sd: -)
-LD_LIBRARY_PATH="$libs" "$cache/root/usr/sbin/dockerd" --version  # it runs here, or provisioning fails
-"$cache/root/usr/bin/docker-registry" --version
-touch "$cache/done"
+# unpack SUITE PACKAGE...: download the packages (and nothing they depend on) of SUITE and unpack them under
+# .cache/engines/SUITE/root.
+unpack() {
+  local suite=$1 cache=.cache/engines/$1
+  shift
+  rm -rf "$cache"
+  mkdir -p "$cache/apt/lists/partial" "$cache/apt/cache/archives/partial" "$cache/debs" "$cache/root"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $archive $suite main" > "$cache/apt/sources.list"
+  local apt_own=(
+    -o "Dir::Etc::SourceList=$PWD/$cache/apt/sources.list" -o Dir::Etc::SourceParts=/nonexistent
+    -o "Dir::State::Lists=$PWD/$cache/apt/lists" -o "Dir::Cache=$PWD/$cache/apt/cache"
+    -o Dir::State::status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root
+    -o "APT::Architecture=$(dpkg --print-architecture)" -q
+  )
+  echo "engines: fetching $* from $archive $suite"
+  apt-get "${apt_own[@]}" update >/dev/null
+  (cd "$cache/debs" && apt-get "${apt_own[@]}" download "$@" >/dev/null)
+  for deb in "$cache"/debs/*.deb; do
+    dpkg-deb -x "$deb" "$cache/root"
+  done
+  rm -rf "$cache/apt"  # the lists are 10 MB (sid's 20); the .debs stay, to show what was unpacked
+}
+
+cache=.cache/engines/$other
+if ! { [ -x "$cache/root/usr/sbin/dockerd" ] && [ -x "$cache/root/usr/bin/docker-registry" ] &&
+       [ -f "$cache/done" ]; }; then
+  unpack "$other" "${packages[@]}"
+  libs=$(find "$PWD/$cache/root" -maxdepth 3 -type d -name '*-linux-gnu' | paste -sd: -)
+  LD_LIBRARY_PATH="$libs" "$cache/root/usr/sbin/dockerd" --version  # it runs here, or provisioning fails
+  "$cache/root/usr/bin/docker-registry" --version
+  touch "$cache/done"
+fi
+
+# Docker Compose v2 from sid (2.40 when this was written): the oracle that compose files and .env files are read
+# as compose reads them (tests/integration/test_compose_oracle.py). A static Go binary: it runs on Debian 12.
+compose=.cache/engines/sid/root/usr/libexec/docker/cli-plugins/docker-compose
+if ! { [ -x "$compose" ] && [ -f .cache/engines/sid/done ]; }; then
+  unpack sid docker-compose
+  "$compose" version
+  touch .cache/engines/sid/done
+fi

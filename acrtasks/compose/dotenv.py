@@ -13,16 +13,30 @@ rewrite one value and leave every other byte of the file as it was.
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from .template import Lookup, TemplateError, substitute
 
-_EXPORT = re.compile(r"export\s+")
+_EXPORT = re.compile(r"export[\t\n\f\r ]+")  # Go's \s is ASCII white space only: a no-break space is no separator
 _ESCAPE = re.compile(r"\\(?:[abcfnrtv$\"\\]|0\d{0,3})")
 _SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", '"': '"',
                    "\\": "\\"}
 _SPACE = "\t\v\f\r \x85\xa0"  # compose-go's isSpace: white space that is not a line break
+
+
+def _go_space(char: str) -> bool:
+    """Go's unicode.IsSpace: Python's str.isspace also takes the separators U+001C-U+001F, which Go does not."""
+    return char.isspace() and char not in "\x1c\x1d\x1e\x1f"
+
+
+def _go_rstrip(text: str) -> str:
+    """strings.TrimRightFunc(text, unicode.IsSpace)."""
+    end = len(text)
+    while end and _go_space(text[end - 1]):
+        end -= 1
+    return text[:end]
 
 
 class DotenvError(ValueError):
@@ -68,7 +82,7 @@ def parse(text: str, lookup: Optional[Lookup] = None) -> Tuple[Dict[str, str], L
 def _statement_start(text: str, pos: int) -> Optional[int]:
     """Past white space and ``#`` comment lines; None at the end of the text."""
     while True:
-        while pos < len(text) and text[pos].isspace():
+        while pos < len(text) and _go_space(text[pos]):
             pos += 1
         if pos >= len(text):
             return None
@@ -92,14 +106,14 @@ def _key(text: str, pos: int, line: int) -> Tuple[str, int, bool]:
         if char in _SPACE:
             continue
         if char in "=:\n":
-            key = text[start:index].rstrip()
+            key = _go_rstrip(text[start:index])
             if " " in key:
                 raise DotenvError(f"line {line}: key cannot contain a space")
             after = index + 1
             while after < len(text) and text[after] in _SPACE:
                 after += 1
             return key, after, char == "\n"
-        if not (char in "_.-[]" or char.isalpha() or char.isdigit()):
+        if not (char in "_.-[]" or unicodedata.category(char)[0] in "LN"):  # Go: IsLetter or IsNumber
             first_line = text[start:].split("\n", 1)[0]
             raise DotenvError(f"line {line}: unexpected character {char!r} in variable name {first_line!r}")
     return "", start, False  # compose-go: a last line without '=' is a value of the empty key
@@ -122,7 +136,7 @@ def _value(text: str, pos: int, key: str, line: int, values: Dict[str, str], loo
         comment = raw.find(" #")
         if comment >= 0:
             raw = raw[:comment]
-        raw = raw.rstrip()
+        raw = _go_rstrip(raw)
         return Entry(key, expand(raw), line, pos, pos + len(raw), ""), end
     chars: List[str] = []
     escaped = False

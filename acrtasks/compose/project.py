@@ -10,7 +10,7 @@ naming the file and line.
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Tuple, Type
+from typing import Dict, List, Mapping, Optional, Tuple, Type
 
 from ..errors import ConfigError, NamingError, UsageError
 from ..naming import ImageRef
@@ -70,29 +70,13 @@ def compose_images(path: Path, image_prefix: str, environ: Mapping[str, str]) ->
     """
     what = "[deps] compose_files:"
     text = inputs.read_text(path, what, ConfigError)
-    roots = inputs.compose_yaml(text, path, what, ConfigError)
-    root = roots[0] if roots else None
-    if root is None or root.tag.endswith(":null"):
+    services = _merged_services(inputs.compose_yaml(text, path, what, ConfigError), path)
+    if not services:
         return [], []
-    if not inputs.is_map(root):
-        raise ConfigError(f"{path}: the document must be a mapping")
-    check_templates(root, path, ConfigError)
     env = environment(path.parent, environ, ConfigError)
-    services = inputs.node_get(root, "services")
-    if services is None or services.tag.endswith(":null"):
-        return [], []
-    if not inputs.is_map(services):
-        raise ConfigError(f"{path}: 'services' must be a mapping")
     images, problems = [], []
-    for name_node, service in services.value:
-        name = name_node.value
-        if service.tag.endswith(":null"):
-            continue
-        if not inputs.is_map(service):
-            raise ConfigError(f"{path}: service {name!r} must be a mapping")
-        image = inputs.node_get(service, "image")
-        build = inputs.node_get(service, "build")
-        if image is None or (build is not None and not build.tag.endswith(":null")):
+    for name, (image, build) in services.items():
+        if image is None or build:
             continue
         if not inputs.is_str(image):
             raise ConfigError(f"{path}:{image.start_mark.line + 1}: services.{name}.image must be a string")
@@ -114,3 +98,35 @@ def compose_images(path: Path, image_prefix: str, environ: Mapping[str, str]) ->
             continue
         images.append(value)
     return images, problems
+
+
+def _merged_services(roots: list, path: Path) -> Dict[str, Tuple[Optional[object], bool]]:
+    """Each service's ``image`` node and whether it has ``build:``, over every YAML document of the file.
+
+    compose merges a file's documents in order, as it merges ``-f`` files: a later document's ``image`` replaces
+    an earlier one's, and a ``build`` in any of them makes the service one that is built.
+    """
+    merged: Dict[str, Tuple[Optional[object], bool]] = {}
+    for root in roots:
+        if root.tag.endswith(":null") and len(roots) == 1:
+            continue  # an empty file: nothing to read
+        if not inputs.is_map(root):  # an empty document among others too: compose refuses it
+            raise ConfigError(f"{path}: the document must be a mapping")
+        check_templates(root, path, ConfigError)
+        services = inputs.node_get(root, "services")
+        if services is None or services.tag.endswith(":null"):
+            continue
+        if not inputs.is_map(services):
+            raise ConfigError(f"{path}: 'services' must be a mapping")
+        for name_node, service in services.value:
+            name = name_node.value
+            if service.tag.endswith(":null"):
+                merged.setdefault(name, (None, False))
+                continue
+            if not inputs.is_map(service):
+                raise ConfigError(f"{path}: service {name!r} must be a mapping")
+            image, built = merged.get(name, (None, False))
+            build = inputs.node_get(service, "build")
+            merged[name] = (inputs.node_get(service, "image") or image,
+                            built or (build is not None and not build.tag.endswith(":null")))
+    return merged

@@ -17,10 +17,13 @@ from typing import Callable, List, Optional, Tuple
 
 Lookup = Callable[[str], Optional[str]]  # a variable's value, None when it is unset
 
-# compose-go: "\$(?i:(?P<escaped>\$)|(?P<named>[_a-z][_a-z0-9]*)|{(?:(?P<braced>...)}|(?P<invalid>)))"
+# compose-go: "\$(?i:(?P<escaped>\$)|(?P<named>[_a-z][_a-z0-9]*)|{(?:(?P<braced>...)}|(?P<invalid>)))".
+# Go's (?i) folds by Unicode's simple case folding: [a-z] also takes the long s (U+017F) and the Kelvin sign
+# (U+212A), but not the Turkish dotted and dotless i (U+0130, U+0131) that Python's re.I takes. Spelled out.
+_LETTER = "_A-Za-z\u017f\u212a"
 _PATTERN = re.compile(
-    r"\$(?i:(?P<escaped>\$)|(?P<named>[_a-z][_a-z0-9]*)"
-    r"|\{(?:(?P<braced>[_a-z][_a-z0-9]*(?::?[-+?](?:.*))?)\}|(?P<invalid>)))"
+    rf"\$(?:(?P<escaped>\$)|(?P<named>[{_LETTER}][{_LETTER}0-9]*)"
+    rf"|\{{(?:(?P<braced>[{_LETTER}][{_LETTER}0-9]*(?::?[-+?](?:.*))?)\}}|(?P<invalid>)))"
 )
 # The operators, in the order compose-go lists them; the one found first in the expression wins.
 _OPERATORS = (":?", "?", ":-", "-", ":+", "+")
@@ -92,7 +95,7 @@ def _expressions(substring: str, offset: int) -> List[Tuple[int, int, str]]:
 
 
 def _name(braced: str) -> str:
-    return re.match(r"[_A-Za-z][_A-Za-z0-9]*", braced).group(0)
+    return re.match(rf"[{_LETTER}][{_LETTER}0-9]*", braced).group(0)
 
 
 def _replacement(substring: str, lookup: Lookup, on_missing) -> str:

@@ -8,6 +8,7 @@ subclass the caller names) instead of a traceback halfway through the work.
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Optional, Type, Union
 
@@ -74,35 +75,15 @@ def load_json(text: str, path: Path, what: str, error: Type[UsageError] = UsageE
         raise error(f"{what} {path}: not valid JSON ({exc})") from None
 
 
-def load_yaml(text: str, path: Path, what: str, error: Type[UsageError] = UsageError) -> Any:
-    """Safe-load the one document of ``text``, refusing alias bombs and absurd nesting.
-
-    PyYAML shares aliased nodes instead of copying them, so loading itself is
-    cheap; it is walking the result (as we and every consumer do) that
-    explodes. The node graph is measured first, each node's expanded size
-    computed once, and a document past :data:`MAX_YAML_NODES` is refused;
-    the same loader then builds the data from those nodes (one parse).
-    """
-    import yaml
-
-    loader = _yaml_loader(text)
-    try:
-        roots = _bounded_nodes(loader, path, what, error)
-        if not roots:
-            return None
-        if len(roots) > 1:
-            raise error(f"{what} {path}: holds {len(roots)} YAML documents; one is expected")
-        try:
-            return loader.construct_document(roots[0])
-        except yaml.YAMLError as exc:
-            raise error(f"{what} {path}: not valid YAML ({_first_line(exc)})") from None
-    finally:
-        loader.dispose()
-
-
 def compose_yaml(text: str, path: Path, what: str, error: Type[UsageError] = UsageError) -> list:
-    """The node trees of every document of ``text`` (with their marks), with the same bounds as :func:`load_yaml`."""
-    loader = _yaml_loader(text)
+    """The node trees of every document of ``text`` (with their marks), read as compose and kubectl's Go YAML
+    reads them: a plain scalar's type is YAML 1.2's (:func:`plain_scalar_tag`), a key written twice in one mapping
+    is refused, and an alias bomb or absurd nesting is refused before anything walks the tree.
+
+    Only the node trees are built: callers need each value's place (set-images edits it in the text), and
+    PyYAML's constructors are YAML 1.1's.
+    """
+    loader = _Go12Loader(text)
     try:
         return _bounded_nodes(loader, path, what, error)
     finally:
@@ -141,10 +122,97 @@ def is_str(node) -> bool:
     return node is not None and node.tag.endswith(":str")
 
 
-def _yaml_loader(text: str):
-    import yaml
+# A plain scalar's type as Go's yaml.v3 (compose-go) resolves it: YAML 1.2's core schema, plus v3's leniencies
+# (``_`` in numbers, ``0777`` octal, timestamps). YAML 1.1's ``yes``/``no``/``on``/``off`` and ``1:20`` (base 60)
+# are strings there, so ``image: yes`` is an image.
+_GO_NULL = {"", "~", "null", "Null", "NULL"}
+_GO_BOOL = {"true", "True", "TRUE", "false", "False", "FALSE"}
+_GO_SPECIAL_FLOAT = {f"{sign}{word}" for sign in ("", "+", "-") for word in (".inf", ".Inf", ".INF")} | {
+    ".nan", ".NaN", ".NAN"}
+_GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+_GO_INT = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)\Z")
 
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # libyaml when PyYAML has it: 10x faster
+
+def plain_scalar_tag(value: str) -> str:
+    """The YAML tag (``null``, ``bool``, ``int``, ``float``, ``timestamp``, ``merge`` or ``str``) Go's yaml.v3
+    gives an unquoted scalar."""
+    if value in _GO_NULL:
+        return "null"
+    if value in _GO_BOOL:
+        return "bool"
+    if value in _GO_SPECIAL_FLOAT:
+        return "float"
+    if value == "<<":
+        return "merge"
+    first = value[0]
+    if first == ".":
+        return "float" if re.fullmatch(r"\.[0-9]+([eE][-+]?[0-9]+)?", value) else "str"
+    if not (first.isascii() and (first.isdigit() or first in "+-")):
+        return "str"
+    if _go_timestamp(value):
+        return "timestamp"  # compose-go refuses it where it wants a string ("invalid jsonType time.Time")
+    plain = value.replace("_", "")
+    number = _GO_INT.match(plain)
+    if number and _fits_64_bits(number.group(1), number.group(2)):
+        return "int"
+    if _GO_FLOAT.match(plain):
+        return "float"
+    return "str"
+
+
+# yaml.v3's timestamp layouts (Go time formats): 2006-1-2, with T/t 15:4:5.999999999Z07:00 or " 15:4:5.9…".
+_GO_TIMESTAMP = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"
+                           r"(?:[Tt]([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(?:\.[0-9]+)?(?:Z|[-+][0-9]{2}:[0-9]{2})"
+                           r"| ([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(?:\.[0-9]+)?)?\Z")
+
+
+def _go_timestamp(value: str) -> bool:
+    import calendar
+
+    match = _GO_TIMESTAMP.match(value)
+    if not match:
+        return False
+    year, month, day = (int(part) for part in match.group(1, 2, 3))
+    clock = [int(part) for part in match.groups()[3:] if part is not None]
+    return (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year or 2000, month)[1]
+            and (not clock or (clock[0] < 24 and clock[1] < 60 and clock[2] < 60)))
+
+
+def _fits_64_bits(sign: str, digits: str) -> bool:
+    """Whether Go's ParseInt or ParseUint (base 0) takes the number: past 64 bits both fail."""
+    lower = digits.lower()
+    base = {"0x": 16, "0o": 8, "0b": 2}.get(lower[:2], 8 if lower.startswith("0") and len(lower) > 1 else 10)
+    magnitude = int(lower[2:] if base in (16, 2) or lower[:2] == "0o" else lower, base)
+    return magnitude <= (1 << 63) if sign == "-" else magnitude < (1 << 64)
+
+
+def _go12_loader_class():
+    import yaml
+    from yaml.nodes import ScalarNode
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: 10x faster
+
+    class Go12Loader(base):  # type: ignore[valid-type,misc]
+        def resolve(self, kind, value, implicit):
+            if kind is ScalarNode and implicit[0]:
+                return "tag:yaml.org,2002:" + plain_scalar_tag(value)
+            return super().resolve(kind, value, implicit)
+
+    return Go12Loader
+
+
+class _LazyLoader:
+    """The loader class, made on first use: importing PyYAML costs every task that reads no YAML."""
+
+    cls = None
+
+    def __call__(self, text: str):
+        if _LazyLoader.cls is None:
+            _LazyLoader.cls = _go12_loader_class()
+        return _LazyLoader.cls(text)
+
+
+_Go12Loader = _LazyLoader()
 
 
 def _bounded_nodes(loader, path: Path, what: str, error: Type[UsageError]) -> list:
@@ -156,6 +224,7 @@ def _bounded_nodes(loader, path: Path, what: str, error: Type[UsageError]) -> li
         while loader.check_node():
             roots.append(loader.get_node())
         too_big = any(_expanded_size(root) > MAX_YAML_NODES for root in roots)
+        twice = None if too_big else next(filter(None, map(_key_written_twice, roots)), None)
     except yaml.YAMLError as exc:
         raise error(f"{what} {path}: not valid YAML ({_first_line(exc)})") from None
     except RecursionError:
@@ -163,7 +232,33 @@ def _bounded_nodes(loader, path: Path, what: str, error: Type[UsageError]) -> li
     if too_big:
         raise error(f"{what} {path}: its aliases expand to more than {MAX_YAML_NODES} nodes; refused "
                     "(a YAML alias bomb?)")
+    if twice:
+        first, second = twice
+        raise error(f"{what} {path}:{second.start_mark.line + 1}: key {second.value!r} is already defined on line "
+                    f"{first.start_mark.line + 1} of this mapping (compose and kubectl refuse a key written twice)")
     return roots
+
+
+def _key_written_twice(root):
+    """The first (earlier, later) pair of key nodes naming one key in one mapping of the document, or None."""
+    seen_maps, stack = set(), [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_maps or not isinstance(node.value, list):
+            continue
+        seen_maps.add(id(node))
+        keys: dict = {}
+        for item in node.value:
+            if isinstance(item, tuple):
+                key, value = item
+                if key.tag.endswith((":str", ":int", ":bool", ":null", ":float")) and isinstance(key.value, str):
+                    earlier = keys.setdefault((key.tag, key.value), key)
+                    if earlier is not key:
+                        return earlier, key
+                stack.extend((key, value))
+            else:
+                stack.append(item)
+    return None
 
 
 def _expanded_size(root) -> int:

@@ -17,6 +17,7 @@ every wait is bounded.
   added to every byte).
 - ``servers``: the HTTP plumbing they share (:class:`LoopbackServer`, :class:`QuietHandler`, ``read_body``,
   ``forward``, ``send``), and :class:`SilentServer` (accepts, never answers).
+- ``compose``: :func:`compose_config` (Docker Compose 2.40's own reading of a project: the oracle for ours).
 - ``processes``: :class:`HarnessError`, :func:`free_port`, :func:`wait_for`, :func:`stop_process`, :func:`git`.
 """
 
@@ -31,6 +32,7 @@ from .engines import (
            find_kind,
 )
 from .acr import AcrRegistry
+from .compose import compose_binary, compose_config
 from .fakes import TokenServer
 from .processes import HarnessError, free_port, git, peak_rss_child, stop_process, wait_for
 from .proxies import CredentialTrap, Elsewhere, FaultyRegistry, ForwardProxy, LatencyRelay, TunnelProxy
@@ -40,5 +42,5 @@ from .servers import LoopbackServer, QuietHandler, SilentServer, forward, gzip_b
 __all__ = ["AcrRegistry", "BASE_IMAGE", "ENGINE_KINDS", "Bridge", "CredentialTrap", "DockerEngine", "Elsewhere",
            "EngineKind", "FaultyRegistry", "ForwardProxy", "HarnessError", "LatencyRelay",
            "LoopbackServer", "QuietHandler", "Registry", "RegistryWriter", "SilentServer", "TokenServer", "TunnelProxy",
-           "engine_reachable", "ensure_base_image", "find_kind", "forward", "free_port", "git", "gzip_bomb", "make_layer", "peak_rss_child", "make_tls", "read_body",
+           "compose_binary", "compose_config", "engine_reachable", "ensure_base_image", "find_kind", "forward", "free_port", "git", "gzip_bomb", "make_layer", "peak_rss_child", "make_tls", "read_body",
            "send", "stop_process", "wait_for"]
