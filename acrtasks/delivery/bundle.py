@@ -33,7 +33,7 @@ from ..errors import (
     UsageError,
     explain,
 )
-from ..naming import DOCKER_HUB, ImageRef, check_path_component
+from ..naming import DOCKER_HUB, ImageRef, check_path_component, check_tag
 from ..registry.client import Clients
 from ..util import gitinfo
 from ..util.console import Console, human_bytes
@@ -287,6 +287,11 @@ def open_bundle(path: Path, on_file=lambda name, size: None) -> Bundle:
         project, version = record.get("project"), record.get("version")
         if not isinstance(project, str) or not isinstance(version, str) or not isinstance(record.get("images"), list):
             raise bad("project, version or images missing")
+        try:  # both are shown and stored: a raw ESC in them would reach the terminal and the release record
+            check_path_component(project, "project")
+            check_tag(version, "version")
+        except AcrError as exc:
+            raise bad(str(exc)) from None
         named = {(e.get("annotations") or {}).get("org.opencontainers.image.ref.name"): e for e in reader.index()}
         images = []
         for entry in record["images"]:

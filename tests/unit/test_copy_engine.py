@@ -119,8 +119,9 @@ def test_locations_are_bounded_and_a_corrupt_cache_is_empty(tmp_path, monkeypatc
 
 # -- bundles --------------------------------------------------------------------------------------------
 
-def write_bundle(path, images):
-    """``images``: ref name -> list of layer bytes. A minimal image each, through the writer."""
+def write_bundle(path, images, files=None, lie=0):
+    """``images``: ref name -> list of layer bytes. A minimal image each, through the writer; ``files`` are
+    written beside them, and every layer descriptor says ``lie`` bytes more than its blob holds."""
     writer = LayoutWriter(path)
     target = None
     for name, layers in images.items():
@@ -135,10 +136,41 @@ def write_bundle(path, images):
                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                                      "digest": digest_of(config), "size": len(config)},
                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest_of(l),
-                                      "size": len(l)} for l in layers]}).encode()
+                                      "size": len(l) + lie} for l in layers]}).encode()
         target.put_manifest(Manifest(OCI_MANIFEST, raw, digest_of(raw)), "tag")
-    writer.finish({"extra.json": b"{}"})
+    writer.finish(files or {"extra.json": b"{}"})
     return path
+
+
+def _record(project="demo", version="v1"):
+    return {"acrtasks-bundle.json": json.dumps({
+        "format": "acrtasks-bundle/1", "project": project, "version": version,
+        "images": [{"kind": "dependency", "name": "redis", "ref": "reg/a:1", "tags": ["reg/a:1"]}]}).encode()}
+
+
+def test_a_verified_bundle_has_descriptor_sizes_that_are_its_blobs(tmp_path):
+    """import --check said verified, then import failed with the first image already pushed."""
+    from acrtasks.delivery.bundle import open_bundle
+
+    good = write_bundle(tmp_path / "good.tar", {"reg/a:1": [b"layer" * 100]}, _record())
+    open_bundle(good).reader.close()
+    lying = write_bundle(tmp_path / "lying.tar", {"reg/a:1": [b"layer" * 100]}, _record(), lie=7)
+    with pytest.raises(BundleError, match=r"blobs/sha256/[0-9a-f]{64} is 500 bytes; its descriptor says 507"):
+        open_bundle(lying)
+
+
+@pytest.mark.parametrize("project, version, words", [
+    ("demo\x1b[2K\rok", "v1", r"project 'demo\\x1b\[2K\\rok' is invalid"),
+    ("demo", "v1\x07", r"version 'v1\\x07' is invalid"),
+])
+def test_a_bundle_record_with_control_bytes_is_refused_escaped(tmp_path, project, version, words):
+    """A raw ESC in a bundle's project reached the terminal and the release record."""
+    from acrtasks.delivery.bundle import open_bundle
+
+    bundle = write_bundle(tmp_path / "b.tar", {"reg/a:1": [b"layer"]}, _record(project, version))
+    with pytest.raises(BundleError, match=words) as err:
+        open_bundle(bundle)
+    assert "\x1b" not in str(err.value) and "\x07" not in str(err.value)
 
 
 def test_a_written_bundle_reads_back_verified_and_deduplicated(tmp_path):
