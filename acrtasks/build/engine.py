@@ -15,6 +15,7 @@ from typing import Callable, Deque, Dict, List, Optional, Tuple
 
 from ..errors import ARTIFACT_REFUSED, BuildFailed, EngineError, EngineUnavailable, Kind, PushFailed
 from ..naming import ImageRef, digest_problem
+from ..util.text import printable
 
 #: How many log lines a failed build keeps to show in the summary.
 LOG_TAIL = 12
@@ -49,6 +50,14 @@ def classify_push_error(message: str) -> Kind:
         if any(_mentions(text, needle) for needle in needles):
             return kind
     return Kind.OTHER
+
+
+def stream_error(chunk: dict, default: str) -> str:
+    """The error of an engine stream's chunk, made safe to show and store: the engine relays the registry's
+    words, which may echo a credential or carry terminal escapes, and need not be a string."""
+    detail = chunk.get("errorDetail")
+    message = (detail.get("message") if isinstance(detail, dict) else None) or chunk.get("error") or default
+    return printable(str(message)).strip()[:2000]
 
 
 def _mentions(text: str, needle: str) -> bool:
@@ -212,10 +221,9 @@ class Engine:
             for chunk in self.api.pull(ref.locator, tag=ref.reference, stream=True,
                                        decode=True):
                 if "error" in chunk or "errorDetail" in chunk:
-                    detail = chunk.get("errorDetail") or {}
-                    raise EngineError(f"pull {ref}: {(detail.get('message') or chunk.get('error')).strip()}")
+                    raise EngineError(f"pull {ref}: {stream_error(chunk, 'pull failed')}")
         except APIError as exc:
-            raise EngineError(f"pull {ref}: {(exc.explanation or str(exc)).strip()}") from None
+            raise EngineError(f"pull {ref}: {printable(str(exc.explanation or exc)).strip()}") from None
         except (DockerException, OSError) as exc:
             raise EngineError(f"pull {ref}: {exc}") from None
         image_id = self.image_id(ref)
@@ -286,12 +294,11 @@ class Engine:
                 if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
                     image_id = chunk["aux"]["ID"]
                 if "error" in chunk or "errorDetail" in chunk:
-                    detail = chunk.get("errorDetail") or {}
-                    error = detail.get("message") or chunk.get("error") or "build failed"
+                    error = stream_error(chunk, "build failed")
                     tail.append(error)
                     on_line(error)
         except APIError as exc:
-            error = exc.explanation or str(exc)
+            error = printable(str(exc.explanation or exc))
         if error:
             raise BuildFailed(error.strip(), current_step, list(tail))
         if image_id is None:
@@ -315,14 +322,13 @@ class Engine:
         try:
             for chunk in self.api.push(ref.locator, tag=ref.tag or "latest", stream=True, decode=True):
                 if "error" in chunk or "errorDetail" in chunk:
-                    detail = chunk.get("errorDetail") or {}
-                    message = (detail.get("message") or chunk.get("error") or "push failed").strip()
+                    message = stream_error(chunk, "push failed")
                     raise PushFailed(message, classify_push_error(message), ref.host)
                 digest = pushed_digest(chunk) or digest
                 progress.update(chunk)
                 on_progress(progress)
         except APIError as exc:
-            message = exc.explanation or str(exc)
+            message = printable(str(exc.explanation or exc))
             raise PushFailed(message, classify_push_error(message), ref.host) from None
         except DockerException as exc:
             raise PushFailed(str(exc), Kind.TRANSIENT, ref.host) from None

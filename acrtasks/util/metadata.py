@@ -46,7 +46,9 @@ def merge(path: Path, updates: Dict[str, Dict[str, Any]]) -> None:
                     entry[key].update(value)
                 else:
                     entry[key] = value
-        jsonfile.write_atomically(path, data, 0o644, indent=2, sort_keys=True)
+        # An error from outside (a registry's words, redacted) is for its owner's eyes only: 0600 while any is held.
+        mode = 0o600 if any(isinstance(e, dict) and "error" in e for e in data.values()) else 0o644
+        jsonfile.write_atomically(path, data, mode, indent=2, sort_keys=True)
 
 
 class MetadataFile:

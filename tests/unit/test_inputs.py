@@ -1,5 +1,7 @@
 """inputs.py: files from outside, bounded, decoded and shape-checked where they enter."""
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -176,3 +178,28 @@ def test_concurrent_metadata_writers_lose_nothing(tmp_path):
     assert len(json.loads(path.read_text())) == 200
     assert sorted(p.name for p in tmp_path.iterdir()) == ["meta.json"], "no temp or lock file left"
 
+
+
+def test_a_metadata_file_holding_an_error_is_its_owners_only(tmp_path):
+    """An error body echoing a credential was stored in the metadata file, 0644."""
+    from acrtasks.util import metadata
+
+    path = tmp_path / "meta.json"
+    metadata.merge(path, {"backend": {"push": {"r": {"status": "pushed"}}}})
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    metadata.merge(path, {"frontend": {"error": "denied: Basic *** is not allowed"}})
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    metadata.merge(path, {"backend": {"build": {"status": "ok"}}})  # a later task keeps it private
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+@pytest.mark.parametrize("chunk, expected", [
+    ({"errorDetail": {"message": "denied \x1b[2K\rBasic dXNlcjpwYXNz"}}, "denied \\x1b[2K\\x0dBasic ***"),
+    ({"error": "unauthorized: Bearer eyJhbGciOi.x.y"}, "unauthorized: Bearer ***"),
+    ({"errorDetail": "not a mapping", "error": {"odd": 1}}, "{'odd': 1}"),
+    ({"errorDetail": {}}, "push failed"),
+])
+def test_engine_stream_errors_are_printable_and_redacted(chunk, expected):
+    from acrtasks.build.engine import stream_error
+
+    assert stream_error(chunk, "push failed") == expected
