@@ -373,12 +373,20 @@ class CredentialTrap(LoopbackServer):
     else, or echoes them, as a hostile or broken server may. Traps: ``upload_elsewhere`` (an upload session's
     Location on :class:`Elsewhere`), ``blob_cdn_401`` (blobs redirected to a CDN that asks for its own Bearer
     token), ``tags_elsewhere`` (the tag list's next page on another host), ``token_crlf`` (a Bearer challenge
-    whose token holds CR/LF), ``echo_auth`` (403 echoing the Authorization header). ``elsewhere`` records what
-    reached the other host."""
+    whose token holds CR/LF), ``echo_auth`` (403 echoing the Authorization header); over TLS (``tls``: make_tls's
+    files, the trap reached as ``public`` through a :class:`TunnelProxy`): ``upload_http`` (the upload's Location
+    on its own host in plain http, as a registry behind a TLS-terminating proxy answers) and ``realm_http`` (a
+    Bearer realm in plain http on its own host). ``elsewhere`` records what reached the other host; as the
+    tests' HTTP_PROXY it also records anything sent in clear."""
 
-    def __init__(self, upstream: Optional["Registry"], trap: str):
+    def __init__(self, upstream: Optional["Registry"], trap: str, tls: Optional[dict] = None, public: str = ""):
         super().__init__()
-        self.upstream, self.trap = upstream, trap
+        self.upstream, self.trap, self.public = upstream, trap, public or self.host
+        if tls:
+            import ssl
+
+            self.ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.ssl_context.load_cert_chain(str(tls["cert"]), str(tls["key"]))
         self.elsewhere = Elsewhere().start()
 
     def stop(self) -> None:
@@ -399,6 +407,9 @@ class CredentialTrap(LoopbackServer):
                     if not self.headers.get("Authorization", "").startswith("Bearer "):
                         return send(self, 401, {"WWW-Authenticate": f'Bearer realm="http://{outer.host}/token",'
                                                                       'service="trap"'}, b"")
+                elif trap == "realm_http":
+                    return send(self, 401, {"WWW-Authenticate": f'Bearer realm="http://{outer.public}/token",'
+                                                                  'service="trap"'}, b"")
                 elif not self.headers.get("Authorization", "").startswith("Basic "):
                     return send(self, 401, {"WWW-Authenticate": 'Basic realm="trap"'}, b"")
                 if trap == "echo_auth":
@@ -407,6 +418,9 @@ class CredentialTrap(LoopbackServer):
                     return send(self, 403, {"Content-Type": "application/json"}, json.dumps(echo).encode())
                 if trap == "upload_elsewhere" and self.command == "POST" and "/blobs/uploads/" in path:
                     return send(self, 202, {"Location": f"http://{other}/upload/session", "Content-Length": "0"}, b"")
+                if trap == "upload_http" and self.command == "POST" and "/blobs/uploads/" in path:
+                    return send(self, 202, {"Location": f"http://{outer.public}{path}session", "Content-Length": "0"},
+                                b"")
                 if trap == "blob_cdn_401" and self.command == "GET" and "/blobs/sha256:" in path:
                     return send(self, 307, {"Location": f"http://{other}/cdn{path}"}, b"")
                 status, headers, data = forward(self, outer.upstream.host, path, body)

@@ -102,3 +102,32 @@ def test_an_error_echoing_the_authorization_header_is_shown_redacted(project, tr
                          input=f"{PASSWORD}\n", env={"DOCKER_CONFIG": str(tmp_path)})
     assert_one_clean_error(result)
     assert "Authorization: Basic *** \\x1b[2K\\x0dall fine" in result.stderr  # escaped: it cannot erase the line
+
+
+@pytest.mark.parametrize("kind, words", [
+    ("upload_http", "to plain http:// (registry.corp.example); refusing to send anything in clear"),
+    ("realm_http", "the token realm http://registry.corp.example is plain http; the credentials would travel in clear"),
+])
+def test_an_https_registry_cannot_send_us_to_plain_http(project, upstream, tmp_path, kind, words):
+    """A registry behind a TLS-terminating proxy answers with http:// URLs on its own host: the password would
+    travel in clear. Refused before anything is sent (the trap's HTTP_PROXY would record a request in clear)."""
+    from harness import TunnelProxy, make_tls
+
+    name = "registry.corp.example"
+    tls = make_tls(tmp_path / "tls", names=(name,))
+    target = CredentialTrap(upstream, kind, tls=tls, public=name).start()
+    proxy = TunnelProxy(target).start()
+    (tmp_path / "certs.d" / name).mkdir(parents=True)
+    (tmp_path / "certs.d" / name / "ca.crt").write_bytes(tls["ca"].read_bytes())
+    try:
+        project.write(f'[deps]\nimages = ["{upstream.host}/library/app:1"]\n')
+        env = {**logged_in(tmp_path, name), "HTTPS_PROXY": proxy.url, "HTTP_PROXY": f"http://{target.elsewhere.host}",
+               "NO_PROXY": upstream.host.split(":")[0], "ACRTASKS_CERTS_D": str(tmp_path / "certs.d")}
+        result = project.inv("push-deps", "--deps-namespace", f"{name}/mirror", env=env)
+        assert_one_clean_error(result)
+        assert words in result.stdout + result.stderr, result.stdout + result.stderr
+        assert f"{name}:443" in proxy.hosts_seen  # it spoke TLS to the trap first
+        assert target.elsewhere.seen == []  # and nothing in clear, credentials or not
+    finally:
+        proxy.stop()
+        target.stop()
