@@ -131,11 +131,19 @@ def read_small_blob(source, digest: str, size: int, limit: int) -> bytes:
     if size > limit:
         raise source.fail(f"{source.where}: blob {digest} is {size} bytes, more than the {limit >> 20} MiB "
                           "allowed for it")
-    chunks, close = source.open_blob(digest, size)
-    try:
-        return b"".join(BlobStream(source, digest, size, iter(chunks)))
-    finally:
-        close()
+    def read() -> bytes:
+        chunks, close = source.open_blob(digest, size)
+        stream = BlobStream(source, digest, size, iter(chunks))
+        try:
+            return b"".join(stream)
+        except Exception:
+            if stream.error is not None:  # a break-off: the source's fault, retried when transient
+                raise stream.source_error() from None
+            raise
+        finally:
+            close()
+
+    return with_retries(read)
 
 
 def copy_image(source: Source, reference: str, target: Target, platforms: Sequence[str] = (),

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import AcrError, Interrupted
 from ..util.jobs import CANCELLED, run_jobs
+from ..util.retry import with_retries
 from .copier import BlobStream, CopyResult, resolve
 from .manifests import Manifest
 
@@ -201,7 +202,7 @@ def _tee(source, digest: str, size: int, fans: List[FanTarget]) -> None:
                for i in range(len(fans))]
     for thread in threads:
         thread.start()
-    chunks, close = source.open_blob(digest, size)
+    chunks, close = with_retries(lambda: source.open_blob(digest, size))  # a stream that began can't be replayed
     checked = BlobStream(source, digest, size, iter(chunks))
     source_error: Optional[AcrError] = None
     try:

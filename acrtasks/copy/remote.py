@@ -67,8 +67,10 @@ class RegistrySource:
         return _head_manifest(self.client, self.repo, reference, _pull(self.repo))
 
     def open_blob(self, digest: str, size: int) -> Tuple[Iterator[bytes], Callable[[], None]]:
+        # One try: the copy retries the whole blob (a stream cannot be replayed), so tries here would multiply
+        # with those (9 GETs a blob against a failing registry); the copy's retries honour Retry-After too.
         response = self.client.request("GET", f"/v2/{self.repo}/blobs/{digest}", scope=_pull(self.repo),
-                                       stream=True)
+                                       stream=True, retry=False)
         if self.locations is not None:
             self.locations.remember(self.client.host, self.repo, digest)
         return response.iter_content(chunk_size=CHUNK), response.close

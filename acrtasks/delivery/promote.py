@@ -16,6 +16,7 @@ from ..copy.remote import RegistrySource, RegistryTarget, UploadSessions
 from ..errors import AcrError, RegistryPreflightError, UsageError, explain
 from ..naming import ImageRef, Naming, naming_for
 from ..release import component_images
+from ..util import retry
 from ..util.console import Console, human_bytes
 from ..util.jobs import run_jobs
 from . import record as records
@@ -238,6 +239,8 @@ def summary(plan: PromotePlan, console: Console) -> Optional[str]:
                          human_bytes(fan.bytes_uploaded)))
     console.say()
     console.table(("destination", "ref", "status", "digest", "uploaded"), rows, keep=2)
+    if retry.WAITED.note():
+        console.say(retry.WAITED.note())
     failed = [dest for dest in plan.destinations if dest.error]
     for dest in failed:
         console.say(f"{dest.text}: {dest.error}")

@@ -9,6 +9,7 @@ Authorization header when they leave the host (blob downloads redirected to
 object storage), streamed bodies, and one exception type.
 """
 
+import socket
 import threading
 import time
 import urllib.request
@@ -17,8 +18,10 @@ from typing import Dict, Iterator, Optional
 from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError as TransportError  # noqa: F401 - re-exported: every failure below
 from urllib3.exceptions import InsecureRequestWarning, ProxyError, SSLError  # noqa: F401 - ProxyError re-exported
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util import Retry, Timeout
 
 # Follow redirects (as many as a blob's CDN chain needs); retrying is the client's own business.
@@ -58,13 +61,75 @@ def proxy_manager(proxy: str, **options) -> urllib3.ProxyManager:
     return urllib3.ProxyManager(bare, proxy_headers=urllib3.make_headers(proxy_basic_auth=credentials), **options)
 
 
+# -- time bounds -------------------------------------------------------------------------------------
+# A socket timeout bounds one read; a server sending a byte every few seconds never trips it. So the answer's
+# headers must come before the request's deadline (a timer shuts the socket down), and a streamed body must keep
+# a pace: at least MIN_RATE bytes a second over each window of the request's time (a trickle is cut off; a slow
+# but moving link is not: 1 KiB/s is a 8 kbit/s line).
+MIN_RATE = 1024
+_DEADLINE = threading.local()  # the deadline of the request this thread is sending (Transport.send sets it)
+
+
+class _Deadlined:
+    """urllib3's connection, with the answer's headers bounded by the request's deadline."""
+
+    def getresponse(self, *args, **kwargs):
+        deadline, sock = getattr(_DEADLINE, "at", None), getattr(self, "sock", None)
+        if deadline is None or sock is None:
+            return super().getresponse(*args, **kwargs)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once
+            except OSError:
+                pass
+
+        timer = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            return super().getresponse(*args, **kwargs)
+        except Exception:
+            if expired.is_set():  # urllib3 turns this into its ReadTimeoutError ("Read timed out")
+                raise socket.timeout("timed out: the answer's headers did not come within the request's time") \
+                    from None
+            raise
+        finally:
+            timer.cancel()
+
+
+class _HTTPConnection(_Deadlined, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Deadlined, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+def _deadlined(manager: urllib3.PoolManager) -> urllib3.PoolManager:
+    manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+    return manager
+
+
 class Response:
     """A response with the few things the client reads; ``close`` drops a connection whose body was left."""
 
-    def __init__(self, raw, url: str, streamed: bool, deadline: Optional[float] = None):  # a urllib3 HTTPResponse
+    def __init__(self, raw, url: str, streamed: bool, deadline: Optional[float] = None,
+                 window: float = 60.0):  # raw: a urllib3 HTTPResponse
         self.raw = raw
         self.url = urljoin(url, raw.geturl() or url)  # urllib3 may give the path alone: made absolute
         self._streamed = streamed
+        self._window = max(window, 0.1)
         self.data = b"" if streamed else self._read_small(deadline)
 
     def _read_small(self, deadline: Optional[float]) -> bytes:
@@ -103,7 +168,30 @@ class Response:
     def iter_content(self, chunk_size: int) -> Iterator[bytes]:
         if not self._streamed:  # already read (a small answer, bounded)
             return iter([self.data[i:i + chunk_size] for i in range(0, len(self.data), chunk_size)])
-        return self.raw.stream(chunk_size, decode_content=True)
+        return self._paced(chunk_size)
+
+    def _paced(self, chunk_size: int) -> Iterator[bytes]:
+        """The streamed body as it arrives (read1: read(n) would wait for n bytes of a trickle), cut off with a
+        ReadTimeoutError when a window of the request's time brings fewer than :data:`MIN_RATE` bytes a second."""
+        started, got, empty = time.monotonic(), 0, 0
+        while True:
+            chunk = self.raw.read1(chunk_size, decode_content=True)
+            now = time.monotonic()
+            if now - started >= self._window:
+                if got + len(chunk) < MIN_RATE * (now - started):
+                    raise ReadTimeoutError(None, self.url, f"Read timed out: {got + len(chunk)} bytes in "
+                                           f"{now - started:.0f} s, under {MIN_RATE} bytes a second")
+                started, got = now, 0
+            if not chunk:
+                if self.raw.isclosed():
+                    return
+                empty += 1  # a decoder still filling up; never for ever
+                if empty > 1000:
+                    return
+                continue
+            empty = 0
+            got += len(chunk)
+            yield chunk
 
     def close(self) -> None:
         if not self.raw.isclosed():
@@ -132,7 +220,7 @@ class Transport:
             if manager is None:
                 options = {"maxsize": self._pool, "ssl_context": self.ssl_context}
                 manager = proxy_manager(proxy, **options) if proxy else urllib3.PoolManager(**options)
-                self._managers[proxy] = manager
+                self._managers[proxy] = _deadlined(manager)
             return manager
 
     def send(self, method: str, url: str, headers: dict, stream: bool = False, data=None, params=None,
@@ -145,12 +233,17 @@ class Transport:
         proxy = proxies_for(url).get(urlsplit(url).scheme)
         options = dict(headers=headers, body=data, preload_content=False, decode_content=True,
                        redirect=True, retries=_REDIRECTS, timeout=Timeout(connect=timeout, read=timeout))
-        if verify:
-            raw = self._manager(proxy).urlopen(method, url, **options)
-        else:  # the scheme probe through a proxy: only whether TLS answers, no trust involved
-            insecure = proxy_manager(proxy, cert_reqs="CERT_NONE") if proxy else \
-                urllib3.PoolManager(cert_reqs="CERT_NONE")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", InsecureRequestWarning)
-                raw = insecure.urlopen(method, url, **options)
-        return Response(raw, url, stream, deadline)
+        window = (deadline - time.monotonic()) if deadline is not None else 3 * timeout
+        _DEADLINE.at = deadline
+        try:
+            if verify:
+                raw = self._manager(proxy).urlopen(method, url, **options)
+            else:  # the scheme probe through a proxy: only whether TLS answers, no trust involved
+                insecure = _deadlined(proxy_manager(proxy, cert_reqs="CERT_NONE") if proxy else
+                                      urllib3.PoolManager(cert_reqs="CERT_NONE"))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", InsecureRequestWarning)
+                    raw = insecure.urlopen(method, url, **options)
+        finally:
+            _DEADLINE.at = None
+        return Response(raw, url, stream, deadline, window)

@@ -16,6 +16,7 @@ import invoke
 from invoke import Exit
 
 from ..errors import AcrError, Interrupted, OperationFailed
+from ..util import retry
 from ..util.console import Console
 from .chain import SharedFlags, borrowed_kwargs_refused, help_asked, unshared_chain_warning
 from .run import Run, run_of
@@ -132,6 +133,8 @@ def carry_out(work: Callable[[], List], record, to_metadata: Callable[[Sequence]
         record.merge(to_metadata(exc.finished))
         raise
     print_summary(results, console)
+    if retry.WAITED.note():
+        console.say(retry.WAITED.note())
     record.merge(to_metadata(results))
     failed = [r for r in results if not r.ok]
     if failed:

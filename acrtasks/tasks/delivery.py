@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..config import check_attestations, check_platforms, drops_attestations, positive_int
 from ..errors import OperationFailed, UsageError
+from ..util import retry
 from ..util.console import Console, count_line
 from .common import boundary, dry_footer, is_dry, shared, start, task
 
@@ -95,6 +96,8 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
             results = bundles.import_to_registry(opened, targets, run.clients(), console, is_dry(c), job_count,
                                                  lambda host: drops_attestations(settings.config, host, attestations))
             console.say(count_line(r.status for _, _, r in results))
+            if retry.WAITED.note():
+                console.say(retry.WAITED.note())
             if not is_dry(c):
                 components, dependencies = bundles.record_of_import(opened, results, settings)
                 run.add_to_record(settings, components, dependencies)

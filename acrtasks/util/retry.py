@@ -7,7 +7,7 @@ honoured up to 30 s. An error is transient when its ``kind`` says so
 """
 
 import os
-import time
+import threading
 from typing import Callable, Optional, TypeVar
 
 from ..errors import AcrError, UsageError
@@ -76,6 +76,36 @@ def retry_after_seconds(value: Optional[str]) -> Optional[float]:
     return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
 
 
+class _Waited:
+    """Every pause between tries of this process, added up: the summaries say how long retries cost."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.seconds = 0.0
+        self.pauses = 0
+
+    def pause(self, seconds: float) -> None:
+        from .jobs import CANCELLED
+
+        with self._lock:
+            self.seconds += seconds
+            self.pauses += 1
+        CANCELLED.wait(seconds)  # Ctrl-C ends the wait at once; the next step sees CANCELLED and stops
+
+    def note(self) -> str:
+        """``waited 12s in 4 pauses between tries (...)``; "" when nothing was retried."""
+        if not self.pauses:
+            return ""
+        from .console import human_seconds
+
+        return (f"waited {human_seconds(self.seconds)} in {self.pauses} pause(s) between tries (busy or failing "
+                "registries, Retry-After)")
+
+
+WAITED = _Waited()
+pause = WAITED.pause
+
+
 def is_transient(exc: Exception) -> bool:
     return getattr(exc, "kind", None) == "transient"
 
@@ -92,5 +122,5 @@ def with_retries(func: Callable[[], T], tries: int = TRIES, backoff: Optional[fl
                 raise
             seconds = delay(attempt, backoff, getattr(exc, "retry_after", None))  # the registry's wish counts here too
             on_retry(attempt, exc, seconds)
-            time.sleep(seconds)
+            pause(seconds)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -26,8 +26,10 @@ class FaultyRegistry(LoopbackServer):
     reaches the registry, but the answer is distribution's ``DIGEST_INVALID``, as a concurrent writer causes),
     ``tag_put_refused`` (the same answer once, and nothing stored), ``tag_put_always_refused`` (every PUT by tag
     so, nothing stored), ``upload_denied`` (every blob upload's closing PUT, its bytes read, answered 403
-    ``DENIED`` as a registry that lets us read but not write). ``hit`` is set once the fault has been served. Handler threads are daemons: a stall
-    never holds up ``stop``.
+    ``DENIED`` as a registry that lets us read but not write), ``blob_trickle`` (half a blob, then a byte every
+    half second: no read ever waits long enough to time out), ``headers_trickle`` (every answer's status line and
+    headers a byte every half second). ``hit`` is set once the fault has been served. Handler threads are daemons:
+    a stall never holds up ``stop``.
     """
 
     def __init__(self, upstream: Optional["Registry"], fault: str, stall_seconds: float = 30):
@@ -60,10 +62,26 @@ class FaultyRegistry(LoopbackServer):
                     time.sleep(0.05)
                 self.close_connection = True
 
+            def _trickle(self, data: bytes) -> None:
+                outer.hit.set()
+                deadline = time.monotonic() + outer.stall_seconds
+                for byte in data:
+                    if time.monotonic() > deadline:
+                        break
+                    try:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    except OSError:  # the client gave up: what the test wants
+                        break
+                    time.sleep(0.5)
+                self.close_connection = True
+
             def handle_one(self) -> None:
                 outer.requests_seen.append((self.command, self.path))
                 fault, path = outer.fault, self.path
                 body = read_body(self)
+                if fault == "headers_trickle":
+                    return self._trickle(b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"z" * 1000 + b"\r\n\r\n")
                 if fault == "token_html":
                     if path.startswith("/token"):
                         outer.hit.set()
@@ -145,7 +163,7 @@ class FaultyRegistry(LoopbackServer):
                     time.sleep(1.0)
                     outer.intervals.append((started, time.monotonic()))
                     outer.hit.set()
-                elif fault in ("blob_reset", "blob_stall") and is_blob and len(data) > 1000:
+                elif fault in ("blob_reset", "blob_stall", "blob_trickle") and is_blob and len(data) > 1000:
                     self.send_response(200)
                     for key, value in headers.items():
                         self.send_header(key, value)
@@ -155,6 +173,8 @@ class FaultyRegistry(LoopbackServer):
                     self.wfile.flush()
                     if fault == "blob_stall":
                         return self._stall()
+                    if fault == "blob_trickle":
+                        return self._trickle(data[len(data) // 2:])
                     outer.hit.set()
                     self.close_connection = True
                     return None

@@ -85,6 +85,39 @@ def test_stalled_source_is_a_timeout_of_the_source(project, registry, faulty):
     assert registry.tags("m/app") == []
 
 
+def test_a_trickling_blob_is_cut_off_and_its_retries_are_bounded(project, registry, faulty):
+    """A byte every half second never trips a socket timeout: it was waited on for ever. Now each window of
+    the request's time must bring its bytes, the blob is tried three times in all (it was 3 x 3), and the
+    summary says how long the pauses between tries took."""
+    proxy = faulty("blob_trickle", stall_seconds=60)
+    deps_from(project, proxy.host)
+    started = time.monotonic()
+    result = project.inv("push-deps", "--deps-namespace", f"{registry.host}/m",
+                         env={"ACRTASKS_RETRY_BACKOFF": "0.1", "ACRTASKS_REGISTRY_TIMEOUT": "2"})
+    took = time.monotonic() - started
+    assert_failed_cleanly(result)
+    failed = [line for line in result.stdout.splitlines() if line.startswith("failed")][0]
+    assert proxy.host in failed.split(": ", 1)[1] and "broke off" in failed and "timed out" in failed, failed
+    blob_gets = [p for m, p in proxy.requests_seen if m == "GET" and "/blobs/sha256:" in p]
+    trickled = len(blob_gets) - len(set(blob_gets)) + 1  # the big blob's GETs (every other blob is fetched once)
+    assert trickled == 3, proxy.requests_seen
+    assert "waited 0s in 2 pause(s) between tries" in result.stdout, result.stdout
+    assert took < 3 * (2 + 1) + 6, f"{took:.1f} s"
+    assert registry.tags("m/app") == []
+
+
+def test_headers_sent_a_byte_at_a_time_are_given_up_on_in_time(project, faulty):
+    proxy = faulty("headers_trickle", stall_seconds=60)
+    project.write()
+    started = time.monotonic()
+    result = project.inv("login", "--registry", proxy.host, "--username", "u", "--password-stdin", input="pw\n",
+                         env={"ACRTASKS_RETRY_BACKOFF": "0.1", "ACRTASKS_REGISTRY_TIMEOUT": "2"})
+    took = time.monotonic() - started
+    assert_failed_cleanly(result)
+    assert proxy.hit.is_set() and "timed out" in result.stderr and proxy.host in result.stderr, result.stderr
+    assert took < 2 + 4, f"{took:.1f} s: the deadline bounds the headers too"
+
+
 def test_token_service_answering_html_is_one_line(project, faulty):
     proxy = faulty("token_html")
     project.write()

@@ -48,7 +48,7 @@ def test_backoff_may_be_zero_but_the_timeout_may_not(monkeypatch):
 
 def test_with_retries_retries_transient_errors_only(monkeypatch):
     sleeps, calls, retries = [], [], []
-    monkeypatch.setattr(retry.time, "sleep", sleeps.append)
+    monkeypatch.setattr(retry, "pause", sleeps.append)
 
     def flaky():
         calls.append(1)
@@ -73,7 +73,7 @@ def test_with_retries_retries_transient_errors_only(monkeypatch):
 
 def test_with_retries_reads_the_backoff_from_the_environment(monkeypatch):
     sleeps = []
-    monkeypatch.setattr(retry.time, "sleep", sleeps.append)
+    monkeypatch.setattr(retry, "pause", sleeps.append)
     monkeypatch.setenv("ACRTASKS_RETRY_BACKOFF", "0.25")
     calls = []
 
@@ -107,7 +107,7 @@ def test_the_copys_own_retry_waits_as_the_registry_asked(monkeypatch):
     from acrtasks.errors import Kind, RegistryError
 
     slept, calls = [], []
-    monkeypatch.setattr(retry.time, "sleep", slept.append)
+    monkeypatch.setattr(retry, "pause", slept.append)
 
     def busy():
         calls.append(1)
@@ -117,3 +117,26 @@ def test_the_copys_own_retry_waits_as_the_registry_asked(monkeypatch):
 
     assert retry.with_retries(busy, tries=3, backoff=0) == "done"
     assert slept == [5.0, 5.0]
+
+
+def test_pauses_between_tries_are_added_up_for_the_summary(monkeypatch):
+    waited = retry._Waited()
+    assert waited.note() == ""
+    waited.pause(0.01)
+    waited.pause(0.02)
+    assert waited.pauses == 2 and abs(waited.seconds - 0.03) < 1e-9
+    assert waited.note().startswith("waited 0s in 2 pause(s) between tries")
+
+
+def test_a_pause_ends_at_once_on_ctrl_c():
+    import time
+
+    from acrtasks.util.jobs import CANCELLED
+
+    CANCELLED.set()
+    try:
+        started = time.monotonic()
+        retry._Waited().pause(30)
+        assert time.monotonic() - started < 1
+    finally:
+        CANCELLED.clear()
