@@ -110,6 +110,13 @@ def parse_manifest(raw: Optional[bytes], media_type: str, expected_digest: str =
     if expected_digest and is_digest(expected_digest) and digest != expected_digest:
         raise ManifestInvalid(f"the manifest's bytes hash to {digest}, but {expected_digest} was expected; "
                               "refused (corrupt or tampered)", integrity=True)
+    if media_type in INDEX_TYPES and not isinstance(body.get("manifests"), list):
+        raise ManifestInvalid("the manifest's config, layers or manifests are malformed (an index's manifests "
+                              "must be a list)")
+    if media_type not in INDEX_TYPES and not (isinstance(body.get("config", {}), dict)
+                                              and isinstance(body.get("layers", []), list)):
+        raise ManifestInvalid("the manifest's config, layers or manifests are malformed (the config is not a "
+                              "descriptor, or the layers not a list)")
     manifest = Manifest(media_type, raw, digest)
     manifest.__dict__["data"] = body  # parsed once: the cached_property's value
     try:

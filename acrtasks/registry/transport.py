@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.request
 import warnings
+import weakref
 from typing import Dict, Iterator, Optional
 from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -23,6 +24,8 @@ from urllib3.exceptions import HTTPError as TransportError  # noqa: F401 - re-ex
 from urllib3.exceptions import InsecureRequestWarning, ProxyError, SSLError  # noqa: F401 - ProxyError re-exported
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util import Retry, Timeout
+
+from ..util.jobs import ON_CANCEL
 
 # Follow redirects (as many as a blob's CDN chain needs); retrying is the client's own business.
 _REDIRECTS = Retry(total=None, connect=0, read=0, redirect=5, status=0, other=0, raise_on_redirect=False,
@@ -63,10 +66,9 @@ def proxy_manager(proxy: str, **options) -> urllib3.ProxyManager:
 
 # -- time bounds -------------------------------------------------------------------------------------
 # A socket timeout bounds one read; a server sending a byte every few seconds never trips it. So the answer's
-# headers must come before the request's deadline (a timer shuts the socket down), and a streamed body must keep
-# a pace: at least MIN_RATE bytes a second over each window of the request's time (a trickle is cut off; a slow
-# but moving link is not: 1 KiB/s is a 8 kbit/s line).
-MIN_RATE = 1024
+# headers must come before the request's deadline (a timer shuts the socket down), and a streamed body must bring
+# a whole chunk in each window of the request's time (a watchdog shuts the socket down; see Response._paced).
+PACE_PIECE = 64 << 10
 _DEADLINE = threading.local()  # the deadline of the request this thread is sending (Transport.send sets it)
 
 
@@ -100,6 +102,33 @@ class _Deadlined:
             timer.cancel()
 
 
+    def connect(self) -> None:
+        super().connect()
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+
+
+_LIVE: "weakref.WeakSet" = weakref.WeakSet()  # every connection opened, while it lives
+_LIVE_LOCK = threading.Lock()
+
+
+def abort_all() -> None:
+    """Ctrl-C: shut every open connection down, so that a job blocked reading a stalled registry returns at
+    once and an upload in flight ends (the registry sees it cut off) before its session is cancelled."""
+    with _LIVE_LOCK:
+        connections = list(_LIVE)
+    for connection in connections:
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+ON_CANCEL.append(abort_all)
+
+
 class _HTTPConnection(_Deadlined, HTTPConnection):
     pass
 
@@ -130,6 +159,7 @@ class Response:
         self.url = urljoin(url, raw.geturl() or url)  # urllib3 may give the path alone: made absolute
         self._streamed = streamed
         self._window = max(window, 0.1)
+        self._done = threading.Event()  # set when the body is read or dropped: the pace watchdog stops
         self.data = b"" if streamed else self._read_small(deadline)
 
     def _read_small(self, deadline: Optional[float]) -> bytes:
@@ -171,29 +201,46 @@ class Response:
         return self._paced(chunk_size)
 
     def _paced(self, chunk_size: int) -> Iterator[bytes]:
-        """The streamed body as it arrives (read1: read(n) would wait for n bytes of a trickle), cut off with a
-        ReadTimeoutError when a window of the request's time brings fewer than :data:`MIN_RATE` bytes a second."""
-        started, got, empty = time.monotonic(), 0, 0
-        while True:
-            chunk = self.raw.read1(chunk_size, decode_content=True)
-            now = time.monotonic()
-            if now - started >= self._window:
-                if got + len(chunk) < MIN_RATE * (now - started):
-                    raise ReadTimeoutError(None, self.url, f"Read timed out: {got + len(chunk)} bytes in "
-                                           f"{now - started:.0f} s, under {MIN_RATE} bytes a second")
-                started, got = now, 0
-            if not chunk:
-                if self.raw.isclosed():
+        """The streamed body, cut off with a ReadTimeoutError when a window of the request's time passes without
+        a whole piece of :data:`PACE_PIECE` bytes: a watchdog shuts the socket down, as a read that keeps getting
+        a byte now and then never times out. (With the default 60 s, a link under about 1 KiB/s is given up on.)"""
+        chunk_size = min(chunk_size, PACE_PIECE)
+        progress, slow = [0], threading.Event()
+        sock = getattr(getattr(self.raw, "connection", None), "sock", None)
+
+        def watch() -> None:
+            seen = -1
+            while not self._done.wait(self._window):
+                if progress[0] == seen:
+                    slow.set()
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
                     return
-                empty += 1  # a decoder still filling up; never for ever
-                if empty > 1000:
-                    return
-                continue
-            empty = 0
-            got += len(chunk)
-            yield chunk
+                seen = progress[0]
+
+        if sock is not None:
+            threading.Thread(target=watch, daemon=True, name="acrtasks-pace").start()
+        try:
+            for chunk in self.raw.stream(chunk_size, decode_content=True):
+                progress[0] += 1
+                yield chunk
+        except Exception:
+            if slow.is_set():
+                raise self._too_slow(chunk_size) from None
+            raise
+        finally:
+            self._done.set()
+        if slow.is_set():
+            raise self._too_slow(chunk_size)
+
+    def _too_slow(self, chunk_size: int) -> ReadTimeoutError:
+        return ReadTimeoutError(None, self.url, f"Read timed out: less than {chunk_size} bytes in "
+                                f"{self._window:.0f} s")
 
     def close(self) -> None:
+        self._done.set()
         if not self.raw.isclosed():
             self.raw.close()  # unread bytes: this connection cannot serve another request
         self.raw.release_conn()

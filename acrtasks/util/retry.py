@@ -106,6 +106,12 @@ WAITED = _Waited()
 pause = WAITED.pause
 
 
+def cancelled() -> bool:
+    from .jobs import CANCELLED
+
+    return CANCELLED.is_set()
+
+
 def is_transient(exc: Exception) -> bool:
     return getattr(exc, "kind", None) == "transient"
 
@@ -123,4 +129,6 @@ def with_retries(func: Callable[[], T], tries: int = TRIES, backoff: Optional[fl
             seconds = delay(attempt, backoff, getattr(exc, "retry_after", None))  # the registry's wish counts here too
             on_retry(attempt, exc, seconds)
             pause(seconds)
+            if cancelled():  # Ctrl-C: no new try (it would open new upload sessions after they were cancelled)
+                raise
     raise AssertionError("unreachable")  # pragma: no cover

@@ -13,7 +13,8 @@ every wait is bounded.
   namespaces, immutable tags; its docstring says where each behaviour is known from).
 - ``proxies``: :class:`FaultyRegistry` (one fault on purpose in front of a real registry: see its docstring),
   :class:`CredentialTrap` (asks for credentials, then tries to get them sent to :class:`Elsewhere`),
-  :class:`ForwardProxy` and :class:`TunnelProxy` (HTTP and HTTPS proxies), :class:`LatencyRelay` (a round trip
+  :class:`MutatingRegistry` (a registry's answers with a fuzz test's mutations), :class:`ForwardProxy` and
+  :class:`TunnelProxy` (HTTP and HTTPS proxies), :class:`LatencyRelay` (a round trip
   added to every byte).
 - ``servers``: the HTTP plumbing they share (:class:`LoopbackServer`, :class:`QuietHandler`, ``read_body``,
   ``forward``, ``send``), and :class:`SilentServer` (accepts, never answers).
@@ -34,13 +35,14 @@ from .engines import (
 from .acr import AcrRegistry
 from .compose import compose_binary, compose_config
 from .fakes import TokenServer
-from .processes import HarnessError, free_port, git, peak_rss_child, stop_process, wait_for
-from .proxies import CredentialTrap, Elsewhere, FaultyRegistry, ForwardProxy, LatencyRelay, TunnelProxy
+from .processes import HarnessError, free_port, git, peak_rss_child, run_measured, stop_process, wait_for
+from .proxies import (CredentialTrap, Elsewhere, FaultyRegistry, ForwardProxy, LatencyRelay, MutatingRegistry,
+                      TunnelProxy)
 from .registries import Registry, RegistryWriter, make_layer, make_tls
 from .servers import LoopbackServer, QuietHandler, SilentServer, forward, gzip_bomb, read_body, send
 
 __all__ = ["AcrRegistry", "BASE_IMAGE", "ENGINE_KINDS", "Bridge", "CredentialTrap", "DockerEngine", "Elsewhere",
            "EngineKind", "FaultyRegistry", "ForwardProxy", "HarnessError", "LatencyRelay",
-           "LoopbackServer", "QuietHandler", "Registry", "RegistryWriter", "SilentServer", "TokenServer", "TunnelProxy",
-           "compose_binary", "compose_config", "engine_reachable", "ensure_base_image", "find_kind", "forward", "free_port", "git", "gzip_bomb", "make_layer", "peak_rss_child", "make_tls", "read_body",
+           "LoopbackServer", "MutatingRegistry", "QuietHandler", "Registry", "RegistryWriter", "SilentServer", "TokenServer", "TunnelProxy",
+           "compose_binary", "compose_config", "engine_reachable", "ensure_base_image", "find_kind", "forward", "free_port", "git", "gzip_bomb", "make_layer", "peak_rss_child", "make_tls", "run_measured", "read_body",
            "send", "stop_process", "wait_for"]

@@ -65,3 +65,22 @@ def peak_rss_child(code: str, *args: str, env: Optional[dict] = None, cwd: Optio
     if result.returncode != 0 or not lines or not lines[-1].startswith("peak "):
         raise HarnessError(f"the child failed: {result.stdout}{result.stderr}")
     return lines[:-1], int(lines[-1].split()[1]) >> 10
+
+
+_MEASURED = ("import resource, subprocess, sys\n"
+             "done = subprocess.run(sys.argv[1:])\n"
+             "print(f'maxrss {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}', file=sys.stderr)\n"
+             "sys.exit(done.returncode)\n")
+
+
+def run_measured(args: list, cwd: Path, env: dict, input: Optional[str] = None, timeout: float = 120):
+    """``args`` run as a child of a small Python that reports the child's peak RSS: (the CompletedProcess, its
+    stderr without that line, the peak RSS in MiB)."""
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _MEASURED, *args], cwd=cwd, env=env, input=input,
+                          capture_output=True, text=True, timeout=timeout)
+    lines = done.stderr.splitlines()
+    if not lines or not lines[-1].startswith("maxrss "):
+        raise HarnessError(f"the measuring parent failed: {done.stderr}")
+    return done, "\n".join(lines[:-1]) + ("\n" if len(lines) > 1 else ""), int(lines[-1].split()[1]) >> 10

@@ -451,3 +451,110 @@ class CredentialTrap(LoopbackServer):
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
 
         return Handler
+
+
+class MutatingRegistry(LoopbackServer):
+    """Answers as a real registry would, but with the mutations a fuzz test chose: each a (request kind, aspect,
+    value) applied to the answers of that kind (``times``: the first few, or all). Kinds: ``ping`` (``/v2/``),
+    ``token``, ``manifest``, ``blob``, ``tags``. Aspects: ``status`` (the status replaced), ``header`` (a header
+    set: ``(name, value)``, Content-Length included, whatever the body), ``body`` (the body replaced),
+    ``json`` (a manifest's JSON with one field replaced, its Docker-Content-Digest made to agree).
+
+    With ``upstream`` the answers are the real registry's; without, it plays a registry that asks for
+    credentials (``auth``: ``basic`` or ``bearer``, the token service on itself) and holds nothing: the login
+    path. ``seen`` counts the requests."""
+
+    KINDS = ("ping", "token", "manifest", "blob", "tags")
+
+    def __init__(self, mutations, upstream: Optional[Registry] = None, auth: str = "basic"):
+        super().__init__()
+        self.mutations = [list(m) for m in mutations]  # [kind, aspect, value, times left (None: always)]
+        self.upstream, self.auth = upstream, auth
+        self.seen = 0
+
+    @staticmethod
+    def kind_of(path: str) -> str:
+        path = path.split("?")[0]
+        if path.startswith("/token"):
+            return "token"
+        if path in ("/v2", "/v2/"):
+            return "ping"
+        for kind, marker in (("manifest", "/manifests/"), ("blob", "/blobs/sha256:"), ("tags", "/tags/list")):
+            if marker in path:
+                return kind
+        return "other"
+
+    def _plain_answer(self, handler, body: bytes):
+        authorized = handler.headers.get("Authorization", "")
+        path = handler.path.split("?")[0]
+        if path.startswith("/token"):
+            return 200, {"Content-Type": "application/json"}, b'{"token": "t0ken", "expires_in": 300}'
+        if not authorized:
+            challenge = 'Basic realm="fuzz"' if self.auth == "basic" else \
+                f'Bearer realm="http://{self.host}/token",service="fuzz"'
+            return 401, {"WWW-Authenticate": challenge, "Content-Type": "application/json"}, \
+                b'{"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}'
+        return (200, {"Content-Type": "application/json"}, b"{}") if path in ("/v2", "/v2/") else (404, {}, b"")
+
+    def handler_class(self):
+        import hashlib
+
+        outer = self
+
+        class Handler(QuietHandler):
+            def handle_one(self) -> None:
+                outer.seen += 1
+                body = read_body(self)
+                if outer.upstream is not None:
+                    status, headers, data = forward(self, outer.upstream.host, self.path, body)
+                    location = headers.get("Location")
+                    if location and location.startswith(f"http://{outer.upstream.host}"):
+                        headers["Location"] = location.replace(outer.upstream.host, outer.host, 1)
+                else:
+                    status, headers, data = outer._plain_answer(self, body)
+                kind = outer.kind_of(self.path)
+                length = None
+                for mutation in outer.mutations:
+                    mkind, aspect, value, left = mutation
+                    if mkind != kind or left == 0:
+                        continue
+                    if left is not None:
+                        mutation[3] = left - 1
+                    if aspect == "status":
+                        status = value
+                    elif aspect == "header":
+                        name, text = value
+                        if name.lower() == "content-length":
+                            length = text
+                        else:
+                            headers[name] = text
+                    elif aspect == "body":
+                        data = value
+                    elif aspect == "json" and kind == "manifest":
+                        try:
+                            document = json.loads(data)
+                            field, replacement = value
+                            if isinstance(document, dict):
+                                document[field] = replacement
+                            data = json.dumps(document).encode()
+                            headers["Docker-Content-Digest"] = "sha256:" + hashlib.sha256(data).hexdigest()
+                        except ValueError:
+                            pass
+                self.send_response(status)
+                for key, text in headers.items():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(key, text)
+                self.send_header("Content-Length", length if length is not None else str(len(data)))
+                if length is not None:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                self.end_headers()
+                if self.command != "HEAD":
+                    try:
+                        self.wfile.write(data)
+                    except OSError:
+                        pass
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
+
+        return Handler

@@ -178,7 +178,8 @@ def test_ctrl_c_stops_push_deps_records_what_finished_and_cancels_uploads(projec
     assert [source.split("/", 1)[1] for source in recorded] == ["library/small:1"], recorded
     assert list(metadata.parent.iterdir()) == [metadata], "a temp file was left behind"
     assert registry.tags("m/app") == []
-    assert _upload_dirs(registry) == [], "the open upload session was not cancelled"
+    assert _upload_dirs(registry) == [], "the open upload session was not cancelled: " + "\n".join(
+        str(request)[:90] for request in registry.requests() if "upload" in str(request))
 
 
 def test_a_source_that_breaks_off_mid_export_leaves_no_bundle(project, faulty):

@@ -42,7 +42,10 @@ def digest_of(data: bytes) -> str:
 def test_parse_manifest_refuses_what_is_not_a_manifest():
     for raw, words in ((None, "larger than 4 MiB"), (b"<html>", "not JSON"), (b"[1]", "not an object"),
                        (b'{"schemaVersion": 1}', "schema 1"), (b'{"mediaType": 3}', "not a string"),
-                       (b'{"layers": [{"digest": "sha256:../../etc"}]}', "malformed")):
+                       (b'{"layers": [{"digest": "sha256:../../etc"}]}', "malformed"),
+                       (b'{"mediaType": "application/vnd.oci.image.index.v1+json", "manifests": null}',
+                        "an index's manifests must be a list"),
+                       (b'{"layers": {"a": 1}}', "the layers not a list"), (b'{"config": []}', "not a descriptor")):
         with pytest.raises(ManifestInvalid, match=words):
             parse_manifest(raw, "")
 
