@@ -58,7 +58,7 @@ def shell_build(env, cli: str, buildx: bool) -> float:
 
 def on_engine(kind: str, rounds: int) -> list:
     """The three ways on one engine; the targets missed there."""
-    from acrtasks.build.backends.detect import docker_clis
+    from acrtasks.components.backends.detect import docker_clis
 
     engine = DockerEngine.start(kind)
     config = Path(tempfile.mkdtemp(prefix="acrtasks-bench-docker-"))

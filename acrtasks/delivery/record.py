@@ -80,7 +80,7 @@ def components_of(found: Record, selected: Sequence[str]) -> List[str]:
 
 
 def now() -> str:
-    from ..build.plan import utc_now
+    from ..components.plan import utc_now
 
     return utc_now()
 

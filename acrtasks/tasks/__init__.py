@@ -1,6 +1,6 @@
 """The Invoke tasks, one module per area; each task thin: read flags, compute a plan, hand it to the stage.
 
-- ``build.py``: build, push (the build stage, ``acrtasks.build``)
+- ``build.py``: build, push (the build stage, ``acrtasks.components``)
 - ``deps.py``: push-deps
 - ``delivery.py``: export, import, pull
 - ``deploy.py``: set-images

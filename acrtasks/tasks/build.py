@@ -1,4 +1,4 @@
-"""build and push: component images, built in parallel and pushed N at once (the build stage, ``acrtasks.build``)."""
+"""build and push: component images, built in parallel and pushed N at once (the build stage, ``acrtasks.components``)."""
 
 
 from ..config import backend_problem, check_attestations, check_platforms, network_problem, positive_int
@@ -30,12 +30,12 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
           platform=None, builder=None, attestations=None, no_preflight=False, rebuild=False, since=None,
           no_record=False):
     """Build the components whose inputs changed (classic builder, BuildKit or buildx), in parallel, tagged."""
-    from ..build import bases
-    from ..build import builder as builds
-    from ..build import plan
-    from ..build.backends.cli import pushed_by_build
-    from ..build.backends.select import choose
-    from ..build.inputs import churn_warnings
+    from ..components import bases
+    from ..components import builder as builds
+    from ..components import plan
+    from ..components.backends.cli import pushed_by_build
+    from ..components.backends.select import choose
+    from ..components.input_digest import churn_warnings
     from ..deps import hub_mirrors
     from ..naming import check_tag
     from ..util import metadata
@@ -91,7 +91,7 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
                       config.bases_from, hub_mirrors(config), copies, console.say)
     held = None
     if chosen.pushes:  # what buildx says it pushed is read back from the registry, as push does
-        from ..build.pusher import held_by
+        from ..components.pusher import held_by
 
         held = held_by(run.clients())
     relabel = (lambda step, decision: builds.relabel_in_registry(run.clients(), step, decision)) \
@@ -107,7 +107,7 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
         run.pushed_by_build.update(result.pushed)
     pushed = [result for result in results if result.pushed]
     if pushed:
-        from ..build.pusher import record_entries
+        from ..components.pusher import record_entries
 
         run.add_to_record(settings, record_entries(settings, [
             (r.step.component, {ref: r.digest for ref in r.pushed}, r.platforms, decided[r.step.component].inputs,
@@ -127,7 +127,7 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
 def push(c, component=None, registry=None, version=None, layout=None, tag_latest=False, metadata_file=None,
          jobs=None, no_preflight=False, no_record=False, rebuild=False, since=None, force=False):
     """Push built component images, N at once; an unchanged one is relabelled in the registry, no layer sent."""
-    from ..build import plan, pusher
+    from ..components import plan, pusher
     from ..util import metadata
 
     job_count = positive_int(jobs, "--jobs") if jobs is not None else pusher.DEFAULT_JOBS

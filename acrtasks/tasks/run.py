@@ -36,7 +36,7 @@ class Run:
         self._engine = None
         self._clients = None
         self._said: Set[str] = set()
-        self._decided: Dict[Tuple, object] = {}  # (version, registry, layout, component) -> build.changes.Decision
+        self._decided: Dict[Tuple, object] = {}  # (version, registry, layout, component) -> components.changes.Decision
         self._record: Dict[Tuple, list] = {}  # (version, registry, layout) -> [settings, components, dependencies]
         self._pushed: Dict[Tuple, list] = {}  # the same, kept after the record is written: what set-images writes
 
@@ -67,7 +67,7 @@ class Run:
     def engine(self):
         """The engine, connected on first use only (a chain of registry tasks never loads docker-py)."""
         if self._engine is None:
-            from ..build.engine import Engine
+            from ..engine.client import Engine
 
             self._engine = Engine.connect()
         return self._engine
@@ -93,9 +93,9 @@ class Run:
 
     def changes(self, settings: Settings, steps, pushes=lambda step: False, rebuild: bool = False,
                 since: str = "") -> Dict[str, object]:
-        """component -> build.changes.Decision for ``steps``, decided once per chain: push reads what build
+        """component -> components.changes.Decision for ``steps``, decided once per chain: push reads what build
         decided (and decides itself what no build of the chain did)."""
-        from ..build.changes import decide
+        from ..components.changes import decide
 
         key = _release_key(settings)
         todo = [step for step in steps if key + (step.component,) not in self._decided]
@@ -105,7 +105,7 @@ class Run:
         return {step.component: self._decided[key + (step.component,)] for step in steps}
 
     def decision(self, settings: Settings, component: str):
-        """What this chain decided for ``component`` (build.changes.Decision), or None."""
+        """What this chain decided for ``component`` (components.changes.Decision), or None."""
         return self._decided.get(_release_key(settings) + (component,))
 
     def add_to_record(self, settings: Settings, components: Optional[dict] = None,

@@ -12,7 +12,7 @@ import pytest
 from conftest import unique_version
 from harness import BASE_IMAGE
 
-from acrtasks.build.backends import detect
+from acrtasks.components.backends import detect
 
 
 def docker_clis():

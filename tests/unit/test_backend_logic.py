@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from acrtasks.build.backends.cli import PlainLog, buildkit_command, buildx_command
-from acrtasks.build.backends.detect import DockerCli
-from acrtasks.build.backends.select import choose
-from acrtasks.build.plan import BuildStep
+from acrtasks.components.backends.cli import PlainLog, buildkit_command, buildx_command
+from acrtasks.components.backends.detect import DockerCli
+from acrtasks.components.backends.select import choose
+from acrtasks.components.plan import BuildStep
 from acrtasks.config import check_platforms
 from acrtasks.errors import UsageError
 from acrtasks.naming import ImageRef
@@ -206,7 +206,7 @@ def fake_cli(tmp_path, monkeypatch):
 
 
 def test_a_cli_build_reports_steps_lines_and_the_image(fake_cli):
-    from acrtasks.build.backends.cli import BuildKitBackend
+    from acrtasks.components.backends.cli import BuildKitBackend
 
     lines, steps = [], []
     output = BuildKitBackend(fake_cli, None).build(step(), False, lines.append, lambda d, t: steps.append((d, t)))
@@ -215,7 +215,7 @@ def test_a_cli_build_reports_steps_lines_and_the_image(fake_cli):
 
 
 def test_a_cli_build_failure_names_the_step_and_keeps_its_output(fake_cli, monkeypatch):
-    from acrtasks.build.backends.cli import BuildKitBackend
+    from acrtasks.components.backends.cli import BuildKitBackend
     from acrtasks.errors import BuildFailed
 
     monkeypatch.setenv("FAKE_FAIL", "1")
@@ -230,7 +230,7 @@ def test_a_cli_build_failure_names_the_step_and_keeps_its_output(fake_cli, monke
 
 
 def test_buildx_of_several_platforms_reports_what_it_pushed(fake_cli):
-    from acrtasks.build.backends.cli import BuildxBackend
+    from acrtasks.components.backends.cli import BuildxBackend
 
     backend = BuildxBackend(DockerCli(fake_cli.path, (27, 0, 0), True), None, ["linux/amd64", "linux/arm64"])
     output = backend.build(step(["linux/amd64", "linux/arm64"]), False, lambda line: None, lambda d, t: None)
@@ -242,7 +242,7 @@ def test_the_engine_check_and_ctrl_c_go_through_the_cli(fake_cli, monkeypatch):
     import threading
     import time
 
-    from acrtasks.build.backends.cli import BuildKitBackend
+    from acrtasks.components.backends.cli import BuildKitBackend
     from acrtasks.errors import BuildFailed, EngineUnavailable
 
     backend = BuildKitBackend(fake_cli, None)
@@ -271,7 +271,7 @@ def test_the_engine_check_and_ctrl_c_go_through_the_cli(fake_cli, monkeypatch):
 
 
 def test_the_classic_backend_runs_no_cli_to_find_out(monkeypatch):
-    import acrtasks.build.backends.select as select_module
+    import acrtasks.components.backends.select as select_module
 
     monkeypatch.setattr(select_module, "docker_clis", lambda: pytest.fail("the docker CLIs were asked"))
     assert choose("classic", object).name == "classic"

@@ -200,6 +200,6 @@ def test_a_metadata_file_holding_an_error_is_its_owners_only(tmp_path):
     ({"errorDetail": {}}, "push failed"),
 ])
 def test_engine_stream_errors_are_printable_and_redacted(chunk, expected):
-    from acrtasks.build.engine import stream_error
+    from acrtasks.engine.client import stream_error
 
     assert stream_error(chunk, "push failed") == expected

@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from acrtasks.build.plan import (
+from acrtasks.components.plan import (
     describe_builds,
     describe_pushes,
     plan_builds,
@@ -114,8 +114,8 @@ def test_cache_and_platform_keys_are_checked(tmp_path, table, problem):
 def test_the_build_plan_says_only_what_will_be_done(settings):
     """No line that reads like a component (the old `backend: buildkit` line), and no tag for an unchanged
     component that push relabels in the registry (it is never tagged here)."""
-    from acrtasks.build.changes import Decision
-    from acrtasks.build.inputs import Inputs
+    from acrtasks.components.changes import Decision
+    from acrtasks.components.input_digest import Inputs
 
     steps = plan_builds(settings(registry="harbor.io/p"), labels=LABELS)
     decisions = {"api": Decision("api", Inputs("sha256:" + "1" * 64, {}), False, "input digest 111", "v0"),

@@ -4,9 +4,9 @@ stand-in API."""
 import pytest
 from docker.errors import APIError
 
-from acrtasks.build import pusher
-from acrtasks.build.engine import Engine
-from acrtasks.build.plan import PushStep
+from acrtasks.components import pusher
+from acrtasks.engine.client import Engine
+from acrtasks.components.plan import PushStep
 from acrtasks.errors import EngineError
 from acrtasks.naming import ImageRef
 

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from acrtasks.build.engine import PushFailed, PushProgress, classify_push_error
+from acrtasks.engine.client import PushFailed, PushProgress, classify_push_error
 from acrtasks.copy.manifests import Manifest, platform_matches, platform_of
 from acrtasks.errors import CredentialError, UsageError
 from acrtasks.naming import ImageRef, is_loopback_host
@@ -229,13 +229,13 @@ DIGEST = "sha256:" + "ab" * 32
     ({"status": "x" * 5000 + f" digest: {DIGEST} size: 1"}, None),  # bounded: a huge line is not searched
 ])
 def test_push_digest_from_aux_else_the_status_line(chunk, digest):
-    from acrtasks.build.engine import pushed_digest
+    from acrtasks.engine.client import pushed_digest
 
     assert pushed_digest(chunk) == digest
 
 
 def test_a_push_is_checked_against_what_the_registry_holds():
-    from acrtasks.build.pusher import check_held
+    from acrtasks.components.pusher import check_held
     from acrtasks.errors import RegistryError
 
     ref = ImageRef.parse("127.0.0.1:5000/team/x:v1")

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acrtasks.build.inputs import Inputs, base_images, context_digest, inputs_of
-from acrtasks.build.plan import BuildStep
+from acrtasks.components.input_digest import Inputs, base_images, context_digest, inputs_of
+from acrtasks.components.plan import BuildStep
 from acrtasks.delivery import record as records
 from acrtasks.errors import RegistryError
 from acrtasks.naming import ImageRef, naming_for
@@ -184,8 +184,8 @@ def test_inputs_changes_name_added_and_removed_args():
 
 def test_what_changes_a_component_in_every_release_is_warned_with_its_fix(tmp_path):
     """A context sending .git (the real nginx is built from the repository root) and a {version} build arg."""
-    from acrtasks.build.inputs import churn_warnings
-    from acrtasks.build.plan import plan_builds
+    from acrtasks.components.input_digest import churn_warnings
+    from acrtasks.components.plan import plan_builds
     from acrtasks.config import load_config, resolve
 
     for name in ("root", "api", "web"):

@@ -15,7 +15,7 @@ from ..util.console import Console
 from ..errors import BuildFailed, PushFailed
 from ..naming import ImageRef
 from ..util.jobs import run_jobs
-from .inputs import LABEL
+from .input_digest import LABEL
 from .plan import BuildStep
 from .pusher import check_held
 
@@ -146,7 +146,7 @@ def relabel_in_registry(clients, step: BuildStep, decision) -> BuildResult:
 def run_changed(backend, engine_factory, steps: Sequence[BuildStep], decided: Dict, parallel: int, no_cache: bool,
                 console: Console, progress: str, held, pushes: Callable[[BuildStep], bool],
                 relabel: Optional[Callable], local: LocalRelabels) -> List[BuildResult]:
-    """Build what changed (``decided``: component -> build.changes.Decision); of the rest, relabel in the
+    """Build what changed (``decided``: component -> components.changes.Decision); of the rest, relabel in the
     engine what the engine holds, and in the registry what a pushing builder would have pushed. What a push
     follows up is left to it (push relabels in the registry). Results in the plan's order."""
     done: Dict[str, BuildResult] = {}

@@ -46,7 +46,7 @@ class BuildStep:
     sbom: bool = False  # buildx: --sbom=true, where attestations are kept
     sbom_generator: str = ""  # buildx: --sbom=generator=IMAGE instead of BuildKit's default scanner
     arg_sources: Tuple[Tuple[str, str], ...] = ()  # (build arg, where it came from: table, env file), for the plan
-    bases: Tuple[str, ...] = ()  # the images its Dockerfile builds on, as written (build.inputs.dockerfile_bases)
+    bases: Tuple[str, ...] = ()  # the images its Dockerfile builds on, as written (input_digest.dockerfile_bases)
 
     @property
     def local_ref(self) -> ImageRef:
@@ -82,7 +82,7 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
                 attestations: Optional[str] = None) -> List[BuildStep]:
     """One step per selected component, with every ref and expanded build arg; checks contexts exist and
     every secret's source is there (its value is never read here)."""
-    from .inputs import dockerfile_bases, dockerfile_text  # inputs builds on this module's BuildStep
+    from .input_digest import dockerfile_bases, dockerfile_text  # inputs builds on this module's BuildStep
 
     labels = oci_labels(settings) if labels is None else labels
     config = settings.config
@@ -138,8 +138,8 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
 
 
 def with_inputs(steps: Sequence[BuildStep], digests: Dict[str, str]) -> List[BuildStep]:
-    """The steps with their input digest (build.inputs) as a label: the image says what it was built from."""
-    from .inputs import LABEL
+    """The steps with their input digest (input_digest) as a label: the image says what it was built from."""
+    from .input_digest import LABEL
 
     return [replace(step, labels={**step.labels, LABEL: digests[step.component]}) if step.component in digests
             else step for step in steps]
@@ -165,7 +165,7 @@ def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, r
                     backend: str = "", decisions: Optional[Dict[str, object]] = None, registry: bool = False
                     ) -> List[str]:
     """The plan in words, only what will be done; Dockerfiles inside ``root`` (build.toml's folder) are shown
-    relative to it. ``decisions``: component -> build.changes.Decision (built, or unchanged since a release);
+    relative to it. ``decisions``: component -> components.changes.Decision (built, or unchanged since a release);
     ``registry``: an unchanged component gets its new refs in the registry at push, not tags here."""
     decisions = decisions or {}
     options = [f"up to {parallel} at once", *(["no cache"] if no_cache else [])]
@@ -206,7 +206,7 @@ def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, r
 
 
 def describe_pushes(steps: Sequence[PushStep], relabels: Optional[Dict[str, object]] = None) -> List[str]:
-    """``relabels``: component -> build.changes.Decision of what is unchanged and not in the engine: its
+    """``relabels``: component -> components.changes.Decision of what is unchanged and not in the engine: its
     refs go on the earlier image in the registry, with new labels."""
     relabels = relabels or {}
     lines = [f"push {sum(len(s.refs) for s in steps)} ref(s):"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..util.console import Console, JobProgress
-from .engine import Engine, PushProgress
+from ..engine.client import Engine, PushProgress
 from ..errors import (ARTIFACT_REFUSED, Interrupted, Kind, PreflightError, PushFailed, RegistryError, explain,
                       login_hint)
 from ..util.jobs import CANCELLED, run_jobs
@@ -258,10 +258,10 @@ def metadata(results: Sequence[PushResult]) -> Dict[str, dict]:
 
 def run_relabels(clients, steps: Sequence[PushStep], decided: Dict, labels: Dict[str, str],
                  console: Console) -> List[PushResult]:
-    """Unchanged components (build.changes): each one's refs put on its earlier image, relabelled with this
-    version's labels (build.relabel): a config and a manifest written per platform, no layer uploaded."""
+    """Unchanged components (components.changes): each one's refs put on its earlier image, relabelled with this
+    version's labels (components.relabel): a config and a manifest written per platform, no layer uploaded."""
     from ..errors import AcrError
-    from .inputs import LABEL
+    from .input_digest import LABEL
     from .relabel import push_relabelled
 
     results = []
@@ -293,7 +293,7 @@ def refuse_overwrites(clients, settings, engine: Engine, steps: Sequence[PushSte
     from ..delivery import record as records
     from ..errors import RegistryPreflightError
     from .changes import short
-    from .inputs import LABEL
+    from .input_digest import LABEL
 
     ref = records.record_ref(settings.naming, settings.version)
     found = records.read(clients, ref) if ref is not None else None
@@ -321,7 +321,7 @@ def pushed_components(engine: Engine, steps: Sequence[PushStep], results: Sequen
     """(component, {ref: digest}, platforms, inputs, since) of every component pushed whole, for the release
     record. A pushed image's input digest is its own label (what it was built from), with the parts this
     chain's build worked out when they agree."""
-    from .inputs import LABEL, Inputs
+    from .input_digest import LABEL, Inputs
 
     items = []
     for step in steps:

@@ -7,7 +7,7 @@ says: one HEAD per component. Without a registry, the local engine's images are 
 component's local repository labelled with the same input digest.
 
 A decision is computed once per chain (``Run.changes``): ``build`` skips what is unchanged, ``push`` (or a
-build that pushes) relabels it (:mod:`acrtasks.build.relabel`).
+build that pushes) relabels it (:mod:`acrtasks.components.relabel`).
 """
 
 from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
@@ -15,7 +15,7 @@ from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 from ..delivery.record import own_ref
 from ..errors import AcrError, Kind, RegistryError, UsageError
 from ..naming import ImageRef
-from .inputs import LABEL, Inputs, inputs_of, resolver, unresolved_bases
+from .input_digest import LABEL, Inputs, inputs_of, resolver, unresolved_bases
 from .plan import BuildStep
 
 
@@ -132,7 +132,7 @@ def decide(steps: Sequence[BuildStep], settings, clients, engine_factory: Callab
             raise
         return [Decision(step.component, inputs[step.component], True,
                          f"the earlier release could not be read from {probe.host} ({exc.kind})") for step in steps]
-    from ..build.pusher import held_by
+    from ..components.pusher import held_by
 
     held = held_by(quick)
     return [decide_registry(step, inputs[step.component], earlier, held) for step in steps]

@@ -5,7 +5,7 @@
 - ``buildx``: ``docker buildx build``, with ``--platform`` (several platforms are pushed straight to the
   registry) and ``--builder`` (remote BuildKit, docker-container or Kubernetes drivers).
 
-Every backend takes a :class:`~acrtasks.build.plan.BuildStep` and gives back a :class:`BuildOutput` or raises
+Every backend takes a :class:`~acrtasks.components.plan.BuildStep` and gives back a :class:`BuildOutput` or raises
 :class:`~acrtasks.errors.BuildFailed` with the failing step and the log tail; the builder, the plan and the
 summary do not know which one ran. :func:`select.choose` picks one (``auto``: buildx, else buildkit, else classic).
 """

@@ -12,7 +12,7 @@ The parts (each hashed on its own, so the plan can say *which* changed):
   change; a base that cannot be resolved makes the component a change every time.
 
 The OCI labels (version, created, revision) are not inputs: a component whose inputs are unchanged gets a new
-config stating them (see :mod:`acrtasks.build.relabel`).
+config stating them (see :mod:`acrtasks.components.relabel`).
 """
 
 import hashlib
