@@ -50,6 +50,11 @@ def digest_problem(digest: str) -> Optional[str]:
     return None
 
 
+def short_digest(digest: str) -> str:
+    """The first 12 hex digits, as docker shows an image id."""
+    return digest.replace("sha256:", "")[:12]
+
+
 def looks_like_host(segment: str) -> bool:
     """Docker's rule: the first path segment is a host if it has '.' or ':' or is 'localhost'."""
     return "." in segment or ":" in segment or segment == "localhost"

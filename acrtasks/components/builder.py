@@ -13,9 +13,9 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from ..util.console import Console
 from ..errors import BuildFailed, PushFailed
-from ..naming import ImageRef
+from ..naming import ImageRef, short_digest
 from ..util.jobs import run_jobs
-from .input_digest import LABEL
+from .plan import LABEL
 from .plan import BuildStep
 from .pusher import check_held
 
@@ -67,7 +67,7 @@ def run_builds(backend, engine_factory, steps: Sequence[BuildStep], parallel: in
     ``progress`` is like bake's: ``plain`` streams every log line prefixed with
     its component; ``quiet`` shows nothing until the summary; ``auto`` shows a
     live line per build on a terminal and is ``plain`` elsewhere. ``held``
-    (pusher.held_by) reads back each ref a build pushed itself: its digest must
+    (copy.remote.held_by) reads back each ref a build pushed itself: its digest must
     be the one buildx reported, as for ``push``.
     """
     width = max(len(step.component) for step in steps)
@@ -177,7 +177,7 @@ def run_changed(backend, engine_factory, steps: Sequence[BuildStep], decided: Di
 def print_summary(results: Sequence[BuildResult], console: Console) -> None:
     rows = []
     for result in results:
-        short_id = (result.image_id or result.digest or "-").replace("sha256:", "")[:12]
+        short_id = short_digest(result.image_id or result.digest or "-")
         refs = result.pushed or result.step.refs  # what the build pushed itself has no local name
         status = f"unchanged since {result.since}" if result.status == "unchanged" else result.status
         rows.append((result.step.component, refs[0], short_id, status, f"{result.seconds:.1f}"))

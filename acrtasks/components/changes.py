@@ -14,8 +14,9 @@ from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..delivery.record import own_ref
 from ..errors import AcrError, Kind, RegistryError, UsageError
-from ..naming import ImageRef
-from .input_digest import LABEL, Inputs, inputs_of, resolver, unresolved_bases
+from ..naming import ImageRef, short_digest
+from .input_digest import Inputs, inputs_of, resolver, unresolved_bases
+from .plan import LABEL
 from .plan import BuildStep
 
 
@@ -32,10 +33,6 @@ class Decision(NamedTuple):
 
     def describe(self) -> str:
         return f"build: {self.why}" if self.build else f"unchanged since {self.since} ({self.why})"
-
-
-def short(digest: str) -> str:
-    return digest.replace("sha256:", "")[:12]
 
 
 def decide_registry(step: BuildStep, inputs: Inputs, earlier, held: Callable[[ImageRef], Optional[str]]
@@ -65,7 +62,7 @@ def decide_registry(step: BuildStep, inputs: Inputs, earlier, held: Callable[[Im
         found = None
     if found != entry["digest"]:
         return build(f"release {earlier.version}'s image is no longer at {component_ref}")
-    return Decision(step.component, inputs, False, f"input digest {short(inputs.digest)}",
+    return Decision(step.component, inputs, False, f"input digest {short_digest(inputs.digest)}",
                     earlier.version, ImageRef(component_ref.host, component_ref.repository, None, entry["digest"]),
                     tuple(entry.get("platforms") or ()))
 
@@ -132,7 +129,7 @@ def decide(steps: Sequence[BuildStep], settings, clients, engine_factory: Callab
             raise
         return [Decision(step.component, inputs[step.component], True,
                          f"the earlier release could not be read from {probe.host} ({exc.kind})") for step in steps]
-    from ..components.pusher import held_by
+    from ..copy.remote import held_by
 
     held = held_by(quick)
     return [decide_registry(step, inputs[step.component], earlier, held) for step in steps]

@@ -19,6 +19,9 @@ from ..naming import ImageRef
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
 MASK = "***"
 
+#: The label every built image carries: its input digest (README, "Build only what changed").
+LABEL = "org.acrtasks.input.digest"
+
 
 def is_secret_name(name: str) -> bool:
     """Build args whose name looks secret are never printed."""
@@ -82,7 +85,7 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
                 attestations: Optional[str] = None) -> List[BuildStep]:
     """One step per selected component, with every ref and expanded build arg; checks contexts exist and
     every secret's source is there (its value is never read here)."""
-    from .input_digest import dockerfile_bases, dockerfile_text  # inputs builds on this module's BuildStep
+    from .dockerfile import dockerfile_bases, dockerfile_text
 
     labels = oci_labels(settings) if labels is None else labels
     config = settings.config
@@ -139,8 +142,6 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
 
 def with_inputs(steps: Sequence[BuildStep], digests: Dict[str, str]) -> List[BuildStep]:
     """The steps with their input digest (input_digest) as a label: the image says what it was built from."""
-    from .input_digest import LABEL
-
     return [replace(step, labels={**step.labels, LABEL: digests[step.component]}) if step.component in digests
             else step for step in steps]
 

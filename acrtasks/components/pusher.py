@@ -18,7 +18,7 @@ from ..engine.client import Engine, PushProgress
 from ..errors import (ARTIFACT_REFUSED, Interrupted, Kind, PreflightError, PushFailed, RegistryError, explain,
                       login_hint)
 from ..util.jobs import CANCELLED, run_jobs
-from ..naming import ImageRef
+from ..naming import ImageRef, short_digest
 from .plan import PushStep
 from ..util.retry import TRIES, backoff_seconds, with_retries
 
@@ -130,15 +130,9 @@ def _explain(exc: PushFailed, ref: ImageRef) -> str:
     return str(exc)
 
 
-#: What the registry holds at a ref (its manifest digest, None when it has no such tag): see :func:`held_by`.
+#: What the registry holds at a ref (its manifest digest, None when it has no such tag): see
+#: :func:`acrtasks.copy.remote.held_by`.
 Held = Callable[[ImageRef], Optional[str]]
-
-
-def held_by(clients) -> Held:
-    """Ask the registry itself (one HEAD, the docker config's credentials) what a ref points at."""
-    from ..copy.remote import RegistrySource
-
-    return lambda ref: RegistrySource(clients.get(ref.host), ref.repository).digest(ref.tag or "latest")
 
 
 def check_held(held: Held, ref: ImageRef, digest: str, who: str = "the engine") -> None:
@@ -261,7 +255,7 @@ def run_relabels(clients, steps: Sequence[PushStep], decided: Dict, labels: Dict
     """Unchanged components (components.changes): each one's refs put on its earlier image, relabelled with this
     version's labels (components.relabel): a config and a manifest written per platform, no layer uploaded."""
     from ..errors import AcrError
-    from .input_digest import LABEL
+    from .plan import LABEL
     from .relabel import push_relabelled
 
     results = []
@@ -292,8 +286,7 @@ def refuse_overwrites(clients, settings, engine: Engine, steps: Sequence[PushSte
     from ..copy.remote import RegistrySource
     from ..delivery import record as records
     from ..errors import RegistryPreflightError
-    from .changes import short
-    from .input_digest import LABEL
+    from .plan import LABEL
 
     ref = records.record_ref(settings.naming, settings.version)
     found = records.read(clients, ref) if ref is not None else None
@@ -303,8 +296,8 @@ def refuse_overwrites(clients, settings, engine: Engine, steps: Sequence[PushSte
         entry = found.components.get(step.component) if found is not None else None
         theirs = (entry.get("input") or {}).get("digest", "") if entry else ""
         if theirs and theirs != mine:
-            problems.append(f"{step.refs[0]} holds a build of other inputs ({short(theirs)}, this one "
-                            f"{short(mine) or 'unlabelled'})")
+            problems.append(f"{step.refs[0]} holds a build of other inputs ({short_digest(theirs)}, this one "
+                            f"{short_digest(mine) or 'unlabelled'})")
         elif not entry:  # digest(): None when the registry has no such tag
             ref = step.refs[0]
             if RegistrySource(clients.get(ref.host), ref.repository).digest(ref.tag):
@@ -321,7 +314,8 @@ def pushed_components(engine: Engine, steps: Sequence[PushStep], results: Sequen
     """(component, {ref: digest}, platforms, inputs, since) of every component pushed whole, for the release
     record. A pushed image's input digest is its own label (what it was built from), with the parts this
     chain's build worked out when they agree."""
-    from .input_digest import LABEL, Inputs
+    from .input_digest import Inputs
+    from .plan import LABEL
 
     items = []
     for step in steps:

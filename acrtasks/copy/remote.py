@@ -11,7 +11,7 @@ import time
 from typing import Callable, Dict, Iterator, Optional, Tuple
 
 from ..errors import Kind, RegistryError
-from ..naming import digest_problem
+from ..naming import ImageRef, digest_problem
 from ..registry.client import RegistryClient, cancel_upload, read_bounded, reason_of, upload_location
 from ..registry.transport import TransportError
 from .copier import BlobStream
@@ -225,6 +225,12 @@ class UploadSessions:
         for url, (client, repo) in entries.items():
             cancel_upload(client, url, repo)
         return len(entries)
+
+
+def held_by(clients) -> Callable[[ImageRef], Optional[str]]:
+    """What the registry itself holds at a ref: one HEAD with the docker config's credentials; None when it has
+    no such tag. Pushes through the engine are read back with it."""
+    return lambda ref: RegistrySource(clients.get(ref.host), ref.repository).digest(ref.tag or "latest")
 
 
 def _pull(repo: str) -> str:

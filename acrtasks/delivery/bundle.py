@@ -417,7 +417,7 @@ def record_of_import(bundle: Bundle, results: Sequence[Tuple[BundleImage, ImageR
     """The release record's components and dependencies for what an import pushed: each component's refs and
     digests, its platforms and the input digest its image carries (its label; the parts stay with the
     release it was built in)."""
-    from ..components.input_digest import LABEL
+    from ..components.plan import LABEL
     from ..copy.copier import read_small_blob
     from ..copy.manifests import MAX_CONFIG
 

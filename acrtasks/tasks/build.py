@@ -91,7 +91,7 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
                       config.bases_from, hub_mirrors(config), copies, console.say)
     held = None
     if chosen.pushes:  # what buildx says it pushed is read back from the registry, as push does
-        from ..components.pusher import held_by
+        from ..copy.remote import held_by
 
         held = held_by(run.clients())
     relabel = (lambda step, decision: builds.relabel_in_registry(run.clients(), step, decision)) \
@@ -128,6 +128,7 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
          jobs=None, no_preflight=False, no_record=False, rebuild=False, since=None, force=False):
     """Push built component images, N at once; an unchanged one is relabelled in the registry, no layer sent."""
     from ..components import plan, pusher
+    from ..copy.remote import held_by
     from ..util import metadata
 
     job_count = positive_int(jobs, "--jobs") if jobs is not None else pusher.DEFAULT_JOBS
@@ -164,7 +165,7 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
         pusher.refuse_overwrites(run.clients(), settings, engine, engine_steps, image_ids)
     if not no_preflight:
         run.preflight([ref for step in steps for ref in step.refs], "nothing pushed")
-    held = pusher.held_by(run.clients())
+    held = held_by(run.clients())
     labels = plan.oci_labels(settings)
     results = carry_out(
         lambda: [*pusher.run_relabels(run.clients(), relabels, decided, labels, console),

@@ -53,8 +53,12 @@ class Borrowed(Argument):
 class SharedFlags:
     """Every flag of a collection's tasks, for each task to borrow those it lacks (computed once)."""
 
+    #: The one made for acrtasks' collection (``acrtasks.tasks``), for what needs its task names.
+    made: "Optional[SharedFlags]" = None
+
     def __init__(self, collection):
         self.collection = collection
+        SharedFlags.made = self
         self._union: Optional[Dict[str, Argument]] = None
         self._named: Optional[set] = None
 

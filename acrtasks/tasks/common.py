@@ -116,10 +116,9 @@ def boundary(func):
 
 def start(c) -> Run:
     """The chain's Run, after the one warning a chain without shared flags gets."""
-    from . import ns
-
+    names = SharedFlags.made.collection.task_names if SharedFlags.made else ()
     run = run_of(c)
-    run.once(unshared_chain_warning(sys.argv, ns.task_names, run.chained), Console().warn)
+    run.once(unshared_chain_warning(sys.argv, names, run.chained), Console().warn)
     return run
 
 

@@ -21,7 +21,7 @@ HEARTBEAT = 10.0
 
 def heartbeat_seconds() -> float:
     """``$ACRTASKS_PROGRESS_INTERVAL``, else :data:`HEARTBEAT`; a CI that wants fewer lines raises it."""
-    from .retry import seconds_from_env
+    from .inputs import seconds_from_env
 
     return seconds_from_env("ACRTASKS_PROGRESS_INTERVAL", HEARTBEAT, 0.1)
 

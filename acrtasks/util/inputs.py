@@ -289,6 +289,20 @@ def _expanded_size(root) -> int:
     return size(root)
 
 
+def seconds_from_env(name: str, default: float, minimum: float) -> float:
+    """A number of seconds from the environment variable ``name``; a bad value is a usage error."""
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if not minimum <= value <= 86400:
+        raise UsageError(f"{name}={text!r} is not a number of seconds from {minimum:g} to 86400")
+    return value
+
+
 def expect(value: Any, kind: type, path: Path, where: str, error: Type[UsageError] = UsageError) -> Any:
     """``value`` if it is a ``kind``, else one line naming the file, the place and what was found."""
     if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):

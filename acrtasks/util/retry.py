@@ -6,11 +6,11 @@ honoured up to 30 s. An error is transient when its ``kind`` says so
 (``PushFailed`` and ``RegistryError`` both carry one).
 """
 
-import os
 import threading
 from typing import Callable, Optional, TypeVar
 
-from ..errors import AcrError, UsageError
+from ..errors import AcrError
+from .inputs import seconds_from_env
 
 TRIES = 3
 DEFAULT_BACKOFF = 1.0
@@ -18,20 +18,6 @@ MAX_DELAY = 30.0
 DEFAULT_REGISTRY_TIMEOUT = 60.0
 WAITING_NOTICE = 10.0  # a registry silent this long gets a line saying who is awaited (at most a third of the timeout)
 T = TypeVar("T")
-
-
-def seconds_from_env(name: str, default: float, minimum: float) -> float:
-    """A number of seconds from the environment variable ``name``; a bad value is a usage error."""
-    text = os.environ.get(name)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1
-    if not minimum <= value <= 86400:
-        raise UsageError(f"{name}={text!r} is not a number of seconds from {minimum:g} to 86400")
-    return value
 
 
 def backoff_seconds() -> float:

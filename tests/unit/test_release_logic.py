@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acrtasks.components.input_digest import Inputs, base_images, context_digest, inputs_of
+from acrtasks.components.dockerfile import base_images
+from acrtasks.components.input_digest import Inputs, context_digest, inputs_of
 from acrtasks.components.plan import BuildStep
 from acrtasks.delivery import record as records
 from acrtasks.errors import RegistryError
