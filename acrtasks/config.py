@@ -10,16 +10,12 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .errors import ConfigError, UsageError
 from .naming import LAYOUTS, Naming, Registry, check_path_component, check_tag, naming_for
 from .util import gitinfo, inputs
-
-if TYPE_CHECKING:
-    from .release import Release
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -426,13 +422,6 @@ class Settings:
     naming: Naming
     warnings: Tuple[str, ...] = ()  # said once on stderr by the task
     shared_version: bool = False  # the version may name other builds too (version_from = "branch-or-tag")
-
-    @cached_property
-    def release(self) -> "Release":
-        """Every image of this version, named once (see :mod:`acrtasks.release`)."""
-        from .release import Release
-
-        return Release(self)
 
     def components(self, selected: Sequence[str] = ()) -> List:
         """The components to work on: ``selected`` (validated, in order) or all of them."""

@@ -111,23 +111,6 @@ class DepsPlan(NamedTuple):
         return [*self.problems, *unpinned]
 
 
-def plan_deps(settings: Settings, deps_namespace: Optional[str], selected: Sequence[str] = (),
-              bases: bool = False) -> DepsPlan:
-    """Every dependency with its target, from the release; collisions and bad names are refused there, before
-    any copy. ``bases``: the components' base images too (``--bases``; ``[deps] bases`` always)."""
-    from .release import Release
-
-    release = Release(settings, deps_namespace, bases) if deps_namespace or bases else settings.release
-    naming = release.require_deps_target()
-    _, problems = release.dependency_sources
-    dependencies = release.chosen_dependencies(selected)
-    if not dependencies:
-        raise UsageError(f"no dependencies: add [deps] images or compose_files to {settings.config.path.name} (or "
-                         "[deps] bases = true for the components' base images)")
-    return DepsPlan(str(naming.registry), naming.layout, list(dependencies), hub_mirrors(settings.config),
-                    list(problems))
-
-
 def hub_mirrors(config: Config) -> List[str]:
     """Docker Hub's pull-through mirrors, as hosts: ``[deps] mirrors``, else the engine's daemon.json."""
     return [mirror_host(m) for m in (config.deps_mirrors or daemon_mirrors())]

@@ -10,6 +10,7 @@ from typing import List, NamedTuple, Optional
 
 from .errors import NamingError
 from .naming import naming_for
+from .release.images import release_of
 
 SEED_PROJECT = "ai-infra-matrix"
 SEED_PREFIX = "ai-infra-"
@@ -99,9 +100,9 @@ def passed(case: Case, actual: Optional[str]) -> bool:
 def preview(settings) -> dict:
     """Every component, alias, latest and dependency name for the effective registry, each with its kind."""
     from .deps import component_bases
-    from .release import NO_TARGET
+    from .release.images import NO_TARGET
 
-    release = settings.release
+    release = release_of(settings)
     bases = component_bases(settings)
     components = [{"component": images.name, "refs": [str(ref) for ref, _ in images.labelled],
                    "kinds": [kind for _, kind in images.labelled], "bases": bases.get(images.name, [])}

@@ -51,7 +51,7 @@ LINK = (0.020, 125e6)  # (3): a 1 Gbit/s link with a 20 ms round trip to each de
 
 def seed(source: Registry) -> int:
     """The release v1 at <source>/team and its record; returns the bytes of its blobs and manifests."""
-    from acrtasks.delivery import record as records
+    from acrtasks.release import record as records
     from acrtasks.naming import ImageRef
     from acrtasks.registry.client import Clients
 
@@ -70,7 +70,7 @@ def seed(source: Registry) -> int:
         ref = f"{source.host}/team/demo-{name}:v1"
         components[name] = {"refs": {ref: image["digest"]}, "digest": image["digest"], "input": {},
                             "platforms": ["linux/amd64"], "aliases": [], "latest": False}
-    record = records.Record("demo", "v1", records.now(), components, ())
+    record = records.Record("demo", "v1", records.utc_now(), components, ())
     records.write(Clients(), ImageRef(source.host, "team/demo", "release-v1"), record)
     return total
 

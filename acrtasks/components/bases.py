@@ -11,6 +11,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 from ..errors import AcrError, RegistryPreflightError, UsageError
 from ..naming import DOCKER_HUB, ImageRef
+from ..release.images import release_of
 
 
 def sources(base: ImageRef, bases_from: str, mirrors: Sequence[str], registry_copy: Callable[[str], ImageRef],
@@ -55,7 +56,7 @@ def prepare(engine, bases: Dict[str, List[str]], bases_from: str, mirrors: Seque
 def registry_copies(settings) -> Callable[[str], ImageRef]:
     """A base's copy in the user's registry, named as push-deps names it (``[build] bases_from = "registry"``);
     refused at once when there is no such registry."""
-    naming = settings.release.deps_naming
+    naming = release_of(settings).deps_naming
     if naming is None and settings.config.bases_from == "registry":
         raise UsageError('[build] bases_from = "registry" takes bases from the registry push-deps mirrored them '
                          "to: pass --registry (or set [deps] namespace)")

@@ -1,6 +1,6 @@
 """Build only what changed: each planned build is ``build`` (and why) or ``unchanged since <version>``.
 
-With a registry, the reference is a release record (:mod:`acrtasks.delivery.record`): ``--since V``'s, else the
+With a registry, the reference is a release record (:mod:`acrtasks.release.record`): ``--since V``'s, else the
 newest one of the project other than this version's (a tag list, then the record: two requests, three with the
 tag list, whatever the number of components). An unchanged component's image must still be where the record
 says: one HEAD per component. Without a registry, the local engine's images are the reference: an image of the
@@ -12,7 +12,7 @@ build that pushes) relabels it (:mod:`acrtasks.components.relabel`).
 
 from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
-from ..delivery.record import own_ref
+from ..release.record import own_ref
 from ..errors import AcrError, Kind, RegistryError, UsageError
 from ..naming import ImageRef, short_digest
 from .input_digest import Inputs, inputs_of, resolver, unresolved_bases
@@ -87,7 +87,7 @@ def decide(steps: Sequence[BuildStep], settings, clients, engine_factory: Callab
            rebuild: bool = False, since: str = "") -> List[Decision]:
     """One decision per step (see the module docstring); ``pushes(step)``: its builder pulls bases from registries
     (so their registry digest counts first) and pushes the result."""
-    from ..delivery import record as records
+    from ..release import record as records
 
     # Asked once, without retries: a base or a registry that does not answer is "unknown", which makes the
     # component a build (the safe side); an offline `--dry` or build does not wait a minute for it.

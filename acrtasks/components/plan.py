@@ -7,7 +7,6 @@ tests read it: all three see the same value.
 import os
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -15,6 +14,7 @@ from ..util import gitinfo
 from ..config import Settings, drops_attestations
 from ..errors import PreflightError, UsageError
 from ..naming import ImageRef
+from ..release.images import release_of
 
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL", re.IGNORECASE)
 MASK = "***"
@@ -63,18 +63,15 @@ class PushStep:
     local_ref: ImageRef
 
 
-def utc_now() -> str:
-    """Now, as the OCI ``created`` annotation writes it: RFC 3339, UTC, whole seconds (``2026-12-02T05:21:55Z``)."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
 def oci_labels(settings: Settings, created: Optional[str] = None) -> Dict[str, str]:
     """The OCI annotations every image gets: version, revision, created, source."""
+    from ..release import record
+
     root = settings.config.root
     labels = {
         "org.opencontainers.image.version": settings.version,
         "org.opencontainers.image.revision": gitinfo.revision(root),
-        "org.opencontainers.image.created": created or utc_now(),
+        "org.opencontainers.image.created": created or record.utc_now(),
         "org.opencontainers.image.source": gitinfo.source_url(root),
     }
     return {key: value for key, value in labels.items() if value}
@@ -91,7 +88,7 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
     config = settings.config
     network = config.network if network is None else network
     steps = []
-    release = settings.release
+    release = release_of(settings)
     host = settings.naming.registry.host if settings.naming.registry else ""
     drop = drops_attestations(config, host, attestations)
     for component in settings.components(selected):
@@ -155,7 +152,7 @@ def plan_pushes(settings: Settings, selected: Sequence[str] = (), already_pushed
             "or [registry] url in build.toml"
         )
     steps = []
-    for images in settings.release.selected(selected):
+    for images in release_of(settings).selected(selected):
         refs = tuple(ref for ref in images.registry_refs if ref not in already_pushed)
         if refs:
             steps.append(PushStep(component=images.name, refs=refs, local_ref=images.local))

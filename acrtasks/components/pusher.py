@@ -21,6 +21,7 @@ from ..util.jobs import CANCELLED, run_jobs
 from ..naming import ImageRef, short_digest
 from .plan import PushStep
 from ..util.retry import TRIES, backoff_seconds, with_retries
+from ..release.images import release_of
 
 DEFAULT_JOBS = 4
 #: Shared layers smaller than this are uploaded by each push at once rather than waited for: measured on the
@@ -284,7 +285,7 @@ def refuse_overwrites(clients, settings, engine: Engine, steps: Sequence[PushSte
     holds for an image built from other inputs is not overwritten: the release record's input digest (else the
     ref's mere presence) against the local image's label. One line naming the first; ``--force`` pushes anyway."""
     from ..copy.remote import RegistrySource
-    from ..delivery import record as records
+    from ..release import record as records
     from ..errors import RegistryPreflightError
     from .plan import LABEL
 
@@ -340,7 +341,7 @@ def record_entries(settings, items: Sequence[tuple]) -> Dict[str, dict]:
     """The release record's ``components`` for ``items`` (see :func:`pushed_components`)."""
     entries = {}
     for name, digests, platforms, inputs, since in items:
-        images = settings.release.component(name)
+        images = release_of(settings).component(name)
         component = settings.config.components.get(name)
         entry = {
             "refs": {str(ref): digest for ref, digest in digests.items()},

@@ -38,6 +38,7 @@ from ..registry.client import Clients
 from ..util import gitinfo
 from ..util.console import Console, human_bytes
 from ..util.inputs import parse_json
+from ..release.images import release_of
 
 RECORD = "acrtasks-bundle.json"
 FORMAT = "acrtasks-bundle/1"
@@ -108,7 +109,7 @@ def check_export_flags(compress: str, platforms: Sequence[str], load_platform: s
 def read_record(clients: Clients, source: str, record_ref: Optional[ImageRef]):
     """The release record (record.Record) of the release to export, or None: none, no registry, or ``--source
     engine``. Unreadable is fatal where the registry is the only source (or the record is corrupt)."""
-    from . import record
+    from ..release import record
 
     if source == "engine" or record_ref is None:
         return None
@@ -124,9 +125,9 @@ def plan_export(settings: Settings, components: Sequence[str], with_deps: bool, 
                 compress: str, platforms: Sequence[str], load_platform: str, found=None) -> ExportPlan:
     """The images of the bundle and their names: the components the release record holds (``found``; narrowed
     by ``components``), else build.toml's; where their bytes come from is decided by :func:`locate`."""
-    from .record import components_of
+    from ..release.record import components_of
 
-    release = settings.release
+    release = release_of(settings)
     chosen = ([release.component(name) for name in components_of(found, components)] if found is not None
               else release.selected(components) if components or release.components else [])
     images = [BundleImage("component", c.name, c.ref, list(dict.fromkeys([c.local, c.ref]))) for c in chosen]
@@ -345,7 +346,7 @@ def registry_targets(bundle: Bundle, settings: Settings) -> List[Tuple[BundleIma
     of build.toml, as ``push`` would), dependencies as push-deps names them."""
     if settings.naming.registry is None:
         raise UsageError("import needs --registry R (or [registry] url), or --engine")
-    release = settings.release  # at the bundle's version: the task resolves the settings with it
+    release = release_of(settings)  # at the bundle's version: the task resolves the settings with it
     targets = []
     for image in bundle.images:
         if image.kind == "component":  # every ref a push makes: the component's, its aliases', latest's
@@ -446,11 +447,11 @@ def record_of_import(bundle: Bundle, results: Sequence[Tuple[BundleImage, ImageR
                 "platforms": sorted(p for p, _ in result.images if p),
                 "aliases": list(component.aliases) if component else [], "latest": settings.tag_latest}
         entry["refs"][str(ref)] = result.digest
-        if ref == settings.release.component(image.name).ref:
+        if ref == release_of(settings).component(image.name).ref:
             entry["digest"] = result.digest
     return components, dependencies
 
 
 def release_source(settings: Settings, image: BundleImage) -> ImageRef:
     """A dependency's source as push-deps records it (the bundle names it by its configured source)."""
-    return settings.release.dependency(image.name).source
+    return release_of(settings).dependency(image.name).source

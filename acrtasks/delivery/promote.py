@@ -15,11 +15,11 @@ from ..copy.locations import BlobLocations
 from ..copy.remote import RegistrySource, RegistryTarget, UploadSessions
 from ..errors import AcrError, RegistryPreflightError, UsageError, explain
 from ..naming import ImageRef, Naming, naming_for
-from ..release import component_images
+from ..release.images import component_images
 from ..util import retry
 from ..util.console import Console, human_bytes
 from ..util.jobs import run_jobs
-from . import record as records
+from ..release import record as records
 
 
 @dataclass
@@ -224,7 +224,7 @@ def record_at(plan: PromotePlan, index: int) -> records.Record:
         else:
             target = next(iter(digests))
             dependencies.append({"source": item.name, "target": target, "digest": digests[target]})
-    return records.Record(plan.record.project, plan.version, records.now(), components, tuple(dependencies))
+    return records.Record(plan.record.project, plan.version, records.utc_now(), components, tuple(dependencies))
 
 
 def summary(plan: PromotePlan, console: Console) -> Optional[str]:

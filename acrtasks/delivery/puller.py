@@ -16,6 +16,7 @@ from ..errors import AcrError, RegistryPreflightError, RegistryError, UsageError
 from ..naming import ImageRef
 from ..registry.client import Clients
 from ..util.console import Console, count_line
+from ..release.images import release_of
 
 
 @dataclass
@@ -29,8 +30,8 @@ class PullStep:
 
 
 def read_record(settings: Settings, clients: Clients):
-    """The release record (delivery.record.Record) of the release to pull, None when it has none."""
-    from . import record
+    """The release record (release.record.Record) of the release to pull, None when it has none."""
+    from ..release import record
 
     ref = record.record_ref(settings.naming, settings.version)
     if ref is None:
@@ -45,9 +46,9 @@ def read_record(settings: Settings, clients: Clients):
 def plan_pulls(settings: Settings, components: Sequence[str], with_deps: bool, found=None) -> List[PullStep]:
     """What to pull: the components the release record holds (``found``; narrowed by ``components``), else
     build.toml's; with ``with_deps``, the dependencies from where push-deps put them."""
-    from .record import components_of
+    from ..release.record import components_of
 
-    release = settings.release
+    release = release_of(settings)
     chosen = ([release.component(name) for name in components_of(found, components)] if found is not None
               else release.selected(components))
     steps = [PullStep("component", images.ref, images.local) for images in chosen]

@@ -26,7 +26,7 @@ class Confirmations:
         self.recorded = metadata.load(metadata_path) if metadata_path else {}
         self.insecure_hosts = tuple(insecure_hosts)
         self.record_ref = record_ref  # release-<version>, read once, on first use
-        self.pushed = pushed  # delivery.record.Record of what this chain pushed, or None
+        self.pushed = pushed  # release.record.Record of what this chain pushed, or None
         self.ask_registry = ask_registry  # False (--no-verify): the metadata file and this chain's pushes only
         self._record = None
         self._cache: Dict[str, Optional[str]] = {}
@@ -38,7 +38,7 @@ class Confirmations:
         if self._record is None:
             found = None
             if self.record_ref is not None and self.ask_registry:
-                from ..delivery import record
+                from ..release import record
 
                 found = record.read(self.clients(), self.record_ref)
             if found is not None and self.pushed is not None:

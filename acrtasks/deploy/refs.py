@@ -17,6 +17,7 @@ from typing import AbstractSet, Dict, List, Optional, Sequence, Tuple
 from ..config import Settings
 from ..errors import NamingError, UsageError
 from ..naming import ImageRef, naming_for
+from ..release.images import release_of
 
 
 NOT_IN_RELEASE = "not in this release"  # build.toml has it; this release did not push it
@@ -26,7 +27,7 @@ NOT_SELECTED = "not selected"  # --component left it out
 @dataclass(frozen=True)
 class ReleaseImage:
     """One image of the release as deployment files see it: what it is called, where it was pushed, and the ref
-    deployments get (:class:`acrtasks.release.Release` knows every image; this is one of them, seen from here)."""
+    deployments get (:class:`acrtasks.release.images.Release` knows every image; this is one of them, seen from here)."""
 
     kind: str  # component | dependency
     name: str  # component or alias name; a dependency's source
@@ -46,7 +47,7 @@ class ReleaseRefs:
         build.toml's); ``selected``: only these components (``--component``)."""
         config = settings.config
         chosen = {c.name for c in settings.components(selected)} if selected else None
-        release = settings.release
+        release = release_of(settings)
         self.project, self.prefix = config.project, config.image_prefix
         push_naming = settings.naming
         deploy_text = deploy_registry if deploy_registry is not None else settings.registry

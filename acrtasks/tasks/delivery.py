@@ -25,7 +25,7 @@ def export(c, component=None, deps=True, output=None, platform=None, source="aut
            layout=None, compress="none", load_platform=None, attestations=None):
     """Write an offline bundle: one tar that is an OCI layout, a `docker load` archive and a checksummed record."""
     from ..delivery import bundle
-    from ..delivery.record import record_ref
+    from ..release.record import record_ref
     from ..deps import hub_mirrors
 
     check_attestations(attestations)

@@ -28,7 +28,7 @@ def set_images(c, file=None, component=None, registry=None, version=None, layout
     """Write the refs of the release's images (what it pushed) into compose, Kubernetes, Helm, kustomize, .env."""
     from ..deploy import refs as deployrefs
     from ..deploy import rewrite
-    from ..delivery.record import record_ref
+    from ..release.record import record_ref
     from ..deploy.digests import Confirmations
 
     run = start(c)

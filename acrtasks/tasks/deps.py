@@ -27,7 +27,7 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
               platform=None, jobs=None, source="auto", registry=None, layout=None, version=None, metadata_file=None,
               attestations=None, no_preflight=False, no_record=False, bases=False):
     """Mirror dependency images registry-to-registry, all platforms, digest-verified, skipping unchanged."""
-    from .. import deps as depsmod
+    from ..release.images import plan_deps
     from ..delivery import mirrorer
     from ..util import metadata
 
@@ -43,7 +43,7 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
     # able to override `[deps] skip_existing = false`.
     skip = True if skip_existing else False if no_skip_existing else settings.config.deps_skip_existing
     job_count = positive_int(jobs, "--jobs") if jobs is not None else settings.config.deps_jobs
-    deps_plan = depsmod.plan_deps(settings, deps_namespace, dep or (), bases)
+    deps_plan = plan_deps(settings, deps_namespace, dep or (), bases)
     console = Console()
     for warning in deps_plan.warnings():
         console.warn(warning)

@@ -1,4 +1,4 @@
-"""show-release and promote: a release as one unit, read from its record (``acrtasks.delivery.record``)."""
+"""show-release and promote: a release as one unit, read from its record (``acrtasks.release.record``)."""
 
 from ..config import check_attestations, drops_attestations, positive_int
 from ..errors import OperationFailed, RegistryPreflightError, UsageError
@@ -12,7 +12,7 @@ from .common import boundary, dry_footer, is_dry, shared, start, task
 @boundary
 def show_release(c, registry=None, version=None, layout=None, json_=False):
     """Print a release's record: each component's refs, digest, input digest and platforms; its dependencies."""
-    from ..delivery import record as records
+    from ..release import record as records
 
     run = start(c)
     settings = run.settings(Console().warn, registry=registry, version=version, layout=layout)

@@ -117,7 +117,7 @@ class Run:
             entry[2].update({dep["source"]: dep for dep in dependencies})
 
     def pushed(self, settings: Settings):
-        """What this chain pushed of ``settings``' release, as a release record (delivery.record.Record); None
+        """What this chain pushed of ``settings``' release, as a release record (release.record.Record); None
         when it pushed nothing of it."""
         entry = self._pushed.get(_release_key(settings))
         return _as_record(*entry) if entry else None
@@ -128,7 +128,7 @@ class Run:
         later = self.chain[self.chain.index(task) + 1:] if task in self.chain else ()
         if skip or any(name in RECORDING_TASKS for name in later):
             return
-        from ..delivery import record as records
+        from ..release import record as records
 
         for settings, components, dependencies in list(self._record.values()):
             ref = records.record_ref(settings.naming, settings.version)
@@ -150,10 +150,10 @@ class Run:
 
 
 def _as_record(settings: Settings, components: dict, dependencies: dict):
-    """A release record of what a chain pushed (delivery.record.Record)."""
-    from ..delivery import record as records
+    """A release record of what a chain pushed (release.record.Record)."""
+    from ..release import record as records
 
-    return records.Record(settings.config.project, settings.version, records.now(), dict(components),
+    return records.Record(settings.config.project, settings.version, records.utc_now(), dict(components),
                           tuple(dependencies.values()))
 
 

@@ -60,7 +60,7 @@ def test_preview_and_push_deps_send_dependencies_to_the_same_place(tmp_path, mon
                                                                    layout, expected):
     """One decision: the test-naming preview shows exactly the targets push-deps copies to."""
     from acrtasks.config import load_config, resolve
-    from acrtasks.deps import plan_deps
+    from acrtasks.release.images import plan_deps
     from acrtasks.naming_cases import preview
 
     (tmp_path / "build.toml").write_text(
@@ -76,7 +76,7 @@ def test_unpinned_dependencies_are_flagged_in_the_plan(tmp_path):
     """No tag and an explicit :latest are both unpinned (each mirror copies whatever it is that day); a digest
     pins latest; a version tag is pinned."""
     from acrtasks.config import load_config, resolve
-    from acrtasks.deps import plan_deps
+    from acrtasks.release.images import plan_deps
 
     images = ["redislabs/redisinsight:latest", "minio/minio", "postgres:15", "nginx:latest@sha256:" + "a" * 64]
     (tmp_path / "build.toml").write_text(f'[project]\nname = "shop"\n[deps]\nimages = {json.dumps(images)}\n')

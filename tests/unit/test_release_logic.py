@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from acrtasks.components.dockerfile import base_images
 from acrtasks.components.input_digest import Inputs, context_digest, inputs_of
 from acrtasks.components.plan import BuildStep
-from acrtasks.delivery import record as records
+from acrtasks.release import record as records
 from acrtasks.errors import RegistryError
 from acrtasks.naming import ImageRef, naming_for
 

@@ -2,7 +2,7 @@
 
 A :class:`Release` knows each component's refs (local name, registry ref,
 aliases, ``latest``) and each dependency's source and target. It is computed
-once per settings (``settings.release``), and planning, push, push-deps, the
+once per settings (:func:`release_of`), and planning, push, push-deps, the
 test-naming preview, set-images, export, import and pull all read their names
 from it, as :class:`~acrtasks.naming.ImageRef` values: no stage derives a name
 of its own, so they cannot disagree.
@@ -15,11 +15,13 @@ on a dependency it does not touch.
 from functools import cached_property
 from typing import TYPE_CHECKING, List, NamedTuple, Optional, Sequence, Tuple
 
-from .errors import UsageError
-from .naming import Dependency, ImageRef, Naming, naming_for
+from ..config import Settings
 
-if TYPE_CHECKING:  # config imports this module; the type is only named here
-    from .config import Settings
+from ..errors import UsageError
+from ..naming import Dependency, ImageRef, Naming, naming_for
+
+if TYPE_CHECKING:
+    from ..deps import DepsPlan
 
 NO_TARGET = ("no registry for dependencies: pass --deps-namespace host/ns, set [deps] namespace, "
              "[registry] url or ACRTASKS_REGISTRY")
@@ -54,7 +56,7 @@ def component_images(naming: Naming, version: str, name: str, aliases: Sequence[
 class Release:
     """Every image of ``settings.version``; ``deps_namespace`` (push-deps' flag) overrides where dependencies go."""
 
-    def __init__(self, settings: "Settings", deps_namespace: Optional[str] = None, bases: bool = False):
+    def __init__(self, settings: Settings, deps_namespace: Optional[str] = None, bases: bool = False):
         self.settings = settings
         self.version = settings.version
         self.naming = settings.naming
@@ -79,7 +81,7 @@ class Release:
     def dependency_sources(self) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
         """``[deps] images``, the compose files' images, then (``[deps] bases``) the components' base images, as
         written; and the problems met reading them."""
-        from .deps import component_bases, dependency_sources
+        from ..deps import component_bases, dependency_sources
 
         sources, problems = dependency_sources(self.settings.config)
         if self.with_bases:
@@ -109,7 +111,7 @@ class Release:
         """The dependencies ``--dep`` names (as written or normalised), in its order; all without it."""
         if not wanted:
             return self.dependencies
-        from .deps import select
+        from ..deps import select
 
         by_source = {dep.source: dep for dep in self.dependencies}
         chosen = (by_source.get(self.require_deps_target().dependency(text).source)
@@ -124,3 +126,28 @@ class Release:
     def dependency(self, source: str) -> Dependency:
         """One dependency by its source as configured (a bundle's record names it so)."""
         return self.require_deps_target().dependency(source, self.settings.config.deps_rename)
+
+
+def release_of(settings: Settings) -> Release:
+    """The release of ``settings``, made once per settings (every stage reads its names from the same one)."""
+    made = settings.__dict__.get("_release")
+    if made is None:
+        made = settings.__dict__["_release"] = Release(settings)
+    return made
+
+
+def plan_deps(settings: Settings, deps_namespace: Optional[str], selected: Sequence[str] = (),
+              bases: bool = False) -> "DepsPlan":
+    """Every dependency with its target, from the release; collisions and bad names are refused there, before
+    any copy. ``bases``: the components' base images too (``--bases``; ``[deps] bases`` always)."""
+    from ..deps import DepsPlan, hub_mirrors
+
+    release = Release(settings, deps_namespace, bases) if deps_namespace or bases else release_of(settings)
+    naming = release.require_deps_target()
+    _, problems = release.dependency_sources
+    dependencies = release.chosen_dependencies(selected)
+    if not dependencies:
+        raise UsageError(f"no dependencies: add [deps] images or compose_files to {settings.config.path.name} (or "
+                         "[deps] bases = true for the components' base images)")
+    return DepsPlan(str(naming.registry), naming.layout, list(dependencies), hub_mirrors(settings.config),
+                    list(problems))

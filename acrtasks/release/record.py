@@ -15,6 +15,7 @@ back is checked where it enters: sizes bounded, every ref and digest valid.
 """
 
 import io
+from datetime import datetime, timezone
 import json
 import re
 import tarfile
@@ -79,10 +80,9 @@ def components_of(found: Record, selected: Sequence[str]) -> List[str]:
     return names or sorted(found.components)
 
 
-def now() -> str:
-    from ..components.plan import utc_now
-
-    return utc_now()
+def utc_now() -> str:
+    """Now, as the OCI ``created`` annotation writes it: RFC 3339, UTC, whole seconds (``2026-12-02T05:21:55Z``)."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def own_ref(entry: dict) -> Optional[ImageRef]:
