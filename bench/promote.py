@@ -68,8 +68,8 @@ def seed(source: Registry) -> int:
         total += image["size"] + 1000  # the manifest and (about) the config
         del layer
         ref = f"{source.host}/team/demo-{name}:v1"
-        components[name] = {"refs": {ref: image["digest"]}, "digest": image["digest"], "input": {},
-                            "platforms": ["linux/amd64"], "aliases": [], "latest": False}
+        components[name] = records.ComponentEntry({ref: image["digest"]}, image["digest"], {}, ("linux/amd64",),
+                                                  (), False)
     record = records.Record("demo", "v1", records.utc_now(), components, ())
     records.write(Clients(), ImageRef(source.host, "team/demo", "release-v1"), record)
     return total

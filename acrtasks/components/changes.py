@@ -12,7 +12,6 @@ build that pushes) relabels it (:mod:`acrtasks.components.relabel`).
 
 from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
-from ..release.record import own_ref
 from ..errors import AcrError, Kind, RegistryError, UsageError
 from ..naming import ImageRef, short_digest
 from .input_digest import Inputs, inputs_of, resolver, unresolved_bases
@@ -49,21 +48,21 @@ def decide_registry(step: BuildStep, inputs: Inputs, earlier, held: Callable[[Im
     entry = earlier.components.get(step.component)
     if entry is None:
         return build(f"not in release {earlier.version}")
-    if not entry["input"]:
+    if not entry.input:
         return build(f"release {earlier.version} records no input digest for it")
-    if entry["input"]["digest"] != inputs.digest:
-        return build(", ".join(inputs.changes(entry["input"]["parts"])))
-    component_ref = own_ref(entry)
+    if entry.input_digest != inputs.digest:
+        return build(", ".join(inputs.changes(entry.input["parts"])))
+    component_ref = entry.own_ref()
     if component_ref is None:
         return build(f"release {earlier.version} names no ref holding its digest")
     try:
         found = held(component_ref)
     except RegistryError:
         found = None
-    if found != entry["digest"]:
+    if found != entry.digest:
         return build(f"release {earlier.version}'s image is no longer at {component_ref}")
     return Decision(step.component, inputs, False, f"input digest {short_digest(inputs.digest)}",
-                    earlier.version, ImageRef(component_ref.host, component_ref.repository, None, entry["digest"]),
+                    earlier.version, ImageRef(component_ref.host, component_ref.repository, None, entry.digest),
                     tuple(entry.get("platforms") or ()))
 
 

@@ -20,8 +20,8 @@ from ..errors import (ARTIFACT_REFUSED, Interrupted, Kind, PreflightError, PushF
 from ..util.jobs import CANCELLED, run_jobs
 from ..naming import ImageRef, short_digest
 from .plan import PushStep
+from ..release.record import ComponentEntry
 from ..util.retry import TRIES, backoff_seconds, with_retries
-from ..release.images import release_of
 
 DEFAULT_JOBS = 4
 #: Shared layers smaller than this are uploaded by each push at once rather than waited for: measured on the
@@ -295,7 +295,7 @@ def refuse_overwrites(clients, settings, engine: Engine, steps: Sequence[PushSte
     for step in steps:
         mine = engine.facts(image_ids[step.local_ref])[0].get(LABEL, "")
         entry = found.components.get(step.component) if found is not None else None
-        theirs = (entry.get("input") or {}).get("digest", "") if entry else ""
+        theirs = entry.input_digest if entry else ""
         if theirs and theirs != mine:
             problems.append(f"{step.refs[0]} holds a build of other inputs ({short_digest(theirs)}, this one "
                             f"{short_digest(mine) or 'unlabelled'})")
@@ -310,49 +310,27 @@ def refuse_overwrites(clients, settings, engine: Engine, steps: Sequence[PushSte
                                      "one, or --force to overwrite")
 
 
-def pushed_components(engine: Engine, steps: Sequence[PushStep], results: Sequence[PushResult],
-                      image_ids: Dict[ImageRef, str], decision_of: Callable) -> List[tuple]:
-    """(component, {ref: digest}, platforms, inputs, since) of every component pushed whole, for the release
-    record. A pushed image's input digest is its own label (what it was built from), with the parts this
-    chain's build worked out when they agree."""
-    from .input_digest import Inputs
+def pushed_components(settings, engine: Engine, steps: Sequence[PushStep], results: Sequence[PushResult],
+                      image_ids: Dict[ImageRef, str], decision_of: Callable) -> Dict[str, ComponentEntry]:
+    """The release record's entry of every component pushed whole. A pushed image's input digest is its own
+    label (what it was built from), with the parts this chain's build worked out when they agree."""
     from .plan import LABEL
 
-    items = []
+    entries = {}
     for step in steps:
         mine = [r for r in results if r.component == step.component]
         if not mine or not all(r.ok for r in mine):
             continue
         decision = decision_of(step.component)
+        digests = {r.ref: r.digest for r in mine}
         relabelled = [r for r in mine if r.status == "relabelled"]
         if relabelled:
-            items.append((step.component, {r.ref: r.digest for r in mine}, list(relabelled[0].platforms),
-                          decision.inputs, relabelled[0].since))
+            entries[step.component] = ComponentEntry.made(
+                settings, step.component, digests, relabelled[0].platforms, decision.inputs.digest,
+                decision.inputs.parts, relabelled[0].since)
             continue
-        image_id = image_ids[step.local_ref]
-        labels, platform = engine.facts(image_id)
+        labels, platform = engine.facts(image_ids[step.local_ref])
         digest = labels.get(LABEL, "")
         parts = decision.inputs.parts if decision is not None and decision.inputs.digest == digest else {}
-        items.append((step.component, {r.ref: r.digest for r in mine}, [platform], Inputs(digest, parts), ""))
-    return items
-
-
-def record_entries(settings, items: Sequence[tuple]) -> Dict[str, dict]:
-    """The release record's ``components`` for ``items`` (see :func:`pushed_components`)."""
-    entries = {}
-    for name, digests, platforms, inputs, since in items:
-        images = release_of(settings).component(name)
-        component = settings.config.components.get(name)
-        entry = {
-            "refs": {str(ref): digest for ref, digest in digests.items()},
-            "digest": digests.get(images.ref) or next(iter(digests.values())),
-            # {}: an image without the label (built by hand, or before input digests): never found unchanged
-            "input": {"digest": inputs.digest, "parts": inputs.parts} if inputs.digest else {},
-            "platforms": sorted(p for p in platforms if p),
-            "aliases": list(component.aliases) if component else [],
-            "latest": settings.tag_latest,
-        }
-        if since:
-            entry["since"] = since
-        entries[name] = entry
+        entries[step.component] = ComponentEntry.made(settings, step.component, digests, [platform], digest, parts)
     return entries

@@ -35,6 +35,7 @@ from ..errors import (
 )
 from ..naming import DOCKER_HUB, ImageRef, check_path_component, check_tag
 from ..registry.client import Clients
+from ..release.record import ComponentEntry, DependencyEntry
 from ..util import gitinfo
 from ..util.console import Console, human_bytes
 from ..util.inputs import parse_json
@@ -414,42 +415,41 @@ def engine_platform(engine) -> str:
 
 
 def record_of_import(bundle: Bundle, results: Sequence[Tuple[BundleImage, ImageRef, CopyResult]],
-                     settings: Settings) -> Tuple[Dict[str, dict], List[dict]]:
-    """The release record's components and dependencies for what an import pushed: each component's refs and
-    digests, its platforms and the input digest its image carries (its label; the parts stay with the
-    release it was built in)."""
+                     settings: Settings) -> Tuple[Dict[str, ComponentEntry], List[DependencyEntry]]:
+    """The release record's entries for what an import pushed: each component's refs and digests, its
+    platforms and the input digest its image carries (its label; the parts stay with the release it was built
+    in)."""
+    digests: Dict[str, Dict[str, str]] = {}
+    facts: Dict[str, Tuple[List[str], str]] = {}  # component -> (platforms, input digest), from its first image
+    dependencies: List[DependencyEntry] = []
+    for image, ref, result in results:
+        if image.kind != "component":
+            dependencies.append(DependencyEntry.made(release_source(settings, image), ref, result.digest))
+            continue
+        digests.setdefault(image.name, {})[str(ref)] = result.digest
+        if image.name not in facts:
+            facts[image.name] = ([p for p, _ in result.images], _input_label(bundle, image, result))
+    components = {name: ComponentEntry.made(settings, name, refs, facts[name][0], facts[name][1])
+                  for name, refs in digests.items()}
+    return components, dependencies
+
+
+def _input_label(bundle: Bundle, image: BundleImage, result: CopyResult) -> str:
+    """The input digest an imported image's config carries as its label; "" without one."""
     from ..components.plan import LABEL
     from ..copy.copier import read_small_blob
     from ..copy.manifests import MAX_CONFIG
 
-    components: Dict[str, dict] = {}
-    dependencies: List[dict] = []
-    for image, ref, result in results:
-        if image.kind != "component":
-            dependencies.append({"source": str(release_source(settings, image)), "target": str(ref),
-                                 "digest": result.digest})
-            continue
-        entry = components.get(image.name)
-        if entry is None:
-            labels: Dict[str, str] = {}
-            if result.images and result.images[0][1].config():
-                source = LayoutSource(bundle.reader, str(image.ref))
-                try:
-                    config = parse_json(read_small_blob(source, *result.images[0][1].config(), MAX_CONFIG))
-                    labels = ((config.get("config") or {}).get("Labels") or {}) if isinstance(config, dict) else {}
-                except (ValueError, AttributeError):
-                    labels = {}
-            component = settings.config.components.get(image.name)
-            digest = labels.get(LABEL, "") if isinstance(labels, dict) else ""
-            entry = components[image.name] = {
-                "refs": {}, "digest": result.digest,
-                "input": {"digest": digest, "parts": {}} if isinstance(digest, str) and digest else {},
-                "platforms": sorted(p for p, _ in result.images if p),
-                "aliases": list(component.aliases) if component else [], "latest": settings.tag_latest}
-        entry["refs"][str(ref)] = result.digest
-        if ref == release_of(settings).component(image.name).ref:
-            entry["digest"] = result.digest
-    return components, dependencies
+    if not (result.images and result.images[0][1].config()):
+        return ""
+    source = LayoutSource(bundle.reader, str(image.ref))
+    try:
+        config = parse_json(read_small_blob(source, *result.images[0][1].config(), MAX_CONFIG))
+        labels = ((config.get("config") or {}).get("Labels") or {}) if isinstance(config, dict) else {}
+    except (ValueError, AttributeError):
+        return ""
+    digest = labels.get(LABEL, "") if isinstance(labels, dict) else ""
+    return digest if isinstance(digest, str) else ""
 
 
 def release_source(settings: Settings, image: BundleImage) -> ImageRef:

@@ -94,19 +94,19 @@ def plan_promote(settings, clients, source: str, destinations: Sequence[str], dr
     items = []
     for name in records.components_of(found, components):
         entry = found.components[name]
-        at = records.own_ref(entry)
+        at = entry.own_ref()
         if at is None:
             raise RegistryPreflightError(f"nothing promoted: the record names no ref of {name} at its digest")
-        item = Item("component", name, ImageRef(at.host, at.repository, None, entry["digest"]))
+        item = Item("component", name, ImageRef(at.host, at.repository, None, entry.digest))
         for index, dest in enumerate(dests):
-            refs = component_images(dest.naming, version, name, entry["aliases"], entry["latest"]).registry_refs
+            refs = component_images(dest.naming, version, name, entry.aliases, entry.latest).registry_refs
             _group(item, index, refs)
         items.append(item)
     for dep in () if components else found.dependencies:
-        at = ImageRef.parse(dep["target"])
-        item = Item("dependency", dep["source"], ImageRef(at.host, at.repository, None, dep["digest"]))
+        at = ImageRef.parse(dep.target)
+        item = Item("dependency", dep.source, ImageRef(at.host, at.repository, None, dep.digest))
         for index, dest in enumerate(dests):
-            _group(item, index, [dest.naming.dependency(dep["source"], settings.config.deps_rename).target])
+            _group(item, index, [dest.naming.dependency(dep.source, settings.config.deps_rename).target])
         items.append(item)
     return PromotePlan(version, found, ref, dests, items)
 
@@ -216,14 +216,11 @@ def record_at(plan: PromotePlan, index: int) -> records.Record:
     for item in plan.items:
         digests = {str(ref): fan.result.digest for _, refs, fan in item.at(index) for ref in refs}
         if item.kind == "component":
-            entry = dict(plan.record.components[item.name])
             own = plan.destinations[index].naming.component_ref(item.name, plan.version)
-            entry["refs"] = digests
-            entry["digest"] = digests.get(str(own)) or next(iter(digests.values()))
-            components[item.name] = entry
+            components[item.name] = plan.record.components[item.name].promoted(digests, own)
         else:
             target = next(iter(digests))
-            dependencies.append({"source": item.name, "target": target, "digest": digests[target]})
+            dependencies.append(records.DependencyEntry(item.name, target, digests[target]))
     return records.Record(plan.record.project, plan.version, records.utc_now(), components, tuple(dependencies))
 
 

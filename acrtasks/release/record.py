@@ -18,8 +18,7 @@ import io
 from datetime import datetime, timezone
 import json
 import re
-import tarfile
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from ..errors import Kind, RegistryError, UsageError
 from ..naming import TAG, ImageRef, Naming, check_tag, digest_problem
@@ -33,20 +32,93 @@ MAX_TAG_PAGES = 50  # tag lists are paged (n=1000): 50,000 tags is more than any
 LABEL = "org.acrtasks.release.record"
 
 
+def own_digest(digests: Mapping[str, str], own: Optional[ImageRef]) -> str:
+    """A component's own digest: its own ref's (``<repo>:<version>``, or the flat tag), else its first ref's
+    (the one rule, for every way an entry is made)."""
+    return digests.get(str(own)) if own is not None and str(own) in digests else next(iter(digests.values()))
+
+
+class ComponentEntry(NamedTuple):
+    """One component of a release, as its record states it."""
+
+    refs: Dict[str, str]  # every ref pushed -> the digest it holds
+    digest: str  # its own ref's (see own_digest)
+    input: Dict[str, Any]  # {"digest": ..., "parts": {...}}; {}: no input digest (built by hand, or imported)
+    platforms: Tuple[str, ...]
+    aliases: Tuple[str, ...]
+    latest: bool
+    since: str = ""  # unchanged since that version: its image relabelled, not built
+
+    @classmethod
+    def made(cls, settings, name: str, digests: Mapping[Any, str], platforms: Sequence[str],
+             input_digest: str = "", parts: Optional[Dict[str, Any]] = None, since: str = "") -> "ComponentEntry":
+        """The entry of ``settings``' release for component ``name``, whose refs hold ``digests`` (ImageRef or
+        text -> digest): what push, a build that pushed and import record. Aliases and ``latest`` come from
+        build.toml as this release names them."""
+        from .images import release_of
+
+        refs = {str(ref): digest for ref, digest in digests.items()}
+        component = settings.config.components.get(name)
+        return cls(refs, own_digest(refs, release_of(settings).component(name).ref),
+                   {"digest": input_digest, "parts": dict(parts or {})} if input_digest else {},
+                   tuple(sorted(p for p in platforms if p)), tuple(component.aliases) if component else (),
+                   settings.tag_latest, since)
+
+    def promoted(self, digests: Mapping[str, str], own: ImageRef) -> "ComponentEntry":
+        """The same entry where promote copied it: the destination's refs, its own ref there."""
+        return self._replace(refs=dict(digests), digest=own_digest(digests, own))
+
+    @property
+    def input_digest(self) -> str:
+        return self.input.get("digest", "") if self.input else ""
+
+    def own_ref(self) -> Optional[ImageRef]:
+        """Its own ref at its digest, not a ``latest`` one (a later release may have moved it)."""
+        refs = sorted((ref for ref, digest in self.refs.items() if digest == self.digest),
+                      key=lambda ref: ref.endswith("latest"))
+        return ImageRef.parse(refs[0]) if refs else None
+
+    def to_json(self) -> dict:
+        body = {"refs": self.refs, "digest": self.digest, "input": self.input, "platforms": list(self.platforms),
+                "aliases": list(self.aliases), "latest": self.latest}
+        return {**body, "since": self.since} if self.since else body
+
+
+class DependencyEntry(NamedTuple):
+    """One dependency of a release: where it came from, where it went, what it is."""
+
+    source: str
+    target: str
+    digest: str
+
+    @classmethod
+    def made(cls, source: Any, target: Any, digest: str) -> "DependencyEntry":
+        return cls(str(source), str(target), digest)
+
+    def to_json(self) -> dict:
+        return self._asdict()
+
+
 class Record(NamedTuple):
     """One release, as written in (or read from) ``release-<version>``."""
 
     project: str
     version: str
     created: str
-    components: Dict[str, dict]
-    dependencies: Tuple[dict, ...] = ()
+    components: Dict[str, ComponentEntry]
+    dependencies: Tuple[DependencyEntry, ...] = ()
+
+    @classmethod
+    def of(cls, settings, components: Mapping[str, ComponentEntry],
+           dependencies: Sequence[DependencyEntry] = ()) -> "Record":
+        """A record of ``settings``' release, made now."""
+        return cls(settings.config.project, settings.version, utc_now(), dict(components), tuple(dependencies))
 
     def merged(self, newer: "Record") -> "Record":
         """This record with ``newer``'s components and dependencies written over (a later push of the same
         version: one component again, or push-deps after push)."""
-        deps = {d["source"]: d for d in self.dependencies}
-        deps.update({d["source"]: d for d in newer.dependencies})
+        deps = {d.source: d for d in self.dependencies}
+        deps.update({d.source: d for d in newer.dependencies})
         return Record(self.project, self.version, newer.created, {**self.components, **newer.components},
                       tuple(deps.values()))
 
@@ -54,16 +126,17 @@ class Record(NamedTuple):
         """The digest the record holds for ``ref`` (a component's ref or a dependency's target)."""
         text = str(ref.with_tag(ref.tag))
         for entry in self.components.values():
-            if text in entry["refs"]:
-                return entry["refs"][text]
+            if text in entry.refs:
+                return entry.refs[text]
         for dep in self.dependencies:
-            if dep["target"] == text:
-                return dep["digest"]
+            if dep.target == text:
+                return dep.digest
         return None
 
     def to_json(self) -> bytes:
         body = {"schema": SCHEMA, "project": self.project, "version": self.version, "created": self.created,
-                "components": self.components, "dependencies": list(self.dependencies)}
+                "components": {name: entry.to_json() for name, entry in self.components.items()},
+                "dependencies": [dep.to_json() for dep in self.dependencies]}
         return json.dumps(body, indent=2, sort_keys=True).encode()
 
 
@@ -85,13 +158,6 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def own_ref(entry: dict) -> Optional[ImageRef]:
-    """A recorded component's own ref at its digest, not a ``latest`` one (a later release may have moved it)."""
-    refs = sorted((ref for ref, digest in entry["refs"].items() if digest == entry["digest"]),
-                  key=lambda ref: ref.endswith("latest"))
-    return ImageRef.parse(refs[0]) if refs else None
-
-
 def record_ref(naming: Naming, version: str) -> Optional[ImageRef]:
     """``<ns>/<project>:release-<version>``, flat or nested (nested: the project's own repository); None without
     a registry."""
@@ -106,6 +172,8 @@ def record_ref(naming: Naming, version: str) -> Optional[ImageRef]:
 
 def _tar(data: bytes) -> bytes:
     """One file in a tar, every field fixed: the same record is the same blob."""
+    import tarfile  # here: every task reads this module, few write a record
+
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         info = tarfile.TarInfo(RECORD_FILE)
@@ -177,6 +245,8 @@ def read(clients, ref: ImageRef) -> Optional[Record]:
 
 
 def _untar(data: bytes, client, where: str) -> bytes:
+    import tarfile
+
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
             member = tar.next()
@@ -226,7 +296,7 @@ def parse(raw: bytes, client, where: str, version: str) -> Record:
     components = body.get("components")
     if not isinstance(components, dict):
         raise bad("\"components\" is not an object")
-    checked: Dict[str, dict] = {}
+    checked: Dict[str, ComponentEntry] = {}
     for name, entry in components.items():
         if not isinstance(name, str) or not re.match(r"[a-z0-9][a-z0-9._-]{0,127}\Z", name) \
                 or not isinstance(entry, dict):
@@ -237,17 +307,16 @@ def parse(raw: bytes, client, where: str, version: str) -> Record:
         inputs = entry.get("input") or {}  # {}: an image without an input digest (built by hand, imported)
         if not isinstance(inputs, dict) or (inputs and not isinstance(inputs.get("parts"), dict)):
             raise bad(f"component {name}: \"input\" is malformed")
-        checked[name] = {
-            "refs": {ref_text(ref, f"component {name}'s ref"): digest(d, f"component {name}'s digest")
-                     for ref, d in refs.items()},
-            "digest": digest(entry.get("digest"), f"component {name}'s digest"),
-            "input": {"digest": digest(inputs.get("digest"), f"component {name}'s input digest"),
-                      "parts": inputs["parts"]} if inputs else {},
-            "platforms": strings(entry.get("platforms", []), f"component {name}'s platforms"),
-            "aliases": strings(entry.get("aliases", []), f"component {name}'s aliases"),
-            "latest": bool(entry.get("latest", False)),
-            **({"since": entry["since"]} if isinstance(entry.get("since"), str) else {}),
-        }
+        checked[name] = ComponentEntry(
+            {ref_text(ref, f"component {name}'s ref"): digest(d, f"component {name}'s digest")
+             for ref, d in refs.items()},
+            digest(entry.get("digest"), f"component {name}'s digest"),
+            {"digest": digest(inputs.get("digest"), f"component {name}'s input digest"),
+             "parts": inputs["parts"]} if inputs else {},
+            tuple(strings(entry.get("platforms", []), f"component {name}'s platforms")),
+            tuple(strings(entry.get("aliases", []), f"component {name}'s aliases")),
+            bool(entry.get("latest", False)),
+            entry["since"][:128] if isinstance(entry.get("since"), str) else "")
     dependencies = body.get("dependencies", [])
     if not isinstance(dependencies, list):
         raise bad("\"dependencies\" is not a list")
@@ -255,9 +324,9 @@ def parse(raw: bytes, client, where: str, version: str) -> Record:
     for dep in dependencies:
         if not isinstance(dep, dict):
             raise bad("a dependency is not an object")
-        deps.append({"source": ref_text(dep.get("source"), "a dependency's source"),
-                     "target": ref_text(dep.get("target"), "a dependency's target"),
-                     "digest": digest(dep.get("digest"), "a dependency's digest")})
+        deps.append(DependencyEntry(ref_text(dep.get("source"), "a dependency's source"),
+                                    ref_text(dep.get("target"), "a dependency's target"),
+                                    digest(dep.get("digest"), "a dependency's digest")))
     created = body.get("created") if isinstance(body.get("created"), str) else ""
     project = body.get("project") if isinstance(body.get("project"), str) else ""
     return Record(project[:256], version, created[:64], checked, tuple(deps))

@@ -107,12 +107,13 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
         run.pushed_by_build.update(result.pushed)
     pushed = [result for result in results if result.pushed]
     if pushed:
-        from ..components.pusher import record_entries
+        from ..release.record import ComponentEntry
 
-        run.add_to_record(settings, record_entries(settings, [
-            (r.step.component, {ref: r.digest for ref in r.pushed}, r.platforms, decided[r.step.component].inputs,
-             r.since) for r in pushed]))
-        run.write_record("build", console.say, no_record)
+        run.recorder.add(settings, {r.step.component: ComponentEntry.made(
+            settings, r.step.component, {ref: r.digest for ref in r.pushed}, r.platforms,
+            decided[r.step.component].inputs.digest, decided[r.step.component].inputs.parts, r.since)
+            for r in pushed})
+        run.recorder.write("build", console.say, no_record)
 
 
 @task(iterable=["component"], help=shared("component", "registry", "version", "layout", "tag_latest", "metadata_file",
@@ -138,7 +139,7 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
     steps = plan.plan_pushes(settings, component or (), already_pushed=run.pushed_by_build)
     if not steps:
         Console().say("nothing to push: the build pushed every image itself (several platforms, buildx)")
-        run.write_record("push", Console().say, no_record)
+        run.recorder.write("push", Console().say, no_record)
         return None
     try:
         engine = run.engine()
@@ -173,6 +174,6 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
                    if engine_steps else [])],
         record, pusher.metadata, pusher.print_summary, console,
         lambda failed, total: f"{len(failed)} of {total} push(es) did not complete")
-    run.add_to_record(settings, pusher.record_entries(settings, pusher.pushed_components(
-        engine, steps, results, image_ids, lambda name: run.decision(settings, name))))
-    run.write_record("push", console.say, no_record)
+    run.recorder.add(settings, pusher.pushed_components(
+        settings, engine, steps, results, image_ids, lambda name: run.decision(settings, name)))
+    run.recorder.write("push", console.say, no_record)

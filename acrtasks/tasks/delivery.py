@@ -100,8 +100,8 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
                 console.say(retry.WAITED.note())
             if not is_dry(c):
                 components, dependencies = bundles.record_of_import(opened, results, settings)
-                run.add_to_record(settings, components, dependencies)
-                run.write_record("import", console.say, no_record)
+                run.recorder.add(settings, components, dependencies)
+                run.recorder.write("import", console.say, no_record)
     if is_dry(c):
         dry_footer(run)
 

@@ -38,7 +38,7 @@ def set_images(c, file=None, component=None, registry=None, version=None, layout
     files = rewrite.deployment_files(config, file or ())
     verify = not no_verify and config.deploy_verify
     confirmations = Confirmations(Path(metadata_file) if metadata_file else None, config.insecure_hosts,
-                                  record_ref(settings.naming, settings.version), run.clients(), run.pushed(settings),
+                                  record_ref(settings.naming, settings.version), run.clients(), run.recorder.pushed(settings),
                                   ask_registry=verify)
     release = deployrefs.ReleaseRefs(settings, deploy_registry if deploy_registry is not None
                                      else (config.deploy_registry or None), confirmations.members(),

@@ -64,6 +64,8 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
                         lambda failed, total: f"{len(failed)} of {total} dependenc{'y' if total == 1 else 'ies'} "
                                               "failed to mirror")
     if not is_dry(c):
-        run.add_to_record(settings, dependencies=[{"source": str(r.dep.source), "target": str(r.dep.target),
-                                                   "digest": r.digest} for r in results if r.digest])
-        run.write_record("push-deps", console.say, no_record)
+        from ..release.record import DependencyEntry
+
+        run.recorder.add(settings, dependencies=[DependencyEntry.made(r.dep.source, r.dep.target, r.digest)
+                                                 for r in results if r.digest])
+        run.recorder.write("push-deps", console.say, no_record)

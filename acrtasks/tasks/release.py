@@ -30,17 +30,17 @@ def show_release(c, registry=None, version=None, layout=None, json_=False):
                 f"at {ref}")
     rows = []
     for name, entry in sorted(found.components.items()):
-        since = f"unchanged since {entry['since']}" if entry.get("since") else "built"
-        refs = sorted(entry["refs"], key=lambda r: (entry["refs"][r] != entry["digest"], r))
-        rows.append((name, refs[0], entry["digest"], ",".join(entry["platforms"]) or "-", since))
-        rows.extend(("", other, entry["refs"][other] if entry["refs"][other] != entry["digest"] else "", "", "")
+        since = f"unchanged since {entry.since}" if entry.since else "built"
+        refs = sorted(entry.refs, key=lambda r: (entry.refs[r] != entry.digest, r))
+        rows.append((name, refs[0], entry.digest, ",".join(entry.platforms) or "-", since))
+        rows.extend(("", other, entry.refs[other] if entry.refs[other] != entry.digest else "", "", "")
                     for other in refs[1:])
     console.say()
     console.table(("component", "refs", "digest", "platforms", "build"), rows, keep=2)
     if found.dependencies:
         console.say()
         console.table(("dependency", "target", "digest"),
-                      [(d["source"], d["target"], d["digest"]) for d in found.dependencies], keep=2)
+                      [(d.source, d.target, d.digest) for d in found.dependencies], keep=2)
 
 
 @task(iterable=["to", "component"], help=shared(

@@ -10,15 +10,14 @@ so two chains in one process (a test, a program embedding Invoke) do not mix.
 
 import threading
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Optional, Set, Tuple
 
 from ..config import Config, Settings, find_config, load_config, resolve
 from ..naming import ImageRef
+from ..release.recorder import Recorder, release_key
 
 #: The key of the Run in Invoke's config.
 CONFIG_KEY = "acrtasks_run"
-#: The tasks whose pushes the release record records: the last of them in a chain writes it.
-RECORDING_TASKS = ("build", "push", "push-deps", "import")
 
 
 class Run:
@@ -37,8 +36,7 @@ class Run:
         self._clients = None
         self._said: Set[str] = set()
         self._decided: Dict[Tuple, object] = {}  # (version, registry, layout, component) -> components.changes.Decision
-        self._record: Dict[Tuple, list] = {}  # (version, registry, layout) -> [settings, components, dependencies]
-        self._pushed: Dict[Tuple, list] = {}  # the same, kept after the record is written: what set-images writes
+        self.recorder = Recorder(chain, self.clients)  # what the chain pushed: its release records
 
     # Invoke copies config values when it merges its levels for the next task of the chain; a Run is one
     # object for the whole chain, so a copy of it is itself.
@@ -97,7 +95,7 @@ class Run:
         decided (and decides itself what no build of the chain did)."""
         from ..components.changes import decide
 
-        key = _release_key(settings)
+        key = release_key(settings)
         todo = [step for step in steps if key + (step.component,) not in self._decided]
         if todo:
             for decision in decide(todo, settings, self.clients(), self.engine, pushes, rebuild, since):
@@ -106,60 +104,13 @@ class Run:
 
     def decision(self, settings: Settings, component: str):
         """What this chain decided for ``component`` (components.changes.Decision), or None."""
-        return self._decided.get(_release_key(settings) + (component,))
-
-    def add_to_record(self, settings: Settings, components: Optional[dict] = None,
-                      dependencies: Sequence[dict] = ()) -> None:
-        """What a push of this chain pushed, for the release record written after the chain's last push."""
-        for book in (self._record, self._pushed):
-            entry = book.setdefault(_release_key(settings), [settings, {}, {}])
-            entry[1].update(components or {})
-            entry[2].update({dep["source"]: dep for dep in dependencies})
-
-    def pushed(self, settings: Settings):
-        """What this chain pushed of ``settings``' release, as a release record (release.record.Record); None
-        when it pushed nothing of it."""
-        entry = self._pushed.get(_release_key(settings))
-        return _as_record(*entry) if entry else None
-
-    def write_record(self, task: str, say: Callable[[str], None], skip: bool = False) -> None:
-        """Write (or update) ``release-<version>`` once the chain's last pushing task is done: one record for a
-        chain that pushes components and dependencies. ``skip``: --no-record."""
-        later = self.chain[self.chain.index(task) + 1:] if task in self.chain else ()
-        if skip or any(name in RECORDING_TASKS for name in later):
-            return
-        from ..release import record as records
-
-        for settings, components, dependencies in list(self._record.values()):
-            ref = records.record_ref(settings.naming, settings.version)
-            if ref is None or not (components or dependencies):
-                continue
-            new = _as_record(settings, components, dependencies)
-            earlier = records.read(self.clients(), ref)
-            digest = records.write(self.clients(), ref, earlier.merged(new) if earlier else new)
-            say("release record:")  # a ref takes a line of its own: it is kept whole on an 80-column terminal
-            say(f"  {ref}")
-            say(f"  {digest}")
-        self._record.clear()
+        return self._decided.get(release_key(settings) + (component,))
 
     def once(self, text: str, say: Callable[[str], None]) -> None:
         """Say ``text`` once per chain: chained tasks share their warnings as they share their flags."""
         if text and text not in self._said:
             self._said.add(text)
             say(text)
-
-
-def _as_record(settings: Settings, components: dict, dependencies: dict):
-    """A release record of what a chain pushed (release.record.Record)."""
-    from ..release import record as records
-
-    return records.Record(settings.config.project, settings.version, records.utc_now(), dict(components),
-                          tuple(dependencies.values()))
-
-
-def _release_key(settings: Settings) -> Tuple[str, str, str]:
-    """One release of a chain: its version, where it is pushed, how it is named there."""
-    return settings.version, settings.registry, settings.layout
 
 
 def run_of(c) -> Run:

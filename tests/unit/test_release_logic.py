@@ -102,15 +102,15 @@ class FakeClient:
         return RegistryError(message, kind, status, host=self.host)
 
 
-def entry(ref="r.example.com/ns/demo-api:v1"):
-    return {"refs": {ref: DIGEST}, "digest": DIGEST, "input": {"digest": DIGEST, "parts": {"context": DIGEST}},
-            "platforms": ["linux/amd64"], "aliases": [], "latest": False}
+def entry(ref="r.example.com/ns/demo-api:v1", aliases=(), latest=False):
+    return records.ComponentEntry({ref: DIGEST}, DIGEST, {"digest": DIGEST, "parts": {"context": DIGEST}},
+                                  ("linux/amd64",), tuple(aliases), latest)
 
 
 def test_record_round_trip_and_lookup():
     record = records.Record("demo", "v1", "2026-12-02T00:00:00Z", {"api": entry()},
-                            ({"source": "docker.io/library/redis:7", "target": "r.example.com/ns/redis:7",
-                              "digest": DIGEST},))
+                            (records.DependencyEntry("docker.io/library/redis:7", "r.example.com/ns/redis:7",
+                                                     DIGEST),))
     parsed = records.parse(record.to_json(), FakeClient(), "where", "v1")
     assert parsed == record
     assert parsed.digest_of(ImageRef.parse("r.example.com/ns/demo-api:v1")) == DIGEST
@@ -170,7 +170,7 @@ def test_any_record_reads_back_as_written(components):
     entries = {}
     for name, (repo, aliases, latest) in components.items():
         ref = f"r.example.com/{repo}/demo-{name}:v1"
-        entries[name] = {**entry(ref), "aliases": aliases, "latest": latest}
+        entries[name] = entry(ref, aliases, latest)
     record = records.Record("demo", "v1", "t", entries)
     source, top = records.as_source(record, "here")
     layer = source.blobs[json.loads(top.raw)["layers"][0]["digest"]]
