@@ -31,7 +31,7 @@ def component_bases(settings: Settings) -> Dict[str, List[str]]:
     """Each component's base images as its Dockerfile names them (``FROM`` and ``COPY --from``, build args of
     this mode applied; stages, ``scratch`` and images named with ``image_prefix``, ours, left out). A component
     whose Dockerfile cannot be read has none here: the build's own checks say why."""
-    from .components.dockerfile import dockerfile_bases, dockerfile_text
+    from .dockerfile import dockerfile_bases, dockerfile_text
 
     found: Dict[str, List[str]] = {}
     for component in settings.config.components.values():

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from ..errors import PreflightError
-from .dockerfile import base_images, dockerfile_bytes
+from ..dockerfile import base_images, dockerfile_bytes
 from .plan import BuildStep
 
 CHUNK = 1 << 20

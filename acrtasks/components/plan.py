@@ -82,7 +82,7 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
                 attestations: Optional[str] = None) -> List[BuildStep]:
     """One step per selected component, with every ref and expanded build arg; checks contexts exist and
     every secret's source is there (its value is never read here)."""
-    from .dockerfile import dockerfile_bases, dockerfile_text
+    from ..dockerfile import dockerfile_bases, dockerfile_text
 
     labels = oci_labels(settings) if labels is None else labels
     config = settings.config

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acrtasks.components.dockerfile import base_images
+from acrtasks.dockerfile import base_images
 from acrtasks.components.input_digest import Inputs, context_digest, inputs_of
 from acrtasks.components.plan import BuildStep
 from acrtasks.release import record as records

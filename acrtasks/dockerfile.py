@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from ..errors import NamingError, PreflightError
-from ..naming import ImageRef
+from .errors import NamingError, PreflightError
+from .naming import ImageRef
 
 MAX_DOCKERFILE = 4 << 20
 
