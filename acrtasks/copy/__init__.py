@@ -6,7 +6,8 @@
 - ``manifests``: what the ends exchange: checked manifests and descriptors;
 - ``locations``: where blobs were last seen in each registry, so a copy mounts instead of uploading.
 
-push-deps, export and import all go through :func:`copier.copy_image`.
+push-deps, export and import go through :func:`copier.copy_image`; promote through :func:`fanout.copy_to_all`
+(one source, several targets), which shares the copier's steps and retries.
 """
 
 from typing import TYPE_CHECKING, Callable, Iterator, Optional, Protocol, Tuple

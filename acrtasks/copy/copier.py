@@ -8,8 +8,10 @@
 4. Child manifests next, the tag last: a tag never points at missing content.
 5. Read the tag back: the target must hold the source's digest.
 
-An end is a small object (see the comment on the two ends below); errors
-come out as the ends' own typed errors, each naming the end at fault.
+An end is a :class:`~acrtasks.copy.Source` or :class:`~acrtasks.copy.Target` (declared once, in the
+package); errors come out as the ends' own typed errors, each naming the end at fault. The fan-out
+(:mod:`acrtasks.copy.fanout`: one source, several targets) shares this module's steps: committing the
+manifests, blaming a failed upload on the right end, and retrying a blob.
 """
 
 import hashlib
@@ -30,17 +32,6 @@ from .manifests import (
     platform_of,
     sha256_digest,
 )
-
-# The two ends, as duck types (typing.Protocol would cost start-up time for documentation only):
-#
-# Source: ``where`` (a name for messages); ``manifest(reference) -> Manifest``;
-#   ``open_blob(digest, size) -> (chunks, close)``; ``fail(message, kind) -> AcrError``.
-# Target: ``where``; ``parallel`` (blobs it takes at once: a tar takes one); ``checks_digests`` (it refuses a
-#   blob whose bytes do not hash to the digest, as a registry must; else the stream is hashed here);
-#   ``tag_digest() -> digest or None``; ``reuse_blob(digest, size, source) -> bool`` (it has the blob, or got it
-#   without bytes, e.g. by a mount); ``put_blob(digest, size, stream)``; ``put_manifest(manifest, reference)``
-#   (reference None: a child of an index, stored by digest; else under the tag) -> digest; ``fail(...)``.
-
 
 @dataclass
 class CopyResult:
@@ -185,13 +176,33 @@ def copy_image(source: Source, reference: str, target: Target, platforms: Sequen
         return size if uploaded else 0
 
     result.bytes_uploaded = sum(run_jobs(one, list(blobs.items()), max(1, min(workers, target.parallel))))
-    for child in children:
-        target.put_manifest(child, None)
-    pushed = target.put_manifest(top, "tag")
-    after = target.tag_digest()
-    if pushed != top.digest or after != top.digest:
-        raise target.fail(f"{target.where}: digest after copy is {after or pushed}, source is {top.digest}")
+    commit_manifests(children, top, [target])
     return result
+
+
+def commit_manifests(children: Sequence[Manifest], top: Manifest, targets: Sequence[Target]) -> None:
+    """Once every blob is there: the child manifests (by digest, into the first target: the others are tags
+    of its repository), then the top one under each target's tag, each read back: a tag never points at
+    missing content, and the target must hold the source's digest."""
+    for child in children:
+        targets[0].put_manifest(child, None)
+    for target in targets:
+        pushed = target.put_manifest(top, "tag")
+        after = target.tag_digest()
+        if pushed != top.digest or after != top.digest:
+            raise target.fail(f"{target.where}: digest after copy is {after or pushed}, source is {top.digest}")
+
+
+def upload_failure(source, target, digest: str, exc: BaseException, stream: "BlobStream") -> BaseException:
+    """Why a blob's upload failed, blaming the right end: the source broke off (the target's failure is only its
+    symptom), or the target refused bytes that do not hash to the digest (the source's corrupt blob), or else
+    the target's own failure, ``exc`` itself."""
+    if stream.error is not None:
+        return stream.source_error()
+    if getattr(exc, "status", None) == 400 and "DIGEST_INVALID" in str(exc):  # the registry's own check
+        return source.fail(f"{source.where}: blob {digest} does not hash to its digest (the target refused it); "
+                           "refused (corrupt or tampered)", Kind.INTEGRITY)
+    return exc
 
 
 def _copy_blob(source, target, digest: str, size: int, transfer: "_Transfer", force: bool,
@@ -212,12 +223,10 @@ def _stream_blob(source, target, digest: str, size: int, transfer: "_Transfer") 
         try:
             target.put_blob(digest, size, stream)
         except Exception as exc:
-            if stream.error is not None:  # the source broke off: the target's failure is only its symptom
-                raise stream.source_error() from None
-            if getattr(exc, "status", None) == 400 and "DIGEST_INVALID" in str(exc):  # the registry's own check
-                raise source.fail(f"{source.where}: blob {digest} does not hash to its digest (the target "
-                                  "refused it); refused (corrupt or tampered)", Kind.INTEGRITY) from None
-            raise
+            failure = upload_failure(source, target, digest, exc, stream)
+            if failure is exc:
+                raise
+            raise failure from None
         if stream.error is not None:
             raise stream.source_error()
         if not stream.complete:

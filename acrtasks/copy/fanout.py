@@ -16,8 +16,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import AcrError, Interrupted
 from ..util.jobs import CANCELLED, run_jobs
-from ..util.retry import with_retries
-from .copier import BlobStream, CopyResult, resolve
+from ..util import retry
+from . import Target
+from .copier import BlobStream, CopyResult, commit_manifests, resolve, upload_failure
 from .manifests import Manifest
 
 QUEUE_CHUNKS = 8  # per target: 8 MiB of a blob in flight at most
@@ -28,7 +29,7 @@ class FanTarget:
     """A repository to copy to, and every tag the image gets there (the first is the copy's; the others get
     the manifest only)."""
 
-    target: object  # a copy Target (RegistryTarget)
+    target: Target  # a RegistryTarget
     tags: Sequence[str] = ()  # further tags in the same repository
     drop_attestations: bool = False
     host: str = ""  # blobs in flight are shared per registry: another repository mounts what one received
@@ -108,7 +109,7 @@ def copy_to_all(source, reference: str, targets: Sequence[FanTarget], workers: i
             except AcrError as exc:
                 fan.error = exc
         if lacking:
-            _tee(source, digest, size, lacking)
+            _tee_with_retries(source, digest, size, lacking)
         if second:
             send(digest, size, [fan for fan in second if fan.alive])
 
@@ -137,14 +138,7 @@ def copy_to_all(source, reference: str, targets: Sequence[FanTarget], workers: i
         """The manifests, once every blob is there; then each tag is read back."""
         top, children, _, _ = fan._plan
         try:
-            for child in children:
-                fan.target.put_manifest(child, None)
-            for target in [fan.target, *(tag_for(fan, tag) for tag in fan.tags)]:
-                pushed = target.put_manifest(top, "tag")
-                after = target.tag_digest()
-                if pushed != top.digest or after != top.digest:
-                    raise target.fail(f"{target.where}: digest after copy is {after or pushed}, source is "
-                                      f"{top.digest}")
+            commit_manifests(children, top, [fan.target, *(tag_for(fan, tag) for tag in fan.tags)])
         except AcrError as exc:
             fan.error = exc
             return
@@ -187,8 +181,33 @@ class _QueueStream:
             return item
 
 
+def _tee_with_retries(source, digest: str, size: int, fans: List[FanTarget], tries: int = retry.TRIES) -> None:
+    """:func:`_tee`, tried again for the targets it failed with a transient error (the source broke off, a
+    registry answered 5xx or 429): the same policy as a single copy's (``util.retry``: three tries in all, the
+    backoff, Retry-After)."""
+    todo = list(fans)
+    for attempt in range(1, tries + 1):
+        _tee(source, digest, size, todo)
+        failed = [fan for fan in todo if fan.error is not None and retry.is_transient(fan.error)]
+        if not failed or attempt == tries or retry.cancelled():
+            return
+        retry.pause(retry.delay(attempt, retry.backoff_seconds(), getattr(failed[0].error, "retry_after", None)))
+        if retry.cancelled():
+            return
+        for fan in failed:
+            fan.error = None
+        todo = failed
+
+
 def _tee(source, digest: str, size: int, fans: List[FanTarget]) -> None:
-    """Read the blob once, checked on the way (BlobStream), and upload it to every one of ``fans`` at once."""
+    """Read the blob once, checked on the way (BlobStream), and upload it to every one of ``fans`` at once; each
+    failure is that target's ``error`` (the source's, for all of them, when the source fails)."""
+    try:
+        chunks, close = source.open_blob(digest, size)  # before any upload starts: nothing waits on a failure
+    except AcrError as exc:
+        for fan in fans:
+            fan.error = exc
+        return
     streams = [_QueueStream(size) for _ in fans]
     failures: List[Optional[BaseException]] = [None] * len(fans)
 
@@ -202,7 +221,6 @@ def _tee(source, digest: str, size: int, fans: List[FanTarget]) -> None:
                for i in range(len(fans))]
     for thread in threads:
         thread.start()
-    chunks, close = with_retries(lambda: source.open_blob(digest, size))  # a stream that began can't be replayed
     checked = BlobStream(source, digest, size, iter(chunks))
     source_error: Optional[AcrError] = None
     try:
@@ -228,6 +246,7 @@ def _tee(source, digest: str, size: int, fans: List[FanTarget]) -> None:
         if source_error is not None:
             fan.error = source_error
         elif failure is not None:
+            failure = upload_failure(source, fan.target, digest, failure, checked)
             fan.error = failure if isinstance(failure, AcrError) else fan.target.fail(
                 f"{fan.target.where}: the upload of blob {digest} failed ({failure})")
         else:

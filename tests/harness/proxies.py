@@ -26,7 +26,8 @@ class FaultyRegistry(LoopbackServer):
     reaches the registry, but the answer is distribution's ``DIGEST_INVALID``, as a concurrent writer causes),
     ``tag_put_refused`` (the same answer once, and nothing stored), ``tag_put_always_refused`` (every PUT by tag
     so, nothing stored), ``upload_denied`` (every blob upload's closing PUT, its bytes read, answered 403
-    ``DENIED`` as a registry that lets us read but not write), ``blob_trickle`` (half a blob, then a byte every
+    ``DENIED`` as a registry that lets us read but not write), ``upload_fails_once`` (the first blob upload's
+    closing PUT answered 503, nothing stored: a registry's passing trouble), ``blob_trickle`` (half a blob, then a byte every
     half second: no read ever waits long enough to time out), ``headers_trickle`` (every answer's status line and
     headers a byte every half second). ``hit`` is set once the fault has been served. Handler threads are daemons:
     a stall never holds up ``stop``.
@@ -100,6 +101,11 @@ class FaultyRegistry(LoopbackServer):
                     return send(self, 400, {"Content-Type": "application/json"}, json.dumps(error).encode())
                 if fault == "upload_stall" and self.command in ("PATCH", "PUT") and "/blobs/uploads/" in path:
                     return self._stall()
+                if fault == "upload_fails_once" and self.command == "PUT" and "/blobs/uploads/" in path \
+                        and not outer.hit.is_set():
+                    outer.hit.set()
+                    error = {"errors": [{"code": "UNAVAILABLE", "message": "storage backend busy"}]}
+                    return send(self, 503, {"Content-Type": "application/json"}, json.dumps(error).encode())
                 if fault == "upload_denied" and self.command == "PUT" and "/blobs/uploads/" in path:
                     outer.hit.set()
                     error = {"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}

@@ -221,3 +221,29 @@ def test_a_blob_that_does_not_hash_to_its_digest_is_refused(project, registry, f
     assert "does not hash to" in result.stdout + result.stderr and proxy.host in result.stdout + result.stderr
     assert registry.tags("m/app") == []
     assert list(output.parent.iterdir()) == []
+
+
+def test_promote_survives_a_registry_failing_a_blob_upload_once(project, upstream, registry):
+    """promote's fan-out did not retry a blob (only push-deps' single copy did): one 503 from a destination
+    failed the release there. Now every copy retries a blob the same way."""
+    from acrtasks.naming import ImageRef
+    from acrtasks.registry.client import Clients
+    from acrtasks.release import record as records
+
+    image = RegistryWriter(upstream).image("team/demo-api", "v1", [make_layer(50_000, 31)])
+    ref = f"{upstream.host}/team/demo-api:v1"
+    records.write(Clients(), ImageRef(upstream.host, "team/demo", "release-v1"), records.Record(
+        "demo", "v1", records.utc_now(), {"api": records.ComponentEntry({ref: image["digest"]}, image["digest"], {},
+                                                                      ("linux/amd64",), (), False)}))
+    destination = FaultyRegistry(registry, "upload_fails_once").start()
+    try:
+        project.component("api", "FROM scratch\n")
+        project.write()
+        done = project.inv("promote", "--version", "v1", "--from", f"{upstream.host}/team", "--to",
+                           f"{destination.host}/prod", "--no-preflight", env={"ACRTASKS_RETRY_BACKOFF": "0"})
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert destination.hit.is_set(), "the fault was never served"
+        assert registry.digest("prod/demo-api", "v1") == image["digest"]  # read back from the registry itself
+        assert "waited 0s in 1 pause(s) between tries" in done.stdout, done.stdout
+    finally:
+        destination.stop()
