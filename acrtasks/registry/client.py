@@ -283,7 +283,7 @@ class RegistryClient:
                         f"{certs_dir() / self.host}/ca.crt or SSL_CERT_FILE", Kind.TLS) from None
                 pause = self._delay(attempt, None)
                 if attempt < tries and time.monotonic() + pause < deadline:
-                    retry.pause(pause)
+                    self._pause(pause)
                     continue
                 reason = reason_of(exc)
                 late = f"; no answer within {limit:g} s in all, ACRTASKS_REGISTRY_TIMEOUT" \
@@ -320,7 +320,11 @@ class RegistryClient:
                             response.headers.get("Retry-After"))
 
     def _sleep(self, attempt: int, retry_after: Optional[str]) -> None:
-        retry.pause(self._delay(attempt, retry_after))
+        self._pause(self._delay(attempt, retry_after))
+
+    @staticmethod
+    def _pause(seconds: float) -> None:
+        retry.pause(seconds)  # a method: in _request, ``retry`` is a flag
 
     def _delay(self, attempt: int, retry_after: Optional[str]) -> float:
         return retry.delay(attempt, self.backoff, retry_after)

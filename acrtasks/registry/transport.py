@@ -15,7 +15,7 @@ import time
 import urllib.request
 import warnings
 import weakref
-from typing import Dict, Iterator, Optional
+from typing import Dict, Iterator, List, Optional
 from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import urllib3
@@ -114,7 +114,7 @@ _LIVE_LOCK = threading.Lock()
 
 def abort_all() -> None:
     """Ctrl-C: shut every open connection down, so that a job blocked reading a stalled registry returns at
-    once and an upload in flight ends (the registry sees it cut off) before its session is cancelled."""
+    once, before the open upload sessions are cancelled (util.jobs.run_jobs)."""
     with _LIVE_LOCK:
         connections = list(_LIVE)
     for connection in connections:
@@ -203,8 +203,11 @@ class Response:
     def _paced(self, chunk_size: int) -> Iterator[bytes]:
         """The streamed body, cut off with a ReadTimeoutError when a window of the request's time passes without
         a whole piece of :data:`PACE_PIECE` bytes: a watchdog shuts the socket down, as a read that keeps getting
-        a byte now and then never times out. (With the default 60 s, a link under about 1 KiB/s is given up on.)"""
-        chunk_size = min(chunk_size, PACE_PIECE)
+        a byte now and then never times out. (With the default 60 s, a link under about 1 KiB/s is given up on.)
+        The pieces are handed on in chunks of ``chunk_size``, as they were read before: a blob smaller than a
+        chunk reaches its target whole or not at all (an upload cut off part-way leaves a session its registry
+        will not cancel: distribution answers "upload resumed at wrong offset")."""
+        piece = min(chunk_size, PACE_PIECE)
         progress, slow = [0], threading.Event()
         sock = getattr(getattr(self.raw, "connection", None), "sock", None)
 
@@ -223,20 +226,28 @@ class Response:
         if sock is not None:
             threading.Thread(target=watch, daemon=True, name="acrtasks-pace").start()
         try:
-            for chunk in self.raw.stream(chunk_size, decode_content=True):
+            pending: List[bytes] = []
+            held = 0
+            for chunk in self.raw.stream(piece, decode_content=True):
                 progress[0] += 1
-                yield chunk
+                pending.append(chunk)
+                held += len(chunk)
+                if held >= chunk_size:
+                    yield b"".join(pending) if len(pending) > 1 else pending[0]
+                    pending, held = [], 0
+            if pending:
+                yield b"".join(pending)
         except Exception:
             if slow.is_set():
-                raise self._too_slow(chunk_size) from None
+                raise self._too_slow(piece) from None
             raise
         finally:
             self._done.set()
         if slow.is_set():
-            raise self._too_slow(chunk_size)
+            raise self._too_slow(piece)
 
-    def _too_slow(self, chunk_size: int) -> ReadTimeoutError:
-        return ReadTimeoutError(None, self.url, f"Read timed out: less than {chunk_size} bytes in "
+    def _too_slow(self, piece: int) -> ReadTimeoutError:
+        return ReadTimeoutError(None, self.url, f"Read timed out: less than {piece} bytes in "
                                 f"{self._window:.0f} s")
 
     def close(self) -> None:

@@ -72,9 +72,9 @@ def run_jobs(func: Callable[[T], R], items: Sequence[T], workers: int,
         CANCELLED.set()
         for hook in ON_CANCEL:  # e.g. the registry transport drops its connections: blocked reads return
             hook()
-        all_done.wait(1.0)  # the jobs see it and end; an upload cut off now reaches its registry before ...
+        all_done.wait(1.0)  # the jobs see it and end; an upload cut off reaches its registry before ...
         if on_interrupt is not None:
-            on_interrupt()  # ... its session is cancelled there (else the cut-off PUT would write it again)
+            on_interrupt()  # ... its session is cancelled there (a DELETE racing the cut-off PUT may lose)
         finished = [result for result, ok in zip(results, done) if ok]
         raise Interrupted(f"{len(finished)} of {len(items)} finished before Ctrl-C; the rest was abandoned",
                           finished) from None

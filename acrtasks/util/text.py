@@ -2,7 +2,10 @@
 
 import re
 
-CREDENTIAL = re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]+")
+# A credential after "Basic"/"Bearer": 8 or more token characters, not all lowercase letters (docker's own
+# "no basic auth credentials" and "Basic authentication" stay as they are).
+CREDENTIAL = re.compile(r"\b([Bb]asic|[Bb]earer|BASIC|BEARER)\s+(?=[A-Za-z0-9._~+/=-]*[A-Z0-9+/=])"
+                        r"[A-Za-z0-9._~+/=-]{8,}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
