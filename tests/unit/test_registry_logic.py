@@ -301,3 +301,13 @@ def test_an_upload_answer_without_location_is_a_registry_error_not_a_keyerror():
         upload_location(Answer())
     Answer.headers = {"Location": "/v2/a/blobs/uploads/u1?state=x"}
     assert upload_location(Answer()) == "http://r.io:5000/v2/a/blobs/uploads/u1?state=x"
+
+
+@pytest.mark.parametrize("text", ["no basic auth credentials", "Basic authentication required",
+                                  "unauthorized: authentication required", "bearer token expired"])
+def test_words_after_basic_or_bearer_are_not_taken_for_credentials(text):
+    """docker's own "no basic auth credentials" was shown as "no basic *** credentials" and lost the login hint
+    that is keyed on it."""
+    from acrtasks.util.text import printable
+
+    assert printable(text) == text
