@@ -18,6 +18,17 @@ if TYPE_CHECKING:  # the package stays cheap to import; the types are only named
     from .manifests import Manifest
 
 
+class Chunks(Protocol):
+    """A blob's bytes on their way (``copier.BlobStream``, the fan-out's queue): chunks, and the blob's size (an
+    HTTP upload then carries a Content-Length)."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        ...
+
+    def __len__(self) -> int:
+        ...
+
+
 class Source(Protocol):
     """An end bytes come from (``RegistrySource``, ``LayoutSource``, ``EngineSource``)."""
 
@@ -49,7 +60,7 @@ class Target(Protocol):
     def reuse_blob(self, digest: str, size: int, source: Source) -> bool:
         """Make the blob exist without sending it (it is there, or mounted); False when it must be sent."""
 
-    def put_blob(self, digest: str, size: int, chunks: Iterator[bytes]) -> None:
+    def put_blob(self, digest: str, size: int, chunks: Chunks) -> None:
         """Store a blob from its chunks."""
 
     def put_manifest(self, manifest: "Manifest", reference: Optional[str]) -> str:

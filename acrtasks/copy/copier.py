@@ -18,7 +18,7 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import AcrError, Kind
 from ..util.jobs import CANCELLED, run_jobs
@@ -52,16 +52,16 @@ EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
 def is_artifact(manifest: Manifest) -> bool:
     """An OCI artifact (an attestation, an SBOM, a signature), not a runnable image: ACR refuses these."""
     data = manifest.data
-    config = data.get("config") if isinstance(data.get("config"), dict) else {}
+    config: Dict[str, Any] = data["config"] if isinstance(data.get("config"), dict) else {}
     return bool(data.get("artifactType")) or config.get("mediaType") == EMPTY_CONFIG
 
 
-def is_attestation_entry(entry: dict) -> bool:
-    annotations = entry.get("annotations") if isinstance(entry.get("annotations"), dict) else {}
+def is_attestation_entry(entry: Dict[str, Any]) -> bool:
+    annotations: Dict[str, Any] = entry["annotations"] if isinstance(entry.get("annotations"), dict) else {}
     return annotations.get(ATTESTATION_ANNOTATION[0]) == ATTESTATION_ANNOTATION[1] or bool(entry.get("artifactType"))
 
 
-def resolve(source, reference: str, platforms: Sequence[str] = (), drop_attestations: bool = False
+def resolve(source: Source, reference: str, platforms: Sequence[str] = (), drop_attestations: bool = False
             ) -> Tuple[Manifest, List[Manifest], List[str], bool]:
     """The manifest to put under the tag, the child manifests it needs, the platforms they cover, and whether
     attestations were left out.
@@ -75,7 +75,7 @@ def resolve(source, reference: str, platforms: Sequence[str] = (), drop_attestat
     entries = top.children()
     fetched: Dict[str, Manifest] = {}  # each child manifest read once, whichever step needs it first
 
-    def child(entry: dict) -> Manifest:
+    def child(entry: Dict[str, Any]) -> Manifest:
         if entry["digest"] not in fetched:
             fetched[entry["digest"]] = source.manifest(entry["digest"])
         return fetched[entry["digest"]]
@@ -98,14 +98,14 @@ def resolve(source, reference: str, platforms: Sequence[str] = (), drop_attestat
     return top, [child(e) for e in entries], [platform_of(e) for e in entries], dropped
 
 
-def with_entries(index: Manifest, entries: List[dict]) -> Manifest:
+def with_entries(index: Manifest, entries: List[Dict[str, Any]]) -> Manifest:
     """``index`` rewritten to hold only ``entries`` (a new digest; each entry's manifest keeps its own)."""
     data = {**index.data, "manifests": entries}  # a copy: index.data is the index's own parse
     raw = json.dumps(data, indent=3).encode()
     return Manifest(index.media_type, raw, sha256_digest(raw))
 
 
-def image_platform(source, manifest: Manifest) -> str:
+def image_platform(source: Source, manifest: Manifest) -> str:
     """The platform of a single image manifest, read from its config (one small blob)."""
     config = manifest.config()
     if config is None:
@@ -118,7 +118,7 @@ def image_platform(source, manifest: Manifest) -> str:
     return platform_of(body) if isinstance(body, dict) else "unknown/unknown"
 
 
-def read_small_blob(source, digest: str, size: int, limit: int) -> bytes:
+def read_small_blob(source: Source, digest: str, size: int, limit: int) -> bytes:
     if size > limit:
         raise source.fail(f"{source.where}: blob {digest} is {size} bytes, more than the {limit >> 20} MiB "
                           "allowed for it")
@@ -193,7 +193,7 @@ def commit_manifests(children: Sequence[Manifest], top: Manifest, targets: Seque
             raise target.fail(f"{target.where}: digest after copy is {after or pushed}, source is {top.digest}")
 
 
-def upload_failure(source, target, digest: str, exc: BaseException, stream: "BlobStream") -> BaseException:
+def upload_failure(source: Source, target: Target, digest: str, exc: BaseException, stream: "BlobStream") -> BaseException:
     """Why a blob's upload failed, blaming the right end: the source broke off (the target's failure is only its
     symptom), or the target refused bytes that do not hash to the digest (the source's corrupt blob), or else
     the target's own failure, ``exc`` itself."""
@@ -205,7 +205,7 @@ def upload_failure(source, target, digest: str, exc: BaseException, stream: "Blo
     return exc
 
 
-def _copy_blob(source, target, digest: str, size: int, transfer: "_Transfer", force: bool,
+def _copy_blob(source: Source, target: Target, digest: str, size: int, transfer: "_Transfer", force: bool,
                tries: int, backoff: Optional[float]) -> bool:
     """Make ``digest`` exist in the target; True when its bytes had to be sent."""
     if not force and target.reuse_blob(digest, size, source):
@@ -215,7 +215,7 @@ def _copy_blob(source, target, digest: str, size: int, transfer: "_Transfer", fo
     return True
 
 
-def _stream_blob(source, target, digest: str, size: int, transfer: "_Transfer") -> None:
+def _stream_blob(source: Source, target: Target, digest: str, size: int, transfer: "_Transfer") -> None:
     chunks, close = source.open_blob(digest, size)
     stream = BlobStream(source, digest, size, iter(chunks), transfer, hashed=not target.checks_digests)
     finished = False
@@ -247,7 +247,7 @@ class BlobStream:
     only after the iterator is exhausted never keeps bad bytes.
     """
 
-    def __init__(self, source, digest: str, size: int, chunks: Iterator[bytes],
+    def __init__(self, source: Source, digest: str, size: int, chunks: Iterator[bytes],
                  transfer: Optional["_Transfer"] = None, hashed: bool = True):
         self._source = source
         self.digest = digest
@@ -310,7 +310,8 @@ class BlobStream:
             return self.error
         from ..registry.client import reason_of
 
-        reason = "interrupted" if isinstance(self.error, InterruptedError) else reason_of(self.error)
+        reason = "interrupted" if isinstance(self.error, (InterruptedError, type(None))) else \
+            reason_of(self.error)
         return self._source.fail(f"{self._source.where}: the download of blob {self.digest} broke off after "
                                  f"{self.received} bytes ({reason})", Kind.TRANSIENT)
 

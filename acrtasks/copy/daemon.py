@@ -15,11 +15,11 @@ import shutil
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import IO, TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, cast
 
 from ..errors import EngineError, Kind
 from ..naming import ImageRef
-from .copier import BlobStream
+from . import Chunks, Source
 from .layout import (
     TAR_END,
     blob_path,
@@ -45,6 +45,9 @@ from .manifests import (
 
 GZIP_LAYER = OCI_LAYER_TAR + "+gzip"
 
+if TYPE_CHECKING:
+    from ..engine.client import Engine
+
 
 class _ChunkReader:
     """A file-like ``read(n)`` over an iterator of byte chunks (the engine's save stream)."""
@@ -68,7 +71,7 @@ class _ChunkReader:
 class EngineSource:
     """The local image ``ref`` of the engine, one platform."""
 
-    def __init__(self, engine, ref: ImageRef):
+    def __init__(self, engine: "Engine", ref: ImageRef):
         self.engine = engine
         self.ref = ref
         self.where = f"engine: {ref}"
@@ -97,8 +100,13 @@ class EngineSource:
     def open_blob(self, digest: str, size: int) -> Tuple[Iterator[bytes], Callable[[], None]]:
         if digest not in self._files:
             raise self.fail(f"{self.where}: the saved image has no blob {digest}")
-        handle = open(self._dir / self._files[digest][0], "rb")
+        handle = open(self._spool() / self._files[digest][0], "rb")
         return iter(lambda: handle.read(CHUNK), b""), handle.close
+
+    def _spool(self) -> Path:
+        if self._dir is None:
+            raise self.fail(f"{self.where}: the image was not saved")
+        return self._dir
 
     def _save(self) -> Manifest:
         """``docker save`` into the spool; an OCI manifest for what it holds."""
@@ -107,7 +115,7 @@ class EngineSource:
         self._dir = Path(tempfile.mkdtemp(prefix="acrtasks-save-"))
         try:
             stream = self.engine.api.get_image(str(self.ref), chunk_size=CHUNK)
-            with tarfile.open(fileobj=_ChunkReader(iter(stream)), mode="r|") as tar:
+            with tarfile.open(fileobj=cast(IO[bytes], _ChunkReader(iter(stream))), mode="r|") as tar:
                 hashes = extract_files(tar, self._dir, hashed=True)  # file -> (digest, size)
         except (APIError, DockerException) as exc:
             raise self.fail(f"{self.where}: docker save failed ({_explain(exc)})") from None
@@ -117,9 +125,9 @@ class EngineSource:
         if own is not None:
             return own
         try:
-            entries = parse_json((self._dir / "manifest.json").read_bytes())
+            entries = parse_json((self._spool() / "manifest.json").read_bytes())
             entry = entries[0]
-            config_file, layer_files = safe_member_name(entry["Config"]), [safe_member_name(n) for n in entry["Layers"]]
+            config_file, layer_files = _member(entry["Config"]), [_member(n) for n in entry["Layers"]]
             config_digest, config_size = hashes[config_file]
             layers = [(hashes[name], name) for name in layer_files]
         except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
@@ -128,7 +136,7 @@ class EngineSource:
         descriptors = []
         for (digest, size), name in layers:
             self._files[digest] = (name, size)
-            with open(self._dir / name, "rb") as handle:
+            with open(self._spool() / name, "rb") as handle:
                 gzipped = handle.read(2) == b"\x1f\x8b"
             descriptors.append({"mediaType": GZIP_LAYER if gzipped else OCI_LAYER_TAR, "digest": digest,
                                 "size": size})
@@ -149,10 +157,10 @@ class EngineSource:
         def saved(digest: str, media_type: str) -> Optional[Manifest]:
             if not present(digest):
                 return None
-            return parse_manifest((self._dir / blob_path(digest)).read_bytes(), media_type, digest)
+            return parse_manifest((self._spool() / blob_path(digest)).read_bytes(), media_type, digest)
 
         try:
-            entry = parse_json((self._dir / "index.json").read_bytes())["manifests"][0]
+            entry = parse_json((self._spool() / "index.json").read_bytes())["manifests"][0]
             top = saved(entry["digest"], entry.get("mediaType", ""))
             # An index (the containerd store: buildx's build with its attestation, several platforms) goes
             # whole, every manifest of it, as the engine holds it; so its digest, the image id, survives.
@@ -171,7 +179,7 @@ class EngineSource:
                     return None
                 files[digest] = (blob_path(digest), hashes[blob_path(digest)][1])
         self._files.update(files)
-        self._children = {m.digest: m for m in images if m is not top}
+        self._children = {m.digest: m for m in images if m is not None and m is not top}
         return top
 
 
@@ -181,7 +189,7 @@ class EngineTarget:
     parallel = 1
     checks_digests = False
 
-    def __init__(self, engine, local_names: Sequence[str]):
+    def __init__(self, engine: "Engine", local_names: Sequence[str]):
         self.engine = engine
         self.local_names = list(local_names)
         self.where = f"engine: {', '.join(self.local_names)}"
@@ -197,10 +205,10 @@ class EngineTarget:
     def tag_digest(self) -> Optional[str]:
         return self._loaded
 
-    def reuse_blob(self, digest: str, size: int, source) -> bool:
+    def reuse_blob(self, digest: str, size: int, source: Source) -> bool:
         return (self._dir / blob_path(digest)).is_file()
 
-    def put_blob(self, digest: str, size: int, chunks: BlobStream) -> None:
+    def put_blob(self, digest: str, size: int, chunks: Chunks) -> None:
         path = self._dir / blob_path(digest)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")
@@ -268,5 +276,13 @@ class EngineTarget:
         return self.engine.image_id(ImageRef.parse_engine_name(name))
 
 
-def _explain(exc) -> str:
+def _member(name: object) -> str:
+    """A file named by ``manifest.json``, inside the spool; KeyError otherwise."""
+    safe = safe_member_name(name) if isinstance(name, str) else None
+    if safe is None:
+        raise KeyError(f"{str(name)[:100]!r} is not a file of the stream")
+    return safe
+
+
+def _explain(exc: BaseException) -> str:
     return (getattr(exc, "explanation", None) or str(exc)).strip()[:300]

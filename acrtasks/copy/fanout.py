@@ -12,12 +12,12 @@ already sending to the same registry is waited for and then mounted, not sent tw
 import queue
 import threading
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import AcrError, Interrupted
 from ..util.jobs import CANCELLED, run_jobs
 from ..util import retry
-from . import Target
+from . import Source, Target
 from .copier import BlobStream, CopyResult, commit_manifests, resolve, upload_failure
 from .manifests import Manifest
 
@@ -36,7 +36,7 @@ class FanTarget:
     result: Optional[CopyResult] = None
     error: Optional[AcrError] = None
     bytes_uploaded: int = 0
-    _plan: Tuple = field(default=(), repr=False)
+    _plan: Tuple[Any, ...] = field(default=(), repr=False)
 
     @property
     def alive(self) -> bool:
@@ -47,7 +47,7 @@ class InFlight:
     """Blobs being sent to a registry right now, so a second copy into it waits for the first, then finds the
     blob there or mounts it from the repository that received it (the targets share their BlobLocations)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._events: Dict[Tuple[str, str], threading.Event] = {}
 
@@ -66,8 +66,9 @@ class InFlight:
             event.set()
 
 
-def copy_to_all(source, reference: str, targets: Sequence[FanTarget], workers: int = 4,
-                in_flight: Optional[InFlight] = None, tag_for=None) -> Sequence[FanTarget]:
+def copy_to_all(source: Source, reference: str, targets: Sequence[FanTarget], workers: int = 4,
+                in_flight: Optional[InFlight] = None,
+                tag_for: Optional[Callable[[FanTarget, str], Target]] = None) -> Sequence[FanTarget]:
     """Copy ``reference`` of ``source`` to every target; each one's ``result`` or ``error`` says how it went.
 
     ``tag_for(fan_target, tag)``: the copy Target for another tag of the same repository."""
@@ -88,7 +89,7 @@ def copy_to_all(source, reference: str, targets: Sequence[FanTarget], workers: i
             fan.result = CopyResult("unchanged", top.digest, platforms)
         else:
             fan.result = CopyResult(("copied" if existing is None else "updated") + said, top.digest, platforms)
-    todo = [fan for fan in targets if fan.alive and fan.result.status != "unchanged"]
+    todo = [fan for fan in targets if fan.alive and fan.result is not None and fan.result.status != "unchanged"]
     needs: Dict[str, Tuple[int, List[FanTarget]]] = {}
     for fan in todo:
         top, children, _, _ = fan._plan
@@ -127,7 +128,8 @@ def copy_to_all(source, reference: str, targets: Sequence[FanTarget], workers: i
                 in_flight.done(host, digest)
         later = [fan for fan in fans if claims[fan.host] is not None]
         for host in {fan.host for fan in later}:
-            while not claims[host].wait(0.1):
+            event = claims[host]
+            while event is not None and not event.wait(0.1):
                 if CANCELLED.is_set():
                     return
         send(digest, size, [fan for fan in later if fan.alive])
@@ -138,11 +140,13 @@ def copy_to_all(source, reference: str, targets: Sequence[FanTarget], workers: i
         """The manifests, once every blob is there; then each tag is read back."""
         top, children, _, _ = fan._plan
         try:
-            commit_manifests(children, top, [fan.target, *(tag_for(fan, tag) for tag in fan.tags)])
+            more = [tag_for(fan, tag) for tag in fan.tags] if tag_for is not None else []
+            commit_manifests(children, top, [fan.target, *more])
         except AcrError as exc:
             fan.error = exc
             return
-        fan.result.bytes_uploaded = fan.bytes_uploaded
+        if fan.result is not None:
+            fan.result.bytes_uploaded = fan.bytes_uploaded
 
     alive = [fan for fan in todo if fan.alive]
     run_jobs(finish, alive, len(alive))  # every target's at once: a far one's round trips are not the others'
@@ -156,7 +160,7 @@ class _QueueStream:
 
     def __init__(self, size: int):
         self.size = size
-        self.queue: "queue.Queue" = queue.Queue(maxsize=QUEUE_CHUNKS)
+        self.queue: "queue.Queue[Any]" = queue.Queue(maxsize=QUEUE_CHUNKS)
         self.sent = 0
 
     def __iter__(self) -> "_QueueStream":
@@ -178,10 +182,11 @@ class _QueueStream:
             if isinstance(item, BaseException):
                 raise item
             self.sent += len(item)
-            return item
+            chunk: bytes = item
+            return chunk
 
 
-def _tee_with_retries(source, digest: str, size: int, fans: List[FanTarget], tries: int = retry.TRIES) -> None:
+def _tee_with_retries(source: Source, digest: str, size: int, fans: List[FanTarget], tries: int = retry.TRIES) -> None:
     """:func:`_tee`, tried again for the targets it failed with a transient error (the source broke off, a
     registry answered 5xx or 429): the same policy as a single copy's (``util.retry``: three tries in all, the
     backoff, Retry-After)."""
@@ -199,7 +204,7 @@ def _tee_with_retries(source, digest: str, size: int, fans: List[FanTarget], tri
         todo = failed
 
 
-def _tee(source, digest: str, size: int, fans: List[FanTarget]) -> None:
+def _tee(source: Source, digest: str, size: int, fans: List[FanTarget]) -> None:
     """Read the blob once, checked on the way (BlobStream), and upload it to every one of ``fans`` at once; each
     failure is that target's ``error`` (the source's, for all of them, when the source fails)."""
     try:
@@ -253,7 +258,7 @@ def _tee(source, digest: str, size: int, fans: List[FanTarget]) -> None:
             fan.bytes_uploaded += size
 
 
-def _hand(stream: _QueueStream, item, thread: threading.Thread) -> None:
+def _hand(stream: _QueueStream, item: Any, thread: threading.Thread) -> None:
     """Queue ``item`` for one upload, unless that upload has ended (it failed: nothing waits for it)."""
     while thread.is_alive():
         try:

@@ -20,13 +20,14 @@ import tarfile
 import tempfile
 import threading
 from pathlib import Path, PurePosixPath
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import BundleError, Kind, LocalSystemError
 from ..naming import ImageRef
 from ..util.jsonfile import describe_os_error
-from .copier import BlobStream
 from ..util.inputs import parse_json
+from . import Chunks, Source
+
 from .manifests import (
     CHUNK,
     MAX_MANIFEST,
@@ -51,7 +52,7 @@ def containerd_name(name: str) -> str:
     return f"{ref.host}/{ref.repository}:{ref.tag or 'latest'}"
 
 
-def load_entries(names: Sequence[str], manifest: Manifest, taken: Iterable[str] = ()) -> List[dict]:
+def load_entries(names: Sequence[str], manifest: Manifest, taken: Iterable[str] = ()) -> List[Dict[str, Any]]:
     """index.json entries that make ``docker load`` on the containerd image store (which reads index.json, not
     manifest.json's RepoTags) name ``manifest`` as each of ``names``; names already in ``taken`` are left out."""
     known = {containerd_name(name) for name in taken}
@@ -87,7 +88,8 @@ def tar_file(name: str, data: bytes) -> bytes:
 TAR_END = b"\0" * tarfile.RECORDSIZE  # two zero blocks, padded to a record, as tar(1) writes
 
 
-def extract_files(tar: tarfile.TarFile, directory: Path, hashed: bool = False, wanted=lambda name: True,
+def extract_files(tar: tarfile.TarFile, directory: Path, hashed: bool = False,
+                  wanted: Callable[[str], bool] = lambda name: True,
                   max_files: Optional[int] = None, max_bytes: Optional[int] = None) -> Dict[str, Tuple[str, int]]:
     """Every regular file of a tar read as a stream (``r|``) whose name stays inside ``directory`` and that
     ``wanted`` takes, written there in 1 MiB pieces; name -> (its ``sha256:`` digest when ``hashed``, else "", its
@@ -99,14 +101,16 @@ def extract_files(tar: tarfile.TarFile, directory: Path, hashed: bool = False, w
         if not member.isfile() or not name or not wanted(name):
             continue
         if max_files is not None and len(found) >= max_files:
-            raise BundleError(f"{tar.name or 'the archive'}: more than {max_files} files; not a bundle acrtasks wrote")
+            raise BundleError(f"{tar.name!s}: more than {max_files} files; not a bundle acrtasks wrote")
         if max_bytes is not None and total + member.size > max_bytes:
-            raise BundleError(f"{tar.name or 'the archive'}: unpacks to more than {max_bytes >> 20} MiB, far more "
+            raise BundleError(f"{tar.name!s}: unpacks to more than {max_bytes >> 20} MiB, far more "
                               "than it holds packed; refused (a compression bomb, or not a bundle acrtasks wrote)")
         total += member.size
         target = directory / name
         target.parent.mkdir(parents=True, exist_ok=True)
         source = tar.extractfile(member)
+        if source is None:  # a regular file always has a reader; not one: nothing to write
+            continue
         digest, size = hashlib.sha256() if hashed else None, 0
         with open(target, "wb") as out:
             for chunk in iter(lambda: source.read(CHUNK), b""):
@@ -148,7 +152,7 @@ class LayoutWriter:
             self._write(tar_file(name, data))
             self.checksums[name] = hashlib.sha256(data).hexdigest()
 
-    def add_blob(self, digest: str, size: int, chunks: Iterator[bytes]) -> None:
+    def add_blob(self, digest: str, size: int, chunks: Iterable[bytes]) -> None:
         """Stream a blob in; ``chunks`` (a BlobStream) raises before the end if the bytes are not ``digest``."""
         with self._lock:
             if digest in self.blobs:
@@ -224,10 +228,10 @@ class LayoutTarget:
         manifest = self.writer.images.get(self.ref_name)
         return manifest.digest if manifest else None
 
-    def reuse_blob(self, digest: str, size: int, source) -> bool:
+    def reuse_blob(self, digest: str, size: int, source: Source) -> bool:
         return digest in self.writer.blobs  # each blob is in the tar once, whichever images share it
 
-    def put_blob(self, digest: str, size: int, chunks: BlobStream) -> None:
+    def put_blob(self, digest: str, size: int, chunks: Chunks) -> None:
         self.writer.add_blob(digest, size, chunks)
 
     def put_manifest(self, manifest: Manifest, reference: Optional[str]) -> str:
@@ -248,7 +252,7 @@ class LayoutReader:
         self._members: Dict[str, Tuple[int, int]] = {}  # tar: name -> (data offset, size)
         self._dir: Optional[Path] = None
         self._scratch: Optional[Path] = None
-        self._index: Optional[List[dict]] = None
+        self._index: Optional[List[Dict[str, Any]]] = None
         if not path.exists():
             raise BundleError(f"bundle {path} does not exist")
         try:
@@ -275,7 +279,7 @@ class LayoutReader:
     def __enter__(self) -> "LayoutReader":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _bad(self, message: str) -> BundleError:
@@ -397,13 +401,13 @@ class LayoutReader:
             on_file(name, self.size(name))
         return listed
 
-    def index(self) -> List[dict]:
+    def index(self) -> List[Dict[str, Any]]:
         """index.json's entries, checked; read once (the bundle does not change under us)."""
         if self._index is None:
             self._index = self._read_index()
         return self._index
 
-    def _read_index(self) -> List[dict]:
+    def _read_index(self) -> List[Dict[str, Any]]:
         data = self.read_json("index.json")
         entries = data.get("manifests") if isinstance(data, dict) else None
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):

@@ -47,6 +47,8 @@ class BlobLocations:
         return cls(default_path())
 
     def _load(self) -> Dict[str, Dict[str, List[str]]]:
+        if self.path is None:
+            return {}
         try:
             text = inputs.read_text(self.path, "blob location cache", missing_ok=True, limit=MAX_FILE)
             data = inputs.load_json(text, self.path, "blob location cache") if text else {}

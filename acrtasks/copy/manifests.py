@@ -8,7 +8,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ..util.inputs import parse_json
 from ..util.text import printable
@@ -51,10 +51,11 @@ class Manifest:
     digest: str
 
     @cached_property
-    def data(self) -> dict:
+    def data(self) -> Dict[str, Any]:
         """The manifest's JSON, parsed once (an index of 5,000 entries was parsed again on every look); read
         only: a rewrite copies it (copier.with_entries)."""
-        return parse_json(self.raw)
+        data: Dict[str, Any] = parse_json(self.raw)  # parse_manifest checked it is an object
+        return data
 
     @property
     def is_index(self) -> bool:
@@ -74,14 +75,14 @@ class Manifest:
         config = self.config()
         return ([config] if config else []) + self.layers()
 
-    def children(self) -> List[dict]:
+    def children(self) -> List[Dict[str, Any]]:
         entries = list(self.data.get("manifests") or [])
         for entry in entries:
             _descriptor_digest(entry)
             _descriptor_size(entry)
         return entries
 
-    def descriptor(self) -> dict:
+    def descriptor(self) -> Dict[str, Any]:
         return {"mediaType": self.media_type, "digest": self.digest, "size": len(self.raw)}
 
 
@@ -127,14 +128,14 @@ def parse_manifest(raw: Optional[bytes], media_type: str, expected_digest: str =
     return manifest
 
 
-def _descriptor_size(descriptor: dict) -> int:
+def _descriptor_size(descriptor: Dict[str, Any]) -> int:
     size = descriptor.get("size", 0)
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise TypeError(f"bad size {size!r}")
     return size
 
 
-def _descriptor_digest(descriptor: dict) -> str:
+def _descriptor_digest(descriptor: Dict[str, Any]) -> str:
     """A descriptor's digest, which ends up in a URL path or a file name: only ``sha256:<64 hex>`` passes."""
     digest = descriptor["digest"]
     if not isinstance(digest, str) or not _SHA256.match(digest):
@@ -142,7 +143,7 @@ def _descriptor_digest(descriptor: dict) -> str:
     return digest
 
 
-def platform_of(entry: dict) -> str:
+def platform_of(entry: Dict[str, Any]) -> str:
     """``linux/arm64/v8`` from an index entry's ``platform`` (or an image config, which has the same keys)."""
     platform = entry.get("platform", entry) if isinstance(entry, dict) else None
     if not isinstance(platform, dict):  # a registry's index may say anything: a string, a list, null
@@ -153,7 +154,7 @@ def platform_of(entry: dict) -> str:
     return printable("/".join(parts))[:200]
 
 
-def platform_matches(entry_or_name, wanted: str) -> bool:
+def platform_matches(entry_or_name: Union[Dict[str, Any], str], wanted: str) -> bool:
     """``linux/arm64`` matches ``linux/arm64/v8``; a variant, when given, must match."""
     have = (entry_or_name if isinstance(entry_or_name, str) else platform_of(entry_or_name)).split("/")
     want = wanted.strip().lower().split("/")

@@ -7,13 +7,15 @@ relabelled image reads only the new config from memory and mounts every layer wh
 from typing import Callable, Dict, Iterator, Optional, Tuple
 
 from ..errors import AcrError, Kind
+from . import Source
 from .manifests import Manifest
 
 
 class MemorySource:
     """A copy source serving ``manifests`` and ``blobs`` from memory, and any other blob from ``base``."""
 
-    def __init__(self, where: str, manifests: Dict[str, Manifest], blobs: Dict[str, bytes], base=None):
+    def __init__(self, where: str, manifests: Dict[str, Manifest], blobs: Dict[str, bytes],
+                 base: Optional[Source] = None):
         self.where = where
         self.manifests = manifests  # by digest, and the top one also by the reference "top"
         self.blobs = blobs

@@ -12,9 +12,9 @@ from typing import Callable, Dict, Iterator, Optional, Tuple
 
 from ..errors import Kind, RegistryError
 from ..naming import ImageRef, digest_problem
-from ..registry.client import RegistryClient, cancel_upload, read_bounded, reason_of, upload_location
+from ..registry.client import Clients, RegistryClient, cancel_upload, read_bounded, reason_of, upload_location
 from ..registry.transport import TransportError
-from .copier import BlobStream
+from . import Chunks, Source
 from .locations import BlobLocations
 from .manifests import (
     ACCEPT,
@@ -97,7 +97,7 @@ class RegistryTarget:
     def tag_digest(self) -> Optional[str]:
         return _head_manifest(self.client, self.repo, self.tag, _push(self.repo))
 
-    def reuse_blob(self, digest: str, size: int, source) -> bool:
+    def reuse_blob(self, digest: str, size: int, source: Source) -> bool:
         """Already here, or mounted from a repository of this registry known to hold it.
 
         With a known location the mount is tried first: it succeeds as well
@@ -115,7 +115,7 @@ class RegistryTarget:
         self.locations.remember(self.client.host, self.repo, digest)
         return True
 
-    def _mount(self, digest: str, source) -> bool:
+    def _mount(self, digest: str, source: Source) -> bool:
         """Mount from a repository of this registry known to hold the blob; False when none could."""
         host = self.client.host
         candidates = self.locations.candidates(host, digest, exclude=self.repo)
@@ -138,7 +138,7 @@ class RegistryTarget:
             self.locations.forget(host, repo, digest)
         return False
 
-    def put_blob(self, digest: str, size: int, chunks: BlobStream) -> None:
+    def put_blob(self, digest: str, size: int, chunks: Chunks) -> None:
         """POST a session, then PUT the bytes with the digest; the registry checks it too."""
         start = self.client.request("POST", f"/v2/{self.repo}/blobs/uploads/", scope=_push(self.repo), ok=(202,))
         start.close()
@@ -194,10 +194,10 @@ def _head_manifest(client: RegistryClient, repo: str, reference: str, scope: str
             return None
         raise
     response.close()
-    digest = response.headers.get("Docker-Content-Digest")
+    digest: Optional[str] = response.headers.get("Docker-Content-Digest")
     problem = digest_problem(digest) if digest else None
     if problem:  # what the registry says is checked where it enters, before a copy or a pin trusts it
-        raise client.fail(f"{client.host}/{repo}:{reference}: the registry answered the digest {digest[:80]!r}, "
+        raise client.fail(f"{client.host}/{repo}:{reference}: the registry answered the digest {str(digest)[:80]!r}, "
                           f"which {problem}", Kind.INTEGRITY)
     return digest
 
@@ -205,7 +205,7 @@ def _head_manifest(client: RegistryClient, repo: str, reference: str, scope: str
 class UploadSessions:
     """Upload sessions open right now, so that Ctrl-C can cancel them at the registries."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._open: Dict[str, Tuple[RegistryClient, str]] = {}
         self._lock = threading.Lock()
 
@@ -227,7 +227,7 @@ class UploadSessions:
         return len(entries)
 
 
-def held_by(clients) -> Callable[[ImageRef], Optional[str]]:
+def held_by(clients: Clients) -> Callable[[ImageRef], Optional[str]]:
     """What the registry itself holds at a ref: one HEAD with the docker config's credentials; None when it has
     no such tag. Pushes through the engine are read back with it."""
     return lambda ref: RegistrySource(clients.get(ref.host), ref.repository).digest(ref.tag or "latest")

@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from ..errors import Kind, RegistryError
@@ -154,8 +154,8 @@ class RegistryClient:
                 raise self.fail(f"cannot connect to {self.host} ({exc.strerror or exc})", Kind.TRANSIENT) from None
             return "http"
 
-    def _send(self, method: str, url: str, headers: dict, stream: bool, data=None, params=None,
-              timeout: Optional[float] = None, deadline: Optional[float] = None) -> Response:
+    def _send(self, method: str, url: str, headers: Dict[str, Any], stream: bool, data: Any = None,
+              params: Any = None, timeout: Optional[float] = None, deadline: Optional[float] = None) -> Response:
         return self.transport.send(method, url, headers, stream, data, params, timeout or self.silence,
                                    deadline=deadline if deadline is not None else time.monotonic() + self.timeout)
 
@@ -204,7 +204,7 @@ class RegistryClient:
                 response = self._send("POST", realm, {"Content-Type": "application/x-www-form-urlencoded"}, True,
                                       data=urlencode(form).encode())
             else:
-                params = {"service": service}
+                params: Dict[str, Any] = {"service": service}
                 if scope:
                     params["scope"] = scope.split()  # one scope parameter each, as token services expect
                 headers = {}
@@ -244,8 +244,8 @@ class RegistryClient:
 
     # -- requests -------------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, scope: str = "", headers: Optional[dict] = None,
-                stream: bool = False, data=None, params=None, ok: Tuple[int, ...] = (200,),
+    def request(self, method: str, path: str, scope: str = "", headers: Optional[Dict[str, Any]] = None,
+                stream: bool = False, data: Any = None, params: Any = None, ok: Tuple[int, ...] = (200,),
                 retry: bool = True, timeout: Optional[float] = None) -> Response:
         """One API call with auth and retries; ``data`` must be replayable (bytes) when ``retry``.
 
@@ -256,7 +256,9 @@ class RegistryClient:
         with WAITING.watch(f"{self.host}: {method} {urlsplit(path).path[:120]}", limit):
             return self._request(method, path, scope, headers, stream, data, params, ok, retry, timeout, limit)
 
-    def _request(self, method, path, scope, headers, stream, data, params, ok, retry, timeout, limit) -> Response:
+    def _request(self, method: str, path: str, scope: str, headers: Optional[Dict[str, Any]], stream: bool,
+                 data: Any, params: Any, ok: Tuple[int, ...], retry: bool, timeout: Optional[float],
+                 limit: float) -> Response:
         deadline = time.monotonic() + limit
         base = self._base()
         url = path if path.startswith("http") else base + path
@@ -344,14 +346,14 @@ class Waiting:
     default), naming the host and the request, so a registry that accepts connections but never answers is not
     a silent minute. One daemon thread for the process, started on first use, looks four times a second."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: Dict[int, list] = {}  # key -> [when to say it, what, limit, started]
+        self._pending: Dict[int, List[Any]] = {}  # key -> [when to say it, what, limit, started]
         self._keys = itertools.count()
         self._thread: Optional[threading.Thread] = None
 
     @contextlib.contextmanager
-    def watch(self, what: str, limit: float):
+    def watch(self, what: str, limit: float) -> Iterator[None]:
         started = time.monotonic()
         key = next(self._keys)
         with self._lock:
@@ -407,7 +409,7 @@ def upload_location(response: Response) -> str:
         host = urlsplit(response.url).netloc
         raise RegistryError(f"{host}: its answer to an upload ({response.status_code}) has no Location; the registry "
                             "is broken or not a registry", Kind.OTHER, response.status_code, host=host)
-    return urljoin(response.url, location)
+    return urljoin(response.url, str(location))
 
 
 def cancel_upload(client: RegistryClient, url: str, repo: str, timeout: float = 2) -> None:
@@ -444,7 +446,7 @@ def _basic(credentials: Credentials) -> str:
     return "Basic " + base64.b64encode(raw).decode()
 
 
-def reason_of(exc: Exception) -> str:
+def reason_of(exc: BaseException) -> str:
     text = str(exc)
     if isinstance(getattr(exc, "reason", None), ProxyError) or isinstance(exc, ProxyError):
         answer = re.search(r"(\d{3} [A-Za-z ]+)", text)

@@ -13,7 +13,7 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional
 
 from ..errors import CredentialError, UsageError
 from ..util import inputs, jsonfile
@@ -55,7 +55,7 @@ class DockerConfig:
         self.directory = Path(directory)
         self.path = self.directory / "config.json"
 
-    def load(self) -> dict:
+    def load(self) -> Dict[str, Any]:
         """The file as docker reads it, its shape checked where we rely on it."""
         text = inputs.read_text(self.path, "docker config", missing_ok=True)
         data = inputs.load_json(text, self.path, "docker config") if text and text.strip() else {}
@@ -67,7 +67,7 @@ class DockerConfig:
         inputs.expect(data.get("credsStore") or "", str, self.path, "'credsStore'")
         return data
 
-    def helper_for(self, host: str, data: Optional[dict] = None) -> Optional[str]:
+    def helper_for(self, host: str, data: Optional[Dict[str, Any]] = None) -> Optional[str]:
         data = self.load() if data is None else data
         helpers = data.get("credHelpers") or {}
         return helpers.get(auth_key(host)) or helpers.get(host) or data.get("credsStore") or None
@@ -146,7 +146,7 @@ class DockerConfig:
             where = where or str(self.path)
         return where
 
-    def _write(self, data: dict) -> None:
+    def _write(self, data: Dict[str, Any]) -> None:
         jsonfile.write_atomically(self.path, data, 0o600, indent="\t")  # docker's own layout
 
     def _helper(self, name: str, action: str, stdin: str, missing_ok: bool = False) -> Optional[str]:

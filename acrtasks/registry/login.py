@@ -3,7 +3,7 @@
 import getpass
 import os
 import sys
-from typing import Callable, Optional, TextIO, Tuple
+from typing import Callable, Iterable, Optional, TextIO, Tuple
 
 from ..errors import UsageError
 from ..naming import parse_registry
@@ -45,7 +45,7 @@ def ask_credentials(host: str, username: Optional[str], password_stdin: bool, st
     return Credentials(username, password)
 
 
-def verify(host: str, credentials: Credentials, insecure_hosts=()) -> None:
+def verify(host: str, credentials: Credentials, insecure_hosts: Iterable[str] = ()) -> None:
     """Ask the registry itself (Basic or Bearer challenge); raise kind ``auth`` when it refuses."""
     from .client import RegistryClient
 

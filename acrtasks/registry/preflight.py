@@ -12,12 +12,12 @@ from typing import Dict, Iterable, List, Tuple
 
 from ..errors import Kind, RegistryPreflightError, RegistryError, login_hint
 from ..naming import ImageRef
-from .client import cancel_upload, upload_location
+from .client import Clients, RegistryClient, cancel_upload, upload_location
 
 SKIP_HINT = "--no-preflight skips this check"
 
 
-def check_push(clients, refs: Iterable[ImageRef], what: str = "nothing built or pushed") -> List[Tuple[str, str]]:
+def check_push(clients: Clients, refs: Iterable[ImageRef], what: str = "nothing built or pushed") -> List[Tuple[str, str]]:
     """Probe one repository of every (host, namespace) of ``refs``; one line per refusing registry in a
     PreflightError. Returns the (host, repository) pairs covered, so a chain does not probe them twice.
 
@@ -49,7 +49,7 @@ def check_push(clients, refs: Iterable[ImageRef], what: str = "nothing built or 
     return covered
 
 
-def _open_and_cancel(client, repository: str) -> None:
+def _open_and_cancel(client: RegistryClient, repository: str) -> None:
     response = client.request("POST", f"/v2/{repository}/blobs/uploads/", scope=f"repository:{repository}:pull,push",
                               ok=(202,))
     response.close()

@@ -10,22 +10,26 @@ object storage), streamed bodies, and one exception type.
 """
 
 import socket
+import ssl
 import threading
 import time
 import urllib.request
 import warnings
 import weakref
-from typing import Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.exceptions import HTTPError as TransportError  # noqa: F401 - re-exported: every failure below
-from urllib3.exceptions import InsecureRequestWarning, ProxyError, SSLError  # noqa: F401 - ProxyError re-exported
+from urllib3.exceptions import HTTPError as TransportError
+from urllib3.exceptions import InsecureRequestWarning, ProxyError, SSLError
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util import Retry, Timeout
 
 from ..util.jobs import ON_CANCEL
+
+#: Re-exported: what the client catches (every failure below is a TransportError) and names (ProxyError).
+__all__ = ["ProxyError", "Response", "Transport", "TransportError", "is_tls_failure", "proxies_for", "proxy_manager"]
 
 # Follow redirects (as many as a blob's CDN chain needs); retrying is the client's own business.
 _REDIRECTS = Retry(total=None, connect=0, read=0, redirect=5, status=0, other=0, raise_on_redirect=False,
@@ -41,7 +45,7 @@ def proxies_for(url: str) -> Dict[str, str]:
     host = urlsplit(url).hostname or ""
     if host == "localhost" or host == "::1" or host.startswith("127."):
         return {}
-    if urllib.request.proxy_bypass_environment(host):
+    if urllib.request.proxy_bypass_environment(host):  # type: ignore[attr-defined]  # not in typeshed
         return {}
     return {scheme: proxy for scheme, proxy in urllib.request.getproxies_environment().items()
             if scheme in ("http", "https")}
@@ -52,7 +56,7 @@ def proxies_for(url: str) -> Dict[str, str]:
 MAX_SMALL_BODY = 1 << 20
 
 
-def proxy_manager(proxy: str, **options) -> urllib3.ProxyManager:
+def proxy_manager(proxy: str, **options: Any) -> urllib3.ProxyManager:
     """A pool through ``proxy``; the user and password of ``http://user:pass@proxy:3128`` (as curl and docker read
     HTTPS_PROXY) go in ``Proxy-Authorization``, which urllib3 does not derive from the URL itself."""
     parts = urlsplit(proxy)
@@ -72,10 +76,10 @@ PACE_PIECE = 64 << 10
 _DEADLINE = threading.local()  # the deadline of the request this thread is sending (Transport.send sets it)
 
 
-class _Deadlined:
+class _Deadlined(HTTPConnection):
     """urllib3's connection, with the answer's headers bounded by the request's deadline."""
 
-    def getresponse(self, *args, **kwargs):
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
         deadline, sock = getattr(_DEADLINE, "at", None), getattr(self, "sock", None)
         if deadline is None or sock is None:
             return super().getresponse(*args, **kwargs)
@@ -108,7 +112,7 @@ class _Deadlined:
             _LIVE.add(self)
 
 
-_LIVE: "weakref.WeakSet" = weakref.WeakSet()  # every connection opened, while it lives
+_LIVE: "weakref.WeakSet[HTTPConnection]" = weakref.WeakSet()  # every connection opened, while it lives
 _LIVE_LOCK = threading.Lock()
 
 
@@ -129,7 +133,7 @@ def abort_all() -> None:
 ON_CANCEL.append(abort_all)
 
 
-class _HTTPConnection(_Deadlined, HTTPConnection):
+class _HTTPConnection(_Deadlined):
     pass
 
 
@@ -153,10 +157,10 @@ def _deadlined(manager: urllib3.PoolManager) -> urllib3.PoolManager:
 class Response:
     """A response with the few things the client reads; ``close`` drops a connection whose body was left."""
 
-    def __init__(self, raw, url: str, streamed: bool, deadline: Optional[float] = None,
+    def __init__(self, raw: Any, url: str, streamed: bool, deadline: Optional[float] = None,
                  window: float = 60.0):  # raw: a urllib3 HTTPResponse
         self.raw = raw
-        self.url = urljoin(url, raw.geturl() or url)  # urllib3 may give the path alone: made absolute
+        self.url: str = urljoin(url, raw.geturl() or url)  # urllib3 may give the path alone: made absolute
         self._streamed = streamed
         self._window = max(window, 0.1)
         self._done = threading.Event()  # set when the body is read or dropped: the pace watchdog stops
@@ -189,10 +193,10 @@ class Response:
 
     @property
     def status_code(self) -> int:
-        return self.raw.status
+        return int(self.raw.status)
 
     @property
-    def headers(self):
+    def headers(self) -> Any:
         return self.raw.headers
 
     def iter_content(self, chunk_size: int) -> Iterator[bytes]:
@@ -209,9 +213,9 @@ class Response:
         will not cancel: distribution answers "upload resumed at wrong offset")."""
         piece = min(chunk_size, PACE_PIECE)
         progress, slow = [0], threading.Event()
-        sock = getattr(getattr(self.raw, "connection", None), "sock", None)
+        sock: Optional[socket.socket] = getattr(getattr(self.raw, "connection", None), "sock", None)
 
-        def watch() -> None:
+        def watch(sock: socket.socket) -> None:
             seen = -1
             while not self._done.wait(self._window):
                 if progress[0] == seen:
@@ -224,7 +228,7 @@ class Response:
                 seen = progress[0]
 
         if sock is not None:
-            threading.Thread(target=watch, daemon=True, name="acrtasks-pace").start()
+            threading.Thread(target=watch, args=(sock,), daemon=True, name="acrtasks-pace").start()
         try:
             pending: List[bytes] = []
             held = 0
@@ -247,7 +251,7 @@ class Response:
             raise self._too_slow(piece)
 
     def _too_slow(self, piece: int) -> ReadTimeoutError:
-        return ReadTimeoutError(None, self.url, f"Read timed out: less than {piece} bytes in "
+        return ReadTimeoutError(None, self.url, f"Read timed out: less than {piece} bytes in "  # type: ignore[arg-type]
                                 f"{self._window:.0f} s")
 
     def close(self) -> None:
@@ -259,7 +263,7 @@ class Response:
     def __enter__(self) -> "Response":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -270,19 +274,20 @@ class Transport:
         self._pool = pool
         self._managers: Dict[Optional[str], urllib3.PoolManager] = {}
         self._lock = threading.Lock()
-        self.ssl_context = None  # set once the registry is known to speak TLS: then the whole trust
+        self.ssl_context: Optional[ssl.SSLContext] = None  # set once the registry is known to speak TLS: then the whole trust
 
     def _manager(self, proxy: Optional[str]) -> urllib3.PoolManager:
         with self._lock:
             manager = self._managers.get(proxy)
             if manager is None:
-                options = {"maxsize": self._pool, "ssl_context": self.ssl_context}
+                options: Dict[str, Any] = {"maxsize": self._pool, "ssl_context": self.ssl_context}
                 manager = proxy_manager(proxy, **options) if proxy else urllib3.PoolManager(**options)
                 self._managers[proxy] = _deadlined(manager)
             return manager
 
-    def send(self, method: str, url: str, headers: dict, stream: bool = False, data=None, params=None,
-             timeout: float = 30.0, verify: bool = True, deadline: Optional[float] = None) -> Response:
+    def send(self, method: str, url: str, headers: Dict[str, Any], stream: bool = False, data: Any = None,
+             params: Any = None, timeout: float = 30.0, verify: bool = True, deadline: Optional[float] = None
+             ) -> Response:
         """One request; raises TransportError (urllib3's) when no answer came."""
         if params:
             url += ("&" if "?" in url else "?") + urlencode(params, doseq=True)

@@ -18,7 +18,7 @@ import io
 from datetime import datetime, timezone
 import json
 import re
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from ..errors import Kind, RegistryError, UsageError
 from ..naming import TAG, ImageRef, Naming, check_tag, digest_problem
@@ -31,11 +31,18 @@ MAX_RECORD = 4 << 20  # a record of a thousand components stays far below
 MAX_TAG_PAGES = 50  # tag lists are paged (n=1000): 50,000 tags is more than any one repository we push to
 LABEL = "org.acrtasks.release.record"
 
+if TYPE_CHECKING:  # imported where used: every task reads this module, few copy a record
+    from ..config import Settings
+    from ..copy.manifests import Manifest
+    from ..copy.memory import MemorySource
+    from ..copy.remote import UploadSessions
+    from ..registry.client import Clients, RegistryClient
+
 
 def own_digest(digests: Mapping[str, str], own: Optional[ImageRef]) -> str:
     """A component's own digest: its own ref's (``<repo>:<version>``, or the flat tag), else its first ref's
     (the one rule, for every way an entry is made)."""
-    return digests.get(str(own)) if own is not None and str(own) in digests else next(iter(digests.values()))
+    return digests[str(own)] if own is not None and str(own) in digests else next(iter(digests.values()))
 
 
 class ComponentEntry(NamedTuple):
@@ -50,7 +57,7 @@ class ComponentEntry(NamedTuple):
     since: str = ""  # unchanged since that version: its image relabelled, not built
 
     @classmethod
-    def made(cls, settings, name: str, digests: Mapping[Any, str], platforms: Sequence[str],
+    def made(cls, settings: "Settings", name: str, digests: Mapping[Any, str], platforms: Sequence[str],
              input_digest: str = "", parts: Optional[Dict[str, Any]] = None, since: str = "") -> "ComponentEntry":
         """The entry of ``settings``' release for component ``name``, whose refs hold ``digests`` (ImageRef or
         text -> digest): what push, a build that pushed and import record. Aliases and ``latest`` come from
@@ -60,7 +67,7 @@ class ComponentEntry(NamedTuple):
         refs = {str(ref): digest for ref, digest in digests.items()}
         component = settings.config.components.get(name)
         return cls(refs, own_digest(refs, release_of(settings).component(name).ref),
-                   {"digest": input_digest, "parts": dict(parts or {})} if input_digest else {},
+                   {"digest": input_digest, "parts": Dict[str, Any](parts or {})} if input_digest else {},
                    tuple(sorted(p for p in platforms if p)), tuple(component.aliases) if component else (),
                    settings.tag_latest, since)
 
@@ -78,7 +85,7 @@ class ComponentEntry(NamedTuple):
                       key=lambda ref: ref.endswith("latest"))
         return ImageRef.parse(refs[0]) if refs else None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> Dict[str, Any]:
         body = {"refs": self.refs, "digest": self.digest, "input": self.input, "platforms": list(self.platforms),
                 "aliases": list(self.aliases), "latest": self.latest}
         return {**body, "since": self.since} if self.since else body
@@ -95,7 +102,7 @@ class DependencyEntry(NamedTuple):
     def made(cls, source: Any, target: Any, digest: str) -> "DependencyEntry":
         return cls(str(source), str(target), digest)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> Dict[str, Any]:
         return self._asdict()
 
 
@@ -109,7 +116,7 @@ class Record(NamedTuple):
     dependencies: Tuple[DependencyEntry, ...] = ()
 
     @classmethod
-    def of(cls, settings, components: Mapping[str, ComponentEntry],
+    def of(cls, settings: "Settings", components: Mapping[str, ComponentEntry],
            dependencies: Sequence[DependencyEntry] = ()) -> "Record":
         """A record of ``settings``' release, made now."""
         return cls(settings.config.project, settings.version, utc_now(), dict(components), tuple(dependencies))
@@ -182,7 +189,7 @@ def _tar(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def as_source(record: Record, where: str):
+def as_source(record: Record, where: str) -> Tuple["MemorySource", "Manifest"]:
     """The record as a copy source (copy.memory) and its manifest: copied to a registry like any image."""
     from ..copy.manifests import OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST, Manifest, sha256_digest
     from ..copy.memory import MemorySource
@@ -208,19 +215,19 @@ def as_source(record: Record, where: str):
     return MemorySource(where, {top.digest: top}, {layer_digest: layer, config_digest: config}), top
 
 
-def write(clients, ref: ImageRef, record: Record, sessions=None) -> str:
+def write(clients: "Clients", ref: ImageRef, record: Record, sessions: Optional["UploadSessions"] = None) -> str:
     """Write ``record`` at ``ref`` through the copy engine; the digest the registry holds."""
     from ..copy.copier import copy_image
     from ..copy.remote import RegistryTarget, UploadSessions
 
     source, top = as_source(record, f"release record {record.version}")
-    target = RegistryTarget(clients.get(ref.host), ref.repository, ref.tag, sessions or UploadSessions())
+    target = RegistryTarget(clients.get(ref.host), ref.repository, ref.tag or "latest", sessions or UploadSessions())
     return copy_image(source, top.digest, target, tries=target.client.tries, backoff=target.client.backoff).digest
 
 
 # -- reading it back -----------------------------------------------------------------------------------------
 
-def read(clients, ref: ImageRef) -> Optional[Record]:
+def read(clients: "Clients", ref: ImageRef) -> Optional[Record]:
     """The record at ``ref``, checked; None when there is none (no such tag)."""
     from ..copy.copier import read_small_blob
     from ..copy.manifests import OCI_LAYER_TAR
@@ -229,7 +236,7 @@ def read(clients, ref: ImageRef) -> Optional[Record]:
     client = clients.get(ref.host)
     source = RegistrySource(client, ref.repository)
     try:
-        manifest = source.manifest(ref.tag)
+        manifest = source.manifest(ref.tag or "latest")
     except RegistryError as exc:
         if exc.kind == Kind.NOT_FOUND:
             return None
@@ -241,10 +248,10 @@ def read(clients, ref: ImageRef) -> Optional[Record]:
                           "tag", Kind.INTEGRITY)
     digest, size = manifest.layers()[0]
     data = read_small_blob(source, digest, size, MAX_RECORD)
-    return parse(_untar(data, client, where), client, where, ref.tag[len(TAG_PREFIX):])
+    return parse(_untar(data, client, where), client, where, (ref.tag or "")[len(TAG_PREFIX):])
 
 
-def _untar(data: bytes, client, where: str) -> bytes:
+def _untar(data: bytes, client: "RegistryClient", where: str) -> bytes:
     import tarfile
 
     try:
@@ -258,18 +265,18 @@ def _untar(data: bytes, client, where: str) -> bytes:
         raise client.fail(f"{where} is not a release record ({exc})", Kind.INTEGRITY) from None
 
 
-def parse(raw: bytes, client, where: str, version: str) -> Record:
+def parse(raw: bytes, client: "RegistryClient", where: str, version: str) -> Record:
     """A record's JSON, every field checked (it came from a registry: anyone may have written it)."""
     def bad(why: str) -> RegistryError:
         return client.fail(f"{where} is not a valid release record: {why}", Kind.INTEGRITY)
 
-    def digest(value, what: str) -> str:
+    def digest(value: Any, what: str) -> str:
         problem = digest_problem(value) if isinstance(value, str) else "is not a string"
         if problem:
             raise bad(f"{what} {str(value)[:80]!r} {problem}")
-        return value
+        return str(value)
 
-    def ref_text(value, what: str) -> str:
+    def ref_text(value: Any, what: str) -> str:
         if not isinstance(value, str):
             raise bad(f"{what} is not a string")
         try:
@@ -280,7 +287,7 @@ def parse(raw: bytes, client, where: str, version: str) -> Record:
             raise bad(f"{what} {value[:80]!r} is not an image reference") from None
         return value
 
-    def strings(value, what: str) -> List[str]:
+    def strings(value: Any, what: str) -> List[str]:
         if not isinstance(value, list) or not all(isinstance(item, str) and len(item) < 256 for item in value):
             raise bad(f"{what} is not a list of strings")
         return value
@@ -327,12 +334,12 @@ def parse(raw: bytes, client, where: str, version: str) -> Record:
         deps.append(DependencyEntry(ref_text(dep.get("source"), "a dependency's source"),
                                     ref_text(dep.get("target"), "a dependency's target"),
                                     digest(dep.get("digest"), "a dependency's digest")))
-    created = body.get("created") if isinstance(body.get("created"), str) else ""
-    project = body.get("project") if isinstance(body.get("project"), str) else ""
+    created = body["created"] if isinstance(body.get("created"), str) else ""
+    project = body["project"] if isinstance(body.get("project"), str) else ""
     return Record(project[:256], version, created[:64], checked, tuple(deps))
 
 
-def release_tags(clients, repo_ref: ImageRef) -> List[str]:
+def release_tags(clients: "Clients", repo_ref: ImageRef) -> List[str]:
     """The versions that have a record in ``repo_ref``'s repository (its tag list, paged, each page bounded)."""
     from urllib.parse import urljoin, urlsplit
 
@@ -368,12 +375,12 @@ def release_tags(clients, repo_ref: ImageRef) -> List[str]:
     return versions
 
 
-def version_key(version: str):
+def version_key(version: str) -> List[Tuple[int, int, str]]:
     """Versions in the order people mean: v0.0.10 after v0.0.9 (runs of digits compared as numbers)."""
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.findall(r"\d+|\D+", version)]
 
 
-def newest(clients, naming: Naming, exclude: str) -> Optional[Record]:
+def newest(clients: "Clients", naming: Naming, exclude: str) -> Optional[Record]:
     """The newest release record in the project's repository other than ``exclude``'s; None when none."""
     probe = record_ref(naming, exclude)
     if probe is None:

@@ -2,10 +2,13 @@
 the chain's last pushing task is done (one record for ``inv build push push-deps``), and kept afterwards: what
 set-images writes is what this chain pushed."""
 
-from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from ..config import Settings
 from .record import ComponentEntry, DependencyEntry, Record, read, record_ref, write
+
+if TYPE_CHECKING:  # the registry client (urllib3) is loaded only when a record is written
+    from ..registry.client import Clients
 
 #: The tasks whose pushes the release record records: the last of them in a chain writes it.
 RECORDING_TASKS = ("build", "push", "push-deps", "import")
@@ -34,7 +37,7 @@ class Recorder:
     """The release records of one chain (``chain``: its task names, in order; ``clients``: the registry
     clients, asked for only when a record is written)."""
 
-    def __init__(self, chain: Sequence[str], clients: Callable):
+    def __init__(self, chain: Sequence[str], clients: Callable[[], "Clients"]):
         self.chain = tuple(chain)
         self._clients = clients
         self._todo: Dict[Tuple[str, str, str], _Book] = {}

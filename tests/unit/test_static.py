@@ -38,3 +38,16 @@ def test_pyflakes_finds_nothing():
     api.checkRecursive([str(REPO / path) for path in CHECKED], collect)
     problems = [str(m) for m in collect.found if isinstance(m, str) or not _meant(m)]
     assert problems == []
+
+
+def test_mypy_strict_on_the_lower_layers(monkeypatch):
+    """naming, release/, copy/ and registry/ type-check strictly ([tool.mypy] in pyproject.toml). It found what
+    pyflakes cannot: a ``retry`` flag shadowing the ``retry`` module made a silent registry a traceback."""
+    import os
+
+    from mypy import api as mypy
+
+    monkeypatch.chdir(REPO)  # the config names its files from the repository's root
+    cache = os.environ.get("MYPY_CACHE_DIR") or str(REPO / ".cache" / "mypy")
+    out, err, status = mypy.run(["--config-file", str(REPO / "pyproject.toml"), "--cache-dir", cache])
+    assert status == 0, out + err
