@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
+from .acr import DEFAULT_FLAT_HOSTS
 from .errors import ConfigError, UsageError
 from .naming import LAYOUTS, Naming, Registry, check_path_component, check_tag, naming_for
 from .util import gitinfo, inputs
@@ -29,7 +30,7 @@ BUILTIN_MODES = ("dev", "prod")
 _REQUIRED = object()
 SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
     "project": {"name": (str, _REQUIRED), "image_prefix": (str, None)},
-    "registry": {"url": (str, ""), "layout": (str, "auto"), "flat_hosts": (list, [".aliyuncs.com"]),
+    "registry": {"url": (str, ""), "layout": (str, "auto"), "flat_hosts": (list, list(DEFAULT_FLAT_HOSTS)),
                  "username": (str, ""), "insecure_hosts": (list, []), "attestations": (str, "auto")},
     "build": {"version": (str, ""), "mode": (str, "prod"), "tag_latest": (bool, False), "parallel": (int, 2),
               "backend": (str, "auto"), "network": (str, ""), "platforms": (list, []), "builder": (str, ""),

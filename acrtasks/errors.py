@@ -9,6 +9,8 @@ which hint a message gets (``auth``: log in again).
 import enum
 from typing import List, Optional, Sequence
 
+from .acr import is_acr_host
+
 
 class Kind(str, enum.Enum):
     """What sort of failure an error is; a ``str`` so that ``exc.kind == "auth"`` reads naturally."""
@@ -124,12 +126,12 @@ class RegistryError(AcrError):
         self.retry_after = retry_after  # a 429's or 503's Retry-After, for whichever layer retries next
 
 
-ACR_SUFFIX = ".aliyuncs.com"
+class NotFound(RegistryError):
+    """The registry has no such repository, tag, manifest or blob (404): for many callers an answer, not a
+    failure (no record yet, a blob to upload)."""
 
-
-def is_acr_host(host: str) -> bool:
-    name = host.split(":", 1)[0].lower()
-    return name.endswith(ACR_SUFFIX)
+    def __init__(self, message: str, status: Optional[int] = 404, host: str = ""):
+        super().__init__(message, Kind.NOT_FOUND, status, host=host)
 
 
 def login_hint(host: str, message: str = "") -> str:

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from .acr import DEFAULT_FLAT_HOSTS
 from .errors import NamingError
 
 DOCKER_HUB = "docker.io"
@@ -499,7 +500,7 @@ def naming_for(
     image_prefix: str,
     registry_text: str,
     layout: str = "auto",
-    flat_hosts: Sequence[str] = (".aliyuncs.com",),
+    flat_hosts: Sequence[str] = DEFAULT_FLAT_HOSTS,
 ) -> Naming:
     """Check a project/registry/layout combination once and return its :class:`Naming`."""
     check_path_component(project, "project name")

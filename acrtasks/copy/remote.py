@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Callable, Dict, Iterator, Optional, Tuple
 
-from ..errors import Kind, RegistryError
+from ..errors import Kind, NotFound, RegistryError
 from ..naming import ImageRef, digest_problem
 from ..registry.client import Clients, RegistryClient, cancel_upload, read_bounded, reason_of, upload_location
 from ..registry.transport import TransportError
@@ -108,10 +108,8 @@ class RegistryTarget:
     def _has(self, digest: str) -> bool:
         try:
             self.client.request("HEAD", f"/v2/{self.repo}/blobs/{digest}", scope=_push(self.repo)).close()
-        except RegistryError as exc:
-            if exc.kind == Kind.NOT_FOUND:
-                return False
-            raise
+        except NotFound:
+            return False
         self.locations.remember(self.client.host, self.repo, digest)
         return True
 
@@ -189,10 +187,8 @@ def _head_manifest(client: RegistryClient, repo: str, reference: str, scope: str
     try:
         response = client.request("HEAD", f"/v2/{repo}/manifests/{reference}", scope=scope,
                                   headers={"Accept": ACCEPT})
-    except RegistryError as exc:
-        if exc.kind == Kind.NOT_FOUND:
-            return None
-        raise
+    except NotFound:
+        return None
     response.close()
     digest: Optional[str] = response.headers.get("Docker-Content-Digest")
     problem = digest_problem(digest) if digest else None

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from ..errors import Kind, RegistryError
+from ..errors import Kind, NotFound, RegistryError
 from ..naming import is_loopback_host, split_host
 from ..util import retry
 from .credentials import Credentials, DockerConfig
@@ -334,6 +334,8 @@ class RegistryClient:
     def fail(self, message: str, kind: Kind = Kind.OTHER, status: Optional[int] = None,
              retry_after: Optional[str] = None) -> RegistryError:
         """An error about this registry (the copy ends use it too, so every error names its host)."""
+        if kind == Kind.NOT_FOUND:
+            return NotFound(message, status, host=self.host)
         return RegistryError(message, kind, status, host=self.host, retry_after=retry_after)
 
     def check_login(self) -> None:

@@ -10,6 +10,7 @@ session is deleted; the repository is not created by a session alone).
 
 from typing import Dict, Iterable, List, Tuple
 
+from ..acr import is_acr_host
 from ..errors import Kind, RegistryPreflightError, RegistryError, login_hint
 from ..naming import ImageRef
 from .client import Clients, RegistryClient, cancel_upload, upload_location
@@ -62,7 +63,7 @@ def _why(host: str, repository: str, exc: RegistryError) -> str:
     """The cause in words: credentials, a namespace that does not exist (or no right to it), or the registry."""
     namespace = repository.split("/", 1)[0] if "/" in repository else ""
     if exc.kind == Kind.AUTH and exc.status == 403 and namespace:
-        console = " (ACR: create it in the console, 命名空间 → 创建命名空间)" if host.endswith(".aliyuncs.com") else ""
+        console = " (ACR: create it in the console, 命名空间 → 创建命名空间)" if is_acr_host(host) else ""
         return (f"{host} refused a push to {repository}: namespace '{namespace}' does not exist{console}, or "
                 f"this account may not push there ({exc})")
     if exc.kind == Kind.AUTH:

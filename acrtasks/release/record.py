@@ -20,7 +20,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from ..errors import Kind, RegistryError, UsageError
+from ..errors import Kind, NotFound, RegistryError, UsageError
 from ..naming import TAG, ImageRef, Naming, check_tag, digest_problem
 from ..util.inputs import parse_json
 
@@ -237,10 +237,8 @@ def read(clients: "Clients", ref: ImageRef) -> Optional[Record]:
     source = RegistrySource(client, ref.repository)
     try:
         manifest = source.manifest(ref.tag or "latest")
-    except RegistryError as exc:
-        if exc.kind == Kind.NOT_FOUND:
-            return None
-        raise
+    except NotFound:
+        return None
     where = f"{ref}"
     layers = [] if manifest.is_index else manifest.data.get("layers") or []
     if len(layers) != 1 or not isinstance(layers[0], dict) or layers[0].get("mediaType") != OCI_LAYER_TAR:
@@ -351,10 +349,8 @@ def release_tags(clients: "Clients", repo_ref: ImageRef) -> List[str]:
     for _ in range(MAX_TAG_PAGES):
         try:
             response = client.request("GET", path, scope=f"repository:{repo_ref.repository}:pull", stream=True)
-        except RegistryError as exc:
-            if exc.kind == Kind.NOT_FOUND:  # no repository yet: no release
-                return versions
-            raise
+        except NotFound:  # no repository yet: no release
+            return versions
         with response:
             raw = read_bounded(response, MAX_RECORD)
             link = response.headers.get("Link", "")

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "acrtasks"
 #: Each module's layer, by its first name under acrtasks (a module of a lower layer may import only its own
 #: layer and lower ones). docs/design.md draws the same picture.
 LAYERS = [
-    {"errors", "util"},
+    {"acr", "errors", "util"},
     {"naming", "compose", "dockerfile"},
     {"registry", "engine", "config"},
     {"copy", "deps"},
