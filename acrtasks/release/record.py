@@ -67,7 +67,7 @@ class ComponentEntry(NamedTuple):
         refs = {str(ref): digest for ref, digest in digests.items()}
         component = settings.config.components.get(name)
         return cls(refs, own_digest(refs, release_of(settings).component(name).ref),
-                   {"digest": input_digest, "parts": Dict[str, Any](parts or {})} if input_digest else {},
+                   {"digest": input_digest, "parts": dict(parts or {})} if input_digest else {},
                    tuple(sorted(p for p in platforms if p)), tuple(component.aliases) if component else (),
                    settings.tag_latest, since)
 
