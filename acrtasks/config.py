@@ -81,8 +81,8 @@ _TYPE_NAMES = {str: "a string", bool: "true or false", int: "an integer", list: 
                dict: "a table of string values"}
 
 
-# A NamedTuple, not a frozen dataclass: records read on every start are 0.07 ms to define instead of 0.5
-# (bench/cli_latency.py); it is as immutable, and nothing here iterates it.
+# A NamedTuple, not a frozen dataclass: records read on every start are several times cheaper to define
+# (bench/cli_latency.py, figures in docs/testing.md); it is as immutable, and nothing here iterates it.
 class Component(NamedTuple):
     """One [components.<name>] table, validated; paths absolute."""
 

@@ -397,28 +397,12 @@ class Naming:
             return self._repository(self.project).with_tag(check_tag(f"{component}-buildcache", "cache tag"))
         return self._repository(self.image_prefix + component).with_tag("buildcache")
 
-    def registry_refs(
-        self, component: str, version: str, aliases: Sequence[str] = (), tag_latest: bool = False
-    ) -> List[ImageRef]:
-        """The registry refs of one build: component, then aliases, then their ``latest`` forms."""
-        if self.layout == "local":
-            return []
-        return [ref for ref, kind in self.labelled_refs(component, version, aliases, tag_latest)
-                if not kind.startswith("local")]
-
-    def component_refs(
-        self, component: str, version: str, aliases: Sequence[str] = (), tag_latest: bool = False
-    ) -> List[ImageRef]:
-        """Every ref one build is tagged with: the local names first, then the registry refs.
-
-        Without a registry, aliases get local names of their own (``<prefix><alias>:<version>``).
-        """
-        return [ref for ref, _ in self.labelled_refs(component, version, aliases, tag_latest)]
-
     def labelled_refs(
         self, component: str, version: str, aliases: Sequence[str] = (), tag_latest: bool = False
     ) -> List[Tuple[ImageRef, str]]:
-        """:meth:`component_refs`, each with what it is: ``local``, ``registry``, ``alias``, plus ``latest``."""
+        """Every ref one build is tagged with, each with what it is (``local``, ``registry``, ``alias``, plus
+        ``latest``): the local names first, then the registry refs (component, aliases, then their ``latest``
+        forms). Without a registry, aliases get local names of their own (``<prefix><alias>:<version>``)."""
         versions = [version, "latest"] if tag_latest else [version]
         entries = [(self.local_ref(component, ver), "local", ver) for ver in versions]
         if self.layout == "local":

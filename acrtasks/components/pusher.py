@@ -24,9 +24,8 @@ from ..release.record import ComponentEntry
 from ..util.retry import TRIES, backoff_seconds, with_retries
 
 DEFAULT_JOBS = 4
-#: Shared layers smaller than this are uploaded by each push at once rather than waited for: measured on the
-#: examples (a 2 MB shared base, 20 ms round trips), waiting cost 1.52 s and uploading them again 1.25 s;
-#: with a 30 MB shared base, waiting cost 1.51 s and uploading again 2.08 s (0.83 s and 1.77 s on loopback).
+#: Shared layers smaller than this are uploaded by each push at once rather than waited for: below it, sending
+#: a layer twice costs less than waiting for the first push (measured: docs/testing.md, "Push waves").
 SHARED_WAIT_BYTES = 4 * 1024 * 1024
 
 

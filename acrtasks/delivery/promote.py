@@ -153,10 +153,8 @@ def preflight(plan: PromotePlan, check, console: Console) -> None:
         raise RegistryPreflightError("nothing promoted: no destination takes a push (see above)")
 
 
-def run_promote(plan: PromotePlan, clients, console: Console, jobs: int, dry: bool) -> None:
+def run_promote(plan: PromotePlan, clients, console: Console, jobs: int) -> None:
     """Copy every image to every destination still standing, then write each destination's record."""
-    if dry:
-        return
     sessions = UploadSessions()
     in_flight = InFlight()
     locations = BlobLocations.default()  # shared: a blob one repository received is mounted into the next

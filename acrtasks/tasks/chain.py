@@ -167,8 +167,7 @@ class ChainExecutor(Executor):
 
     def execute(self, *tasks):
         # What is loaded by now (Invoke, the tasks, their config) lives until the process exits: frozen, the
-        # collector leaves it alone in every full collection and at exit (a promote that only mounts: 30 ms of
-        # its 280; bench/promote.py).
+        # collector leaves it alone in every full collection and at exit (measured: docs/testing.md).
         gc.freeze()
         loaded_from = self.collection.loaded_from  # tasks.py's directory; None for `acr` (the current one)
         parsed = [t for t in tasks if isinstance(t, ParserContext)]

@@ -69,7 +69,7 @@ def promote(c, version=None, from_=None, to=None, component=None, layout=None, a
         return dry_footer(run)
     if not no_preflight:
         promotion.preflight(plan, run.preflight, console)
-    promotion.run_promote(plan, run.clients(), console, job_count, is_dry(c))
+    promotion.run_promote(plan, run.clients(), console, job_count)
     failed = promotion.summary(plan, console)
     if failed:
         raise OperationFailed(failed)

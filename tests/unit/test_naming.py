@@ -15,6 +15,7 @@ from acrtasks.naming import (
     split_host,
 )
 from acrtasks.naming_cases import CASES, SEED, passed, run_case
+from acrtasks.release.images import component_images
 
 FLAT = [".aliyuncs.com"]
 
@@ -150,7 +151,7 @@ def naming(registry="xxx.aliyuncs.com/ns", layout="auto"):
 
 
 def test_flat_component_alias_and_latest_refs():
-    refs = naming().component_refs("backend", "v1", ["backend-init"], tag_latest=True)
+    refs = component_images(naming(), "v1", "backend", ["backend-init"], tag_latest=True).refs
     assert list(map(str, refs)) == [
         "ai-infra-backend:v1",
         "ai-infra-backend:latest",
@@ -162,12 +163,12 @@ def test_flat_component_alias_and_latest_refs():
 
 
 def test_nested_component_refs():
-    refs = naming("harbor.io/proj").registry_refs("backend", "v1", ["backend-init"])
+    refs = component_images(naming("harbor.io/proj"), "v1", "backend", ["backend-init"]).registry_refs
     assert list(map(str, refs)) == ["harbor.io/proj/ai-infra-backend:v1", "harbor.io/proj/ai-infra-backend-init:v1"]
 
 
 def test_local_refs_include_alias_names():
-    refs = naming("").component_refs("backend", "v1", ["backend-init"])
+    refs = component_images(naming(""), "v1", "backend", ["backend-init"]).refs
     assert list(map(str, refs)) == ["ai-infra-backend:v1", "ai-infra-backend-init:v1"]
 
 
@@ -386,7 +387,7 @@ def test_labelled_refs_say_what_each_ref_is():
     local = naming_for("shop", "shop-", "", "auto")
     assert [(str(r), k) for r, k in local.labelled_refs("api", "v1", ["worker"])] == [
         ("shop-api:v1", "local"), ("shop-worker:v1", "local alias")]
-    assert local.registry_refs("api", "v1", ["worker"]) == []
+    assert component_images(local, "v1", "api", ["worker"]).registry_refs == ()
 
 
 def test_image_ref_limits_and_messages():
