@@ -4,19 +4,14 @@ With ``ACRTASKS_REQUIRE_ENGINE=1`` (set by ``.ci/run``) a missing engine or
 registry binary fails the run instead of skipping the integration tests.
 """
 
-import itertools
 import os
-import secrets
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 from harness import ENGINE_KINDS, DockerEngine, HarnessError, Registry, ensure_base_image
-
-REPO = Path(__file__).resolve().parents[1]
+from support import REPO, Inv, Project
 REQUIRE_ENGINE = os.environ.get("ACRTASKS_REQUIRE_ENGINE") == "1"
 
 
@@ -31,15 +26,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "integration" in Path(str(item.fspath)).relative_to(REPO / "tests").parts[:1]:
             item.add_marker(pytest.mark.integration)
-
-
-RUN_ID = secrets.token_hex(3)  # versions made by this run can't collide with an earlier run's leftovers
-_versions = itertools.count(1)
-
-
-def unique_version(prefix: str = "v") -> str:
-    """A version no other test and no earlier run has used: an engine image found with it is this test's."""
-    return f"{prefix}{next(_versions)}-{RUN_ID}"
 
 
 @pytest.fixture(autouse=True)
@@ -70,8 +56,9 @@ def docker_config_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-#: The engine tests run on now, for ``isolated`` (which gives each test's DOCKER_CONFIG its CLI plugins).
-CURRENT_ENGINE: dict = {}
+#: Where the running engine's CLI plugins are (buildx), for ``isolated`` to give each test's DOCKER_CONFIG;
+#: set and cleared by ``engine`` in the environment, as it sets DOCKER_HOST and PATH.
+PLUGINS_VARIABLE = "ACR_TEST_CLI_PLUGINS"
 
 
 @pytest.fixture(scope="session", params=ENGINE_KINDS)
@@ -86,12 +73,12 @@ def engine(request, docker_config_dir):
         ensure_base_image(started.docker_host)
     except HarnessError as exc:
         _unavailable(f"{request.param}: {exc}")
-    saved = {name: os.environ.get(name) for name in ("DOCKER_HOST", "PATH")}
+    saved = {name: os.environ.get(name) for name in ("DOCKER_HOST", "PATH", PLUGINS_VARIABLE)}
     os.environ["DOCKER_HOST"] = started.docker_host
     os.environ["PATH"] = started.kind.path(saved["PATH"] or "")
-    CURRENT_ENGINE["engine"] = started
+    if started.kind.plugins:
+        os.environ[PLUGINS_VARIABLE] = started.kind.plugins
     yield started
-    CURRENT_ENGINE.clear()
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)
@@ -101,11 +88,11 @@ def engine(request, docker_config_dir):
 
 
 def link_cli_plugins(docker_config: Path) -> None:
-    """The current engine's CLI plugins (buildx) in ``docker_config``/cli-plugins, where every docker CLI looks."""
-    started = CURRENT_ENGINE.get("engine")
-    if started is not None and started.kind and started.kind.plugins:
+    """The running engine's CLI plugins (buildx) in ``docker_config``/cli-plugins, where every docker CLI looks."""
+    plugins = os.environ.get(PLUGINS_VARIABLE)
+    if plugins:
         (docker_config / "cli-plugins").mkdir(exist_ok=True)
-        for plugin in Path(started.kind.plugins).iterdir():
+        for plugin in Path(plugins).iterdir():
             target = docker_config / "cli-plugins" / plugin.name
             if not target.exists():
                 target.symlink_to(plugin)
@@ -143,24 +130,6 @@ def auth_registry():
     started.remove()
 
 
-class Inv:
-    """Runs ``inv`` for real, in a project directory, and keeps what it printed."""
-
-    def __init__(self, cwd: Path):
-        self.cwd = cwd
-
-    def __call__(self, *args, env=None, timeout=600, input=None):
-        full_env = {**os.environ, **(env or {})}  # os.environ is the test's own (see ``isolated``)
-        return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.cwd, env=full_env,
-                              capture_output=True, text=True, timeout=timeout, input=input)
-
-    def popen(self, *args, env=None) -> subprocess.Popen:
-        """The same, started and left running (several at once); read it with ``communicate(timeout=...)``."""
-        return subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=self.cwd,
-                                env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL, text=True)
-
-
 @pytest.fixture
 def inv():
     """``inv`` in the repository itself (its tasks.py, invoke.yaml and build.toml)."""
@@ -171,25 +140,3 @@ def inv():
 def project(tmp_path):
     """A scratch project: the three small files plus a helper to add components."""
     return Project(tmp_path)
-
-
-class Project:
-    def __init__(self, root: Path):
-        self.root = root
-        (root / "tasks.py").write_text("from acrtasks import ns  # noqa: F401\n")
-        (root / "invoke.yaml").write_text("tasks:\n  executor_class: acrtasks.ChainExecutor\n")
-        self.inv = Inv(root)
-        self.components = {}
-
-    def component(self, name: str, dockerfile: str, build_args: str = "{}") -> None:
-        context = self.root / name
-        context.mkdir()
-        (context / "Dockerfile").write_text(dockerfile)
-        self.components[name] = build_args
-        self.write()
-
-    def write(self, extra: str = "") -> None:
-        text = '[project]\nname = "demo"\nimage_prefix = "demo-"\n' + extra
-        for name, args in self.components.items():
-            text += f'\n[components.{name}]\ncontext = "{name}"\nbuild_args = {args}\n'
-        (self.root / "build.toml").write_text(text)

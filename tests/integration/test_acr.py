@@ -5,7 +5,7 @@ registry's API and the proxy's record of its refusals."""
 import json
 
 import pytest
-from conftest import unique_version
+from support import unique_version
 from harness import AcrRegistry, Registry, RegistryWriter, make_layer
 
 EMPTY = {"mediaType": "application/vnd.oci.empty.v1+json", "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb"

@@ -4,7 +4,7 @@ build says where each came from. Docker Hub itself is never reached here."""
 
 import json
 
-from conftest import unique_version
+from support import unique_version
 from harness import BASE_IMAGE, Registry
 
 BASE = "acrtasks-test-base"  # a Docker Hub name (docker.io/library/...) that only the test registries hold

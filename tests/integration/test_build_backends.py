@@ -9,7 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import unique_version
+from support import unique_version
 from harness import BASE_IMAGE
 
 from acrtasks.components.backends import detect

@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from conftest import unique_version
+from support import unique_version
 from harness import BASE_IMAGE
 
 

@@ -13,7 +13,7 @@ import subprocess
 import tarfile
 
 import pytest
-from conftest import unique_version
+from support import unique_version
 from harness import BASE_IMAGE, DockerEngine, RegistryWriter, free_port
 
 pytestmark = pytest.mark.parametrize("engine", ["engine26"], indirect=True)

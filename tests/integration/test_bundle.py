@@ -13,7 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import Project, unique_version
+from support import Project, unique_version
 from harness import Registry, RegistryWriter, make_layer
 
 USER, PASSWORD = "alice", "wonder-land-42"

@@ -8,7 +8,7 @@ import base64
 import json
 
 import pytest
-from conftest import unique_version
+from support import unique_version
 from harness import BASE_IMAGE, FaultyRegistry, Registry, RegistryWriter, make_layer
 
 

@@ -1,7 +1,7 @@
 """The harness itself: a real engine builds an example, a real registry stores it, the API reads it back."""
 
 import pytest
-from conftest import REPO
+from support import REPO
 
 
 

@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from conftest import unique_version
+from support import unique_version
 from harness import BASE_IMAGE, free_port
 
 

@@ -13,8 +13,7 @@ import termios
 import time
 
 import pytest
-from conftest import unique_version
-from faults_helpers import wait_for_line
+from support import unique_version, wait_for_line
 from harness import BASE_IMAGE, FaultyRegistry
 
 

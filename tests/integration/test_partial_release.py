@@ -4,7 +4,7 @@ the chain; set-images writes only refs the registry holds; pull, export and prom
 import json
 import tarfile
 
-from conftest import unique_version
+from support import unique_version
 from harness import BASE_IMAGE
 
 COMPOSE = ("services:\n  api:\n    image: demo-api:old\n  web:\n    image: demo-web:old   # kept\n"

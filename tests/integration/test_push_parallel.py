@@ -6,7 +6,7 @@ import io
 import re
 
 import pytest
-from conftest import unique_version
+from support import unique_version
 from harness import BASE_IMAGE, FaultyRegistry, Registry
 
 

@@ -8,7 +8,7 @@ import json
 import tarfile
 
 import pytest
-from conftest import Project, unique_version
+from support import Project, unique_version
 from harness import BASE_IMAGE, Registry, git
 
 COMPONENTS = {  # name -> (context, dockerfile), as the real repository lays them out

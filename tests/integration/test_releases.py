@@ -9,7 +9,7 @@ import json
 import tarfile
 
 import pytest
-from conftest import unique_version
+from support import unique_version
 from harness import BASE_IMAGE, Registry
 
 STEP = f"""FROM {BASE_IMAGE}

@@ -1,0 +1,81 @@
+"""What tests import (fixtures live in conftest.py, which tests never import): ``Project`` and ``Inv`` (run
+``inv`` for real in a scratch project), ``unique_version``, ``wait_for_line``, ``REPO``. The throwaway services
+(engines, registries, fakes) are the ``harness`` package beside this one."""
+
+import itertools
+import os
+import re
+import secrets
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+RUN_ID = secrets.token_hex(3)  # versions made by this run can't collide with an earlier run's leftovers
+_versions = itertools.count(1)
+
+
+def unique_version(prefix: str = "v") -> str:
+    """A version no other test and no earlier run has used: an engine image found with it is this test's."""
+    return f"{prefix}{next(_versions)}-{RUN_ID}"
+
+
+class Inv:
+    """Runs ``inv`` for real, in a project directory, and keeps what it printed."""
+
+    def __init__(self, cwd: Path):
+        self.cwd = cwd
+
+    def __call__(self, *args, env=None, timeout=600, input=None):
+        full_env = {**os.environ, **(env or {})}  # os.environ is the test's own (conftest's ``isolated``)
+        return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.cwd, env=full_env,
+                              capture_output=True, text=True, timeout=timeout, input=input)
+
+    def popen(self, *args, env=None) -> subprocess.Popen:
+        """The same, started and left running (several at once); read it with ``communicate(timeout=...)``."""
+        return subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=self.cwd,
+                                env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True)
+
+
+class Project:
+    """A scratch project: tasks.py, invoke.yaml and a build.toml of its components."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        (root / "tasks.py").write_text("from acrtasks import ns  # noqa: F401\n")
+        (root / "invoke.yaml").write_text("tasks:\n  executor_class: acrtasks.ChainExecutor\n")
+        self.inv = Inv(root)
+        self.components = {}
+
+    def component(self, name: str, dockerfile: str, build_args: str = "{}") -> None:
+        context = self.root / name
+        context.mkdir()
+        (context / "Dockerfile").write_text(dockerfile)
+        self.components[name] = build_args
+        self.write()
+
+    def write(self, extra: str = "") -> None:
+        text = '[project]\nname = "demo"\nimage_prefix = "demo-"\n' + extra
+        for name, args in self.components.items():
+            text += f'\n[components.{name}]\ncontext = "{name}"\nbuild_args = {args}\n'
+        (self.root / "build.toml").write_text(text)
+
+
+def wait_for_line(stream, pattern: str, timeout: float) -> str:
+    """Read ``stream`` (a text pipe) until a line matches ``pattern``; return what was read. Bounded in time."""
+    seen, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], 0.2)
+        if not ready:
+            continue
+        line = stream.readline()
+        if not line:
+            break
+        seen.append(line)
+        if re.search(pattern, line):
+            return "".join(seen)
+    raise AssertionError(f"{pattern!r} did not show within {timeout:.0f} s:\n{''.join(seen)}")
