@@ -52,7 +52,7 @@ class Confirmations:
         found = self.record()
         if found is None:
             return None
-        return frozenset([*found.components, *(f"dep:{dep['target']}" for dep in found.dependencies)])
+        return frozenset([*found.components, *(f"dep:{dep.target}" for dep in found.dependencies)])
 
     def __call__(self, release: ReleaseImage) -> Optional[str]:
         key = str(release.pushed)

@@ -112,7 +112,7 @@ def test_no_lower_layer_imports_a_higher_one():
 
 
 def test_no_package_named_build():
-    assert not (PACKAGE / "build").exists()
+    assert not list((PACKAGE / "build").glob("**/*.py"))  # (a stale __pycache__ of the old one may linger)
 
 
 @pytest.mark.parametrize("module", ["acrtasks.tasks.build", "acrtasks.release.images", "acrtasks.deps"])
