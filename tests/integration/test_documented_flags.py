@@ -42,7 +42,9 @@ def test_parallel_builds_overlap_in_the_engine(project, engine, api, args, env, 
 
 @pytest.mark.parametrize("backend", ["classic", "buildkit"])
 def test_no_cache_rebuilds_and_the_cache_is_used_otherwise(project, engine, api, backend):
-    project.component("api", DATED)
+    # a step no other test has built (its own token): neither an earlier test's build cache nor its image with
+    # the same inputs can stand in for this test's first build
+    project.component("api", DATED.replace("RUN ", f"RUN echo {unique_version('t')} > /token && ", 1))
     first, cached, fresh = unique_version(), unique_version(), unique_version()
     for version, extra in ((first, []), (cached, []), (fresh, ["--no-cache"])):
         result = project.inv("build", "--version", version, "--progress", "quiet", "--backend", backend, *extra)
