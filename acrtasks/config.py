@@ -65,6 +65,8 @@ COMPONENT_SCHEMA = {
 #: Where a build's cache lives: "none" (the builder's own only), "registry" (beside the images, see
 #: Naming.cache_ref; buildx only).
 CACHES = ("none", "registry")
+#: How set-images writes a ref: by tag, or by digest.
+PINS = ("tag", "digest")
 #: Where a base image missing from the engine is pulled from before a build: "hub" (Docker Hub through [deps]
 #: mirrors, build.sh's pre-pull) or "registry" (the copy push-deps made in the user's registry).
 BASES_FROM = ("hub", "registry")
@@ -274,48 +276,36 @@ class _Validator:
                 modes=component_modes,
             )
             for platform in values["platforms"]:
-                if not PLATFORM.match(platform):
-                    raise self.fail(f"components.{name}.platforms",
-                                    f"{platform!r} is not os/arch[/variant], e.g. linux/arm64")
-            if values["cache"] and values["cache"] not in CACHES:
-                raise self.fail(f"components.{name}.cache", f"{values['cache']!r} is not one of {', '.join(CACHES)}")
+                if platform_problem(platform):
+                    raise self.fail(f"components.{name}.platforms", platform_problem(platform))
+            if values["cache"] and one_of(values["cache"], CACHES):
+                raise self.fail(f"components.{name}.cache", one_of(values["cache"], CACHES))
 
-        if registry["attestations"] not in ATTESTATIONS:
-            raise self.fail("registry.attestations", f"{registry['attestations']!r} is not one of "
-                                                     f"{', '.join(ATTESTATIONS)}")
-        if registry["layout"] not in LAYOUTS:
-            raise self.fail("registry.layout", f"{registry['layout']!r} is not one of {', '.join(LAYOUTS)}")
-        for key, problem in (("build.backend", backend_problem(build["backend"])),
-                             ("build.network", network_problem(build["network"]))):
+        for key, problem in (("registry.attestations", one_of(registry["attestations"], ATTESTATIONS)),
+                             ("registry.layout", layout_problem(registry["layout"])),
+                             ("build.backend", backend_problem(build["backend"])),
+                             ("build.network", network_problem(build["network"])),
+                             ("build.cache", one_of(build["cache"], CACHES)),
+                             *(("build.platforms", platform_problem(p)) for p in build["platforms"]),
+                             ("deploy.pin", pin_problem(deploy["pin"])),
+                             ("build.bases_from", one_of(build["bases_from"], BASES_FROM)),
+                             ("build.version_from", one_of(build["version_from"], gitinfo.VERSION_RULES))):
             if problem:
                 raise self.fail(key, problem)
-        if build["cache"] not in CACHES:
-            raise self.fail("build.cache", f"{build['cache']!r} is not one of {', '.join(CACHES)}")
-        for platform in build["platforms"]:
-            if not PLATFORM.match(platform):
-                raise self.fail("build.platforms", f"{platform!r} is not os/arch[/variant], e.g. linux/arm64")
         if build["parallel"] < 1:
             raise self.fail("build.parallel", f"must be at least 1, got {build['parallel']}")
         if deps["jobs"] < 1:
             raise self.fail("deps.jobs", f"must be at least 1, got {deps['jobs']}")
-        if deploy["pin"] not in ("tag", "digest"):
-            raise self.fail("deploy.pin", f"{deploy['pin']!r} is not one of tag, digest")
+        image_prefix = project["image_prefix"]
+        if image_prefix is None:  # the default, written once: "<name>-" (an explicit "" is no prefix)
+            image_prefix = project["name"] + "-"
         if deploy["registry"]:
-            self.check(lambda: naming_for(project["name"], project["image_prefix"] or project["name"] + "-",
-                                          deploy["registry"], registry["layout"], registry["flat_hosts"]),
-                       "deploy.registry")
+            self.check(lambda: naming_for(project["name"], image_prefix, deploy["registry"], registry["layout"],
+                                          registry["flat_hosts"]), "deploy.registry")
         if build["mode"] not in mode_names:
             raise self.fail("build.mode", f"unknown mode {build['mode']!r}; known: {', '.join(mode_names)}")
         if build["version"]:
             self.check(lambda: check_tag(build["version"], "version"), "build.version")
-        if build["bases_from"] not in BASES_FROM:
-            raise self.fail("build.bases_from", f"{build['bases_from']!r} is not one of {', '.join(BASES_FROM)}")
-        if build["version_from"] not in gitinfo.VERSION_RULES:
-            raise self.fail("build.version_from", f"{build['version_from']!r} is not one of "
-                                                  f"{', '.join(gitinfo.VERSION_RULES)}")
-        image_prefix = project["image_prefix"]
-        if image_prefix is None:
-            image_prefix = project["name"] + "-"
         # Naming errors (bad registry, bad project name) surface here with the key that caused them.
         self.check(lambda: naming_for(project["name"], image_prefix, "", registry["layout"]), "project")
         if registry["url"]:
@@ -517,9 +507,28 @@ class Settings:
 _ENV_PLACEHOLDER = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)(.*))?\Z", re.S)
 
 
+# One check per value, for its build.toml key, its flag and its environment variable alike: each says why a
+# value is wrong ("" when it is right), and the caller names where the value came from.
+
+def one_of(value: str, choices: Sequence[str]) -> str:
+    return "" if value in choices else f"{value!r} is not one of {', '.join(choices)}"
+
+
+def platform_problem(value: str) -> str:
+    return "" if PLATFORM.match(value) else f"{value!r} is not os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8)"
+
+
+def layout_problem(value: str) -> str:
+    return one_of(value, LAYOUTS)
+
+
+def pin_problem(value: str) -> str:
+    return one_of(value, PINS)
+
+
 def backend_problem(name: str) -> str:
     """Why ``name`` is no build backend ("" when it is one): the one check for the key and the flag."""
-    return "" if name in BACKENDS else f"{name!r} is not one of {', '.join(BACKENDS)}"
+    return one_of(name, BACKENDS)
 
 
 def network_problem(name: str) -> str:
@@ -540,15 +549,15 @@ def drops_attestations(config: Config, host: str, flag: Optional[str] = None) ->
 
 def check_attestations(value: Optional[str]) -> None:
     """``--attestations`` is auto, keep or drop (or not given), or a UsageError."""
-    if value is not None and value not in ATTESTATIONS:
-        raise UsageError(f"--attestations {value!r} is not one of {', '.join(ATTESTATIONS)}")
+    if value is not None and one_of(value, ATTESTATIONS):
+        raise UsageError(f"--attestations {one_of(value, ATTESTATIONS)}")
 
 
 def check_platforms(platforms: Sequence[str], what: str = "--platform") -> None:
     """Each of ``platforms`` is os/arch[/variant], or a UsageError naming the bad one."""
     for platform in platforms:
-        if not PLATFORM.match(platform):
-            raise UsageError(f"{what} {platform!r} is not os/arch[/variant] (e.g. linux/amd64, linux/arm64/v8)")
+        if platform_problem(platform):
+            raise UsageError(f"{what} {platform_problem(platform)}")
 
 
 def positive_int(value, what: str) -> int:
@@ -591,8 +600,8 @@ def resolve(
     if mode_value not in config.mode_names:
         raise UsageError(f"mode {mode_value!r} (from {mode_from}) is unknown; known: {', '.join(config.mode_names)}")
     layout_value, layout_from = pick(layout, "ACRTASKS_LAYOUT", config.layout)
-    if layout_value not in LAYOUTS:
-        raise UsageError(f"layout {layout_value!r} (from {layout_from}) is invalid; use one of {', '.join(LAYOUTS)}")
+    if layout_problem(layout_value):
+        raise UsageError(f"layout (from {layout_from}): {layout_problem(layout_value)}")
     parallel_value, parallel_from = pick(parallel, "ACRTASKS_PARALLEL", config.parallel)
     parallel_value = positive_int(parallel_value, f"parallel (from {parallel_from})")
     version_value, version_from = pick(version, "ACRTASKS_VERSION", config.version or None)

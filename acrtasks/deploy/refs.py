@@ -14,7 +14,7 @@ naming code ``push`` and ``push-deps`` use, for the deploy registry.
 from dataclasses import dataclass
 from typing import AbstractSet, Dict, List, Optional, Sequence, Tuple
 
-from ..config import Settings
+from ..config import Settings, pin_problem
 from ..errors import NamingError, UsageError
 from ..naming import ImageRef, naming_for
 from ..release.images import release_of
@@ -146,11 +146,8 @@ def _locators(dep: ReleaseImage):
     return dep.pushed.locator, dep.deployed.locator, dep.source.locator
 
 
-PINS = ("tag", "digest")
-
-
 def check_pin(pin: str) -> str:
-    if pin not in PINS:
-        raise UsageError(f"--pin {pin!r} is not one of {', '.join(PINS)}")
+    if pin_problem(pin):
+        raise UsageError(f"--pin {pin_problem(pin)}")
     return pin
 

@@ -61,13 +61,13 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     chosen = choose(backend or config.backend, run.engine, widest,
                     config.builder if builder is None else builder, any(step.secrets for step in steps))
     if chosen.pushes and settings.naming.registry is None:
-        what = f"builder {chosen.builder}'s images are" if getattr(chosen, "builder", "") else "several platforms are"
+        what = f"builder {chosen.builder}'s images are" if chosen.builder else "several platforms are"
         raise UsageError(f"{what} pushed by the build itself: pass --registry (or [registry] url)")
     cached = [step.component for step in steps if step.cache is not None]
     if cached and chosen.name != "buildx":
         raise UsageError(f"cache = \"registry\" ({', '.join(cached)}) needs --backend buildx; the {chosen.name} "
                          "backend cannot export a build cache")
-    pushes = (lambda step: pushed_by_build(step, getattr(chosen, "builder", ""))) if chosen.name == "buildx" \
+    pushes = (lambda step: pushed_by_build(step, chosen.builder)) if chosen.name == "buildx" \
         else (lambda step: False)
     decided = run.changes(settings, steps, pushes, rebuild or no_cache or config.rebuild, since or "")
     steps = plan.with_inputs(steps, {name: d.inputs.digest for name, d in decided.items()})

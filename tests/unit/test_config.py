@@ -107,7 +107,7 @@ def test_empty_environment_variable_counts_as_unset(config, monkeypatch):
 
 @pytest.mark.parametrize("flags, fragment", [
     ({"mode": "qa"}, "mode 'qa' (from flag) is unknown; known: dev, prod"),
-    ({"layout": "deep"}, "layout 'deep' (from flag)"),
+    ({"layout": "deep"}, "layout (from flag): 'deep' is not one of auto, flat, nested"),
     ({"parallel": "two"}, "parallel (from flag) must be a whole number of at least 1, got 'two'"),
     ({"parallel": "0"}, "at least 1"),
     ({"version": "v1+b"}, "version (from flag) 'v1+b'"),

@@ -11,6 +11,7 @@ _STEP = re.compile(r"Step (\d+)/(\d+) ")
 class ClassicBackend:
     name = "classic"
     pushes = False
+    builder = ""  # the engine's own builder
 
     def __init__(self, engine_factory: Callable):
         self._engine_factory = engine_factory

@@ -179,6 +179,7 @@ class PlainLog:
 class _CliBackend:
     name = ""
     pushes = False
+    builder = ""  # buildx's --builder (BuildxBackend); the engine's own otherwise
 
     def __init__(self, cli: DockerCli, engine_factory: Callable):
         self.cli = cli
