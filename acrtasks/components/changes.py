@@ -118,9 +118,10 @@ def decide(steps: Sequence[BuildStep], settings, clients, engine_factory: Callab
     probe = records.record_ref(naming, settings.version)
     try:  # a push's preflight, later, stops on a registry that does not answer
         if since:
-            earlier = records.read(quick, probe.with_tag(records.TAG_PREFIX + since))
+            at = probe.with_tag(records.TAG_PREFIX + since)
+            earlier = records.read(quick, at)
             if earlier is None:
-                raise UsageError(f"--since {since}: there is no release record {probe.with_tag('release-' + since)}")
+                raise UsageError(f"--since {since}: there is no release record {at}")
         else:
             earlier = records.newest(quick, naming, settings.version)
     except RegistryError as exc:
