@@ -199,3 +199,22 @@ def test_a_closed_pipe_ends_quietly(args):
     finally:
         os.close(write)
     assert result.stderr == "" and result.returncode == 141, result.stderr
+
+
+def test_the_flag_table_in_tasks_md_names_every_flag_of_every_task():
+    """docs/tasks.md's table omitted set-images' --registry, --version, --layout, --metadata-file and --json."""
+    import re
+
+    from acrtasks.tasks import ns
+
+    table: dict = {}
+    for line in (Path(__file__).resolve().parents[2] / "docs" / "tasks.md").read_text().splitlines():
+        if not line.startswith("| `--"):
+            continue
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+        for flag in re.findall(r"--[a-z][a-z-]*", cells[0]):
+            table.setdefault(flag, set()).update(task.strip() for task in cells[1].split(","))
+    missing = [f"{name} --{arg.name.rstrip('_').replace('_', '-')}" for name in sorted(ns.task_names)
+               for arg in ns[name].own_arguments() if not arg.positional
+               and name not in table.get(f"--{arg.name.rstrip('_').replace('_', '-')}", set())]
+    assert missing == []
