@@ -21,8 +21,16 @@ def _unavailable(message: str):
     pytest.skip(message)
 
 
-def pytest_collection_modifyitems(items):
-    """The ``integration`` marker follows the folder: every test under tests/integration has it, no other does."""
+def pytest_addoption(parser):
+    parser.addoption("--reverse", action="store_true",
+                     help="run the tests in reverse order: each must pass whatever ran before it")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The ``integration`` marker follows the folder: every test under tests/integration has it, no other does.
+    ``--reverse`` runs them backwards (a test that leans on an earlier one's leftovers fails then)."""
+    if config.getoption("--reverse"):
+        items.reverse()
     for item in items:
         if "integration" in Path(str(item.fspath)).relative_to(REPO / "tests").parts[:1]:
             item.add_marker(pytest.mark.integration)

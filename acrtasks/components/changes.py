@@ -63,7 +63,7 @@ def decide_registry(step: BuildStep, inputs: Inputs, earlier, held: Callable[[Im
         return build(f"release {earlier.version}'s image is no longer at {component_ref}")
     return Decision(step.component, inputs, False, f"input digest {short_digest(inputs.digest)}",
                     earlier.version, ImageRef(component_ref.host, component_ref.repository, None, entry.digest),
-                    tuple(entry.get("platforms") or ()))
+                    entry.platforms)
 
 
 def decide_local(step: BuildStep, inputs: Inputs, engine) -> Decision:

@@ -15,7 +15,6 @@ import threading
 import time
 import urllib.request
 import warnings
-import weakref
 from typing import Any, Dict, Iterator, List, Optional
 from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -26,7 +25,6 @@ from urllib3.exceptions import InsecureRequestWarning, ProxyError, SSLError
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util import Retry, Timeout
 
-from ..util.jobs import ON_CANCEL
 
 #: Re-exported: what the client catches (every failure below is a TransportError) and names (ProxyError).
 __all__ = ["ProxyError", "Response", "Transport", "TransportError", "is_tls_failure", "proxies_for", "proxy_manager"]
@@ -104,33 +102,6 @@ class _Deadlined(HTTPConnection):
             raise
         finally:
             timer.cancel()
-
-
-    def connect(self) -> None:
-        super().connect()
-        with _LIVE_LOCK:
-            _LIVE.add(self)
-
-
-_LIVE: "weakref.WeakSet[HTTPConnection]" = weakref.WeakSet()  # every connection opened, while it lives
-_LIVE_LOCK = threading.Lock()
-
-
-def abort_all() -> None:
-    """Ctrl-C: shut every open connection down, so that a job blocked reading a stalled registry returns at
-    once, before the open upload sessions are cancelled (util.jobs.run_jobs)."""
-    with _LIVE_LOCK:
-        connections = list(_LIVE)
-    for connection in connections:
-        sock = getattr(connection, "sock", None)
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-ON_CANCEL.append(abort_all)
 
 
 class _HTTPConnection(_Deadlined):

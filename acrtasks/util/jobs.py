@@ -20,8 +20,6 @@ R = TypeVar("R")
 
 #: Set on Ctrl-C; long loops (blob streams) check it and stop.
 CANCELLED = threading.Event()
-#: Called once on Ctrl-C, before the jobs are waited for: what would keep a job blocked (a socket) is undone.
-ON_CANCEL: List[Callable[[], None]] = []
 
 
 def run_jobs(func: Callable[[T], R], items: Sequence[T], workers: int,
@@ -70,11 +68,8 @@ def run_jobs(func: Callable[[T], R], items: Sequence[T], workers: int,
             pass
     except KeyboardInterrupt:
         CANCELLED.set()
-        for hook in ON_CANCEL:  # e.g. the registry transport drops its connections: blocked reads return
-            hook()
-        all_done.wait(1.0)  # the jobs see it and end; an upload cut off reaches its registry before ...
         if on_interrupt is not None:
-            on_interrupt()  # ... its session is cancelled there (a DELETE racing the cut-off PUT may lose)
+            on_interrupt()
         finished = [result for result, ok in zip(results, done) if ok]
         raise Interrupted(f"{len(finished)} of {len(items)} finished before Ctrl-C; the rest was abandoned",
                           finished) from None

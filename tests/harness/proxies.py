@@ -27,7 +27,8 @@ class FaultyRegistry(LoopbackServer):
     ``tag_put_refused`` (the same answer once, and nothing stored), ``tag_put_always_refused`` (every PUT by tag
     so, nothing stored), ``upload_denied`` (every blob upload's closing PUT, its bytes read, answered 403
     ``DENIED`` as a registry that lets us read but not write), ``upload_fails_once`` (the first blob upload's
-    closing PUT answered 503, nothing stored: a registry's passing trouble), ``blob_trickle`` (half a blob, then a byte every
+    closing PUT answered 503, nothing stored: a registry's passing trouble), ``blob_unavailable`` (every blob
+    over 1000 bytes answered 503), ``blob_trickle`` (half a blob, then a byte every
     half second: no read ever waits long enough to time out), ``headers_trickle`` (every answer's status line and
     headers a byte every half second). ``hit`` is set once the fault has been served. Handler threads are daemons:
     a stall never holds up ``stop``.
@@ -169,6 +170,11 @@ class FaultyRegistry(LoopbackServer):
                     time.sleep(1.0)
                     outer.intervals.append((started, time.monotonic()))
                     outer.hit.set()
+                elif fault == "blob_unavailable" and is_blob and len(data) > 1000:
+                    outer.hit.set()
+                    error = {"errors": [{"code": "UNAVAILABLE", "message": "backend busy"}]}
+                    return send(self, 503, {"Content-Type": "application/json", "Retry-After": "0"},
+                                json.dumps(error).encode())
                 elif fault in ("blob_reset", "blob_stall", "blob_trickle") and is_blob and len(data) > 1000:
                     self.send_response(200)
                     for key, value in headers.items():

@@ -5,16 +5,10 @@ import json
 import re
 
 import pytest
-from support import unique_version
+from support import QUICK, unique_version
 from harness import BASE_IMAGE
 
 
-QUICK = f"""FROM {BASE_IMAGE}
-ARG VERSION=dev
-ARG API_TOKEN=none
-RUN echo "$VERSION" > /version
-RUN mkdir -p /data && echo data > /data/x
-"""
 BROKEN = f"""FROM {BASE_IMAGE}
 RUN echo before-the-failure
 RUN echo the-step-fails && false

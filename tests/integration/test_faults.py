@@ -6,13 +6,13 @@ real registry. Each test reads the effect back from the target registry itself.
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
 from harness import FaultyRegistry, Registry, RegistryWriter, make_layer
+from support import interrupt_promptly, upload_dirs
 
 
 
@@ -106,6 +106,18 @@ def test_a_trickling_blob_is_cut_off_and_its_retries_are_bounded(project, regist
     assert registry.tags("m/app") == []
 
 
+def test_a_blob_the_source_will_not_serve_is_asked_for_three_times_in_all(project, registry, faulty):
+    """The copy retried a blob three times and the client each of its GETs three times: 9 GETs a blob."""
+    proxy = faulty("blob_unavailable")
+    deps_from(project, proxy.host)
+    result = project.inv("push-deps", "--deps-namespace", f"{registry.host}/m", env={"ACRTASKS_RETRY_BACKOFF": "0"})
+    assert_failed_cleanly(result)
+    blob_gets = [path for method, path in proxy.requests_seen if method == "GET" and "/blobs/sha256:" in path]
+    big = max(set(blob_gets), key=blob_gets.count)
+    assert blob_gets.count(big) == 3, proxy.requests_seen
+    assert "waited 0s in 2 pause(s) between tries" in result.stdout, result.stdout
+
+
 def test_headers_sent_a_byte_at_a_time_are_given_up_on_in_time(project, faulty):
     proxy = faulty("headers_trickle", stall_seconds=60)
     project.write()
@@ -127,31 +139,6 @@ def test_token_service_answering_html_is_one_line(project, faulty):
     assert "not JSON" in result.stderr and proxy.host in result.stderr
 
 
-def _upload_dirs(registry: Registry) -> list:
-    """Upload sessions open at the registry, from its storage (a cancelled one loses its ``startedat``)."""
-    root = registry.root / "data" / "docker" / "registry" / "v2" / "repositories"
-    return [p.parent for p in root.rglob("_uploads/*/startedat")] if root.exists() else []
-
-
-def interrupt_promptly(child, ready) -> None:
-    """Once ``ready()`` returns, SIGINT the child: it must end within 3 s with exit 130 and one
-    ``interrupted`` line, no traceback."""
-    try:
-        ready()
-        sent = time.monotonic()
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=15)
-        took = time.monotonic() - sent
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
-    assert child.returncode == 130, out + err
-    assert took < 3, f"Ctrl-C took {took:.1f} s"
-    assert "Traceback" not in out + err
-    assert err.strip().splitlines()[-1].startswith("interrupted"), err
-
-
 def test_ctrl_c_stops_push_deps_records_what_finished_and_cancels_uploads(project, registry, faulty, upstream):
     """One dependency copies, the other stalls mid-blob: SIGINT ends it in moments with exit 130."""
     RegistryWriter(upstream).image("library/small", "1", [make_layer(200, 12)])  # under the 1000 bytes the fault spares
@@ -171,14 +158,14 @@ def test_ctrl_c_stops_push_deps_records_what_finished_and_cancels_uploads(projec
         # the tag is there a moment before the copy has read it back and counts as finished; the other copy
         # stalls for 60 s, so a second's grace loses nothing (CI once interrupted inside that moment)
         time.sleep(1.0)
-        assert _upload_dirs(registry), "expected an upload session open at the target"
+        assert upload_dirs(registry), "expected an upload session open at the target"
 
     interrupt_promptly(child, ready)
     recorded = json.loads(metadata.read_text())["@deps"]
     assert [source.split("/", 1)[1] for source in recorded] == ["library/small:1"], recorded
     assert list(metadata.parent.iterdir()) == [metadata], "a temp file was left behind"
     assert registry.tags("m/app") == []
-    assert _upload_dirs(registry) == [], "the open upload session was not cancelled: " + "\n".join(
+    assert upload_dirs(registry) == [], "the open upload session was not cancelled: " + "\n".join(
         str(request)[:90] for request in registry.requests() if "upload" in str(request))
 
 

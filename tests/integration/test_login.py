@@ -149,7 +149,7 @@ def test_credential_helper_gets_the_secret_on_stdin_only(plain_project, auth_reg
 
 
 def test_after_login_docker_cli_and_inv_push_both_push(project, engine, auth_registry, docker_config):
-    from test_build_push import QUICK
+    from support import QUICK
 
     project.component("web", QUICK)
     result = login(project, auth_registry.host, docker_config)

@@ -375,7 +375,7 @@ def test_ctrl_c_stops_a_promote_and_cancels_its_uploads(released):
     import sys
 
     from harness import FaultyRegistry
-    from test_faults import _upload_dirs, interrupt_promptly
+    from support import interrupt_promptly, upload_dirs
 
     project, source, version = released
     other = Registry().start()
@@ -395,9 +395,9 @@ def test_ctrl_c_stops_a_promote_and_cancels_its_uploads(released):
         interrupt_promptly(child, ready)
         assert other.tags("shop/demo") == []
         deadline = time.monotonic() + 5
-        while _upload_dirs(other) and time.monotonic() < deadline:
+        while upload_dirs(other) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _upload_dirs(other) == [], "the open upload sessions were not cancelled"
+        assert upload_dirs(other) == [], "the open upload sessions were not cancelled"
     finally:
         proxy.stop()
         other.remove()

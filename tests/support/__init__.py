@@ -7,12 +7,23 @@ import os
 import re
 import secrets
 import select
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from harness import BASE_IMAGE
+
 REPO = Path(__file__).resolve().parents[2]
+
+#: A quick Dockerfile on the examples' offline base: two RUN steps, a version and a secret-looking build arg.
+QUICK = f"""FROM {BASE_IMAGE}
+ARG VERSION=dev
+ARG API_TOKEN=none
+RUN echo "$VERSION" > /version
+RUN mkdir -p /data && echo data > /data/x
+"""
 
 RUN_ID = secrets.token_hex(3)  # versions made by this run can't collide with an earlier run's leftovers
 _versions = itertools.count(1)
@@ -79,3 +90,28 @@ def wait_for_line(stream, pattern: str, timeout: float) -> str:
         if re.search(pattern, line):
             return "".join(seen)
     raise AssertionError(f"{pattern!r} did not show within {timeout:.0f} s:\n{''.join(seen)}")
+
+
+def upload_dirs(registry) -> list:
+    """Upload sessions open at the registry, from its storage (a cancelled one loses its ``startedat``)."""
+    root = registry.root / "data" / "docker" / "registry" / "v2" / "repositories"
+    return [p.parent for p in root.rglob("_uploads/*/startedat")] if root.exists() else []
+
+
+def interrupt_promptly(child, ready) -> None:
+    """Once ``ready()`` returns, SIGINT the child: it must end within 3 s with exit 130 and one
+    ``interrupted`` line, no traceback."""
+    try:
+        ready()
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=15)
+        took = time.monotonic() - sent
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 130, out + err
+    assert took < 3, f"Ctrl-C took {took:.1f} s"
+    assert "Traceback" not in out + err
+    assert err.strip().splitlines()[-1].startswith("interrupted"), err
