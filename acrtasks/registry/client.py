@@ -338,6 +338,36 @@ class RegistryClient:
             return NotFound(message, status, host=self.host)
         return RegistryError(message, kind, status, host=self.host, retry_after=retry_after)
 
+    def tags(self, repository: str) -> List[str]:
+        """Every tag of ``repository``, its list paged as the Registry API pages it (``Link: <...>; rel="next"``):
+        each page bounded, at most :data:`MAX_TAG_PAGES`, and a next page only on the registry's own origin
+        (never asked for elsewhere, with or without credentials). [] when the repository does not exist."""
+        where = f"{self.host}/{repository}"
+        path = f"/v2/{repository}/tags/list?n=1000"
+        found: List[str] = []
+        for _ in range(MAX_TAG_PAGES):
+            try:
+                response = self.request("GET", path, scope=f"repository:{repository}:pull", stream=True)
+            except NotFound:  # no repository yet
+                return found
+            with response:
+                raw = read_bounded(response, MAX_TAG_PAGE)
+                link = str(response.headers.get("Link", ""))
+                url = response.url
+            try:
+                tags = parse_json(raw or b"").get("tags") or []
+            except (ValueError, AttributeError):
+                raise self.fail(f"{where}: the tag list is not JSON", Kind.INTEGRITY) from None
+            found += [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
+            match = re.match(r"\s*<([^>]+)>\s*;\s*rel=\"?next\"?", link)
+            if not match:
+                break
+            path = urljoin(url, match.group(1))
+            if not same_origin(path, url):
+                raise self.fail(f"{where}: the tag list's next page is on another host "
+                                f"({urlsplit(path).netloc[:100]}); not followed", Kind.INTEGRITY)
+        return found
+
     def check_login(self) -> None:
         """Verify the credentials against ``/v2/`` like ``docker login`` does; raise kind ``auth`` if refused."""
         self.request("GET", "/v2/", retry=True)
@@ -401,7 +431,9 @@ def same_origin(url: str, base: str) -> bool:
     return a.scheme == b.scheme and (a.hostname or "") == (b.hostname or "") and ports[0] == ports[1]
 
 
-MAX_TOKEN_RESPONSE = 1 << 20  # tokens are a few KiB; a JWT with a long x5c chain stays far below
+MAX_TOKEN_RESPONSE = 1 << 20
+MAX_TAG_PAGES = 50  # tag lists are paged (n=1000): 50,000 tags is more than any one repository we push to
+MAX_TAG_PAGE = 4 << 20  # tokens are a few KiB; a JWT with a long x5c chain stays far below
 
 
 def upload_location(response: Response) -> str:

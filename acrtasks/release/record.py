@@ -28,7 +28,6 @@ SCHEMA = "acrtasks.release.v1"
 RECORD_FILE = "release.json"
 TAG_PREFIX = "release-"
 MAX_RECORD = 4 << 20  # a record of a thousand components stays far below
-MAX_TAG_PAGES = 50  # tag lists are paged (n=1000): 50,000 tags is more than any one repository we push to
 LABEL = "org.acrtasks.release.record"
 
 if TYPE_CHECKING:  # imported where used: every task reads this module, few copy a record
@@ -338,37 +337,10 @@ def parse(raw: bytes, client: "RegistryClient", where: str, version: str) -> Rec
 
 
 def release_tags(clients: "Clients", repo_ref: ImageRef) -> List[str]:
-    """The versions that have a record in ``repo_ref``'s repository (its tag list, paged, each page bounded)."""
-    from urllib.parse import urljoin, urlsplit
-
-    from ..registry.client import read_bounded, same_origin
-
-    client = clients.get(repo_ref.host)
-    path = f"/v2/{repo_ref.repository}/tags/list?n=1000"
-    versions: List[str] = []
-    for _ in range(MAX_TAG_PAGES):
-        try:
-            response = client.request("GET", path, scope=f"repository:{repo_ref.repository}:pull", stream=True)
-        except NotFound:  # no repository yet: no release
-            return versions
-        with response:
-            raw = read_bounded(response, MAX_RECORD)
-            link = response.headers.get("Link", "")
-            url = response.url
-        try:
-            tags = parse_json(raw or b"").get("tags") or []
-        except (ValueError, AttributeError):
-            raise client.fail(f"{repo_ref.locator}: the tag list is not JSON", Kind.INTEGRITY) from None
-        versions += [tag[len(TAG_PREFIX):] for tag in tags if isinstance(tag, str) and tag.startswith(TAG_PREFIX)
-                     and len(tag) > len(TAG_PREFIX) and TAG.match(tag)]
-        match = re.match(r"\s*<([^>]+)>\s*;\s*rel=\"?next\"?", link)
-        if not match:
-            break
-        path = urljoin(url, match.group(1))
-        if not same_origin(path, url):  # the next page elsewhere: never asked for, with or without credentials
-            raise client.fail(f"{repo_ref.locator}: the tag list's next page is on another host "
-                              f"({urlsplit(path).netloc[:100]}); not followed", Kind.INTEGRITY)
-    return versions
+    """The versions that have a record in ``repo_ref``'s repository (the registry client pages its tag list)."""
+    tags = clients.get(repo_ref.host).tags(repo_ref.repository)
+    return [tag[len(TAG_PREFIX):] for tag in tags
+            if tag.startswith(TAG_PREFIX) and len(tag) > len(TAG_PREFIX) and TAG.match(tag)]
 
 
 def version_key(version: str) -> List[Tuple[int, int, str]]:
