@@ -101,7 +101,8 @@ class Component(NamedTuple):
 
 
 class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
-    """build.toml, validated, with defaults filled in."""
+    """build.toml, validated, with defaults filled in (the defaults are SCHEMA's, written once: every Config is
+    made by the validator)."""
 
     path: Path
     project: str
@@ -124,23 +125,23 @@ class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
     deps_skip_existing: bool
     deps_mirrors: Tuple[str, ...]
     deps_jobs: int
-    mode_env_files: Dict[str, Tuple[str, ...]] = {}  # mode -> [modes.<mode>] env_files, where given
-    version_from: str = "describe"  # gitinfo.VERSION_RULES: how the default version is derived
-    deps_bases: bool = False  # [deps] bases: push-deps mirrors the components' FROM images too
-    bases_from: str = "hub"  # BASES_FROM: where a base missing from the engine is pulled from before a build
-    deploy_files: Tuple[str, ...] = ()
-    deploy_registry: str = ""
-    deploy_pin: str = "tag"
-    deploy_verify: bool = True  # set-images confirms every ref it writes is in the registry
-    backend: str = "auto"
-    network: str = ""
-    platforms: Tuple[str, ...] = ()
-    builder: str = ""
-    cache: str = "none"
-    attestations: str = "auto"
-    sbom: bool = False
-    sbom_generator: str = ""  # "" = BuildKit's own scanner (docker/buildkit-syft-scanner, from Docker Hub)
-    rebuild: bool = False  # build every component, changed or not
+    mode_env_files: Dict[str, Tuple[str, ...]]  # mode -> [modes.<mode>] env_files, where given
+    version_from: str  # gitinfo.VERSION_RULES: how the default version is derived
+    deps_bases: bool  # [deps] bases: push-deps mirrors the components' FROM images too
+    bases_from: str  # BASES_FROM: where a base missing from the engine is pulled from before a build
+    deploy_files: Tuple[str, ...]
+    deploy_registry: str
+    deploy_pin: str
+    deploy_verify: bool  # set-images confirms every ref it writes is in the registry
+    backend: str
+    network: str
+    platforms: Tuple[str, ...]
+    builder: str
+    cache: str
+    attestations: str
+    sbom: bool
+    sbom_generator: str  # "" = BuildKit's own scanner (docker/buildkit-syft-scanner, from Docker Hub)
+    rebuild: bool  # build every component, changed or not
 
     @property
     def root(self) -> Path:
