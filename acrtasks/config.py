@@ -226,61 +226,10 @@ class _Validator:
         project, registry, build, deps, deploy = (sections[k] for k in ("project", "registry", "build", "deps",
                                                                          "deploy"))
 
-        modes, mode_env_files = {}, {}
-        for name, table in self.named_tables(data, "modes").items():
-            values = self.table(table, f"modes.{name}", MODE_SCHEMA)
-            modes[name] = dict(values["build_args"])
-            if values["env_files"] is not None:
-                mode_env_files[name] = tuple(values["env_files"])
+        modes, mode_env_files = self.modes(data)
         mode_names = sorted(set(BUILTIN_MODES) | set(modes))
-        components = {}
-        for name, table in self.named_tables(data, "components").items():
-            self.check(lambda: check_path_component(name, "component name"), f"components.{name}")
-            if name == "release":  # flat layout: its tags (release-<version>) would be the release records'
-                raise self.fail(f"components.{name}", "the component name 'release' is reserved (flat layout tags "
-                                "release-<version> are release records); rename the component")
-            # "modes" holds tables, not strings: checked below, table by table (COMPONENT_MODE_SCHEMA)
-            values = self.table({**table, "modes": {}} if isinstance(table, dict) else table, f"components.{name}",
-                                COMPONENT_SCHEMA)
-            component_modes = {}
-            for mode, mode_table in self.named_tables(table, "modes", f"components.{name}.modes").items():
-                where = f"components.{name}.modes.{mode}"
-                if mode not in mode_names:
-                    raise self.fail(where, f"unknown mode {mode!r}; known: {', '.join(mode_names)}")
-                component_modes[mode] = dict(self.table(mode_table, where, COMPONENT_MODE_SCHEMA)["build_args"])
-            for alias in values["aliases"]:
-                self.check(lambda: check_path_component(alias, "alias"), f"components.{name}.aliases")
-            context = (self.path.parent / values["context"]).resolve()
-            secrets = []
-            for secret_id, source in values["secrets"].items():
-                where = f"components.{name}.secrets.{secret_id}"
-                if not SECRET_ID.match(secret_id):
-                    raise self.fail(where, "a secret id is letters, digits, '_', '.' or '-'")
-                match = SECRET_SOURCE.match(source)
-                if not match:
-                    raise self.fail(where, f"{source!r} is not env:VARIABLE or file:PATH")
-                if match.group(1):
-                    secrets.append((secret_id, "env", match.group(2)))
-                else:  # ~ and paths relative to build.toml, as for contexts
-                    path = Path(os.path.expanduser(match.group(4)))
-                    secrets.append((secret_id, "file", str((self.path.parent / path).resolve())))
-            components[name] = Component(
-                name=name,
-                context=context,
-                dockerfile=values["dockerfile"],
-                target=values["target"],
-                build_args=dict(values["build_args"]),
-                aliases=tuple(values["aliases"]),
-                secrets=tuple(secrets),
-                platforms=tuple(values["platforms"]),
-                cache=values["cache"],
-                modes=component_modes,
-            )
-            for platform in values["platforms"]:
-                if platform_problem(platform):
-                    raise self.fail(f"components.{name}.platforms", platform_problem(platform))
-            if values["cache"] and one_of(values["cache"], CACHES):
-                raise self.fail(f"components.{name}.cache", one_of(values["cache"], CACHES))
+        components = {name: self.component(name, table, mode_names)
+                      for name, table in self.named_tables(data, "components").items()}
 
         for key, problem in (("registry.attestations", one_of(registry["attestations"], ATTESTATIONS)),
                              ("registry.layout", layout_problem(registry["layout"])),
@@ -355,6 +304,68 @@ class _Validator:
             sbom_generator=build["sbom_generator"],
             rebuild=build["rebuild"],
         )
+
+    def modes(self, data: Dict[str, Any]) -> Tuple[Dict[str, Dict[str, str]], Dict[str, Tuple[str, ...]]]:
+        """[modes.<name>]: each mode's build args, and its env files where it names them."""
+        modes, mode_env_files = {}, {}
+        for name, table in self.named_tables(data, "modes").items():
+            values = self.table(table, f"modes.{name}", MODE_SCHEMA)
+            modes[name] = dict(values["build_args"])
+            if values["env_files"] is not None:
+                mode_env_files[name] = tuple(values["env_files"])
+        return modes, mode_env_files
+
+    def component(self, name: str, table: Any, mode_names: Sequence[str]) -> "Component":
+        """[components.<name>], with its modes, aliases, secrets, platforms and cache checked."""
+        self.check(lambda: check_path_component(name, "component name"), f"components.{name}")
+        if name == "release":  # flat layout: its tags (release-<version>) would be the release records'
+            raise self.fail(f"components.{name}", "the component name 'release' is reserved (flat layout tags "
+                            "release-<version> are release records); rename the component")
+        # "modes" holds tables, not strings: checked below, table by table (COMPONENT_MODE_SCHEMA)
+        values = self.table({**table, "modes": {}} if isinstance(table, dict) else table, f"components.{name}",
+                            COMPONENT_SCHEMA)
+        component_modes = {}
+        for mode, mode_table in self.named_tables(table, "modes", f"components.{name}.modes").items():
+            where = f"components.{name}.modes.{mode}"
+            if mode not in mode_names:
+                raise self.fail(where, f"unknown mode {mode!r}; known: {', '.join(mode_names)}")
+            component_modes[mode] = dict(self.table(mode_table, where, COMPONENT_MODE_SCHEMA)["build_args"])
+        for alias in values["aliases"]:
+            self.check(lambda: check_path_component(alias, "alias"), f"components.{name}.aliases")
+        for platform in values["platforms"]:
+            if platform_problem(platform):
+                raise self.fail(f"components.{name}.platforms", platform_problem(platform))
+        if values["cache"] and one_of(values["cache"], CACHES):
+            raise self.fail(f"components.{name}.cache", one_of(values["cache"], CACHES))
+        return Component(
+            name=name,
+            context=(self.path.parent / values["context"]).resolve(),
+            dockerfile=values["dockerfile"],
+            target=values["target"],
+            build_args=dict(values["build_args"]),
+            aliases=tuple(values["aliases"]),
+            secrets=self.secrets(name, values["secrets"]),
+            platforms=tuple(values["platforms"]),
+            cache=values["cache"],
+            modes=component_modes,
+        )
+
+    def secrets(self, component: str, secrets: Dict[str, str]) -> Tuple[Tuple[str, str, str], ...]:
+        """[components.<name>] secrets: (id, "env" | "file", the variable or the absolute path)."""
+        found = []
+        for secret_id, source in secrets.items():
+            where = f"components.{component}.secrets.{secret_id}"
+            if not SECRET_ID.match(secret_id):
+                raise self.fail(where, "a secret id is letters, digits, '_', '.' or '-'")
+            match = SECRET_SOURCE.match(source)
+            if not match:
+                raise self.fail(where, f"{source!r} is not env:VARIABLE or file:PATH")
+            if match.group(1):
+                found.append((secret_id, "env", match.group(2)))
+            else:  # ~ and paths relative to build.toml, as for contexts
+                path = Path(os.path.expanduser(match.group(4)))
+                found.append((secret_id, "file", str((self.path.parent / path).resolve())))
+        return tuple(found)
 
     def named_tables(self, data: Dict[str, Any], key: str, dotted: str = "") -> Dict[str, Any]:
         tables = data.get(key, {}) if isinstance(data, dict) else {}
