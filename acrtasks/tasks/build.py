@@ -34,7 +34,7 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     from ..components import builder as builds
     from ..components import plan
     from ..components.backends.cli import pushed_by_build
-    from ..components.backends.select import choose
+    from ..components.backends.select import choose, refuse_unfit
     from ..components.input_digest import churn_warnings
     from ..deps import hub_mirrors
     from ..naming import check_tag
@@ -60,13 +60,8 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     widest = max((step.platforms for step in steps), key=len, default=())
     chosen = choose(backend or config.backend, run.engine, widest,
                     config.builder if builder is None else builder, any(step.secrets for step in steps))
-    if chosen.pushes and settings.naming.registry is None:
-        what = f"builder {chosen.builder}'s images are" if chosen.builder else "several platforms are"
-        raise UsageError(f"{what} pushed by the build itself: pass --registry (or [registry] url)")
-    cached = [step.component for step in steps if step.cache is not None]
-    if cached and chosen.name != "buildx":
-        raise UsageError(f"cache = \"registry\" ({', '.join(cached)}) needs --backend buildx; the {chosen.name} "
-                         "backend cannot export a build cache")
+    refuse_unfit(chosen, [step.component for step in steps if step.cache is not None],
+                 settings.naming.registry is not None)
     pushes = (lambda step: pushed_by_build(step, chosen.builder)) if chosen.name == "buildx" \
         else (lambda step: False)
     decided = run.changes(settings, steps, pushes, rebuild or no_cache or config.rebuild, since or "")

@@ -305,3 +305,20 @@ def test_an_sbom_generator_of_ones_own_is_named_to_buildx():
     argv, _ = buildx_command(BUILDX, step(sbom=True, sbom_generator="mirror.example/buildkit-syft-scanner:1"),
                              False, "/t/iid", "/t/meta.json")
     assert "--sbom=generator=mirror.example/buildkit-syft-scanner:1" in argv and "--sbom=true" not in argv
+
+
+def test_what_a_backend_cannot_do_for_a_plan_is_one_usage_error():
+    """Decided once, beside the choice of backend (it was written again in the build task)."""
+    from types import SimpleNamespace
+
+    from acrtasks.components.backends.select import refuse_unfit
+    from acrtasks.errors import UsageError
+
+    buildx = SimpleNamespace(name="buildx", pushes=True, builder="remote")
+    with pytest.raises(UsageError, match="builder remote's images are pushed by the build itself"):
+        refuse_unfit(buildx, [], has_registry=False)
+    refuse_unfit(buildx, ["api"], has_registry=True)
+    classic = SimpleNamespace(name="classic", pushes=False, builder="")
+    with pytest.raises(UsageError, match=r'cache = "registry" \(api\) needs --backend buildx'):
+        refuse_unfit(classic, ["api"], has_registry=True)
+    refuse_unfit(classic, [], has_registry=False)

@@ -12,6 +12,17 @@ def _none_found(what: str, clis: Sequence[DockerCli], install: str) -> str:
     return f"no docker CLI can build with {what} (checked: {checked}); install {install}, or use --backend classic"
 
 
+def refuse_unfit(chosen: Backend, cached: Sequence[str], has_registry: bool) -> None:
+    """What the chosen backend cannot do for this plan, as one UsageError before anything starts: images its
+    build pushes itself need a registry; a registry build cache (``cached``: those components) needs buildx."""
+    if chosen.pushes and not has_registry:
+        what = f"builder {chosen.builder}'s images are" if chosen.builder else "several platforms are"
+        raise UsageError(f"{what} pushed by the build itself: pass --registry (or [registry] url)")
+    if cached and chosen.name != "buildx":
+        raise UsageError(f"cache = \"registry\" ({', '.join(cached)}) needs --backend buildx; the {chosen.name} "
+                         "backend cannot export a build cache")
+
+
 def choose(name: str, engine_factory: Callable, platforms: Sequence[str] = (), builder: str = "",
            secrets: bool = False, clis: Optional[Sequence[DockerCli]] = None) -> Backend:
     """The backend for ``name`` (auto | classic | buildkit | buildx, checked by :func:`config.backend_problem`),
