@@ -204,10 +204,17 @@ class UploadSessions:
     def __init__(self) -> None:
         self._open: Dict[str, Tuple[RegistryClient, str]] = {}
         self._lock = threading.Lock()
+        self._cancelled = False
 
     def opened(self, client: RegistryClient, url: str, repo: str) -> None:
+        """A session just opened; after Ctrl-C (a job that was already under way opens one late), it is
+        cancelled at once."""
         with self._lock:
-            self._open[url] = (client, repo)
+            late = self._cancelled
+            if not late:
+                self._open[url] = (client, repo)
+        if late:
+            cancel_upload(client, url, repo)
 
     def closed(self, url: str, cancel: bool) -> None:
         with self._lock:
@@ -217,7 +224,7 @@ class UploadSessions:
 
     def cancel_all(self) -> int:
         with self._lock:
-            entries, self._open = dict(self._open), {}
+            entries, self._open, self._cancelled = dict(self._open), {}, True
         for url, (client, repo) in entries.items():
             cancel_upload(client, url, repo)
         return len(entries)

@@ -70,6 +70,9 @@ def run_jobs(func: Callable[[T], R], items: Sequence[T], workers: int,
         CANCELLED.set()
         if on_interrupt is not None:
             on_interrupt()
+            # a moment for jobs under way to see it: one that opens an upload session now has it cancelled at
+            # once (copy.remote.UploadSessions) before the process ends
+            all_done.wait(0.5)
         finished = [result for result, ok in zip(results, done) if ok]
         raise Interrupted(f"{len(finished)} of {len(items)} finished before Ctrl-C; the rest was abandoned",
                           finished) from None
