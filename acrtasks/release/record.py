@@ -262,78 +262,88 @@ def _untar(data: bytes, client: "RegistryClient", where: str) -> bytes:
         raise client.fail(f"{where} is not a release record ({exc})", Kind.INTEGRITY) from None
 
 
-def parse(raw: bytes, client: "RegistryClient", where: str, version: str) -> Record:
-    """A record's JSON, every field checked (it came from a registry: anyone may have written it)."""
-    def bad(why: str) -> RegistryError:
-        return client.fail(f"{where} is not a valid release record: {why}", Kind.INTEGRITY)
+class _Checks:
+    """The checks of a record's fields; each failure blames the registry ``where`` the record came from."""
 
-    def digest(value: Any, what: str) -> str:
+    def __init__(self, client: "RegistryClient", where: str):
+        self.client, self.where = client, where
+
+    def bad(self, why: str) -> RegistryError:
+        return self.client.fail(f"{self.where} is not a valid release record: {why}", Kind.INTEGRITY)
+
+    def digest(self, value: Any, what: str) -> str:
         problem = digest_problem(value) if isinstance(value, str) else "is not a string"
         if problem:
-            raise bad(f"{what} {str(value)[:80]!r} {problem}")
+            raise self.bad(f"{what} {str(value)[:80]!r} {problem}")
         return str(value)
 
-    def ref_text(value: Any, what: str) -> str:
+    def ref_text(self, value: Any, what: str) -> str:
         if not isinstance(value, str):
-            raise bad(f"{what} is not a string")
+            raise self.bad(f"{what} is not a string")
         try:
             ImageRef.parse(value)
         except RegistryError:
             raise
         except Exception:  # noqa: BLE001 - NamingError: not a reference
-            raise bad(f"{what} {value[:80]!r} is not an image reference") from None
+            raise self.bad(f"{what} {value[:80]!r} is not an image reference") from None
         return value
 
-    def strings(value: Any, what: str) -> List[str]:
+    def strings(self, value: Any, what: str) -> List[str]:
         if not isinstance(value, list) or not all(isinstance(item, str) and len(item) < 256 for item in value):
-            raise bad(f"{what} is not a list of strings")
+            raise self.bad(f"{what} is not a list of strings")
         return value
 
+    def component(self, name: Any, entry: Any) -> ComponentEntry:
+        if not isinstance(name, str) or not re.match(r"[a-z0-9][a-z0-9._-]{0,127}\Z", name) \
+                or not isinstance(entry, dict):
+            raise self.bad(f"component {str(name)[:80]!r} is malformed")
+        refs = entry.get("refs")
+        if not isinstance(refs, dict):
+            raise self.bad(f"component {name}: \"refs\" is not an object")
+        inputs = entry.get("input") or {}  # {}: an image without an input digest (built by hand, imported)
+        if not isinstance(inputs, dict) or (inputs and not isinstance(inputs.get("parts"), dict)):
+            raise self.bad(f"component {name}: \"input\" is malformed")
+        return ComponentEntry(
+            {self.ref_text(ref, f"component {name}'s ref"): self.digest(d, f"component {name}'s digest")
+             for ref, d in refs.items()},
+            self.digest(entry.get("digest"), f"component {name}'s digest"),
+            {"digest": self.digest(inputs.get("digest"), f"component {name}'s input digest"),
+             "parts": inputs["parts"]} if inputs else {},
+            tuple(self.strings(entry.get("platforms", []), f"component {name}'s platforms")),
+            tuple(self.strings(entry.get("aliases", []), f"component {name}'s aliases")),
+            bool(entry.get("latest", False)),
+            entry["since"][:128] if isinstance(entry.get("since"), str) else "")
+
+    def dependency(self, dep: Any) -> DependencyEntry:
+        if not isinstance(dep, dict):
+            raise self.bad("a dependency is not an object")
+        return DependencyEntry(self.ref_text(dep.get("source"), "a dependency's source"),
+                               self.ref_text(dep.get("target"), "a dependency's target"),
+                               self.digest(dep.get("digest"), "a dependency's digest"))
+
+
+def parse(raw: bytes, client: "RegistryClient", where: str, version: str) -> Record:
+    """A record's JSON, every field checked (it came from a registry: anyone may have written it)."""
+    check = _Checks(client, where)
     try:
         body = parse_json(raw)
     except ValueError:
-        raise bad("not JSON") from None
+        raise check.bad("not JSON") from None
     if not isinstance(body, dict) or body.get("schema") != SCHEMA:
-        raise bad(f"no \"schema\": \"{SCHEMA}\"")
+        raise check.bad(f"no \"schema\": \"{SCHEMA}\"")
     if body.get("version") != version:
-        raise bad(f"it records version {str(body.get('version'))[:80]!r}, not {version!r}")
+        raise check.bad(f"it records version {str(body.get('version'))[:80]!r}, not {version!r}")
     components = body.get("components")
     if not isinstance(components, dict):
-        raise bad("\"components\" is not an object")
-    checked: Dict[str, ComponentEntry] = {}
-    for name, entry in components.items():
-        if not isinstance(name, str) or not re.match(r"[a-z0-9][a-z0-9._-]{0,127}\Z", name) \
-                or not isinstance(entry, dict):
-            raise bad(f"component {str(name)[:80]!r} is malformed")
-        refs = entry.get("refs")
-        if not isinstance(refs, dict):
-            raise bad(f"component {name}: \"refs\" is not an object")
-        inputs = entry.get("input") or {}  # {}: an image without an input digest (built by hand, imported)
-        if not isinstance(inputs, dict) or (inputs and not isinstance(inputs.get("parts"), dict)):
-            raise bad(f"component {name}: \"input\" is malformed")
-        checked[name] = ComponentEntry(
-            {ref_text(ref, f"component {name}'s ref"): digest(d, f"component {name}'s digest")
-             for ref, d in refs.items()},
-            digest(entry.get("digest"), f"component {name}'s digest"),
-            {"digest": digest(inputs.get("digest"), f"component {name}'s input digest"),
-             "parts": inputs["parts"]} if inputs else {},
-            tuple(strings(entry.get("platforms", []), f"component {name}'s platforms")),
-            tuple(strings(entry.get("aliases", []), f"component {name}'s aliases")),
-            bool(entry.get("latest", False)),
-            entry["since"][:128] if isinstance(entry.get("since"), str) else "")
+        raise check.bad("\"components\" is not an object")
     dependencies = body.get("dependencies", [])
     if not isinstance(dependencies, list):
-        raise bad("\"dependencies\" is not a list")
-    deps = []
-    for dep in dependencies:
-        if not isinstance(dep, dict):
-            raise bad("a dependency is not an object")
-        deps.append(DependencyEntry(ref_text(dep.get("source"), "a dependency's source"),
-                                    ref_text(dep.get("target"), "a dependency's target"),
-                                    digest(dep.get("digest"), "a dependency's digest")))
+        raise check.bad("\"dependencies\" is not a list")
     created = body["created"] if isinstance(body.get("created"), str) else ""
     project = body["project"] if isinstance(body.get("project"), str) else ""
-    return Record(project[:256], version, created[:64], checked, tuple(deps))
+    return Record(project[:256], version, created[:64],
+                  {name: check.component(name, entry) for name, entry in components.items()},
+                  tuple(check.dependency(dep) for dep in dependencies))
 
 
 def release_tags(clients: "Clients", repo_ref: ImageRef) -> List[str]:

@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from support import QUICK, unique_version
+from support import QUICK, local_tags, unique_version
 from harness import BASE_IMAGE
 
 
@@ -22,10 +22,6 @@ def one_line_error(result):
     assert lines[-1].startswith("error: "), result.stderr
     assert "Traceback" not in result.stderr
     return lines[-1]
-
-
-def local_tags(api, name):
-    return sorted(tag for image in api.images(name=name) for tag in image["RepoTags"] or [])
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import json
 import tarfile
 
 import pytest
-from support import unique_version
+from support import local_tags, unique_version
 from harness import BASE_IMAGE, Registry
 
 STEP = f"""FROM {BASE_IMAGE}
@@ -53,10 +53,6 @@ def read_record(registry, repository, version):
         return manifest, json.load(tar.extractfile("release.json"))
 
 
-def local_images(api, repository):
-    return sorted(tag for image in api.images(name=repository) for tag in image["RepoTags"] or [])
-
-
 def test_next_release_builds_only_the_changed_component(three, api, logged_registry):
     registry = logged_registry
     ns = f"{registry.host}/team"
@@ -69,9 +65,9 @@ def test_next_release_builds_only_the_changed_component(three, api, logged_regis
     second = three.inv("build", "push", "--registry", ns, "--version", v2)
     assert second.returncode == 0, second.stderr
     # built: api only (the engine holds api at v2, not the others)
-    assert f"demo-api:{v2}" in local_images(api, "demo-api")
-    assert f"demo-web:{v2}" not in local_images(api, "demo-web")
-    assert f"demo-worker:{v2}" not in local_images(api, "demo-worker")
+    assert f"demo-api:{v2}" in local_tags(api, "demo-api")
+    assert f"demo-web:{v2}" not in local_tags(api, "demo-web")
+    assert f"demo-worker:{v2}" not in local_tags(api, "demo-worker")
     uploaded = set(registry.uploaded_blobs(offset))
     for name, digests in before.items():
         assert not uploaded & set(digests), f"{name}'s layers were uploaded again"
@@ -103,7 +99,7 @@ def test_what_counts_as_a_change(three, api, logged_registry):
     def release(version, *extra):
         done = three.inv("build", "push", "--registry", ns, "--version", version, *extra)
         assert done.returncode == 0, done.stderr
-        return {name for name in ("api", "web", "worker") if f"demo-{name}:{version}" in local_images(api, f"demo-{name}")}
+        return {name for name in ("api", "web", "worker") if f"demo-{name}:{version}" in local_tags(api, f"demo-{name}")}
 
     assert release(versions[0]) == {"api", "web", "worker"}
     (three.root / "web" / "notes.md").write_text("changed, but ignored\n")

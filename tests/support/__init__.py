@@ -76,6 +76,11 @@ class Project:
         (self.root / "build.toml").write_text(text)
 
 
+def local_tags(api, repository: str) -> list:
+    """The engine's tags of ``repository`` (docker-py's APIClient), sorted: what a build or a pull left there."""
+    return sorted(tag for image in api.images(name=repository) for tag in image["RepoTags"] or [])
+
+
 def wait_for_line(stream, pattern: str, timeout: float) -> str:
     """Read ``stream`` (a text pipe) until a line matches ``pattern``; return what was read. Bounded in time."""
     seen, deadline = [], time.monotonic() + timeout
