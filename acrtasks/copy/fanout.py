@@ -186,22 +186,28 @@ class _QueueStream:
             return chunk
 
 
-def _tee_with_retries(source: Source, digest: str, size: int, fans: List[FanTarget], tries: int = retry.TRIES) -> None:
+def _tee_with_retries(source: Source, digest: str, size: int, fans: List[FanTarget]) -> None:
     """:func:`_tee`, tried again for the targets it failed with a transient error (the source broke off, a
-    registry answered 5xx or 429): the same policy as a single copy's (``util.retry``: three tries in all, the
-    backoff, Retry-After)."""
+    registry answered 5xx or 429), by the single copy's policy (``util.retry.with_retries``: three tries in all,
+    the backoff, Retry-After). Each target that still fails keeps its own error."""
     todo = list(fans)
-    for attempt in range(1, tries + 1):
-        _tee(source, digest, size, todo)
-        failed = [fan for fan in todo if fan.error is not None and retry.is_transient(fan.error)]
-        if not failed or attempt == tries or retry.cancelled():
-            return
-        retry.pause(retry.delay(attempt, retry.backoff_seconds(), getattr(failed[0].error, "retry_after", None)))
-        if retry.cancelled():
-            return
-        for fan in failed:
+    raised: List[AcrError] = []
+
+    def attempt() -> None:
+        nonlocal todo
+        for fan in todo:
             fan.error = None
-        todo = failed
+        _tee(source, digest, size, todo)
+        todo = [fan for fan in todo if fan.error is not None and retry.is_transient(fan.error)]
+        if todo:
+            raised.append(todo[0].error)  # type: ignore[arg-type]  # not None: filtered above
+            raise raised[-1]
+
+    try:
+        retry.with_retries(attempt)
+    except AcrError as exc:
+        if not raised or exc is not raised[-1]:
+            raise
 
 
 def _tee(source: Source, digest: str, size: int, fans: List[FanTarget]) -> None:

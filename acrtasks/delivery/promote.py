@@ -234,8 +234,7 @@ def summary(plan: PromotePlan, console: Console) -> Optional[str]:
                          human_bytes(fan.bytes_uploaded)))
     console.say()
     console.table(("destination", "ref", "status", "digest", "uploaded"), rows, keep=2)
-    if retry.WAITED.note():
-        console.say(retry.WAITED.note())
+    retry.WAITED.say(console.say)
     failed = [dest for dest in plan.destinations if dest.error]
     for dest in failed:
         console.say(f"{dest.text}: {dest.error}")

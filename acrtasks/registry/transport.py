@@ -74,6 +74,14 @@ PACE_PIECE = 64 << 10
 _DEADLINE = threading.local()  # the deadline of the request this thread is sending (Transport.send sets it)
 
 
+def _shut_down(sock: socket.socket) -> None:
+    """Make a read blocked on ``sock`` return at once (both watchdogs below end a wait this way)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 class _Deadlined(HTTPConnection):
     """urllib3's connection, with the answer's headers bounded by the request's deadline."""
 
@@ -85,10 +93,7 @@ class _Deadlined(HTTPConnection):
 
         def expire() -> None:
             expired.set()
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once
-            except OSError:
-                pass
+            _shut_down(sock)
 
         timer = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
         timer.daemon = True
@@ -191,10 +196,7 @@ class Response:
             while not self._done.wait(self._window):
                 if progress[0] == seen:
                     slow.set()
-                    try:
-                        sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+                    _shut_down(sock)
                     return
                 seen = progress[0]
 

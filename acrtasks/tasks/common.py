@@ -132,8 +132,7 @@ def carry_out(work: Callable[[], List], record, to_metadata: Callable[[Sequence]
         record.merge(to_metadata(exc.finished))
         raise
     print_summary(results, console)
-    if retry.WAITED.note():
-        console.say(retry.WAITED.note())
+    retry.WAITED.say(console.say)
     record.merge(to_metadata(results))
     failed = [r for r in results if not r.ok]
     if failed:

@@ -96,8 +96,7 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
             results = bundles.import_to_registry(opened, targets, run.clients(), console, is_dry(c), job_count,
                                                  lambda host: drops_attestations(settings.config, host, attestations))
             console.say(count_line(r.status for _, _, r in results))
-            if retry.WAITED.note():
-                console.say(retry.WAITED.note())
+            retry.WAITED.say(console.say)
             if not is_dry(c):
                 components, dependencies = bundles.record_of_import(opened, results, settings)
                 run.recorder.add(settings, components, dependencies)

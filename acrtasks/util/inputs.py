@@ -6,6 +6,7 @@ syntax or of the wrong shape becomes one :class:`UsageError` line (or the
 subclass the caller names) instead of a traceback halfway through the work.
 """
 
+import functools
 import json
 import os
 import re
@@ -83,7 +84,7 @@ def compose_yaml(text: str, path: Path, what: str, error: Type[UsageError] = Usa
     Only the node trees are built: callers need each value's place (set-images edits it in the text), and
     PyYAML's constructors are YAML 1.1's.
     """
-    loader = _Go12Loader(text)
+    loader = _go12_loader_class()(text)
     try:
         return _bounded_nodes(loader, path, what, error)
     finally:
@@ -186,7 +187,8 @@ def _fits_64_bits(sign: str, digits: str) -> bool:
     return magnitude <= (1 << 63) if sign == "-" else magnitude < (1 << 64)
 
 
-def _go12_loader_class():
+@functools.lru_cache(maxsize=None)  # made on first use: importing PyYAML costs every task that reads no YAML
+def _go12_loader_class() -> type:
     import yaml
     from yaml.nodes import ScalarNode
 
@@ -201,18 +203,6 @@ def _go12_loader_class():
     return Go12Loader
 
 
-class _LazyLoader:
-    """The loader class, made on first use: importing PyYAML costs every task that reads no YAML."""
-
-    cls = None
-
-    def __call__(self, text: str):
-        if _LazyLoader.cls is None:
-            _LazyLoader.cls = _go12_loader_class()
-        return _LazyLoader.cls(text)
-
-
-_Go12Loader = _LazyLoader()
 
 
 def _bounded_nodes(loader, path: Path, what: str, error: Type[UsageError]) -> list:

@@ -11,6 +11,7 @@ from typing import Callable, Optional, TypeVar
 
 from ..errors import AcrError
 from .inputs import seconds_from_env
+from .jobs import CANCELLED
 
 TRIES = 3
 DEFAULT_BACKOFF = 1.0
@@ -71,8 +72,6 @@ class _Waited:
         self.pauses = 0
 
     def pause(self, seconds: float) -> None:
-        from .jobs import CANCELLED
-
         with self._lock:
             self.seconds += seconds
             self.pauses += 1
@@ -87,15 +86,14 @@ class _Waited:
         return (f"waited {human_seconds(self.seconds)} in {self.pauses} pause(s) between tries (busy or failing "
                 "registries, Retry-After)")
 
+    def say(self, say: Callable[[str], None]) -> None:
+        """The note, for a summary, when there is one."""
+        if self.pauses:
+            say(self.note())
+
 
 WAITED = _Waited()
 pause = WAITED.pause
-
-
-def cancelled() -> bool:
-    from .jobs import CANCELLED
-
-    return CANCELLED.is_set()
 
 
 def is_transient(exc: Exception) -> bool:
@@ -115,6 +113,6 @@ def with_retries(func: Callable[[], T], tries: int = TRIES, backoff: Optional[fl
             seconds = delay(attempt, backoff, getattr(exc, "retry_after", None))  # the registry's wish counts here too
             on_retry(attempt, exc, seconds)
             pause(seconds)
-            if cancelled():  # Ctrl-C: no new try (it would open new upload sessions after they were cancelled)
+            if CANCELLED.is_set():  # Ctrl-C: no new try (it would open new upload sessions after they were cancelled)
                 raise
     raise AssertionError("unreachable")  # pragma: no cover

@@ -49,6 +49,13 @@ def assert_one_clean_error(result):
     assert "\x1b" not in output and "\r" not in output.replace("\r\n", "\n")
 
 
+def login_to(project, registry, tmp_path):
+    """``inv login`` to ``registry`` with the password on stdin, into a DOCKER_CONFIG of the test's own."""
+    project.write()
+    return project.inv("login", "--registry", registry.host, "--username", USER, "--password-stdin",
+                       input=f"{PASSWORD}\n", env={"DOCKER_CONFIG": str(tmp_path)})
+
+
 def no_credentials_reached(elsewhere):
     assert elsewhere.seen == [] or all("Authorization" not in headers for _, _, headers in elsewhere.seen), \
         elsewhere.seen
@@ -86,20 +93,14 @@ def test_a_tag_lists_next_page_on_another_host_is_not_followed(project, upstream
 
 
 def test_a_token_holding_a_line_break_is_one_line_that_does_not_show_it(project, trap, tmp_path):
-    registry = trap("token_crlf")
-    project.write()
-    result = project.inv("login", "--registry", registry.host, "--username", USER, "--password-stdin",
-                         input=f"{PASSWORD}\n", env={"DOCKER_CONFIG": str(tmp_path)})
+    result = login_to(project, trap("token_crlf"), tmp_path)
     assert_one_clean_error(result)
     assert "X-Injected" not in result.stdout + result.stderr
     assert "not a bearer token" in result.stderr
 
 
 def test_an_error_echoing_the_authorization_header_is_shown_redacted(project, trap, tmp_path):
-    registry = trap("echo_auth")
-    project.write()
-    result = project.inv("login", "--registry", registry.host, "--username", USER, "--password-stdin",
-                         input=f"{PASSWORD}\n", env={"DOCKER_CONFIG": str(tmp_path)})
+    result = login_to(project, trap("echo_auth"), tmp_path)
     assert_one_clean_error(result)
     assert "Authorization: Basic *** \\x1b[2K\\x0dall fine" in result.stderr  # escaped: it cannot erase the line
 
