@@ -29,14 +29,14 @@ SET_IMAGES = "tests/integration/test_set_images.py"
 BUNDLE = "tests/integration/test_bundle.py"
 BACKENDS = "tests/integration/test_build_backends.py"
 PUSHES = "tests/integration/test_push_parallel.py"
-CORPUS = "tests/unit/test_set_images_corpus.py"
-PROPERTY = "tests/unit/test_set_images_property.py"
-COMPOSE = "tests/unit/test_compose.py"
+CORPUS = "tests/unit/deploy/test_set_images_corpus.py"
+PROPERTY = "tests/unit/deploy/test_set_images_property.py"
+COMPOSE = "tests/unit/compose/test_compose.py"
 NAMING = "tests/unit/test_naming.py"
 BUILDX = "tests/integration/test_buildx.py"
 RELEASES = "tests/integration/test_releases.py"
 PARTIAL = "tests/integration/test_partial_release.py"
-CHAIN = "tests/unit/test_chain.py"
+CHAIN = "tests/unit/tasks/test_chain.py"
 
 # (what the README promises, file, the line as it is, the line broken, the tests that should notice)
 BREAKAGES = [
@@ -69,7 +69,7 @@ BREAKAGES = [
      [FLAGS, "-k", "username"]),
     ("plain HTTP only for loopback and insecure_hosts", "acrtasks/registry/client.py",
      "self.plain_http_allowed = is_loopback_host(host) or host in self.insecure_hosts",
-     "self.plain_http_allowed = True", ["tests/unit/test_registry_logic.py", "-k", "plain_http"]),
+     "self.plain_http_allowed = True", ["tests/unit/registry/test_registry_logic.py", "-k", "plain_http"]),
     ("digest checked after the copy", "acrtasks/copy/copier.py",
      "if pushed != top.digest or after != top.digest:", "if False:", [FLAGS, "-k", "another_digest"]),
     ("manifest bytes checked against Docker-Content-Digest", "acrtasks/copy/manifests.py",
@@ -89,7 +89,7 @@ BREAKAGES = [
      "with jsonfile.locked(self.path):  # concurrent", "with open(os.devnull):  # concurrent",
      [HOSTILE, "-k", "concurrent"]),
     ("the metadata file merged under a lock", "acrtasks/util/metadata.py", "    with jsonfile.locked(path):",
-     "    if True:", ["tests/unit/test_inputs.py", "-k", "concurrent"]),
+     "    if True:", ["tests/unit/util/test_inputs.py", "-k", "concurrent"]),
     ("--metadata-file checked before any build", "acrtasks/util/metadata.py",
      '        jsonfile.check_creatable(path, "--metadata-file")', "        pass", [HOSTILE, "-k", "uncreatable"]),
     ("YAML alias bombs refused", "acrtasks/util/inputs.py", "    if too_big:", "    if False:",
@@ -112,9 +112,9 @@ BREAKAGES = [
      "                                     settings.naming.registry is not None):\n        console.say(line)\n", [BUILD_PUSH, "-k", "dry"]),
     ("mode build args reach the build", "acrtasks/config.py",
      "        layers = ((self.config.modes.get(self.mode, {}), f\"[modes.{self.mode}]\"),",
-     "        layers = (({}, f\"[modes.{self.mode}]\"),", [BUILD_PUSH, "tests/unit/test_config.py", "tests/unit/test_plan.py"]),
+     "        layers = (({}, f\"[modes.{self.mode}]\"),", [BUILD_PUSH, "tests/unit/test_config.py", "tests/unit/components/test_plan.py"]),
     ("secret-looking build args masked", "acrtasks/components/plan.py", "(MASK if is_secret_name(name) else value)",
-     "(value)", [BUILD_PUSH, "tests/unit/test_plan.py"]),
+     "(value)", [BUILD_PUSH, "tests/unit/components/test_plan.py"]),
     ("transient failures retried", "acrtasks/util/retry.py", "TRIES = 3", "TRIES = 1",
      ["tests/integration/test_registry_client.py"]),
     ("certs.d trust", "acrtasks/registry/client.py",
@@ -143,12 +143,12 @@ BREAKAGES = [
     ("tables never cut a value", "acrtasks/util/console.py",
      "cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]",
      "cells = [[str(c) for c in headers]] + [[str(c)[:72] for c in row] for row in rows]",
-     ["tests/unit/test_cli.py", "-k", "piped"]),
+     ["tests/unit/tasks/test_cli.py", "-k", "piped"]),
     ("--dry ends with its line", "acrtasks/tasks/common.py", "lambda text: atexit.register(print, text))",
-     "lambda text: None)", ["tests/unit/test_cli.py", "-k", "dry_run"]),
+     "lambda text: None)", ["tests/unit/tasks/test_cli.py", "-k", "dry_run"]),
     ("an unshared chain is warned about", "acrtasks/tasks/common.py",
      "run.once(unshared_chain_warning(sys.argv, names, run.chained), Console().warn)", "pass",
-     ["tests/unit/test_cli.py", "-k", "chain_executor"]),
+     ["tests/unit/tasks/test_cli.py", "-k", "chain_executor"]),
     ("set-images keeps each value's quoting", "acrtasks/deploy/yamldoc.py",
      "    if style == '\"' or not plain_is_safe(value, node.value):", "    if True:",
      [SET_IMAGES, "-k", "only_the_image_bytes"]),
@@ -239,7 +239,7 @@ BREAKAGES = [
      [BACKENDS, "-k", "refuses_secrets"]),
     ("auto takes the first CLI that can", "acrtasks/components/backends/select.py",
      "buildkit = next((cli for cli in clis if cli.buildkit), None)", "buildkit = next(iter(clis), None)",
-     ["tests/unit/test_backend_logic.py"]),
+     ["tests/unit/components/test_backend_logic.py"]),
     ("Ctrl-C leaves no build temp dir", "acrtasks/components/backends/cli.py",
      "        for directory in scratch:\n            shutil.rmtree(directory, ignore_errors=True)",
      "        for directory in scratch:\n            pass", ["tests/integration/test_output.py", "-k", "ctrl_c_stops_a_stuck"]),
@@ -311,7 +311,7 @@ BREAKAGES = [
      "    return []", ["tests/integration/test_acr.py", "-k", "sbom"]),
     ("component platforms honoured", "acrtasks/components/plan.py",
      "platforms=tuple(platforms or component.platforms or config.platforms)",
-     "platforms=tuple(platforms or config.platforms)", ["tests/unit/test_plan.py", "-k", "platforms"]),
+     "platforms=tuple(platforms or config.platforms)", ["tests/unit/components/test_plan.py", "-k", "platforms"]),
     # releases as units (docs/releases.md)
     ("an unchanged component is not built", "acrtasks/components/changes.py",
      'if entry["input"]["digest"] != inputs.digest:', "if True:", [RELEASES, "-k", "next_release and engine20"]),
@@ -421,9 +421,9 @@ BREAKAGES = [
      ["tests/integration/test_credentials.py", "-k", "plain_http"]),
     ("a bundle's project is a valid name", "acrtasks/delivery/bundle.py",
      '            check_path_component(project, "project")', "            pass",
-     ["tests/unit/test_copy_engine.py", "-k", "control_bytes"]),
+     ["tests/unit/copy/test_copy_engine.py", "-k", "control_bytes"]),
     ("a metadata file holding an error is 0600", "acrtasks/util/metadata.py",
-     '        mode = 0o600 if any(', '        mode = 0o644 if any(', ["tests/unit/test_inputs.py", "-k", "metadata"]),
+     '        mode = 0o600 if any(', '        mode = 0o644 if any(', ["tests/unit/util/test_inputs.py", "-k", "metadata"]),
     ("JSON depth bound (fuzz)", "acrtasks/util/inputs.py", "    except RecursionError:\n        raise ValueError(",
      "    except ZeroDivisionError:\n        raise ValueError(", ["tests/integration/test_registry_fuzz.py"]),
 ]

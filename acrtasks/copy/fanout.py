@@ -36,7 +36,7 @@ class FanTarget:
     result: Optional[CopyResult] = None
     error: Optional[AcrError] = None
     bytes_uploaded: int = 0
-    _plan: Tuple[Any, ...] = field(default=(), repr=False)
+    _plan: Tuple[Any, ...] = field(default=(), repr=False)  # a Plan, once decided
 
     @property
     def alive(self) -> bool:
@@ -72,24 +72,19 @@ def copy_to_all(source: Source, reference: str, targets: Sequence[FanTarget], wo
     """Copy ``reference`` of ``source`` to every target; each one's ``result`` or ``error`` says how it went.
 
     ``tag_for(fan_target, tag)``: the copy Target for another tag of the same repository."""
-    in_flight = in_flight or InFlight()
-    plans: Dict[bool, Tuple[Manifest, List[Manifest], List[str], bool]] = {}
-    for fan in targets:
-        if fan.drop_attestations not in plans:
-            plans[fan.drop_attestations] = resolve(source, reference, (), fan.drop_attestations)
-        top, children, platforms, dropped = plans[fan.drop_attestations]
-        fan._plan = (top, children, platforms, dropped)
-        try:
-            existing = fan.target.tag_digest()
-        except AcrError as exc:
-            fan.error = exc
-            continue
-        said = " (attestations dropped)" if dropped else ""
-        if existing == top.digest:
-            fan.result = CopyResult("unchanged", top.digest, platforms)
-        else:
-            fan.result = CopyResult(("copied" if existing is None else "updated") + said, top.digest, platforms)
-    todo = [fan for fan in targets if fan.alive and fan.result is not None and fan.result.status != "unchanged"]
+    fan_out = _FanOut(source, in_flight or InFlight(), tag_for)
+    todo = fan_out.decide(reference, targets)
+    run_jobs(fan_out.blob, list(_needs(todo).items()), workers)
+    alive = [fan for fan in todo if fan.alive]
+    run_jobs(fan_out.finish, alive, len(alive))  # every target's at once: a far one's round trips are not the others'
+    return targets
+
+
+Plan = Tuple[Manifest, List[Manifest], List[str], bool]  # copier.resolve's answer: top, children, platforms, dropped
+
+
+def _needs(todo: Sequence[FanTarget]) -> Dict[str, Tuple[int, List[FanTarget]]]:
+    """Every blob of the copies to make: its size and the targets whose image holds it."""
     needs: Dict[str, Tuple[int, List[FanTarget]]] = {}
     for fan in todo:
         top, children, _, _ = fan._plan
@@ -98,59 +93,85 @@ def copy_to_all(source: Source, reference: str, targets: Sequence[FanTarget], wo
                 entry = needs.setdefault(digest, (size, []))
                 if fan not in entry[1]:
                     entry[1].append(fan)
+    return needs
 
-    def send(digest: str, size: int, fans: List[FanTarget]) -> None:
-        """Each of ``fans`` gets the blob: it has it or mounts it, else the bytes are teed to those lacking it."""
-        lacking: List[FanTarget] = []
-        second: List[FanTarget] = []  # another repository of a registry already in ``lacking``: mounted after
-        for fan in fans:
+
+class _FanOut:
+    """The steps of one fan-out: decide per target, send each blob to the targets lacking it, commit."""
+
+    def __init__(self, source: Source, in_flight: InFlight,
+                 tag_for: Optional[Callable[[FanTarget, str], Target]]):
+        self.source = source
+        self.in_flight = in_flight
+        self.tag_for = tag_for
+
+    def decide(self, reference: str, targets: Sequence[FanTarget]) -> List[FanTarget]:
+        """Each target's result as if copied (or its error); the targets that need a copy. The source is
+        resolved once per way of treating attestations."""
+        plans: Dict[bool, Plan] = {}
+        for fan in targets:
+            if fan.drop_attestations not in plans:
+                plans[fan.drop_attestations] = resolve(self.source, reference, (), fan.drop_attestations)
+            fan._plan = plans[fan.drop_attestations]
+            top, _, platforms, dropped = fan._plan
             try:
-                if not fan.target.reuse_blob(digest, size, source):
-                    (second if any(other.host == fan.host for other in lacking) else lacking).append(fan)
+                existing = fan.target.tag_digest()
             except AcrError as exc:
                 fan.error = exc
-        if lacking:
-            _tee_with_retries(source, digest, size, lacking)
-        if second:
-            send(digest, size, [fan for fan in second if fan.alive])
+                continue
+            said = " (attestations dropped)" if dropped else ""
+            if existing == top.digest:
+                fan.result = CopyResult("unchanged", top.digest, platforms)
+            else:
+                fan.result = CopyResult(("copied" if existing is None else "updated") + said, top.digest, platforms)
+        return [fan for fan in targets if fan.alive and fan.result is not None and fan.result.status != "unchanged"]
 
-    def one(item: Tuple[str, Tuple[int, List[FanTarget]]]) -> None:
+    def blob(self, item: Tuple[str, Tuple[int, List[FanTarget]]]) -> None:
+        """One blob to every target that needs it. The registries no other copy is sending it to are ours; the
+        others are waited for only after ours are done, so two copies never wait for each other."""
         digest, (size, fans) = item
         fans = [fan for fan in fans if fan.alive]
-        # The registries no other copy is sending this blob to are ours now; the others are waited for only
-        # after ours are done, so two copies never wait for each other.
-        claims = {host: in_flight.claim(host, digest) for host in dict.fromkeys(fan.host for fan in fans)}
+        claims = {host: self.in_flight.claim(host, digest) for host in dict.fromkeys(fan.host for fan in fans)}
         mine = [fan for fan in fans if claims[fan.host] is None]
         try:
-            send(digest, size, mine)
+            self._send(digest, size, mine)
         finally:
             for host in {fan.host for fan in mine}:
-                in_flight.done(host, digest)
+                self.in_flight.done(host, digest)
         later = [fan for fan in fans if claims[fan.host] is not None]
         for host in {fan.host for fan in later}:
             event = claims[host]
             while event is not None and not event.wait(0.1):
                 if CANCELLED.is_set():
                     return
-        send(digest, size, [fan for fan in later if fan.alive])
+        self._send(digest, size, [fan for fan in later if fan.alive])
 
-    run_jobs(one, list(needs.items()), workers)
+    def _send(self, digest: str, size: int, fans: List[FanTarget]) -> None:
+        """Each of ``fans`` gets the blob: it has it or mounts it, else the bytes are teed to those lacking it."""
+        lacking: List[FanTarget] = []
+        second: List[FanTarget] = []  # another repository of a registry already in ``lacking``: mounted after
+        for fan in fans:
+            try:
+                if not fan.target.reuse_blob(digest, size, self.source):
+                    (second if any(other.host == fan.host for other in lacking) else lacking).append(fan)
+            except AcrError as exc:
+                fan.error = exc
+        if lacking:
+            _tee_with_retries(self.source, digest, size, lacking)
+        if second:
+            self._send(digest, size, [fan for fan in second if fan.alive])
 
-    def finish(fan: FanTarget) -> None:
-        """The manifests, once every blob is there; then each tag is read back."""
+    def finish(self, fan: FanTarget) -> None:
+        """The manifests, once every blob is there (copier.commit_manifests, as a single copy commits them)."""
         top, children, _, _ = fan._plan
         try:
-            more = [tag_for(fan, tag) for tag in fan.tags] if tag_for is not None else []
+            more = [self.tag_for(fan, tag) for tag in fan.tags] if self.tag_for is not None else []
             commit_manifests(children, top, [fan.target, *more])
         except AcrError as exc:
             fan.error = exc
             return
         if fan.result is not None:
             fan.result.bytes_uploaded = fan.bytes_uploaded
-
-    alive = [fan for fan in todo if fan.alive]
-    run_jobs(finish, alive, len(alive))  # every target's at once: a far one's round trips are not the others'
-    return targets
 
 
 class _QueueStream:

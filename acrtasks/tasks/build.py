@@ -1,5 +1,6 @@
 """build and push: component images, built in parallel and pushed N at once (the build stage, ``acrtasks.components``)."""
 
+from typing import NamedTuple
 
 from ..config import backend_problem, check_attestations, check_platforms, network_problem, positive_int
 from ..errors import EngineUnavailable, UsageError
@@ -30,50 +31,78 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
           platform=None, builder=None, attestations=None, no_preflight=False, rebuild=False, since=None,
           no_record=False):
     """Build the components whose inputs changed (classic builder, BuildKit or buildx), in parallel, tagged."""
-    from ..components import bases
-    from ..components import builder as builds
-    from ..components import plan
-    from ..components.backends.cli import pushed_by_build
-    from ..components.backends.select import choose, refuse_unfit
-    from ..components.input_digest import churn_warnings
-    from ..deps import hub_mirrors
-    from ..naming import check_tag
-    from ..util import metadata
+    _check_build_flags(progress, backend, network, platform or (), attestations, since)
+    run = start(c)
+    settings = run.settings(Console().warn, registry=registry, version=version, mode=mode, layout=layout,
+                            tag_latest=tag_latest or None, parallel=parallel)
+    planned = _plan_build(run, settings, component or (), network, platform or (), attestations,
+                          settings.config.builder if builder is None else builder,
+                          backend or settings.config.backend,
+                          rebuild or no_cache or settings.config.rebuild, since or "", no_cache)
+    if is_dry(c):
+        return dry_footer(run)
+    _carry_out_build(run, settings, planned, metadata_file, no_preflight, no_cache, progress, no_record)
 
-    if progress not in builds.PROGRESS_MODES:
-        raise UsageError(f"--progress {progress!r} is not one of {', '.join(builds.PROGRESS_MODES)}")
+
+def _check_build_flags(progress: str, backend, network, platforms, attestations, since) -> None:
+    """Every flag checked before anything is read or started (each by its one validator in config)."""
+    from ..components.builder import PROGRESS_MODES
+    from ..naming import check_tag
+
+    if progress not in PROGRESS_MODES:
+        raise UsageError(f"--progress {progress!r} is not one of {', '.join(PROGRESS_MODES)}")
     for flag, problem in (("--backend", backend_problem(backend) if backend is not None else ""),
                           ("--network", network_problem(network) if network is not None else "")):
         if problem:
             raise UsageError(f"{flag} {problem}")
-    check_platforms(platform or ())
+    check_platforms(platforms)
     check_attestations(attestations)
     if since:
         check_tag(since, "--since")
-    run = start(c)
-    settings = run.settings(Console().warn, registry=registry, version=version, mode=mode, layout=layout,
-                            tag_latest=tag_latest or None, parallel=parallel)
-    config = settings.config
+
+
+class _BuildPlan(NamedTuple):
+    steps: list  # components.plan.BuildStep, with their input digests
+    backend: object  # components.backends.Backend
+    decided: dict  # component -> components.changes.Decision
+    copies: dict  # components.bases.registry_copies
+
+
+def _plan_build(run, settings, selected, network, platforms, attestations, builder: str, backend: str,
+                rebuild: bool, since: str, no_cache: bool) -> _BuildPlan:
+    """The plan, computed and printed before anything is built: the steps, the backend that fits them, and
+    which components changed."""
+    from ..components import bases, plan
+    from ..components.backends.select import choose, refuse_unfit
+    from ..components.input_digest import churn_warnings
+
     copies = bases.registry_copies(settings)  # [build] bases_from = "registry" without a registry: refused now
-    steps = plan.plan_builds(settings, component or (), network=network, platforms=platform or (),
-                             attestations=attestations)
+    steps = plan.plan_builds(settings, selected, network=network, platforms=platforms, attestations=attestations)
     widest = max((step.platforms for step in steps), key=len, default=())
-    chosen = choose(backend or config.backend, run.engine, widest,
-                    config.builder if builder is None else builder, any(step.secrets for step in steps))
+    chosen = choose(backend, run.engine, widest, builder, any(step.secrets for step in steps))
     refuse_unfit(chosen, [step.component for step in steps if step.cache is not None],
                  settings.naming.registry is not None)
-    pushes = (lambda step: pushed_by_build(step, chosen.builder)) if chosen.name == "buildx" \
-        else (lambda step: False)
-    decided = run.changes(settings, steps, pushes, rebuild or no_cache or config.rebuild, since or "")
+    decided = run.changes(settings, steps, chosen.pushes_step, rebuild, since)
     steps = plan.with_inputs(steps, {name: d.inputs.digest for name, d in decided.items()})
     console = Console()
     for warning in churn_warnings(settings, steps):
         run.once(warning, console.warn)
-    for line in plan.describe_builds(steps, settings.parallel, no_cache, config.root, chosen.describe(), decided,
-                                     settings.naming.registry is not None):
+    for line in plan.describe_builds(steps, settings.parallel, no_cache, settings.config.root, chosen.describe(),
+                                     decided, settings.naming.registry is not None):
         console.say(line)
-    if is_dry(c):
-        return dry_footer(run)
+    return _BuildPlan(steps, chosen, decided, copies)
+
+
+def _carry_out_build(run, settings, planned: _BuildPlan, metadata_file, no_preflight: bool, no_cache: bool,
+                     progress: str, no_record: bool) -> None:
+    """Preflight, bases, the builds, the summary and the release record, in that order."""
+    from ..components import bases
+    from ..components import builder as builds
+    from ..deps import hub_mirrors
+    from ..util import metadata
+
+    steps, chosen, decided = planned.steps, planned.backend, planned.decided
+    config, console = settings.config, Console()
     record = metadata.MetadataFile(metadata_file)
     record.check()
     chosen.check_engine()  # the engine answers, or nothing is started
@@ -83,7 +112,7 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
     if not chosen.pushes:  # a build in this engine: its missing bases first, through mirrors (build.sh's pre-pull)
         bases.prepare(run.engine(), {step.component: list(step.bases) for step in steps
                                      if decided[step.component].build},
-                      config.bases_from, hub_mirrors(config), copies, console.say)
+                      config.bases_from, hub_mirrors(config), planned.copies, console.say)
     held = None
     if chosen.pushes:  # what buildx says it pushed is read back from the registry, as push does
         from ..copy.remote import held_by
@@ -93,7 +122,8 @@ def build(c, component=None, registry=None, version=None, mode=None, layout=None
         if settings.naming.registry is not None else None
     with builds.LocalRelabels() as local:
         results = carry_out(lambda: builds.run_changed(chosen, run.engine, steps, decided, settings.parallel,
-                                                       no_cache, console, progress, held, pushes, relabel, local),
+                                                       no_cache, console, progress, held, chosen.pushes_step,
+                                                       relabel, local),
                             record, lambda done: {r.step.component: r.metadata() for r in done},
                             builds.print_summary, console,
                             lambda failed, total: f"{len(failed)} of {total} build(s) failed: "

@@ -3,9 +3,8 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
+from support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def loaded_modules(code: str) -> set:

@@ -6,8 +6,9 @@ import ast
 from pathlib import Path
 
 import pytest
+from support import REPO
 
-PACKAGE = Path(__file__).resolve().parents[2] / "acrtasks"
+PACKAGE = REPO / "acrtasks"
 
 #: Each module's layer, by its first name under acrtasks (a module of a lower layer may import only its own
 #: layer and lower ones). docs/design.md draws the same picture.

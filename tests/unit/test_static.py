@@ -5,8 +5,8 @@ is otherwise found only when that one path runs (a show-release of a missing rec
 from pathlib import Path
 
 from pyflakes import api, messages, reporter
+from support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 CHECKED = ("acrtasks", "tests", "bench", "scripts", "tasks.py")
 
 

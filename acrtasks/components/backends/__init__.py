@@ -37,6 +37,10 @@ class Backend(Protocol):
     def check_engine(self) -> None:
         """The engine answers, or EngineUnavailable: called before anything starts."""
 
+    def pushes_step(self, step) -> bool:
+        """Whether this step's image goes straight to the registry (so its bases are resolved there too, and an
+        unchanged one is relabelled there), not into the engine."""
+
     def build(self, step, no_cache: bool, on_line: Callable[[str], None],
               on_step: Callable[[int, int], None]) -> "BuildOutput":
         """Build one step; raises BuildFailed with the failing step and the log tail."""

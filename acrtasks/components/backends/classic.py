@@ -29,6 +29,9 @@ class ClassicBackend:
 
         return BuildOutput(self._engine_factory().build(step, no_cache, line))
 
+    def pushes_step(self, step) -> bool:
+        return False
+
     def check_engine(self) -> None:
         self._engine_factory()  # connects and pings: EngineUnavailable when it does not answer
 

@@ -191,6 +191,9 @@ class _CliBackend:
     def describe(self) -> str:
         return f"{self.name} ({self.cli.describe(short=True)})"
 
+    def pushes_step(self, step) -> bool:
+        return False
+
     def check_engine(self) -> None:
         """The engine answers the CLI that will build (its DOCKER_HOST or context), or nothing is started.
 
@@ -293,6 +296,9 @@ class BuildxBackend(_CliBackend):
         elif self.pushes:
             extra += f", {len(self.platforms)} platforms pushed by the build"
         return f"buildx ({self.cli.describe(short=True)}{extra})"
+
+    def pushes_step(self, step) -> bool:
+        return pushed_by_build(step, self.builder)
 
     def command(self, step, no_cache: bool, scratch: Path) -> Tuple[List[str], Dict[str, str]]:
         return buildx_command(self.cli, step, no_cache, str(scratch / "iid"), str(scratch / "metadata.json"),

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from acrtasks import ns
+from support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_task_and_flag_has_help():
@@ -208,7 +208,7 @@ def test_the_flag_table_in_tasks_md_names_every_flag_of_every_task():
     from acrtasks.tasks import ns
 
     table: dict = {}
-    for line in (Path(__file__).resolve().parents[2] / "docs" / "tasks.md").read_text().splitlines():
+    for line in (REPO / "docs" / "tasks.md").read_text().splitlines():
         if not line.startswith("| `--"):
             continue
         cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip().strip("|"))]

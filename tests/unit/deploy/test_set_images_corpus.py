@@ -18,9 +18,9 @@ import pytest
 from acrtasks.config import load_config, resolve
 from acrtasks.deploy import rewrite
 from acrtasks.deploy.refs import ReleaseRefs
+from support import REPO
 
-CORPUS = Path(__file__).resolve().parent.parent / "data" / "deploy-corpus"
-REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO / "tests" / "data" / "deploy-corpus"
 R = "registry.cn-hangzhou.aliyuncs.com/ai-infra-matrix"
 F = f"{R}/ai-infra-matrix"
 V = "v0.0.3.3"
