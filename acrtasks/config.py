@@ -45,6 +45,8 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
         "mirrors": (list, []),
         "jobs": (int, 4),
         "bases": (bool, False),  # the components' FROM images are dependencies too
+        "platforms": (list, []),  # mirror only these platforms of an index (push-deps, promote; a flag wins)
+        "list_file": (str, ""),  # images.txt: one image per line, beside images and compose_files
     },
     "deploy": {"files": (list, []), "registry": (str, ""), "pin": (str, "tag"), "verify": (bool, True)},
 }
@@ -128,6 +130,8 @@ class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
     mode_env_files: Dict[str, Tuple[str, ...]]  # mode -> [modes.<mode>] env_files, where given
     version_from: str  # gitinfo.VERSION_RULES: how the default version is derived
     deps_bases: bool  # [deps] bases: push-deps mirrors the components' FROM images too
+    deps_platforms: Tuple[str, ...]  # [deps] platforms: () = every platform
+    deps_list_file: str  # [deps] list_file, relative to the project root ("" = none)
     bases_from: str  # BASES_FROM: where a base missing from the engine is pulled from before a build
     deploy_files: Tuple[str, ...]
     deploy_registry: str
@@ -237,6 +241,7 @@ class _Validator:
                              ("build.network", network_problem(build["network"])),
                              ("build.cache", one_of(build["cache"], CACHES)),
                              *(("build.platforms", platform_problem(p)) for p in build["platforms"]),
+                             *(("deps.platforms", platform_problem(p)) for p in deps["platforms"]),
                              ("deploy.pin", pin_problem(deploy["pin"])),
                              ("build.bases_from", one_of(build["bases_from"], BASES_FROM)),
                              ("build.version_from", one_of(build["version_from"], gitinfo.VERSION_RULES))):
@@ -290,6 +295,8 @@ class _Validator:
             deps_skip_existing=deps["skip_existing"],
             deps_mirrors=tuple(deps["mirrors"]),
             deps_jobs=deps["jobs"],
+            deps_platforms=tuple(deps["platforms"]),
+            deps_list_file=deps["list_file"],
             deploy_files=tuple(deploy["files"]),
             deploy_registry=deploy["registry"],
             deploy_pin=deploy["pin"],

@@ -8,15 +8,29 @@ import os
 from pathlib import Path
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from .config import Config, Settings
+from .config import Config, Settings, platform_problem
 from .errors import NamingError, UsageError
 from .naming import DOCKER_HUB, Dependency, ImageRef
 from .util import inputs
+from .util.text import printable
 
 
-def dependency_sources(config: Config, environ: Mapping[str, str] = os.environ) -> Tuple[List[str], List[str]]:
-    """``[deps] images`` then every compose file's, de-duplicated in order; and the problems met."""
-    sources: List[str] = list(config.deps_images)
+class Sources(NamedTuple):
+    """Every dependency image as written, de-duplicated in order; the problems met reading them; and the
+    platforms an entry asked for itself (``--platform=`` in images.txt or ``[deps] images``)."""
+
+    images: Tuple[str, ...]
+    problems: Tuple[str, ...]
+    platforms: Dict[str, Tuple[str, ...]]
+
+
+def dependency_sources(config: Config, environ: Mapping[str, str] = os.environ) -> Sources:
+    """``[deps] images``, then ``[deps] list_file``'s lines, then every compose file's images."""
+    entries = [parse_entry(text, f"{config.path.name} [deps] images") for text in config.deps_images]
+    if config.deps_list_file:
+        entries += read_list_file(config.root / config.deps_list_file)
+    sources: List[str] = [entry.image for entry in entries if entry is not None]
+    platforms = {entry.image: entry.platforms for entry in entries if entry is not None and entry.platforms}
     problems: List[str] = []
     if config.deps_compose_files:  # imported here: inv test-naming's start-up needs no compose reader
         from .compose.project import compose_images
@@ -24,7 +38,59 @@ def dependency_sources(config: Config, environ: Mapping[str, str] = os.environ) 
         found, trouble = compose_images(config.root / name, config.image_prefix, environ)
         sources.extend(found)
         problems.extend(trouble)
-    return list(dict.fromkeys(sources)), problems
+    return Sources(tuple(dict.fromkeys(sources)), tuple(problems), platforms)
+
+
+class Entry(NamedTuple):
+    image: str
+    platforms: Tuple[str, ...] = ()
+
+
+MAX_LIST_FILE = 1 << 20  # 1 MiB: some ten thousand images
+
+
+def read_list_file(path: Path) -> List[Optional[Entry]]:
+    """images.txt as mirroring jobs keep it: one image per line, ``#`` comments, ``--platform=...`` options."""
+    text = inputs.read_text(path, "[deps] list_file", limit=MAX_LIST_FILE) or ""
+    return [parse_entry(line, f"{path.name}:{number}") for number, line in enumerate(text.splitlines(), 1)]
+
+
+def parse_entry(text: str, where: str) -> Optional[Entry]:
+    """One dependency as written: ``[--platform=os/arch[,os/arch...]] image`` (the option before or after the
+    image, as ``docker pull`` takes it; several options add up); ``#`` starts a comment. None: nothing on the
+    line. A bad platform, a bad name, an unknown option or a second image is a UsageError naming ``where``."""
+    tokens = text.split()
+    for index, token in enumerate(tokens):
+        if token.startswith("#"):
+            tokens = tokens[:index]
+            break
+    images: List[str] = []
+    platforms: List[str] = []
+    words = iter(tokens)
+    for token in words:
+        if token == "--platform":
+            token = "--platform=" + next(words, "")
+        if token.startswith("--platform="):
+            for platform in token.split("=", 1)[1].split(","):
+                problem = platform_problem(platform.strip())
+                if problem:
+                    raise UsageError(f"{where}: --platform {problem}")
+                platforms.append(platform.strip())
+        elif token.startswith("-"):
+            raise UsageError(f"{where}: unknown option {printable(token)!r}; an image line takes --platform= only")
+        else:
+            images.append(token)
+    if not images:
+        if platforms:
+            raise UsageError(f"{where}: --platform without an image")
+        return None
+    if len(images) > 1:
+        raise UsageError(f"{where}: one image per line, found {len(images)}: {printable(' '.join(images))}")
+    try:
+        ImageRef.parse(images[0])
+    except NamingError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    return Entry(images[0], tuple(dict.fromkeys(platforms)))
 
 
 def component_bases(settings: Settings) -> Dict[str, List[str]]:

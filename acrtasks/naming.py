@@ -331,6 +331,7 @@ class Dependency(NamedTuple):
     source: ImageRef
     target: ImageRef
     unpinned: bool = False  # no tag (``latest`` assumed) or ``latest`` itself, without a digest
+    platforms: Tuple[str, ...] = ()  # the entry's own --platform= (images.txt); () = [deps] platforms
 
 
 def resolve_layout(registry: Optional[Registry], layout: str, flat_hosts: Sequence[str]) -> str:

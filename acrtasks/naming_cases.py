@@ -108,7 +108,7 @@ def preview(settings) -> dict:
                    "kinds": [kind for _, kind in images.labelled], "bases": bases.get(images.name, [])}
                   for images in release.components]
     deps: dict = {"images": []}
-    if release.dependency_sources[0] and release.deps_naming is None:
+    if release.dependency_sources.images and release.deps_naming is None:
         deps["error"] = NO_TARGET
     else:
         deps["images"] = [{"source": str(d.source), "target": str(d.target), "unpinned": d.unpinned}

@@ -18,7 +18,7 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..errors import AcrError, Kind
 from ..util.jobs import CANCELLED, run_jobs
@@ -41,6 +41,15 @@ class CopyResult:
     bytes_uploaded: int = 0  # blobs the target had or could mount cost nothing
     size: int = 0  # bytes of all blobs and manifests of the image
     images: List[Tuple[str, Manifest]] = field(default_factory=list)  # (platform, image manifest) copied
+    source_digest: str = ""  # the source's own manifest, when only some of its platforms were copied
+
+    @property
+    def reduced(self) -> str:
+        """``source index sha256:a… reduced to linux/amd64, linux/arm64``, or "" when copied whole."""
+        if not self.source_digest or self.source_digest == self.digest:
+            return ""
+        kept = [platform for platform in self.platforms if platform != "unknown/unknown"]  # attestations
+        return f"source index {self.source_digest} reduced to {', '.join(kept)}"
 
 
 #: What marks an index entry as an attestation rather than a platform image: buildx's annotation, or (OCI 1.1)
@@ -61,17 +70,28 @@ def is_attestation_entry(entry: Dict[str, Any]) -> bool:
     return annotations.get(ATTESTATION_ANNOTATION[0]) == ATTESTATION_ANNOTATION[1] or bool(entry.get("artifactType"))
 
 
+class Resolved(NamedTuple):
+    """What a copy puts at the target, decided before anything is sent."""
+
+    top: Manifest  # under the tag
+    children: List[Manifest]  # the child manifests it needs (an index's entries that are kept)
+    platforms: List[str]  # of each child, in order (an attestation's is unknown/unknown)
+    dropped: bool  # attestations were left out
+    source_digest: str  # the source's own manifest (differs from top's when an index was reduced)
+
+
 def resolve(source: Source, reference: str, platforms: Sequence[str] = (), drop_attestations: bool = False
-            ) -> Tuple[Manifest, List[Manifest], List[str], bool]:
+            ) -> Resolved:
     """The manifest to put under the tag, the child manifests it needs, the platforms they cover, and whether
     attestations were left out.
 
     ``drop_attestations``: an index's attestation entries are left out (the index is rewritten, so its digest
     changes; every platform image keeps its own)."""
     top = source.manifest(reference)
+    original = top.digest
     dropped = False
     if not top.is_index:
-        return top, [], [], dropped
+        return Resolved(top, [], [], dropped, original)
     entries = top.children()
     fetched: Dict[str, Manifest] = {}  # each child manifest read once, whichever step needs it first
 
@@ -85,17 +105,38 @@ def resolve(source: Source, reference: str, platforms: Sequence[str] = (), drop_
         if kept and len(kept) < len(entries):
             top, entries, dropped = with_entries(top, kept), kept, True
     if platforms:
-        chosen = [e for e in entries if any(platform_matches(e, p) for p in platforms)]
-        if not chosen:
-            have = ", ".join(platform_of(e) for e in entries)
-            at = "@" if reference.startswith("sha256:") else ":"
-            raise source.fail(f"{source.where}{at}{reference} has none of {', '.join(platforms)} (it has {have})")
-        if len(chosen) == 1:  # one platform: the tag gets that platform's manifest, as skopeo does
-            return child(chosen[0]), [], [platform_of(chosen[0])], dropped
-        if len(chosen) < len(entries):
-            top = with_entries(top, chosen)
-        entries = chosen
-    return top, [child(e) for e in entries], [platform_of(e) for e in entries], dropped
+        top, entries = _reduced(source, reference, top, entries, platforms)
+        images = [e for e in entries if not is_attestation_entry(e)]
+        if len(images) == 1:  # one platform: the tag gets that platform's manifest, as skopeo does
+            return Resolved(child(images[0]), [], [platform_of(images[0])], dropped, original)
+    return Resolved(top, [child(e) for e in entries], [platform_of(e) for e in entries], dropped, original)
+
+
+#: buildx's annotation on an attestation entry: the digest of the platform image it describes.
+ATTESTS = "vnd.docker.reference.digest"
+
+
+def _reduced(source: Source, reference: str, top: Manifest, entries: List[Dict[str, Any]],
+             platforms: Sequence[str]) -> Tuple[Manifest, List[Dict[str, Any]]]:
+    """``top`` reduced to the images of ``platforms`` and the attestations of those images, in the source's
+    order (each entry as the source has it: per-platform digests do not change). Every platform asked for
+    must be there: a mirror that silently lacks one is found out only on the machine that needed it."""
+    images = [e for e in entries if not is_attestation_entry(e)]
+    missing = [p for p in platforms if not any(platform_matches(e, p) for e in images)]
+    if missing:
+        have = ", ".join(platform_of(e) for e in images) or "no platform images"
+        at = "@" if reference.startswith("sha256:") else ":"
+        raise source.fail(f"{source.where}{at}{reference} has no {', '.join(missing)} (it has {have})")
+    kept = {e["digest"] for e in images if any(platform_matches(e, p) for p in platforms)}
+    chosen = [e for e in entries if e["digest"] in kept or _annotation(e, ATTESTS) in kept]
+    if len(chosen) == len(entries):
+        return top, entries
+    return with_entries(top, chosen), chosen
+
+
+def _annotation(entry: Dict[str, Any], key: str) -> Any:
+    annotations = entry.get("annotations")
+    return annotations.get(key) if isinstance(annotations, dict) else None
 
 
 def with_entries(index: Manifest, entries: List[Dict[str, Any]]) -> Manifest:
@@ -148,7 +189,8 @@ def copy_image(source: Source, reference: str, target: Target, platforms: Sequen
     (from its config), for a target that files images by platform.
     ``drop_attestations``: leave an index's attestations out (see :func:`resolve`); the status says so.
     """
-    top, children, platform_names, dropped = resolve(source, reference, platforms, drop_attestations)
+    resolved = resolve(source, reference, platforms, drop_attestations)
+    top, children, platform_names, dropped = resolved[:4]
     said = " (attestations dropped)" if dropped else ""
     images = list(zip(platform_names, children)) if children else []
     if not top.is_index:
@@ -161,11 +203,14 @@ def copy_image(source: Source, reference: str, target: Target, platforms: Sequen
     size = sum(blobs.values()) + sum(len(m.raw) for m in [*children, top])
     existing = target.tag_digest()
     if existing == top.digest and skip_existing and not force:
-        return CopyResult("unchanged", top.digest, platform_names, size=size, images=images)
+        return CopyResult("unchanged", top.digest, platform_names, size=size, images=images,
+                          source_digest=resolved.source_digest)
     status = ("copied" if existing is None else "recopied" if existing == top.digest else "updated") + said
     if dry:
-        return CopyResult(f"would be {status}", top.digest, platform_names, size=size, images=images)
-    result = CopyResult(status, top.digest, platform_names, size=size, images=images)
+        return CopyResult(f"would be {status}", top.digest, platform_names, size=size, images=images,
+                          source_digest=resolved.source_digest)
+    result = CopyResult(status, top.digest, platform_names, size=size, images=images,
+                          source_digest=resolved.source_digest)
     transfer = _Transfer(sum(blobs.values()), on_bytes)
 
     def one(item: Tuple[str, int]) -> int:

@@ -18,8 +18,7 @@ from ..errors import AcrError, Interrupted
 from ..util.jobs import CANCELLED, run_jobs
 from ..util import retry
 from . import Source, Target
-from .copier import BlobStream, CopyResult, commit_manifests, resolve, upload_failure
-from .manifests import Manifest
+from .copier import BlobStream, CopyResult, Resolved, commit_manifests, resolve, upload_failure
 
 QUEUE_CHUNKS = 8  # per target: 8 MiB of a blob in flight at most
 
@@ -36,7 +35,7 @@ class FanTarget:
     result: Optional[CopyResult] = None
     error: Optional[AcrError] = None
     bytes_uploaded: int = 0
-    _plan: Tuple[Any, ...] = field(default=(), repr=False)  # a Plan, once decided
+    _plan: Optional[Resolved] = field(default=None, repr=False)  # once decided
 
     @property
     def alive(self) -> bool:
@@ -68,11 +67,13 @@ class InFlight:
 
 def copy_to_all(source: Source, reference: str, targets: Sequence[FanTarget], workers: int = 4,
                 in_flight: Optional[InFlight] = None,
-                tag_for: Optional[Callable[[FanTarget, str], Target]] = None) -> Sequence[FanTarget]:
+                tag_for: Optional[Callable[[FanTarget, str], Target]] = None,
+                platforms: Sequence[str] = ()) -> Sequence[FanTarget]:
     """Copy ``reference`` of ``source`` to every target; each one's ``result`` or ``error`` says how it went.
 
-    ``tag_for(fan_target, tag)``: the copy Target for another tag of the same repository."""
-    fan_out = _FanOut(source, in_flight or InFlight(), tag_for)
+    ``tag_for(fan_target, tag)``: the copy Target for another tag of the same repository. ``platforms``: only
+    those of an index (copier.resolve)."""
+    fan_out = _FanOut(source, in_flight or InFlight(), tag_for, platforms)
     todo = fan_out.decide(reference, targets)
     run_jobs(fan_out.blob, list(_needs(todo).items()), workers)
     alive = [fan for fan in todo if fan.alive]
@@ -80,14 +81,12 @@ def copy_to_all(source: Source, reference: str, targets: Sequence[FanTarget], wo
     return targets
 
 
-Plan = Tuple[Manifest, List[Manifest], List[str], bool]  # copier.resolve's answer: top, children, platforms, dropped
-
-
 def _needs(todo: Sequence[FanTarget]) -> Dict[str, Tuple[int, List[FanTarget]]]:
     """Every blob of the copies to make: its size and the targets whose image holds it."""
     needs: Dict[str, Tuple[int, List[FanTarget]]] = {}
     for fan in todo:
-        top, children, _, _ = fan._plan
+        assert fan._plan is not None  # decided
+        top, children = fan._plan.top, fan._plan.children
         for manifest in [*children, top]:
             for digest, size in manifest.blobs():
                 entry = needs.setdefault(digest, (size, []))
@@ -100,30 +99,30 @@ class _FanOut:
     """The steps of one fan-out: decide per target, send each blob to the targets lacking it, commit."""
 
     def __init__(self, source: Source, in_flight: InFlight,
-                 tag_for: Optional[Callable[[FanTarget, str], Target]]):
+                 tag_for: Optional[Callable[[FanTarget, str], Target]], platforms: Sequence[str]):
         self.source = source
+        self.platforms = platforms
         self.in_flight = in_flight
         self.tag_for = tag_for
 
     def decide(self, reference: str, targets: Sequence[FanTarget]) -> List[FanTarget]:
         """Each target's result as if copied (or its error); the targets that need a copy. The source is
         resolved once per way of treating attestations."""
-        plans: Dict[bool, Plan] = {}
+        plans: Dict[bool, Resolved] = {}
         for fan in targets:
             if fan.drop_attestations not in plans:
-                plans[fan.drop_attestations] = resolve(self.source, reference, (), fan.drop_attestations)
+                plans[fan.drop_attestations] = resolve(self.source, reference, self.platforms,
+                                                       fan.drop_attestations)
             fan._plan = plans[fan.drop_attestations]
-            top, _, platforms, dropped = fan._plan
+            top, _, platforms, dropped, original = fan._plan
             try:
                 existing = fan.target.tag_digest()
             except AcrError as exc:
                 fan.error = exc
                 continue
             said = " (attestations dropped)" if dropped else ""
-            if existing == top.digest:
-                fan.result = CopyResult("unchanged", top.digest, platforms)
-            else:
-                fan.result = CopyResult(("copied" if existing is None else "updated") + said, top.digest, platforms)
+            status = "unchanged" if existing == top.digest else ("copied" if existing is None else "updated") + said
+            fan.result = CopyResult(status, top.digest, platforms, source_digest=original)
         return [fan for fan in targets if fan.alive and fan.result is not None and fan.result.status != "unchanged"]
 
     def blob(self, item: Tuple[str, Tuple[int, List[FanTarget]]]) -> None:
@@ -163,7 +162,8 @@ class _FanOut:
 
     def finish(self, fan: FanTarget) -> None:
         """The manifests, once every blob is there (copier.commit_manifests, as a single copy commits them)."""
-        top, children, _, _ = fan._plan
+        assert fan._plan is not None  # decided
+        top, children = fan._plan.top, fan._plan.children
         try:
             more = [self.tag_for(fan, tag) for tag in fan.tags] if self.tag_for is not None else []
             commit_manifests(children, top, [fan.target, *more])

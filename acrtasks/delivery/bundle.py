@@ -133,7 +133,7 @@ def plan_export(settings: Settings, components: Sequence[str], with_deps: bool, 
               else release.selected(components) if components or release.components else [])
     images = [BundleImage("component", c.name, c.ref, list(dict.fromkeys([c.local, c.ref]))) for c in chosen]
     if with_deps:
-        for text in release.dependency_sources[0]:
+        for text in release.dependency_sources.images:
             source = ImageRef.parse(text)
             source = source if source.tag or source.digest else source.with_tag("latest")
             images.append(BundleImage("dependency", text, source, [familiar(source)]))

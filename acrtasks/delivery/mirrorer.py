@@ -8,13 +8,14 @@ pushed from the local engine instead, which mirrors only the local platform.
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..copy.copier import copy_image
 from ..copy.locations import BlobLocations
 from ..copy.remote import RegistrySource, RegistryTarget, UploadSessions
 from ..deps import source_hosts
-from ..errors import AcrError, RegistryError, explain
+from ..errors import AcrError, RegistryError, UsageError, explain
 from ..naming import Dependency
 from ..registry.client import Clients
 from ..util.console import Console, count_line, human_bytes
@@ -22,6 +23,9 @@ from ..util.jobs import run_jobs
 from ..util.retry import with_retries
 
 SOURCES = ("registry", "engine", "auto")
+#: --check's words for what a dry copy would do: the target holds the digest the copy would write, holds none,
+#: or holds another.
+CHECKED = {"unchanged": "present", "would be copied": "missing", "would be updated": "different"}
 
 
 @dataclass
@@ -34,17 +38,30 @@ class DepResult:
     seconds: float = 0.0
     via: str = ""  # the registry the image came from, or "engine"
     error: str = ""
+    reduced: str = ""  # "source index sha256:… reduced to linux/amd64, ...": the source's digest, when filtered
+    source_digest: str = ""
+    step: str = ""  # of a failure: source (reading it), target (writing it), engine, or "not started"
+    status_code: Optional[int] = None  # of a failure: the registry's HTTP answer, when it gave one
 
     @property
     def ok(self) -> bool:
-        return self.status != "failed"
+        return self.status not in ("failed", "not started", "missing", "different")
 
 
 class Mirrorer:
     def __init__(self, clients: Clients, console: Console, mirrors: Sequence[str] = (), platforms: Sequence[str] = (),
                  source: str = "auto", skip_existing: bool = True, force: bool = False, dry: bool = False,
-                 engine_factory: Optional[Callable] = None, drops: Callable[[str], bool] = lambda host: False):
+                 engine_factory: Optional[Callable] = None, drops: Callable[[str], bool] = lambda host: False,
+                 default_platforms: Sequence[str] = (), keep_going: bool = True, check: bool = False):
+        """``platforms``: --platform, for every image; else an image's own (images.txt), else
+        ``default_platforms`` ([deps] platforms); none: every platform. ``keep_going`` False: after a failure,
+        no further image is started (the ones under way finish)."""
         self.clients = clients
+        self.keep_going = keep_going
+        self.check = check  # --check: read only; each image present, missing or different at the target
+        self.failed = threading.Event()
+        self.results: List[DepResult] = []
+        self.default_platforms = list(default_platforms)
         self.drops = drops  # target host -> leave attestations out (config.drops_attestations)
         self.console = console
         self.mirrors = list(mirrors)
@@ -79,11 +96,17 @@ class Mirrorer:
     def run(self, deps: Sequence[Dependency], jobs: int) -> List[DepResult]:
         try:
             with self.console.progress("B", "copy", quiet=self.dry) as self.jobs:
-                return run_jobs(self.mirror_one, deps, jobs, on_interrupt=self.sessions.cancel_all)
+                self.results = run_jobs(self.mirror_one, deps, jobs, on_interrupt=self.sessions.cancel_all)
+                return self.results
         finally:
             self.locations.save()
 
     def mirror_one(self, dep: Dependency) -> DepResult:
+        if self.failed.is_set() and not self.keep_going:
+            result = DepResult(dep, "not started", step="not started",
+                               error="not started: an earlier image failed (--keep-going tries every one)")
+            self._report(result)
+            return result
         started = time.monotonic()
         self.jobs.start(str(dep.source))
         if self.source == "engine":
@@ -91,6 +114,8 @@ class Mirrorer:
         else:
             result = self._from_registries(dep)
         result.seconds = time.monotonic() - started
+        if not result.ok:
+            self.failed.set()
         self.jobs.end(str(dep.source), None)  # the report below is its end line
         self._report(result)
         return result
@@ -103,20 +128,28 @@ class Mirrorer:
         for host in source_hosts(dep.source, self.mirrors):  # the first that works wins
             source = RegistrySource(self.clients.get(host), dep.source.repository, self.locations)
             try:
-                copied = copy_image(source, reference, target, self.platforms, self.skip_existing, self.force,
+                copied = copy_image(source, reference, target, self.platforms_of(dep), self.skip_existing, self.force,
                                     self.dry, on_bytes=lambda done, total: self.jobs.update(str(dep.source), done,
                                                                                             total),
                                     tries=target.client.tries, backoff=target.client.backoff,
                                     drop_attestations=self.drops(dep.target.host))
             except RegistryError as exc:
-                failure = DepResult(dep, "failed", via=host, error=explain(exc))
+                failure = DepResult(dep, "failed", via=host, error=explain(exc),
+                                    step="target" if exc.host == dep.target.host and exc.host != host else "source",
+                                    status_code=exc.status)
                 if exc.host == dep.target.host and exc.host != host:
                     return failure  # the target refused: another source would not help
                 continue
-            return DepResult(dep, copied.status, copied.digest, copied.platforms, copied.bytes_uploaded, via=host)
+            status = CHECKED.get(copied.status, copied.status) if self.check else copied.status
+            platforms = [p for p in copied.platforms if p != "unknown/unknown"]  # attestations go with theirs
+            return DepResult(dep, status, copied.digest, platforms, copied.bytes_uploaded, via=host,
+                             reduced=copied.reduced, source_digest=copied.source_digest)
         if self.source == "auto" and self._engine_factory is not None and self._engine_has(dep):
             return self._from_engine(dep)
         return failure
+
+    def platforms_of(self, dep: Dependency) -> List[str]:
+        return self.platforms or list(dep.platforms) or self.default_platforms
 
     def _engine_has(self, dep: Dependency) -> bool:
         try:
@@ -130,7 +163,7 @@ class Mirrorer:
             engine = self.engine()
             image_id = engine.image_id(source)
             if image_id is None:
-                return DepResult(dep, "failed", via="engine",
+                return DepResult(dep, "failed", via="engine", step="engine",
                                  error=f"{source} is neither in a reachable registry nor in the engine")
             self.console.warn(f"{source}: pushed from the local engine, so only its platform is mirrored")
             if self.dry:
@@ -138,16 +171,17 @@ class Mirrorer:
             engine.tag(image_id, dep.target)
             digest = with_retries(lambda: engine.push(dep.target, lambda _progress: None))
         except AcrError as exc:
-            return DepResult(dep, "failed", via="engine", error=explain(exc))
+            return DepResult(dep, "failed", via="engine", error=explain(exc), step="engine")
         return DepResult(dep, "copied", digest, via="engine")
 
     def _report(self, r: DepResult) -> None:
         if r.ok:
             extra = f", {len(r.platforms)} platforms" if r.platforms else ""
             size = f", {human_bytes(r.bytes_uploaded)} uploaded" if r.bytes_uploaded else ""
+            reduced = f"; {r.reduced}" if r.reduced else ""
             self.console.say(f"{r.status:<9} {r.dep.source} -> {r.dep.target} ({r.digest or '-'}{extra}{size}, "
-                             f"{r.seconds:.1f}s)")
-        else:
+                             f"{r.seconds:.1f}s{reduced})")
+        elif r.status == "failed":
             self.console.say(f"failed    {r.dep.source} -> {r.dep.target}: {r.error}")
 
 
@@ -158,8 +192,14 @@ def print_summary(results: Sequence[DepResult], console: Console) -> None:
     console.table(("status", "source", "target", "digest", "platforms", "uploaded", "from"), rows, keep=3)
     console.say(count_line(r.status for r in results))
     for r in results:
-        if not r.ok:
+        if r.reduced:
+            console.say(f"{r.dep.source}: {r.reduced}: {r.digest}")
+    for r in results:
+        if r.status == "failed":
             console.say(f"{r.dep.source}: {r.error}")
+    skipped = sum(1 for r in results if r.status == "not started")
+    if skipped:
+        console.say(f"{skipped} image(s) not started after the first failure: --keep-going tries every one")
 
 
 def metadata(results: Sequence[DepResult]) -> Dict[str, dict]:
@@ -171,7 +211,37 @@ def metadata(results: Sequence[DepResult]) -> Dict[str, dict]:
             entry["digest"] = r.digest
         if r.platforms:
             entry["platforms"] = r.platforms
+        if r.reduced:
+            entry["source_digest"] = r.source_digest
         if r.error:
             entry["error"] = r.error
         entries[str(r.dep.source)] = entry
     return {"@deps": entries}
+
+
+FAILURES_SCHEMA = "acrtasks.push-deps.failures.v1"
+
+
+def failures(results: Sequence[DepResult]) -> Dict[str, Any]:
+    """The failures file: each image that failed or was not started (``image`` is what ``--dep`` and
+    ``--only-failed FILE`` take), the step, and the registry's answer."""
+    return {"schema": FAILURES_SCHEMA, "failed": [
+        {"image": str(r.dep.source), "target": str(r.dep.target), "step": r.step,
+         "status": r.status_code, "error": r.error, "platforms": list(r.dep.platforms)}
+        for r in results if not r.ok]}
+
+
+def read_failures(path: Path) -> List[str]:
+    """The images a failures file names (``--only-failed``), each checked as a dependency entry."""
+    from ..util import inputs
+
+    text = inputs.read_text(path, "--only-failed", limit=inputs.MAX_FILE_BYTES) or ""
+    try:
+        body = inputs.parse_json(text)
+    except ValueError as exc:
+        raise UsageError(f"--only-failed {path}: not JSON ({exc})") from None
+    entries = body.get("failed") if isinstance(body, dict) and body.get("schema") == FAILURES_SCHEMA else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("image"), str)
+                                                for e in entries):
+        raise UsageError(f"--only-failed {path}: not a push-deps failures file ({FAILURES_SCHEMA})")
+    return [entry["image"] for entry in entries]

@@ -54,6 +54,7 @@ class PromotePlan:
     source_ref: ImageRef  # where the record was read
     destinations: List[Destination]
     items: List[Item]
+    platforms: Sequence[str] = ()  # only these platforms of an index (--platform, else [deps] platforms: no)
 
 
 def _naming(settings, text: str, what: str) -> Naming:
@@ -68,9 +69,9 @@ def _naming(settings, text: str, what: str) -> Naming:
 
 
 def plan_promote(settings, clients, source: str, destinations: Sequence[str], drops,
-                 components: Sequence[str] = ()) -> PromotePlan:
+                 components: Sequence[str] = (), platforms: Sequence[str] = ()) -> PromotePlan:
     """Read the release record at ``source`` and name every image at each destination (nothing written);
-    ``components``: only those, without the dependencies."""
+    ``components``: only those, without the dependencies; ``platforms``: only those of each index."""
     if not source:
         raise UsageError("promote from where? --from host[/namespace] (where the release was pushed)")
     if not destinations:
@@ -108,7 +109,7 @@ def plan_promote(settings, clients, source: str, destinations: Sequence[str], dr
         for index, dest in enumerate(dests):
             _group(item, index, [dest.naming.dependency(dep.source, settings.config.deps_rename).target])
         items.append(item)
-    return PromotePlan(version, found, ref, dests, items)
+    return PromotePlan(version, found, ref, dests, items, tuple(platforms))
 
 
 def _group(item: Item, index: int, refs: Sequence[ImageRef]) -> None:
@@ -120,7 +121,8 @@ def _group(item: Item, index: int, refs: Sequence[ImageRef]) -> None:
 
 
 def describe(plan: PromotePlan) -> List[str]:
-    lines = [f"promote release {plan.version} from {plan.source_ref.locator} ({len(plan.items)} image(s)) to "
+    only = f", only {', '.join(plan.platforms)}" if plan.platforms else ""
+    lines = [f"promote release {plan.version} from {plan.source_ref.locator} ({len(plan.items)} image(s){only}) to "
              f"{len(plan.destinations)} destination(s):"]
     for index, dest in enumerate(plan.destinations):
         extra = ", attestations dropped" if dest.drop_attestations else ""
@@ -173,14 +175,16 @@ def run_promote(plan: PromotePlan, clients, console: Console, jobs: int) -> None
             fans.append(fan)
         if fans:
             copy_to_all(source, item.source.digest, fans, in_flight=in_flight,
-                        tag_for=lambda fan, tag: RegistryTarget(fan.target.client, fan.target.repo, tag, sessions))
+                        tag_for=lambda fan, tag: RegistryTarget(fan.target.client, fan.target.repo, tag, sessions),
+                        platforms=plan.platforms)
         for position, fan in item.results.items():
             refs = item.targets[position][1]
             if fan.error is not None:
                 console.say(f"failed    {item.source.repository} -> {refs[0]}: {explain(fan.error)}")
             else:
                 size = f", {human_bytes(fan.result.bytes_uploaded)} uploaded" if fan.result.bytes_uploaded else ""
-                console.say(f"{fan.result.status:<9} {refs[0]} ({fan.result.digest}{size})")
+                reduced = f"; {fan.result.reduced}" if fan.result.reduced else ""
+                console.say(f"{fan.result.status:<9} {refs[0]} ({fan.result.digest}{size}{reduced})")
         return item
 
     try:
@@ -213,12 +217,15 @@ def record_at(plan: PromotePlan, index: int) -> records.Record:
     components, dependencies = {}, []
     for item in plan.items:
         digests = {str(ref): fan.result.digest for _, refs, fan in item.at(index) for ref in refs}
+        result = next(fan.result for _, _, fan in item.at(index))
+        source_digest = result.source_digest if result.reduced else ""
         if item.kind == "component":
             own = plan.destinations[index].naming.component_ref(item.name, plan.version)
-            components[item.name] = plan.record.components[item.name].promoted(digests, own)
+            components[item.name] = plan.record.components[item.name].promoted(
+                digests, own, [p for p in result.platforms if p != "unknown/unknown"], source_digest)
         else:
             target = next(iter(digests))
-            dependencies.append(records.DependencyEntry(item.name, target, digests[target]))
+            dependencies.append(records.DependencyEntry(item.name, target, digests[target], source_digest))
     return records.Record(plan.record.project, plan.version, records.utc_now(), components, tuple(dependencies))
 
 

@@ -21,7 +21,7 @@ from ..errors import UsageError
 from ..naming import Dependency, ImageRef, Naming, naming_for
 
 if TYPE_CHECKING:
-    from ..deps import DepsPlan
+    from ..deps import DepsPlan, Sources
 
 NO_TARGET = ("no registry for dependencies: pass --deps-namespace host/ns, set [deps] namespace, "
              "[registry] url or ACRTASKS_REGISTRY")
@@ -78,15 +78,16 @@ class Release:
         return [self._by_name[c.name] for c in self.settings.components(names)]
 
     @cached_property
-    def dependency_sources(self) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
-        """``[deps] images``, the compose files' images, then (``[deps] bases``) the components' base images, as
-        written; and the problems met reading them."""
+    def dependency_sources(self) -> "Sources":
+        """``[deps] images``, images.txt, the compose files' images, then (``[deps] bases``) the components' base
+        images, as written; the problems met reading them; the platforms an entry asked for."""
         from ..deps import component_bases, dependency_sources
 
-        sources, problems = dependency_sources(self.settings.config)
-        if self.with_bases:
-            sources += [base for found in component_bases(self.settings).values() for base in found]
-        return tuple(dict.fromkeys(sources)), tuple(problems)
+        found = dependency_sources(self.settings.config)
+        if not self.with_bases:
+            return found
+        bases = [base for images in component_bases(self.settings).values() for base in images]
+        return found._replace(images=tuple(dict.fromkeys([*found.images, *bases])))
 
     @cached_property
     def deps_naming(self) -> Optional[Naming]:
@@ -102,10 +103,12 @@ class Release:
     @cached_property
     def dependencies(self) -> Tuple[Dependency, ...]:
         """Every dependency with its source and target; () without sources or without a target."""
-        sources, _ = self.dependency_sources
-        if not sources or self.deps_naming is None:
+        sources = self.dependency_sources
+        if not sources.images or self.deps_naming is None:
             return ()
-        return tuple(self.deps_naming.dependencies(sources, self.settings.config.deps_rename))
+        own = {self.deps_naming.dependency(text).source: platforms for text, platforms in sources.platforms.items()}
+        return tuple(dep._replace(platforms=own.get(dep.source, ()))
+                     for dep in self.deps_naming.dependencies(sources.images, self.settings.config.deps_rename))
 
     def chosen_dependencies(self, wanted: Sequence[str] = ()) -> Tuple[Dependency, ...]:
         """The dependencies ``--dep`` names (as written or normalised), in its order; all without it."""
@@ -115,7 +118,7 @@ class Release:
 
         by_source = {dep.source: dep for dep in self.dependencies}
         chosen = (by_source.get(self.require_deps_target().dependency(text).source)
-                  for text in select(self.dependency_sources[0], wanted))
+                  for text in select(self.dependency_sources.images, wanted))
         return tuple(dict.fromkeys(dep for dep in chosen if dep is not None))
 
     def require_deps_target(self) -> Naming:
@@ -144,7 +147,7 @@ def plan_deps(settings: Settings, deps_namespace: Optional[str], selected: Seque
 
     release = Release(settings, deps_namespace, bases) if deps_namespace or bases else release_of(settings)
     naming = release.require_deps_target()
-    _, problems = release.dependency_sources
+    problems = release.dependency_sources.problems
     dependencies = release.chosen_dependencies(selected)
     if not dependencies:
         raise UsageError(f"no dependencies: add [deps] images or compose_files to {settings.config.path.name} (or "

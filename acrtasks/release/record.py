@@ -54,6 +54,7 @@ class ComponentEntry(NamedTuple):
     aliases: Tuple[str, ...]
     latest: bool
     since: str = ""  # unchanged since that version: its image relabelled, not built
+    source_digest: str = ""  # promoted with --platform: the index it was reduced from
 
     @classmethod
     def made(cls, settings: "Settings", name: str, digests: Mapping[Any, str], platforms: Sequence[str],
@@ -70,9 +71,14 @@ class ComponentEntry(NamedTuple):
                    tuple(sorted(p for p in platforms if p)), tuple(component.aliases) if component else (),
                    settings.tag_latest, since)
 
-    def promoted(self, digests: Mapping[str, str], own: ImageRef) -> "ComponentEntry":
-        """The same entry where promote copied it: the destination's refs, its own ref there."""
-        return self._replace(refs=dict(digests), digest=own_digest(digests, own))
+    def promoted(self, digests: Mapping[str, str], own: ImageRef, platforms: Sequence[str] = (),
+                 source_digest: str = "") -> "ComponentEntry":
+        """The same entry where promote copied it: the destination's refs, its own ref there; with
+        ``platforms``, reduced to those from the index ``source_digest``."""
+        entry = self._replace(refs=dict(digests), digest=own_digest(digests, own))
+        if source_digest and source_digest != entry.digest:
+            entry = entry._replace(platforms=tuple(platforms), source_digest=source_digest)
+        return entry
 
     @property
     def input_digest(self) -> str:
@@ -87,7 +93,11 @@ class ComponentEntry(NamedTuple):
     def to_json(self) -> Dict[str, Any]:
         body = {"refs": self.refs, "digest": self.digest, "input": self.input, "platforms": list(self.platforms),
                 "aliases": list(self.aliases), "latest": self.latest}
-        return {**body, "since": self.since} if self.since else body
+        if self.since:
+            body["since"] = self.since
+        if self.source_digest:
+            body["source_digest"] = self.source_digest
+        return body
 
 
 class DependencyEntry(NamedTuple):
@@ -96,13 +106,14 @@ class DependencyEntry(NamedTuple):
     source: str
     target: str
     digest: str
+    source_digest: str = ""  # the source's index, when only some of its platforms were mirrored
 
     @classmethod
-    def made(cls, source: Any, target: Any, digest: str) -> "DependencyEntry":
-        return cls(str(source), str(target), digest)
+    def made(cls, source: Any, target: Any, digest: str, source_digest: str = "") -> "DependencyEntry":
+        return cls(str(source), str(target), digest, source_digest)
 
     def to_json(self) -> Dict[str, Any]:
-        return self._asdict()
+        return {key: value for key, value in self._asdict().items() if value or key != "source_digest"}
 
 
 class Record(NamedTuple):
@@ -312,14 +323,18 @@ class _Checks:
             tuple(self.strings(entry.get("platforms", []), f"component {name}'s platforms")),
             tuple(self.strings(entry.get("aliases", []), f"component {name}'s aliases")),
             bool(entry.get("latest", False)),
-            entry["since"][:128] if isinstance(entry.get("since"), str) else "")
+            entry["since"][:128] if isinstance(entry.get("since"), str) else "",
+            self.digest(entry["source_digest"], f"component {name}'s source digest") if "source_digest" in entry
+            else "")
 
     def dependency(self, dep: Any) -> DependencyEntry:
         if not isinstance(dep, dict):
             raise self.bad("a dependency is not an object")
         return DependencyEntry(self.ref_text(dep.get("source"), "a dependency's source"),
                                self.ref_text(dep.get("target"), "a dependency's target"),
-                               self.digest(dep.get("digest"), "a dependency's digest"))
+                               self.digest(dep.get("digest"), "a dependency's digest"),
+                               self.digest(dep["source_digest"], "a dependency's source digest")
+                               if "source_digest" in dep else "")
 
 
 def parse(raw: bytes, client: "RegistryClient", where: str, version: str) -> Record:

@@ -1,8 +1,11 @@
 """push-deps: dependency images mirrored registry to registry (``acrtasks.deps`` plans, ``delivery`` copies)."""
 
+from pathlib import Path
 
 from ..config import check_attestations, check_platforms, drops_attestations, positive_int
-from ..errors import UsageError
+from ..errors import OperationFailed, UsageError
+from ..util.jsonfile import write_atomically
+from ..util.metadata import check_writable
 from ..util.console import Console
 from .common import boundary, carry_out, dry_footer, is_dry, shared, start, task
 
@@ -15,17 +18,26 @@ from .common import boundary, carry_out, dry_footer, is_dry, shared, start, task
     skip_existing="leave a target alone when it already has the same digest; default: [deps] skip_existing (true)",
     no_skip_existing="copy even when the target already has the same digest (overrides [deps] skip_existing)",
     force="recopy everything, re-uploading blobs the target already has",
-    platform="mirror only this platform, os/arch[/variant] (repeatable); default: every platform",
+    platform="mirror only this platform, os/arch[/variant] (repeatable; the source must have each); default: an "
+             "image's own --platform= (images.txt), else [deps] platforms, else every platform",
     jobs="images mirrored at once; default: [deps] jobs (4)",
     source="registry (copy registry to registry), engine (push from the local engine), or auto (default: "
            "registry, else the engine when only it has the image)",
     version="accepted so chained tasks share it (`inv push push-deps --version V`); dependencies keep their own "
             "tags",
-    bases="also mirror the components' base images (their Dockerfiles' FROM); default: [deps] bases"))
+    bases="also mirror the components' base images (their Dockerfiles' FROM); default: [deps] bases",
+    keep_going="after a failure, go on with the other images (without it, none is started after the first "
+               "failure); the failed ones are written to --failures-file",
+    failures_file="where --keep-going writes the images that failed, as JSON (image, step, the registry's "
+                  "answer); default: push-deps-failures.json beside build.toml",
+    only_failed="mirror only the images a failures file names (a re-run of the ones that failed)",
+    check="copy nothing: say whether each image is present, missing or different at the target (by the digest "
+          "a copy would write); exit 1 unless all are present"))
 @boundary
 def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_existing=False, force=False,
               platform=None, jobs=None, source="auto", registry=None, layout=None, version=None, metadata_file=None,
-              attestations=None, no_preflight=False, no_record=False, bases=False):
+              attestations=None, no_preflight=False, no_record=False, bases=False, keep_going=False,
+              failures_file=None, only_failed=None, check=False):
     """Mirror dependency images registry-to-registry, all platforms, digest-verified, skipping unchanged."""
     from ..release.images import plan_deps
     from ..delivery import mirrorer
@@ -43,29 +55,49 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
     # able to override `[deps] skip_existing = false`.
     skip = True if skip_existing else False if no_skip_existing else settings.config.deps_skip_existing
     job_count = positive_int(jobs, "--jobs") if jobs is not None else settings.config.deps_jobs
-    deps_plan = plan_deps(settings, deps_namespace, dep or (), bases)
+    if check and source == "engine":
+        raise UsageError("--check reads registries; --source engine pushes from the engine: give one")
+    wanted = list(dep or ())
+    if only_failed:
+        wanted += mirrorer.read_failures(Path(only_failed))
+        if not wanted:
+            Console().say(f"nothing to mirror: {only_failed} names no failed image")
+            return None
+    failures = Path(failures_file) if failures_file else settings.config.root / "push-deps-failures.json"
+    if keep_going and not (is_dry(c) or check):
+        check_writable(failures)
+    deps_plan = plan_deps(settings, deps_namespace, wanted, bases)
     console = Console()
     for warning in deps_plan.warnings():
         console.warn(warning)
     for line in deps_plan.describe(job_count):
         console.say(line)
-    record = metadata.MetadataFile(None if is_dry(c) else metadata_file)
+    reads_only = is_dry(c) or check
+    record = metadata.MetadataFile(None if reads_only else metadata_file)
     record.check()
     if is_dry(c):
         dry_footer(run)
     worker = mirrorer.Mirrorer(run.clients(), console, deps_plan.mirrors,
-                               platform or (), source, skip, force, is_dry(c), run.engine,
-                               lambda host: drops_attestations(settings.config, host, attestations))
+                               platform or (), source, skip or check, force and not check, reads_only,
+                               run.engine, lambda host: drops_attestations(settings.config, host, attestations),
+                               settings.config.deps_platforms, keep_going or check, check)
     worker.preflight(deps_plan.dependencies)
-    if not no_preflight and not is_dry(c):
+    if not no_preflight and not reads_only:
         run.preflight([d.target for d in deps_plan.dependencies], "nothing copied")
-    results = carry_out(lambda: worker.run(deps_plan.dependencies, job_count), record, mirrorer.metadata,
-                        mirrorer.print_summary, console,
-                        lambda failed, total: f"{len(failed)} of {total} dependenc{'y' if total == 1 else 'ies'} "
-                                              "failed to mirror")
-    if not is_dry(c):
+    try:
+        results = carry_out(lambda: worker.run(deps_plan.dependencies, job_count), record, mirrorer.metadata,
+                            mirrorer.print_summary, console,
+                            lambda failed, total: f"{len(failed)} of {total} dependenc{'y' if total == 1 else 'ies'} "
+                                                  + ("not present at the target" if check else "failed to mirror"))
+    except OperationFailed:
+        if keep_going and not reads_only:
+            write_atomically(failures, mirrorer.failures(worker.results), 0o644, indent=2)
+            console.say(f"failures written to {failures}: `inv push-deps --only-failed {failures}` tries them again")
+        raise
+    if not reads_only:
         from ..release.record import DependencyEntry
 
-        run.recorder.add(settings, dependencies=[DependencyEntry.made(r.dep.source, r.dep.target, r.digest)
+        run.recorder.add(settings, dependencies=[DependencyEntry.made(r.dep.source, r.dep.target, r.digest,
+                                                                      r.source_digest if r.reduced else "")
                                                  for r in results if r.digest])
         run.recorder.write("push-deps", console.say, no_record)

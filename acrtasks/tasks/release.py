@@ -1,6 +1,6 @@
 """show-release and promote: a release as one unit, read from its record (``acrtasks.release.record``)."""
 
-from ..config import check_attestations, drops_attestations, positive_int
+from ..config import check_attestations, check_platforms, drops_attestations, positive_int
 from ..errors import OperationFailed, RegistryPreflightError, UsageError
 from ..util.console import Console
 from .common import boundary, dry_footer, is_dry, shared, start, task
@@ -43,25 +43,29 @@ def show_release(c, registry=None, version=None, layout=None, json_=False):
                       [(d.source, d.target, d.digest) for d in found.dependencies], keep=2)
 
 
-@task(iterable=["to", "component"], help=shared(
+@task(iterable=["to", "component", "platform"], help=shared(
     "version", "layout", "attestations", "no_preflight",
     component="only this component of the release (repeatable, or a,b), without the dependencies; default: every "
               "component its record holds, and its dependencies",
     **{"from": "where the release is: host[:port][/namespace], as pushed (its release record is read there)"},
     to="where it goes: host[:port][/namespace] (repeatable: each image is read once for all of them)",
-    jobs="images copied at once (default 4)"))
+    jobs="images copied at once (default 4)",
+    platform="copy only this platform of each index, os/arch[/variant] (repeatable; every image must have each); "
+             "default: every platform"))
 @boundary
 def promote(c, version=None, from_=None, to=None, component=None, layout=None, attestations=None, no_preflight=False,
-            jobs=None):
+            jobs=None, platform=None):
     """Copy a pushed release (components, aliases, latest, dependencies) to other registries; nothing built."""
     from ..delivery import promote as promotion
 
     check_attestations(attestations)
+    check_platforms(platform or ())
     job_count = positive_int(jobs, "--jobs") if jobs is not None else 4
     run = start(c)
     settings = run.settings(Console().warn, version=version, layout=layout)
     plan = promotion.plan_promote(settings, run.clients(), from_ or "", to or [],
-                                  lambda host: drops_attestations(settings.config, host, attestations), component or ())
+                                  lambda host: drops_attestations(settings.config, host, attestations), component or (),
+                                  platform or ())
     console = Console()
     for line in promotion.describe(plan):
         console.say(line)

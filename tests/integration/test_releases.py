@@ -6,10 +6,9 @@ says were uploaded, what the registry's manifests and configs say; never the too
 
 import io
 import json
-import tarfile
 
 import pytest
-from support import local_tags, unique_version
+from support import local_tags, read_record, unique_version
 from harness import BASE_IMAGE, Registry
 
 STEP = f"""FROM {BASE_IMAGE}
@@ -43,14 +42,6 @@ def layers(registry, repository, tag):
         return [digest for entry in manifest["manifests"] if entry.get("platform", {}).get("os") != "unknown"
                 for digest in layers(registry, repository, entry["digest"])]
     return [layer["digest"] for layer in manifest["layers"]]
-
-
-def read_record(registry, repository, version):
-    """release-<version> read straight from the registry: manifest, then its one layer, a tar of release.json."""
-    manifest = registry.manifest(repository, f"release-{version}")
-    blob = registry.blob(repository, manifest["layers"][0]["digest"])
-    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
-        return manifest, json.load(tar.extractfile("release.json"))
 
 
 def test_next_release_builds_only_the_changed_component(three, api, logged_registry):

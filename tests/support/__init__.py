@@ -120,3 +120,15 @@ def interrupt_promptly(child, ready) -> None:
     assert took < 3, f"Ctrl-C took {took:.1f} s"
     assert "Traceback" not in out + err
     assert err.strip().splitlines()[-1].startswith("interrupted"), err
+
+
+def read_record(registry, repository, version):
+    """release-<version> read straight from the registry: manifest, then its one layer, a tar of release.json."""
+    import io
+    import json
+    import tarfile
+
+    manifest = registry.manifest(repository, f"release-{version}")
+    blob = registry.blob(repository, manifest["layers"][0]["digest"])
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+        return manifest, json.load(tar.extractfile("release.json"))

@@ -85,3 +85,48 @@ def test_unpinned_dependencies_are_flagged_in_the_plan(tmp_path):
     flagged = sorted(line.split()[0] for line in warnings)
     assert flagged == ["docker.io/minio/minio:latest", "docker.io/redislabs/redisinsight:latest"], warnings
     assert all("pin a version" in line for line in warnings)
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("nginx:1.27", ("nginx:1.27", ())),
+    ("  --platform=linux/arm64 nginx:1.27  ", ("nginx:1.27", ("linux/arm64",))),
+    ("nginx:1.27 --platform linux/amd64,linux/arm64/v8", ("nginx:1.27", ("linux/amd64", "linux/arm64/v8"))),
+    ("--platform=linux/amd64 --platform=linux/amd64 a/b:1 # twice, once kept", ("a/b:1", ("linux/amd64",))),
+    ("# a comment", None), ("", None), ("   \t ", None),
+])
+def test_an_images_txt_line(line, expected):
+    from acrtasks.deps import parse_entry
+
+    entry = parse_entry(line, "images.txt:1")
+    assert (tuple(entry) if entry else None) == expected
+
+
+@pytest.mark.parametrize("line, problem", [
+    ("--platform=linux nginx:1", "--platform 'linux' is not os/arch"),
+    ("--platform=linux/amd64", "--platform without an image"),
+    ("a:1 b:2", "one image per line, found 2"),
+    ("-q a:1", "unknown option '-q'"),
+    ("UPPER/case:1", "images.txt:7: "),
+    ("--platform", "--platform '' is not"),
+])
+def test_a_bad_images_txt_line(line, problem):
+    from acrtasks.deps import parse_entry
+
+    with pytest.raises(UsageError) as caught:
+        parse_entry(line, "images.txt:7")
+    assert str(caught.value).startswith("images.txt:7: ") and problem in str(caught.value)
+
+
+def test_the_failures_file_is_read_back_and_anything_else_refused(tmp_path):
+    from acrtasks.delivery.mirrorer import DepResult, failures, read_failures
+    from acrtasks.naming import Dependency, ImageRef
+
+    dep = Dependency(ImageRef.parse("r.io/a/b:1"), ImageRef.parse("t.io/m/b:1"))
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps(failures([DepResult(dep, "failed", step="source", status_code=429),
+                                         DepResult(dep._replace(source=ImageRef.parse("r.io/c:2")), "copied")])))
+    assert read_failures(path) == ["r.io/a/b:1"]
+    for text in ("[]", '{"failed": []}', '{"schema": "acrtasks.push-deps.failures.v1", "failed": [1]}', "{"):
+        path.write_text(text)
+        with pytest.raises(UsageError):
+            read_failures(path)

@@ -336,9 +336,9 @@ def test_attestations_leave_an_index_only_when_asked():
     index = _manifest({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
                        "manifests": entries})
     source = ManifestSource({m.digest: m for m in (amd, arm, artifact, old_style, index)}, index.digest)
-    top, children, platforms, dropped = resolve(source, "1.0")
+    top, children, platforms, dropped, _ = resolve(source, "1.0")
     assert (top.digest, len(children), dropped) == (index.digest, 4, False)  # keep: byte for byte
-    top, children, platforms, dropped = resolve(source, "1.0", drop_attestations=True)
+    top, children, platforms, dropped, _ = resolve(source, "1.0", drop_attestations=True)
     assert dropped and top.digest != index.digest
     assert [c.digest for c in children] == [amd.digest, arm.digest] and platforms == ["linux/amd64", "linux/arm64"]
     assert [e["digest"] for e in top.data["manifests"]] == [amd.digest, arm.digest]

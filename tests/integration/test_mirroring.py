@@ -1,0 +1,208 @@
+"""Mirroring as teams run it (issue 29): only the platforms they run, an images.txt, keep-going with a failures
+file, and --check. Every effect is read back from the target registry's API and its log."""
+
+import json
+
+import pytest
+from harness import Registry, RegistryWriter, make_layer
+from support import read_record, unique_version
+
+ATTESTATION = "attestation-manifest"
+
+
+@pytest.fixture
+def source():
+    """A source with ``multi/tool:1``: an OCI index of three platforms (amd64, arm64/v8, riscv64), amd64's and
+    arm64's each with a buildx-style attestation entry after the images; and a plain ``library/redis:7``."""
+    registry = Registry(log_level="info").start()
+    writer = RegistryWriter(registry)
+    layers = {arch: make_layer(60_000 + seed * 1000, 40 + seed) for seed, arch in
+              enumerate(("amd64", "arm64", "riscv64"))}
+    images = [writer.image("multi/tool", None, [layers["amd64"]], "amd64", oci=True),
+              writer.image("multi/tool", None, [layers["arm64"]], "arm64", "v8", oci=True),
+              writer.image("multi/tool", None, [layers["riscv64"]], "riscv64", oci=True)]
+    attestations = []
+    for number, image in enumerate(images[:2]):
+        statement = writer.image("multi/tool", None, [make_layer(3_000, 90 + number)], "unknown", oci=True)
+        statement["platform"] = {"architecture": "unknown", "os": "unknown"}
+        statement["annotations"] = {"vnd.docker.reference.type": ATTESTATION,
+                                    "vnd.docker.reference.digest": image["digest"]}
+        attestations.append(statement)
+    registry.index_digest = writer.index("multi/tool", "1", [*images, *attestations], oci=True)
+    registry.images, registry.attestations, registry.layers = images, attestations, layers
+    writer.image("library/redis", "7", [make_layer(50_000, 7)])
+    registry.writer = writer
+    yield registry
+    registry.remove()
+
+
+@pytest.fixture
+def target():
+    registry = Registry(log_level="info").start()
+    yield registry
+    registry.remove()
+
+
+def entries(registry, repository, tag):
+    return [entry["digest"] for entry in registry.manifest(repository, tag)["manifests"]]
+
+
+def has_blob(registry, repository, digest):
+    import urllib.error
+
+    try:
+        return registry._request("HEAD", f"/v2/{repository}/blobs/{digest}").status == 200
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return False
+        raise
+
+
+def test_deps_platforms_reduce_the_index_keep_attestations_and_say_both_digests(project, source, target):
+    project.write(f'[deps]\nimages = ["{source.host}/multi/tool:1"]\nplatforms = ["linux/amd64", "linux/arm64"]\n')
+    meta = project.root / "meta.json"
+    version = unique_version()
+    done = project.inv("push-deps", "--registry", f"{target.host}/team", "--version", version,
+                       "--attestations", "keep", "--metadata-file", str(meta))
+    assert done.returncode == 0, done.stdout + done.stderr
+    amd, arm, riscv = source.images
+    # only those entries, in the source's order, each attestation with its platform, digests unchanged
+    assert entries(target, "team/tool", "1") == [amd["digest"], arm["digest"],
+                                                 *(a["digest"] for a in source.attestations)]
+    assert target.digest("team/tool", riscv["digest"]) is None
+    assert not has_blob(target, "team/tool", source.layers["riscv64"]["digest"])
+    assert has_blob(target, "team/tool", source.layers["arm64"]["digest"])
+    reduced = target.digest("team/tool", "1")
+    assert reduced != source.index_digest
+    said = f"source index {source.index_digest} reduced to linux/amd64, linux/arm64/v8"
+    assert said in done.stdout and reduced in done.stdout
+    entry = json.loads(meta.read_text())["@deps"][f"{source.host}/multi/tool:1"]
+    assert (entry["digest"], entry["source_digest"]) == (reduced, source.index_digest)
+    _, record = read_record(target, "team/demo", version)
+    [dep] = record["dependencies"]
+    assert (dep["digest"], dep["source_digest"]) == (reduced, source.index_digest)
+    offset = target.log_size()  # a re-run is a no-op: nothing written (the preflight's POST is cancelled)
+    again = project.inv("push-deps", "--deps-namespace", f"{target.host}/team", "--attestations", "keep")
+    assert again.returncode == 0 and "unchanged" in again.stdout, again.stdout + again.stderr
+    assert not [r for r in target.requests(offset) if r[0] in ("PUT", "PATCH")]
+
+
+def test_attestations_of_kept_platforms_go_where_the_target_refuses_them_not(project, source, target):
+    project.write(f'[deps]\nimages = ["{source.host}/multi/tool:1"]\nplatforms = ["linux/arm64"]\n')
+    done = project.inv("push-deps", "--deps-namespace", f"{target.host}/m", "--platform", "linux/amd64",
+                       "--platform", "linux/riscv64", "--attestations", "drop")
+    assert done.returncode == 0, done.stdout + done.stderr
+    amd, _, riscv = source.images  # the flag wins over [deps] platforms
+    assert entries(target, "m/tool", "1") == [amd["digest"], riscv["digest"]]
+
+
+def test_a_platform_the_source_lacks_is_an_error_naming_what_it_has(project, source, target):
+    project.write(f'[deps]\nimages = ["{source.host}/multi/tool:1"]\n')
+    done = project.inv("push-deps", "--deps-namespace", f"{target.host}/m", "--platform", "linux/amd64",
+                       "--platform", "linux/s390x")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "has no linux/s390x (it has linux/amd64, linux/arm64/v8, linux/riscv64)" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert target.repositories() == []
+
+
+def test_images_txt_with_comments_and_platform_per_line(project, source, target):
+    (project.root / "images.txt").write_text(
+        "# mirrored nightly\n\n"
+        f"--platform=linux/riscv64 {source.host}/multi/tool:1   # only what the board runs\n"
+        f"{source.host}/library/redis:7\n")
+    project.write('[deps]\nlist_file = "images.txt"\n')
+    done = project.inv("push-deps", "--deps-namespace", f"{target.host}/m")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert target.repositories() == ["m/redis", "m/tool"]
+    assert target.digest("m/tool", "1") == source.images[2]["digest"]  # one platform: its manifest
+    assert target.digest("m/redis", "7") == source.digest("library/redis", "7")
+
+
+@pytest.mark.parametrize("line, problem", [
+    ("--platform=linux {host}/multi/tool:1", "images.txt:2: --platform 'linux' is not os/arch"),
+    ("{host}/multi/tool:1 {host}/library/redis:7", "images.txt:2: one image per line, found 2"),
+    ("--pull=always {host}/multi/tool:1", "images.txt:2: unknown option '--pull=always'"),
+    ("{host}/Multi/Tool:1", "images.txt:2: "),
+])
+def test_a_bad_images_txt_line_is_one_error_naming_the_line(project, source, target, line, problem):
+    (project.root / "images.txt").write_text(f"{source.host}/library/redis:7\n{line.format(host=source.host)}\n")
+    project.write('[deps]\nlist_file = "images.txt"\n')
+    done = project.inv("push-deps", "--deps-namespace", f"{target.host}/m")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("error: " + problem) and len(done.stderr.strip().splitlines()) == 1
+    assert target.repositories() == []
+
+
+def test_keep_going_writes_the_failures_and_only_failed_tries_them_again(project, source, target):
+    missing = f"{source.host}/library/gone:1"
+    project.write(f'[deps]\nimages = ["{missing}", "{source.host}/library/redis:7", '
+                  f'"{source.host}/multi/tool:1"]\n')
+    env = {"ACRTASKS_RETRY_BACKOFF": "0"}
+    stop = project.inv("push-deps", "--deps-namespace", f"{target.host}/m", "--jobs", "1", env=env)
+    assert stop.returncode == 1, stop.stdout + stop.stderr
+    assert target.repositories() == [], "without --keep-going nothing starts after the first failure"
+    assert "not started: 2" in stop.stdout
+    failures = project.root / "failed.json"
+    going = project.inv("push-deps", "--deps-namespace", f"{target.host}/m", "--jobs", "1", "--keep-going",
+                        "--failures-file", str(failures), env=env)
+    assert going.returncode == 1, going.stdout + going.stderr
+    assert target.repositories() == ["m/redis", "m/tool"]
+    body = json.loads(failures.read_text())
+    assert body["schema"] == "acrtasks.push-deps.failures.v1"
+    [failed] = body["failed"]
+    assert (failed["image"], failed["target"], failed["step"], failed["status"]) == (
+        missing, f"{target.host}/m/gone:1", "source", 404)
+    source.writer.image("library/gone", "1", [make_layer(10_000, 11)])
+    offset = target.log_size()
+    again = project.inv("push-deps", "--deps-namespace", f"{target.host}/m", "--only-failed", str(failures))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert target.digest("m/gone", "1") == source.digest("library/gone", "1")
+    written = {uri.split("/")[3] for method, uri in target.requests(offset) if method == "PUT"}
+    assert written == {"gone"}, written  # only the failed one was copied
+
+
+def test_check_copies_nothing_and_exits_1_unless_all_are_present(project, source, target):
+    project.write(f'[deps]\nimages = ["{source.host}/library/redis:7", "{source.host}/multi/tool:1"]\n'
+                  'platforms = ["linux/amd64", "linux/arm64"]\n')
+    ns = f"{target.host}/m"
+    offset = target.log_size()
+    before = project.inv("push-deps", "--deps-namespace", ns, "--check")
+    assert before.returncode == 1, before.stdout + before.stderr
+    assert "missing: 2" in before.stdout
+    assert target.repositories() == [] and not [r for r in target.requests(offset) if r[0] != "GET" and
+                                                r[0] != "HEAD"]
+    assert project.inv("push-deps", "--deps-namespace", ns).returncode == 0
+    present = project.inv("push-deps", "--deps-namespace", ns, "--check")
+    assert present.returncode == 0 and "present: 2" in present.stdout, present.stdout + present.stderr
+    source.writer.image("library/redis", "7", [make_layer(50_000, 8)])  # the source moved on
+    moved = project.inv("push-deps", "--deps-namespace", ns, "--check")
+    assert moved.returncode == 1 and "different: 1, present: 1" in moved.stdout, moved.stdout
+
+
+def test_promote_platform_reduces_every_index_and_the_record_says_from_what(project, source, target):
+    other = Registry().start()
+    try:
+        project.write(f'[deps]\nimages = ["{source.host}/multi/tool:1"]\n')
+        version = unique_version()
+        pushed = project.inv("push-deps", "--registry", f"{target.host}/team", "--version", version)
+        assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+        assert target.digest("team/tool", "1") == source.index_digest
+        done = project.inv("promote", "--version", version, "--from", f"{target.host}/team",
+                           "--to", f"{other.host}/shop", "--platform", "linux/arm64", "--platform", "linux/riscv64",
+                           "--attestations", "drop")
+        assert done.returncode == 0, done.stdout + done.stderr
+        _, arm, riscv = source.images
+        assert entries(other, "shop/tool", "1") == [arm["digest"], riscv["digest"]]
+        _, record = read_record(other, "shop/demo", version)
+        [dep] = record["dependencies"]
+        assert dep["source_digest"] == source.index_digest
+        assert dep["digest"] == other.digest("shop/tool", "1")
+        shown = project.inv("show-release", "--registry", f"{other.host}/shop", "--version", version, "--json")
+        assert shown.returncode == 0 and json.loads(shown.stdout) == record, shown.stderr  # read back whole
+        lacking = project.inv("promote", "--version", version, "--from", f"{target.host}/team",
+                              "--to", f"{other.host}/more", "--platform", "linux/s390x")
+        assert lacking.returncode == 1 and "has no linux/s390x" in lacking.stdout + lacking.stderr
+        assert not [r for r in other.repositories() if r.startswith("more/")]
+    finally:
+        other.remove()
