@@ -37,6 +37,7 @@ BUILDX = "tests/integration/test_buildx.py"
 RELEASES = "tests/integration/test_releases.py"
 PARTIAL = "tests/integration/test_partial_release.py"
 CHAIN = "tests/unit/tasks/test_chain.py"
+MIRRORING = "tests/integration/test_mirroring.py"
 
 # (what the README promises, file, the line as it is, the line broken, the tests that should notice)
 BREAKAGES = [
@@ -60,8 +61,21 @@ BREAKAGES = [
      "(daemon_mirrors())", [FLAGS, "-k", "mirrors"]),
     ("daemon.json registry-mirrors honoured", "acrtasks/deps.py", "(config.deps_mirrors or daemon_mirrors())",
      "(config.deps_mirrors)", [DEPS, "-k", "mirrors"]),
-    ("--platform filters", "acrtasks/copy/copier.py", "    if platforms:\n        chosen",
-     "    if False:\n        chosen", [FLAGS, "-k", "platform"]),
+    ("--platform filters", "acrtasks/copy/copier.py", "    if platforms:\n        top, entries = _reduced(",
+     "    if False:\n        top, entries = _reduced(", [FLAGS, "-k", "platform"]),
+    ("mirror: a platform the source lacks is an error", "acrtasks/copy/copier.py", "    if missing:\n        have",
+     "    if False:\n        have", [MIRRORING, "-k", "lacks"]),
+    ("mirror: attestations go with their platform", "acrtasks/copy/copier.py",
+     'e["digest"] in kept or _annotation(e, ATTESTS) in kept', 'e["digest"] in kept', [MIRRORING, "-k", "deps_platforms"]),
+    ("mirror: [deps] platforms honoured", "acrtasks/delivery/mirrorer.py", "or self.default_platforms",
+     "or []", [MIRRORING, "-k", "deps_platforms"]),
+    ("mirror: [deps] list_file read", "acrtasks/deps.py", "    if config.deps_list_file:", "    if False:",
+     [MIRRORING, "-k", "images_txt"]),
+    ("mirror: no image started after a failure without --keep-going", "acrtasks/delivery/mirrorer.py",
+     "if self.failed.is_set() and not self.keep_going:", "if False:", [MIRRORING, "-k", "keep_going"]),
+    ("mirror: --check says present, missing, different", "acrtasks/delivery/mirrorer.py",
+     "CHECKED.get(copied.status, copied.status) if self.check else", "copied.status if self.check else",
+     [MIRRORING, "-k", "check"]),
     ("ACRTASKS_LAYOUT honoured", "acrtasks/config.py", 'pick(layout, "ACRTASKS_LAYOUT", config.layout)',
      'pick(layout, "ACRTASKS_LAYOUT_OFF", config.layout)', [FLAGS, "-k", "layout"]),
     ("ACRTASKS_USERNAME honoured", "acrtasks/tasks/account.py",
