@@ -47,6 +47,8 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
         "bases": (bool, False),  # the components' FROM images are dependencies too
         "platforms": (list, []),  # mirror only these platforms of an index (push-deps, promote; a flag wins)
         "list_file": (str, ""),  # images.txt: one image per line, beside images and compose_files
+        "ratelimit_floor": (int, 3),  # pulls kept in hand below a registry's stated limit (registry.ratelimit)
+        "ratelimit_max_wait": (int, 1800),  # seconds a run may wait for the limit, per registry, in all
     },
     "deploy": {"files": (list, []), "registry": (str, ""), "pin": (str, "tag"), "verify": (bool, True)},
 }
@@ -132,6 +134,8 @@ class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
     deps_bases: bool  # [deps] bases: push-deps mirrors the components' FROM images too
     deps_platforms: Tuple[str, ...]  # [deps] platforms: () = every platform
     deps_list_file: str  # [deps] list_file, relative to the project root ("" = none)
+    deps_ratelimit_floor: int  # [deps] ratelimit_floor: pulls kept in hand (registry.ratelimit)
+    deps_ratelimit_max_wait: int  # [deps] ratelimit_max_wait: seconds of waiting for the limit, per registry
     bases_from: str  # BASES_FROM: where a base missing from the engine is pulled from before a build
     deploy_files: Tuple[str, ...]
     deploy_registry: str
@@ -251,6 +255,9 @@ class _Validator:
             raise self.fail("build.parallel", f"must be at least 1, got {build['parallel']}")
         if deps["jobs"] < 1:
             raise self.fail("deps.jobs", f"must be at least 1, got {deps['jobs']}")
+        for key in ("ratelimit_floor", "ratelimit_max_wait"):
+            if deps[key] < 0:
+                raise self.fail(f"deps.{key}", f"must be 0 or more, got {deps[key]}")
         image_prefix = project["image_prefix"]
         if image_prefix is None:  # the default, written once: "<name>-" (an explicit "" is no prefix)
             image_prefix = project["name"] + "-"
@@ -297,6 +304,8 @@ class _Validator:
             deps_jobs=deps["jobs"],
             deps_platforms=tuple(deps["platforms"]),
             deps_list_file=deps["list_file"],
+            deps_ratelimit_floor=deps["ratelimit_floor"],
+            deps_ratelimit_max_wait=deps["ratelimit_max_wait"],
             deploy_files=tuple(deploy["files"]),
             deploy_registry=deploy["registry"],
             deploy_pin=deploy["pin"],

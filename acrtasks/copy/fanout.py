@@ -210,18 +210,23 @@ class _QueueStream:
 def _tee_with_retries(source: Source, digest: str, size: int, fans: List[FanTarget]) -> None:
     """:func:`_tee`, tried again for the targets it failed with a transient error (the source broke off, a
     registry answered 5xx or 429), by the single copy's policy (``util.retry.with_retries``: three tries in all,
-    the backoff, Retry-After). Each target that still fails keeps its own error."""
+    the backoff, Retry-After). Each target that still fails gets that error as its own; a target's error from
+    another blob (another job's) is never cleared here."""
     todo = list(fans)
+    failed: Dict[int, AcrError] = {}
     raised: List[AcrError] = []
 
     def attempt() -> None:
         nonlocal todo
-        for fan in todo:
-            fan.error = None
-        _tee(source, digest, size, todo)
-        todo = [fan for fan in todo if fan.error is not None and retry.is_transient(fan.error)]
+        errors = _tee(source, digest, size, todo)
+        for fan, error in zip(todo, errors):
+            if error is None:
+                failed.pop(id(fan), None)
+            else:
+                failed[id(fan)] = error
+        todo = [fan for fan, error in zip(todo, errors) if error is not None and retry.is_transient(error)]
         if todo:
-            raised.append(todo[0].error)  # type: ignore[arg-type]  # not None: filtered above
+            raised.append(failed[id(todo[0])])
             raise raised[-1]
 
     try:
@@ -229,17 +234,18 @@ def _tee_with_retries(source: Source, digest: str, size: int, fans: List[FanTarg
     except AcrError as exc:
         if not raised or exc is not raised[-1]:
             raise
+    for fan in fans:
+        if id(fan) in failed and fan.error is None:
+            fan.error = failed[id(fan)]
 
 
-def _tee(source: Source, digest: str, size: int, fans: List[FanTarget]) -> None:
+def _tee(source: Source, digest: str, size: int, fans: List[FanTarget]) -> List[Optional[AcrError]]:
     """Read the blob once, checked on the way (BlobStream), and upload it to every one of ``fans`` at once; each
-    failure is that target's ``error`` (the source's, for all of them, when the source fails)."""
+    one's failure, in order (the source's, for all of them, when the source fails), None where it arrived."""
     try:
         chunks, close = source.open_blob(digest, size)  # before any upload starts: nothing waits on a failure
     except AcrError as exc:
-        for fan in fans:
-            fan.error = exc
-        return
+        return [exc for _ in fans]
     streams = [_QueueStream(size) for _ in fans]
     failures: List[Optional[BaseException]] = [None] * len(fans)
 
@@ -274,15 +280,18 @@ def _tee(source: Source, digest: str, size: int, fans: List[FanTarget]) -> None:
                 thread.join(0.1)
                 if CANCELLED.is_set():
                     raise Interrupted("interrupted")
-    for fan, failure, stream in zip(fans, failures, streams):
+    errors: List[Optional[AcrError]] = []
+    for fan, failure in zip(fans, failures):
         if source_error is not None:
-            fan.error = source_error
+            errors.append(source_error)
         elif failure is not None:
             failure = upload_failure(source, fan.target, digest, failure, checked)
-            fan.error = failure if isinstance(failure, AcrError) else fan.target.fail(
-                f"{fan.target.where}: the upload of blob {digest} failed ({failure})")
+            errors.append(failure if isinstance(failure, AcrError) else fan.target.fail(
+                f"{fan.target.where}: the upload of blob {digest} failed ({failure})"))
         else:
+            errors.append(None)
             fan.bytes_uploaded += size
+    return errors
 
 
 def _hand(stream: _QueueStream, item: Any, thread: threading.Thread) -> None:

@@ -16,9 +16,10 @@ from ..copy.locations import BlobLocations
 from ..copy.remote import RegistrySource, RegistryTarget, UploadSessions
 from ..deps import source_hosts
 from ..errors import AcrError, RegistryError, UsageError, explain
-from ..naming import Dependency
+from ..naming import DOCKER_HUB, Dependency
 from ..registry.client import Clients
 from ..util.console import Console, count_line, human_bytes
+from ..util.text import printable
 from ..util.jobs import run_jobs
 from ..util.retry import with_retries
 
@@ -97,7 +98,9 @@ class Mirrorer:
         try:
             with self.console.progress("B", "copy", quiet=self.dry) as self.jobs:
                 self.results = run_jobs(self.mirror_one, deps, jobs, on_interrupt=self.sessions.cancel_all)
-                return self.results
+            for line in self.pull_notes():
+                self.console.say(line)
+            return self.results
         finally:
             self.locations.save()
 
@@ -147,6 +150,21 @@ class Mirrorer:
         if self.source == "auto" and self._engine_factory is not None and self._engine_has(dep):
             return self._from_engine(dep)
         return failure
+
+    def pull_notes(self) -> List[str]:
+        """Per source registry that states a pull limit (Docker Hub always counts): pulls anonymous or as whom,
+        and what is left of the window."""
+        notes = []
+        for host in dict.fromkeys(r.via for r in self.results if r.via and r.via != "engine"):
+            client = self.clients.get(host)
+            seen = client.pulls.seen if client.pulls is not None else None
+            if seen is None and host != DOCKER_HUB:
+                continue
+            who = "anonymous" if client.credentials is None else f"as {printable(client.credentials.username)}"
+            left = f"; {seen.remaining} of {seen.limit} left in the window" if seen is not None else ""
+            hint = " (inv login --registry docker.io raises the limit)" if who == "anonymous" else ""
+            notes.append(f"pulls from {host}: {who}{left}{hint if host == DOCKER_HUB else ''}")
+        return notes
 
     def platforms_of(self, dep: Dependency) -> List[str]:
         return self.platforms or list(dep.platforms) or self.default_platforms

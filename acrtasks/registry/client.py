@@ -28,6 +28,7 @@ from ..errors import Kind, NotFound, RegistryError
 from ..naming import is_loopback_host, split_host
 from ..util import retry
 from .credentials import Credentials, DockerConfig
+from .ratelimit import DEFAULT_FLOOR, DEFAULT_MAX_WAIT, PullGate
 from .transport import ProxyError, Response, Transport, TransportError, is_tls_failure, proxies_for
 from ..util.inputs import parse_json
 from ..util.text import printable, redacted
@@ -108,6 +109,7 @@ class RegistryClient:
         self._scheme_lock = threading.Lock()
         self._challenge: Optional[Challenge] = None
         self._tokens: Dict[str, str] = {}
+        self.pulls: Optional[PullGate] = None  # the registry's pull limit, when it states one (Clients sets it)
 
     @property
     def api_host(self) -> str:
@@ -253,12 +255,35 @@ class RegistryClient:
         408/429/5xx and connection failures are retried, then raise kind ``transient``.
         """
         limit = self.timeout if timeout is None else timeout  # all tries together, the scheme probe included
-        with WAITING.watch(f"{self.host}: {method} {urlsplit(path).path[:120]}", limit):
-            return self._request(method, path, scope, headers, stream, data, params, ok, retry, timeout, limit)
+        gate = self.pulls if "/manifests/" in path else None
+        pull = gate is not None and method == "GET"  # what Docker Hub counts as a pull (a HEAD is free)
+        while True:
+            if gate is not None and pull:
+                gate.before_pull(lambda: self._ask_limit(path, scope, headers))
+            try:
+                with WAITING.watch(f"{self.host}: {method} {urlsplit(path).path[:120]}", limit):
+                    response = self._request(method, path, scope, headers, stream, data, params, ok, retry,
+                                             timeout, limit, pull)
+            except RegistryError as exc:
+                if gate is None or not pull or exc.status != 429:
+                    raise
+                if not gate.wait_out(exc):  # waited out, then the pull is tried again; else given up on
+                    raise gate.gave_up("429 Too Many Requests") from None
+                continue
+            if gate is not None:
+                gate.note(response.headers)
+            return response
+
+    def _ask_limit(self, path: str, scope: str, headers: Optional[Dict[str, Any]]) -> None:
+        """A HEAD of the manifest a pull waits for: free under Docker Hub's limit, and it states the count."""
+        try:
+            self.request("HEAD", path, scope, headers=headers).close()
+        except RegistryError:
+            pass  # no answer is no news: the gate pauses again
 
     def _request(self, method: str, path: str, scope: str, headers: Optional[Dict[str, Any]], stream: bool,
                  data: Any, params: Any, ok: Tuple[int, ...], retry: bool, timeout: Optional[float],
-                 limit: float) -> Response:
+                 limit: float, pull: bool = False) -> Response:
         deadline = time.monotonic() + limit
         base = self._base()
         url = path if path.startswith("http") else base + path
@@ -306,7 +331,7 @@ class RegistryClient:
             status = response.status_code
             detail = _error_detail(response)
             response.close()
-            if status in TRANSIENT_STATUS and attempt < tries:
+            if status in TRANSIENT_STATUS and attempt < tries and not (pull and status == 429):  # the gate's
                 self._sleep(attempt, response.headers.get("Retry-After"))
                 continue
             if status == 407:  # the proxy's answer, not the registry's
@@ -510,21 +535,26 @@ class Clients:
     """One RegistryClient per host, with the docker config's credentials; shared by all jobs."""
 
     def __init__(self, insecure_hosts: Sequence[str] = (), tries: int = retry.TRIES, timeout: Optional[float] = None,
-                 config: Optional[DockerConfig] = None):
+                 config: Optional[DockerConfig] = None, pull_floor: int = DEFAULT_FLOOR,
+                 pull_max_wait: float = DEFAULT_MAX_WAIT):
         self.insecure_hosts = tuple(insecure_hosts)
         self.tries, self.timeout = tries, timeout
         self.config = config or DockerConfig()
+        self.pull_floor, self.pull_max_wait = pull_floor, pull_max_wait
         self._clients: Dict[str, RegistryClient] = {}
         self._lock = threading.Lock()
 
     def get(self, host: str) -> RegistryClient:
         with self._lock:
             if host not in self._clients:
-                self._clients[host] = RegistryClient(host, self.config.get(host), self.insecure_hosts,
-                                                     timeout=self.timeout, tries=self.tries)
+                client = RegistryClient(host, self.config.get(host), self.insecure_hosts, timeout=self.timeout,
+                                        tries=self.tries)
+                client.pulls = PullGate(host, self.pull_floor, self.pull_max_wait)
+                self._clients[host] = client
             return self._clients[host]
 
     def trying_once(self, timeout: float) -> "Clients":
         """Clients of the same credentials that try each request once, with ``timeout``: for questions whose
         answer may be "unknown" (an offline base image) rather than worth a minute of retries."""
-        return Clients(self.insecure_hosts, tries=1, timeout=timeout, config=self.config)
+        return Clients(self.insecure_hosts, tries=1, timeout=timeout, config=self.config,
+                       pull_floor=self.pull_floor, pull_max_wait=self.pull_max_wait)

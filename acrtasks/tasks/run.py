@@ -76,7 +76,9 @@ class Run:
         if self._clients is None:
             from ..registry.client import Clients
 
-            self._clients = Clients(self.config().insecure_hosts)
+            config = self.config()
+            self._clients = Clients(config.insecure_hosts, pull_floor=config.deps_ratelimit_floor,
+                                    pull_max_wait=config.deps_ratelimit_max_wait)
         return self._clients
 
     def preflight(self, refs, what: str) -> None:

@@ -9,6 +9,8 @@ every wait is bounded.
   with :func:`make_tls`'s CA, request logs), :class:`RegistryWriter` and :func:`make_layer` (images written straight
   through the registry API: platform images, indexes).
 - ``fakes``: :class:`TokenServer` (Bearer token auth, the realm on another port).
+- ``hub``: :class:`HubLikeRegistry` (Docker Hub's pull limit in front of a real registry: the rate-limit
+  headers, 429s; its docstring says where each behaviour is known from).
 - ``acr``: :class:`AcrRegistry` (ACR's refusals in front of a real registry: OCI artifacts, undeclared
   namespaces, immutable tags; its docstring says where each behaviour is known from).
 - ``proxies``: :class:`FaultyRegistry` (one fault on purpose in front of a real registry: see its docstring),
@@ -35,13 +37,14 @@ from .engines import (
 from .acr import AcrRegistry
 from .compose import compose_binary, compose_config
 from .fakes import TokenServer
+from .hub import HubLikeRegistry
 from .processes import HarnessError, free_port, git, peak_rss_child, run_measured, stop_process, wait_for
 from .proxies import (CredentialTrap, Elsewhere, FaultyRegistry, ForwardProxy, LatencyRelay, MutatingRegistry,
                       TunnelProxy)
 from .registries import Registry, RegistryWriter, make_layer, make_tls
 from .servers import LoopbackServer, QuietHandler, SilentServer, forward, gzip_bomb, read_body, send
 
-__all__ = ["AcrRegistry", "BASE_IMAGE", "ENGINE_KINDS", "Bridge", "CredentialTrap", "DockerEngine", "Elsewhere",
+__all__ = ["AcrRegistry", "BASE_IMAGE", "ENGINE_KINDS", "Bridge", "CredentialTrap", "DockerEngine", "Elsewhere", "HubLikeRegistry",
            "EngineKind", "FaultyRegistry", "ForwardProxy", "HarnessError", "LatencyRelay",
            "LoopbackServer", "MutatingRegistry", "QuietHandler", "Registry", "RegistryWriter", "SilentServer", "TokenServer", "TunnelProxy",
            "compose_binary", "compose_config", "engine_reachable", "ensure_base_image", "find_kind", "forward", "free_port", "git", "gzip_bomb", "make_layer", "peak_rss_child", "make_tls", "run_measured", "read_body",

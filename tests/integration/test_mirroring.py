@@ -2,6 +2,7 @@
 file, and --check. Every effect is read back from the target registry's API and its log."""
 
 import json
+import time
 
 import pytest
 from harness import Registry, RegistryWriter, make_layer
@@ -206,3 +207,71 @@ def test_promote_platform_reduces_every_index_and_the_record_says_from_what(proj
         assert not [r for r in other.repositories() if r.startswith("more/")]
     finally:
         other.remove()
+
+
+def hub_project(project, source, hub, count=3, floor=2, max_wait=60):
+    images = [f"{hub.host}/library/img{n}:1" for n in range(count)]
+    for n in range(count):
+        source.writer.image(f"library/img{n}", "1", [make_layer(20_000, 200 + n)])
+    project.write(f"[deps]\nimages = {json.dumps(images)}\nratelimit_floor = {floor}\n"
+                  f"ratelimit_max_wait = {max_wait}\njobs = 2\n")
+
+
+def test_below_the_floor_the_copy_pauses_until_the_window_allows(project, source, target):
+    from harness import HubLikeRegistry
+
+    hub = HubLikeRegistry(source, limit=4, refill_after=2.0).start()
+    try:
+        hub_project(project, source, hub, count=3, floor=2)
+        started = time.monotonic()
+        done = project.inv("push-deps", "--deps-namespace", f"{target.host}/m")
+        took = time.monotonic() - started
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert target.repositories() == ["m/img0", "m/img1", "m/img2"]
+        assert hub.refused == 0, "never hammered: no pull was sent past the floor"
+        assert hub.pulls == 3
+        assert "2 of 4 pulls left in the window" in done.stderr and "pausing" in done.stderr
+        pulls = [when for when, what in hub.events if what == "pull"]
+        assert pulls[2] - pulls[0] >= 1.9  # the third pull waited for the window
+        assert took < 30
+        heads = [what for _, what in hub.events].count("head")
+        assert heads < 40, "the count is asked again at a bounded pace"
+        assert "anonymous" in done.stdout
+    finally:
+        hub.stop()
+
+
+def test_a_window_that_does_not_come_back_stops_after_the_maximum_wait(project, source, target):
+    from harness import HubLikeRegistry
+
+    hub = HubLikeRegistry(source, limit=3, refill_after=3600).start()
+    try:
+        hub_project(project, source, hub, count=3, floor=2, max_wait=2)
+        started = time.monotonic()
+        done = project.inv("push-deps", "--deps-namespace", f"{target.host}/m", "--keep-going")
+        took = time.monotonic() - started
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "the pull limit is spent" in done.stdout and "ratelimit_max_wait" in done.stdout
+        assert hub.refused == 0 and hub.pulls <= 2  # two jobs start before the first count is known
+        assert 1.5 < took < 20
+        assert "Traceback" not in done.stderr
+    finally:
+        hub.stop()
+
+
+def test_a_429_is_waited_out_by_its_retry_after_not_hammered(project, source, target):
+    from harness import HubLikeRegistry
+
+    hub = HubLikeRegistry(source, limit=100, retry_after=2, refuse_first=1).start()
+    try:
+        hub_project(project, source, hub, count=1, floor=0)
+        done = project.inv("push-deps", "--deps-namespace", f"{target.host}/m",
+                           env={"ACRTASKS_RETRY_BACKOFF": "0"})
+        assert done.returncode == 0, done.stdout + done.stderr
+        refused, pulled = [when for when, what in hub.events if what in ("429", "pull")][:2]
+        assert pulled - refused >= 1.9, "the next pull came only after Retry-After"
+        assert (hub.refused, hub.pulls) == (1, 1)
+        assert "429 Too Many Requests, Retry-After 2 s" in done.stderr
+        assert target.digest("m/img0", "1") == source.digest("library/img0", "1")
+    finally:
+        hub.stop()

@@ -460,3 +460,29 @@ def test_a_gzip_bundle_unpacks_only_layout_files_and_not_a_bomb(tmp_path):
     assert bomb.stat().st_size < 1 << 20
     with pytest.raises(BundleError, match="unpacks to more than 64 MiB"):
         LayoutReader(bomb)
+
+
+def test_a_blob_sent_later_never_clears_a_targets_failure_from_another_blob():
+    """The fan-out's blobs run in parallel jobs: one that starts before another blob failed for a target, and
+    succeeds, must leave that failure standing (a cleared one let the manifests go up over a missing blob)."""
+    from acrtasks.copy.fanout import FanTarget, _tee_with_retries
+
+    data = b"y" * 5000
+
+    class Source(StubSource):
+        def open_blob(self, digest, size):
+            return iter([data]), lambda: None
+
+    class Target:
+        where, parallel, checks_digests = "t", 4, True
+        received = b""
+
+        def put_blob(self, digest, size, chunks):
+            self.received = b"".join(chunks)
+
+    earlier = AcrError("blob sha256:aaa does not hash to its digest")
+    fan = FanTarget(Target(), host="t")
+    fan.error = earlier
+    _tee_with_retries(Source(), digest_of(data), len(data), [fan])
+    assert fan.target.received == data
+    assert fan.error is earlier
