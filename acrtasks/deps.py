@@ -11,6 +11,7 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 from .config import Config, Settings, platform_problem
 from .errors import NamingError, UsageError
 from .naming import DOCKER_HUB, Dependency, ImageRef
+from .tagrules import split_rule
 from .util import inputs
 from .util.text import printable
 
@@ -39,6 +40,13 @@ def dependency_sources(config: Config, environ: Mapping[str, str] = os.environ) 
         sources.extend(found)
         problems.extend(trouble)
     return Sources(tuple(dict.fromkeys(sources)), tuple(problems), platforms)
+
+
+def _is_plain(text: str) -> bool:
+    try:
+        return split_rule(text) is None and bool(ImageRef.parse(text))
+    except (UsageError, NamingError):
+        return False
 
 
 class Entry(NamedTuple):
@@ -84,13 +92,21 @@ def parse_entry(text: str, where: str) -> Optional[Entry]:
         if platforms:
             raise UsageError(f"{where}: --platform without an image")
         return None
-    if len(images) > 1:
+    if len(images) > 1 and not images[1].startswith(("<", ">", "=", "~", "^", "|", "newest")) \
+            and _is_plain(images[0]):
         raise UsageError(f"{where}: one image per line, found {len(images)}: {printable(' '.join(images))}")
+    image = " ".join(images)  # a tag rule may hold spaces: redis:>=7.2 <8 newest 2
     try:
-        ImageRef.parse(images[0])
+        rule = split_rule(image)
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    if rule is None and len(images) > 1:
+        raise UsageError(f"{where}: one image per line, found {len(images)}: {printable(image)}")
+    try:
+        ImageRef.parse(rule[0] if rule is not None else image)
     except NamingError as exc:
         raise UsageError(f"{where}: {exc}") from None
-    return Entry(images[0], tuple(dict.fromkeys(platforms)))
+    return Entry(image, tuple(dict.fromkeys(platforms)))
 
 
 def component_bases(settings: Settings) -> Dict[str, List[str]]:
@@ -163,12 +179,13 @@ class DepsPlan(NamedTuple):
     dependencies: List[Dependency]
     mirrors: List[str]
     problems: List[str]  # compose images that were skipped, one line each
+    resolved: List[str] = []  # tag rules, each with what it resolved to: "postgres:~15 -> 15.10"
 
     def describe(self, jobs: int) -> List[str]:
         count = len(self.dependencies)
         via = f", Docker Hub via {', '.join(self.mirrors)}" if self.mirrors else ""
         return [f"mirror {count} dependenc{'y' if count == 1 else 'ies'} to {self.target} ({self.layout} layout), "
-                f"{jobs} at once{via}"]
+                f"{jobs} at once{via}", *(f"  tag rule {line}" for line in self.resolved)]
 
     def warnings(self) -> List[str]:
         unpinned = [f"{d.source} is not pinned (no tag, or latest): each mirror copies whatever it is that day; pin a "

@@ -13,7 +13,7 @@ on a dependency it does not touch.
 """
 
 from functools import cached_property
-from typing import TYPE_CHECKING, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..config import Settings
 
@@ -67,6 +67,7 @@ class Release:
             component_images(self.naming, self.version, c.name, c.aliases, settings.tag_latest)
             for c in config.components.values())
         self._by_name = {images.name: images for images in self.components}
+        self.resolved: Dict[str, Tuple[str, ...]] = {}  # tag rule as written -> name:tag of each tag it chose
 
     def component(self, name: str) -> ComponentImages:
         """A component of build.toml, or one a bundle names that build.toml does not (no aliases then)."""
@@ -102,13 +103,40 @@ class Release:
 
     @cached_property
     def dependencies(self) -> Tuple[Dependency, ...]:
-        """Every dependency with its source and target; () without sources or without a target."""
+        """Every dependency with its source and target; () without sources or without a target. A tag rule
+        counts as the tags :meth:`resolve_rules` found for it (none before: only push-deps asks a registry)."""
         sources = self.dependency_sources
         if not sources.images or self.deps_naming is None:
             return ()
-        own = {self.deps_naming.dependency(text).source: platforms for text, platforms in sources.platforms.items()}
+        texts = [concrete for text in sources.images for concrete in self.concrete(text)]
+        platforms = {concrete: own for text, own in sources.platforms.items() for concrete in self.concrete(text)}
+        own = {self.deps_naming.dependency(text).source: found for text, found in platforms.items()}
         return tuple(dep._replace(platforms=own.get(dep.source, ()))
-                     for dep in self.deps_naming.dependencies(sources.images, self.settings.config.deps_rename))
+                     for dep in self.deps_naming.dependencies(texts, self.settings.config.deps_rename))
+
+    def concrete(self, text: str) -> Tuple[str, ...]:
+        """The images a dependency entry stands for: itself, or a tag rule's resolved tags."""
+        from ..tagrules import split_rule
+
+        return self.resolved.get(text, ()) if split_rule(text) is not None else (text,)
+
+    def resolve_rules(self, list_tags: Callable[[ImageRef], List[str]]) -> List[str]:
+        """Resolve every tag rule from its source's tag list (``list_tags``); one plan line per rule,
+        ``postgres:~15 -> 15.10``. A UsageError when one matches nothing, or nothing it can tell apart."""
+        from ..tagrules import split_rule
+
+        lines = []
+        for text in self.dependency_sources.images:
+            rule = split_rule(text)
+            if rule is None or text in self.resolved:
+                continue
+            name, tag_rule = rule
+            source = ImageRef.parse(name)
+            tags = tag_rule.pick(list_tags(source))
+            self.resolved[text] = tuple(f"{name}:{tag}" for tag in tags)
+            lines.append(f"{text} -> {', '.join(tags)}")
+        self.__dict__.pop("dependencies", None)  # computed again with the resolved tags
+        return lines
 
     def chosen_dependencies(self, wanted: Sequence[str] = ()) -> Tuple[Dependency, ...]:
         """The dependencies ``--dep`` names (as written or normalised), in its order; all without it."""
@@ -117,8 +145,8 @@ class Release:
         from ..deps import select
 
         by_source = {dep.source: dep for dep in self.dependencies}
-        chosen = (by_source.get(self.require_deps_target().dependency(text).source)
-                  for text in select(self.dependency_sources.images, wanted))
+        chosen = (by_source.get(self.require_deps_target().dependency(concrete).source)
+                  for text in select(self.dependency_sources.images, wanted) for concrete in self.concrete(text))
         return tuple(dict.fromkeys(dep for dep in chosen if dep is not None))
 
     def require_deps_target(self) -> Naming:
@@ -140,17 +168,19 @@ def release_of(settings: Settings) -> Release:
 
 
 def plan_deps(settings: Settings, deps_namespace: Optional[str], selected: Sequence[str] = (),
-              bases: bool = False) -> "DepsPlan":
+              bases: bool = False, list_tags: Optional[Callable[[ImageRef], List[str]]] = None) -> "DepsPlan":
     """Every dependency with its target, from the release; collisions and bad names are refused there, before
-    any copy. ``bases``: the components' base images too (``--bases``; ``[deps] bases`` always)."""
+    any copy. ``bases``: the components' base images too (``--bases``; ``[deps] bases`` always). ``list_tags``:
+    a source's tags, for the tag rules (without it, a rule stands for nothing)."""
     from ..deps import DepsPlan, hub_mirrors
 
     release = Release(settings, deps_namespace, bases) if deps_namespace or bases else release_of(settings)
     naming = release.require_deps_target()
     problems = release.dependency_sources.problems
+    resolved = release.resolve_rules(list_tags) if list_tags is not None else []
     dependencies = release.chosen_dependencies(selected)
     if not dependencies:
         raise UsageError(f"no dependencies: add [deps] images or compose_files to {settings.config.path.name} (or "
                          "[deps] bases = true for the components' base images)")
     return DepsPlan(str(naming.registry), naming.layout, list(dependencies), hub_mirrors(settings.config),
-                    list(problems))
+                    list(problems), resolved)

@@ -66,7 +66,7 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
     failures = Path(failures_file) if failures_file else settings.config.root / "push-deps-failures.json"
     if keep_going and not (is_dry(c) or check):
         check_writable(failures)
-    deps_plan = plan_deps(settings, deps_namespace, wanted, bases)
+    deps_plan = plan_deps(settings, deps_namespace, wanted, bases, _tag_lister(run, settings.config))
     console = Console()
     for warning in deps_plan.warnings():
         console.warn(warning)
@@ -101,3 +101,21 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
                                                                       r.source_digest if r.reduced else "")
                                                  for r in results if r.digest])
         run.recorder.write("push-deps", console.say, no_record)
+
+
+def _tag_lister(run, config):
+    """A source's tags (every page), read where its image would be read: a Docker Hub image through the
+    mirrors first. For the tag rules, at plan time."""
+    from ..deps import hub_mirrors, source_hosts
+    from ..errors import RegistryError
+
+    def list_tags(source):
+        failure = None
+        for host in source_hosts(source, hub_mirrors(config)):
+            try:
+                return run.clients().get(host).tags(source.repository)
+            except RegistryError as exc:
+                failure = exc
+        raise failure
+
+    return list_tags

@@ -275,3 +275,36 @@ def test_a_429_is_waited_out_by_its_retry_after_not_hammered(project, source, ta
         assert target.digest("m/img0", "1") == source.digest("library/img0", "1")
     finally:
         hub.stop()
+
+
+def test_tag_rules_resolve_at_plan_time_from_the_tag_list_and_are_recorded_resolved(project, source, target):
+    for tag, seed in (("1.9", 1), ("1.10", 2), ("1.10-alpine", 3), ("2.0", 4), ("latest", 4)):
+        source.writer.image("library/tool", tag, [make_layer(5_000, 300 + seed)])
+    (project.root / "images.txt").write_text(f"{source.host}/library/tool:~1-alpine\n"
+                                             f"{source.host}/library/tool:>=1.9 <3 newest 2\n")
+    project.write('[deps]\nlist_file = "images.txt"\n')
+    version = unique_version()
+    dry = project.inv("--dry", "push-deps", "--registry", f"{target.host}/team", "--version", version)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"tag rule {source.host}/library/tool:~1-alpine -> 1.10-alpine" in dry.stdout
+    assert f"tag rule {source.host}/library/tool:>=1.9 <3 newest 2 -> 2.0, 1.10" in dry.stdout
+    assert target.repositories() == []
+    done = project.inv("push-deps", "--registry", f"{target.host}/team", "--version", version)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(target.tags("team/tool")) == ["1.10", "1.10-alpine", "2.0"]
+    for tag in ("1.10", "1.10-alpine", "2.0"):
+        assert target.digest("team/tool", tag) == source.digest("library/tool", tag)
+    _, record = read_record(target, "team/demo", version)
+    assert sorted(dep["source"] for dep in record["dependencies"]) == [
+        f"{source.host}/library/tool:{tag}" for tag in ("1.10", "1.10-alpine", "2.0")]
+
+
+def test_a_tag_rule_that_matches_nothing_names_what_there_is_and_copies_nothing(project, source, target):
+    for tag, seed in (("1.9", 1), ("2.0", 4)):
+        source.writer.image("library/tool", tag, [make_layer(5_000, 300 + seed)])
+    project.write(f'[deps]\nimages = ["{source.host}/library/redis:7", "{source.host}/library/tool:~3"]\n')
+    done = project.inv("push-deps", "--deps-namespace", f"{target.host}/m")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (f"error: tag rule '{source.host}/library/tool:~3' matches none of the 2 tag(s) "
+                                   "(newest: 2.0, 1.9)")
+    assert target.repositories() == []

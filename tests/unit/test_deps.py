@@ -130,3 +130,15 @@ def test_the_failures_file_is_read_back_and_anything_else_refused(tmp_path):
         path.write_text(text)
         with pytest.raises(UsageError):
             read_failures(path)
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("redis:>=7.2 <8", ("redis:>=7.2 <8", ())),
+    ("--platform=linux/amd64 redis:>=7.2 <8 newest 2", ("redis:>=7.2 <8 newest 2", ("linux/amd64",))),
+    ("postgres:~15-alpine # the db", ("postgres:~15-alpine", ())),
+    ("r.io:5000/a/b:/^1\\.\\d+$/", ("r.io:5000/a/b:/^1\\.\\d+$/", ())),
+])
+def test_an_images_txt_line_with_a_tag_rule(line, expected):
+    from acrtasks.deps import parse_entry
+
+    assert tuple(parse_entry(line, "images.txt:1")) == expected

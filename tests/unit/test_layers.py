@@ -14,7 +14,7 @@ PACKAGE = REPO / "acrtasks"
 #: layer and lower ones). docs/design.md draws the same picture.
 LAYERS = [
     {"acr", "errors", "util"},
-    {"naming", "compose", "dockerfile"},
+    {"naming", "compose", "dockerfile", "tagrules"},
     {"registry", "engine", "config"},
     {"copy", "deps"},
     {"release"},
