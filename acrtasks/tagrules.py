@@ -145,7 +145,8 @@ def _range(spec: str, text: str) -> Tuple[Tuple[Tuple[Bound, ...], str], ...]:
                 [b for b in _bounds("<=", hi_parts) if b[0] in ("<", "<=")]
             sets.append((tuple(bounds), lo_variant))
             continue
-        comparators = _comparators(alternative, text) if alternative else [("", [None], "")]
+        any_version: List[Tuple[str, List[Optional[int]], str]] = [("", [None], "")]  # "" and "||": any
+        comparators = _comparators(alternative, text) if alternative else any_version
         variants = {variant for _, _, variant in comparators}
         if len(variants) > 1:
             raise UsageError(f"tag rule {text!r}: one variant per range (found {', '.join(sorted(variants))})")

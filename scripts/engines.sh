@@ -65,9 +65,12 @@ fi
 
 # Docker Compose v2 from sid (2.40 when this was written): the oracle that compose files and .env files are read
 # as compose reads them (tests/integration/test_compose_oracle.py). A static Go binary: it runs on Debian 12.
+# crane from sid (go-containerregistry): the peer bench/push_deps.py measures a cold mirror against.
 compose=.cache/engines/sid/root/usr/libexec/docker/cli-plugins/docker-compose
-if ! { [ -x "$compose" ] && [ -f .cache/engines/sid/done ]; }; then
-  unpack sid docker-compose
+crane=.cache/engines/sid/root/usr/bin/crane
+if ! { [ -x "$compose" ] && [ -x "$crane" ] && [ -f .cache/engines/sid/done ]; }; then
+  unpack sid docker-compose crane
   "$compose" version
+  "$crane" version
   touch .cache/engines/sid/done
 fi
