@@ -258,28 +258,39 @@ class RegistryClient:
         gate = self.pulls if "/manifests/" in path else None
         pull = gate is not None and method == "GET"  # what Docker Hub counts as a pull (a HEAD is free)
         while True:
-            if gate is not None and pull:
-                gate.before_pull(lambda: self._ask_limit(path, scope, headers))
+            ticket = 0
+            if gate is not None:
+                ticket = gate.before_pull(lambda: self._ask_limit(path, scope, headers)) if pull else gate.ticket()
             try:
                 with WAITING.watch(f"{self.host}: {method} {urlsplit(path).path[:120]}", limit):
                     response = self._request(method, path, scope, headers, stream, data, params, ok, retry,
                                              timeout, limit, pull)
             except RegistryError as exc:
-                if gate is None or not pull or exc.status != 429:
+                if gate is None:
+                    raise
+                gate.done(ticket)
+                if not pull or exc.status != 429:
                     raise
                 if not gate.wait_out(exc):  # waited out, then the pull is tried again; else given up on
                     raise gate.gave_up("429 Too Many Requests") from None
                 continue
+            except BaseException:
+                if gate is not None:
+                    gate.done(ticket)
+                raise
             if gate is not None:
-                gate.note(response.headers)
+                gate.note(response.headers, ticket)
             return response
 
     def _ask_limit(self, path: str, scope: str, headers: Optional[Dict[str, Any]]) -> None:
         """A HEAD of the manifest a pull waits for: free under Docker Hub's limit, and it states the count."""
         try:
-            self.request("HEAD", path, scope, headers=headers).close()
+            response = self.request("HEAD", path, scope, headers=headers)
         except RegistryError:
-            pass  # no answer is no news: the gate pauses again
+            return  # no answer is no news: the gate pauses again
+        response.close()
+        if self.pulls is not None:
+            self.pulls.note(response.headers, self.pulls.ticket(), fresh=True)
 
     def _request(self, method: str, path: str, scope: str, headers: Optional[Dict[str, Any]], stream: bool,
                  data: Any, params: Any, ok: Tuple[int, ...], retry: bool, timeout: Optional[float],

@@ -15,7 +15,7 @@ import re
 import sys
 import threading
 import time
-from typing import Callable, Mapping, NamedTuple, Optional
+from typing import Callable, Mapping, NamedTuple, Optional, Set
 
 from ..errors import Interrupted, Kind, RegistryError
 from ..util import retry
@@ -48,7 +48,13 @@ def _say(text: str) -> None:
 
 
 class PullGate:
-    """One registry's pull limit: what it last said, and the waiting it costs (at most ``max_wait`` in all)."""
+    """One registry's pull limit: what it last said, the pulls sent since, and the waiting it costs (at most
+    ``max_wait`` in all).
+
+    Answers arrive out of order (four jobs pull at once, and the registry counts them in the order it serves
+    them), so between pauses the count only goes down: a higher one may be stale. The count a HEAD asks for after
+    the floor is reached is taken as it is (the window may have come back). Pulls let through and not yet
+    answered are taken off the count, so parallel jobs never pass the floor together."""
 
     def __init__(self, host: str, floor: int = DEFAULT_FLOOR, max_wait: float = DEFAULT_MAX_WAIT,
                  say: Callable[[str], None] = _say):
@@ -58,29 +64,58 @@ class PullGate:
         self.say = say
         self.seen: Optional[PullLimit] = None
         self.waited = 0.0
-        self._lock = threading.Lock()  # one job waits and asks again; the others wait for its answer
+        self._tickets = 0
+        self._outstanding: Set[int] = set()  # pulls let through, not yet answered
+        self._state = threading.Lock()  # short: tickets and counts
+        self._waiting = threading.Lock()  # one job waits and asks again; the others wait for its answer
 
     @property
     def interval(self) -> float:
         """How long one pause lasts before the registry is asked again."""
         return min(300.0, max(0.2, self.max_wait / 6))
 
-    def note(self, headers: Mapping[str, str]) -> None:
-        """A manifest answer came: remember what it says of the limit."""
-        found = parse_limit(headers)
-        if found is not None:
-            self.seen = found
+    def ticket(self) -> int:
+        """For a request about to be sent (a pull's comes from :meth:`before_pull`)."""
+        with self._state:
+            self._tickets += 1
+            return self._tickets
 
-    def before_pull(self, ask: Callable[[], None]) -> None:
+    def note(self, headers: Mapping[str, str], ticket: int, fresh: bool = False) -> None:
+        """The answer to request ``ticket`` came: its count, if it states one and it is lower than the one held
+        (or ``fresh``: the answer to a HEAD that asked for it)."""
+        found = parse_limit(headers)
+        with self._state:
+            self._outstanding.discard(ticket)
+            if found is not None and (fresh or self.seen is None or found.remaining < self.seen.remaining
+                                      or found.limit != self.seen.limit):
+                self.seen = found
+
+    def done(self, ticket: int) -> None:
+        """Request ``ticket`` ended without an answer to read (an error)."""
+        with self._state:
+            self._outstanding.discard(ticket)
+
+    def left(self) -> Optional[int]:
+        """Pulls left by the last count, less the pulls sent and not answered since; None when none was seen."""
+        with self._state:
+            return None if self.seen is None else self.seen.remaining - len(self._outstanding)
+
+    def before_pull(self, ask: Callable[[], None]) -> int:
         """Wait while the registry is at or below the floor; ``ask()`` makes a request that does not count (a
-        HEAD) so that :meth:`note` hears the count again. One pull is taken off the count when let through."""
-        with self._lock:
-            while self.seen is not None and self.seen.remaining <= self.floor:
-                self._pause(self.interval, f"{self.seen.remaining} of {self.seen.limit} pulls left in the window"
-                                           f"{self._window()} (the floor is {self.floor}, [deps] ratelimit_floor)")
+        HEAD), whose answer :meth:`note` reads. The pull's ticket, once it may go."""
+        with self._waiting:
+            left, asked = self.left(), False
+            while left is not None and left <= self.floor:
+                if asked:  # the registry said so just now: wait before asking again
+                    limit = self.seen.limit if self.seen is not None else 0
+                    self._pause(self.interval, f"{max(0, left)} of {limit} pulls left in the window{self._window()} "
+                                               f"(the floor is {self.floor}, [deps] ratelimit_floor)")
                 ask()
-            if self.seen is not None:
-                self.seen = self.seen._replace(remaining=self.seen.remaining - 1)
+                left, asked = self.left(), True
+            with self._state:
+                self._tickets += 1
+                self._outstanding.add(self._tickets)
+                return self._tickets
 
     def wait_out(self, error: RegistryError) -> bool:
         """A 429 came: wait what its Retry-After asks (else one pause) and say True, so the pull is tried again;
@@ -89,11 +124,9 @@ class PullGate:
         seconds = self.interval if asked is None else asked
         if self.waited + seconds > self.max_wait:
             return False
-        with self._lock:
+        with self._waiting:
             why = f"429 Too Many Requests, Retry-After {asked:g} s" if asked is not None else "429 Too Many Requests"
             self._pause(seconds, why)
-            if self.seen is not None:
-                self.seen = self.seen._replace(remaining=0)
         return True
 
     def gave_up(self, cause: str) -> RegistryError:

@@ -230,7 +230,7 @@ def test_below_the_floor_the_copy_pauses_until_the_window_allows(project, source
         assert target.repositories() == ["m/img0", "m/img1", "m/img2"]
         assert hub.refused == 0, "never hammered: no pull was sent past the floor"
         assert hub.pulls == 3
-        assert "2 of 4 pulls left in the window" in done.stderr and "pausing" in done.stderr
+        assert "2 of 4 pulls left in the window" in done.stderr and "pausing" in done.stderr, (hub.events, done.stdout)
         pulls = [when for when, what in hub.events if what == "pull"]
         assert pulls[2] - pulls[0] >= 1.9  # the third pull waited for the window
         assert took < 30

@@ -18,18 +18,26 @@ def test_parse_limit(limit, remaining, expected):
     assert parse_limit({"ratelimit-limit": limit, "ratelimit-remaining": remaining}) == expected
 
 
-def test_the_gate_lets_pulls_through_above_the_floor_and_counts_them_down():
+def count(remaining, limit=10):
+    return {"ratelimit-limit": f"{limit};w=60", "ratelimit-remaining": f"{remaining};w=60"}
+
+
+def test_pulls_in_flight_are_taken_off_the_count_until_answered():
     gate = PullGate("hub", floor=2, max_wait=10, say=lambda text: None)
-    gate.note({"ratelimit-limit": "10;w=60", "ratelimit-remaining": "4;w=60"})
-    gate.before_pull(lambda: pytest.fail("no need to ask"))
-    gate.before_pull(lambda: pytest.fail("no need to ask"))
-    assert gate.seen.remaining == 2 and gate.waited == 0
+    gate.note(count(4), gate.ticket())
+    first = gate.before_pull(lambda: pytest.fail("no need to ask"))
+    second = gate.before_pull(lambda: pytest.fail("no need to ask"))
+    assert gate.left() == 2 and gate.waited == 0  # 4, less two pulls not yet answered
+    gate.note(count(3), first)
+    assert gate.left() == 2  # 3, less the one still in flight
+    gate.note(count(2), second)
+    assert gate.left() == 2
 
 
 def test_at_the_floor_the_gate_pauses_asks_again_and_gives_up_after_the_maximum():
     said = []
     gate = PullGate("hub", floor=2, max_wait=0.5, say=said.append)
-    gate.note({"ratelimit-limit": "10;w=60", "ratelimit-remaining": "2;w=60"})
+    gate.note(count(2), gate.ticket())
     asked = []
     with pytest.raises(RegistryError) as caught:
         gate.before_pull(lambda: asked.append(1))
@@ -40,9 +48,18 @@ def test_at_the_floor_the_gate_pauses_asks_again_and_gives_up_after_the_maximum(
 
 def test_a_count_that_comes_back_ends_the_pause():
     gate = PullGate("hub", floor=1, max_wait=5, say=lambda text: None)
-    gate.note({"ratelimit-limit": "10;w=60", "ratelimit-remaining": "0;w=60"})
-    gate.before_pull(lambda: gate.note({"ratelimit-limit": "10;w=60", "ratelimit-remaining": "10;w=60"}))
-    assert gate.seen.remaining == 9 and 0 < gate.waited < 1
+    gate.note(count(0), gate.ticket())
+    gate.before_pull(lambda: gate.note(count(10), gate.ticket(), fresh=True))
+    assert gate.left() == 9 and gate.waited == 0  # asked at once: the window had come back
+
+
+def test_between_pauses_a_higher_count_is_taken_for_a_stale_one():
+    gate = PullGate("hub", floor=0, max_wait=10, say=lambda text: None)
+    gate.note(count(2), gate.ticket())
+    gate.note(count(3), gate.ticket())  # served before the other, answered after it
+    assert gate.seen.remaining == 2
+    gate.note(count(9), gate.ticket(), fresh=True)  # what a HEAD asked for: the window came back
+    assert gate.seen.remaining == 9
 
 
 def test_a_429_is_waited_out_only_within_the_maximum():
