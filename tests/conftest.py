@@ -131,6 +131,17 @@ def registry():
 
 
 @pytest.fixture
+def target():
+    """A registry that keeps its request log (``requests``, ``uploaded_blobs``): where a copy's writes are read."""
+    try:
+        started = Registry(log_level="info").start()
+    except HarnessError as exc:
+        _unavailable(str(exc))
+    yield started
+    started.remove()
+
+
+@pytest.fixture
 def auth_registry():
     """An htpasswd-protected registry; user ``alice``."""
     started = _registry({"alice": "wonder-land-42"})

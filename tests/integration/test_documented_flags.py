@@ -103,13 +103,6 @@ def source():
     registry.remove()
 
 
-@pytest.fixture
-def target():
-    registry = Registry(log_level="info").start()
-    yield registry
-    registry.remove()
-
-
 def _deps(project, source, extra=""):
     project.write(f'[deps]\nimages = ["{source.host}/library/postgres:15"]\n{extra}')
 

@@ -37,13 +37,6 @@ def source():
     registry.remove()
 
 
-@pytest.fixture
-def target():
-    registry = Registry(log_level="info").start()
-    yield registry
-    registry.remove()
-
-
 def entries(registry, repository, tag):
     return [entry["digest"] for entry in registry.manifest(repository, tag)["manifests"]]
 
