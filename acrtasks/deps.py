@@ -6,14 +6,16 @@ exactly as compose does it); what cannot be resolved is reported and skipped.
 
 import os
 from pathlib import Path
-from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .config import Config, Settings, platform_problem
 from .errors import NamingError, UsageError
 from .naming import DOCKER_HUB, Dependency, ImageRef
-from .tagrules import split_rule
 from .util import inputs
 from .util.text import printable
+
+if TYPE_CHECKING:
+    from .tagrules import TagRule
 
 
 class Sources(NamedTuple):
@@ -42,9 +44,21 @@ def dependency_sources(config: Config, environ: Mapping[str, str] = os.environ) 
     return Sources(tuple(dict.fromkeys(sources)), tuple(problems), platforms)
 
 
+_RULE_CHARACTERS = frozenset("~^<>=*|, ")  # none is in a reference; ":/" starts a regex
+
+
+def rule_of(text: str) -> "Optional[Tuple[str, TagRule]]":
+    """tagrules.split_rule, without loading it for a plain reference (every start reads [deps] images)."""
+    if ":/" not in text and _RULE_CHARACTERS.isdisjoint(text):
+        return None
+    from .tagrules import split_rule
+
+    return split_rule(text)
+
+
 def _is_plain(text: str) -> bool:
     try:
-        return split_rule(text) is None and bool(ImageRef.parse(text))
+        return rule_of(text) is None and bool(ImageRef.parse(text))
     except (UsageError, NamingError):
         return False
 
@@ -97,7 +111,7 @@ def parse_entry(text: str, where: str) -> Optional[Entry]:
         raise UsageError(f"{where}: one image per line, found {len(images)}: {printable(' '.join(images))}")
     image = " ".join(images)  # a tag rule may hold spaces: redis:>=7.2 <8 newest 2
     try:
-        rule = split_rule(image)
+        rule = rule_of(image)
     except UsageError as exc:
         raise UsageError(f"{where}: {exc}") from None
     if rule is None and len(images) > 1:

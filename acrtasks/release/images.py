@@ -116,18 +116,18 @@ class Release:
 
     def concrete(self, text: str) -> Tuple[str, ...]:
         """The images a dependency entry stands for: itself, or a tag rule's resolved tags."""
-        from ..tagrules import split_rule
+        from ..deps import rule_of
 
-        return self.resolved.get(text, ()) if split_rule(text) is not None else (text,)
+        return self.resolved.get(text, ()) if rule_of(text) is not None else (text,)
 
     def resolve_rules(self, list_tags: Callable[[ImageRef], List[str]]) -> List[str]:
         """Resolve every tag rule from its source's tag list (``list_tags``); one plan line per rule,
         ``postgres:~15 -> 15.10``. A UsageError when one matches nothing, or nothing it can tell apart."""
-        from ..tagrules import split_rule
+        from ..deps import rule_of
 
         lines = []
         for text in self.dependency_sources.images:
-            rule = split_rule(text)
+            rule = rule_of(text)
             if rule is None or text in self.resolved:
                 continue
             name, tag_rule = rule
