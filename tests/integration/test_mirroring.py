@@ -217,7 +217,7 @@ def test_below_the_floor_the_copy_pauses_until_the_window_allows(project, source
     try:
         hub_project(project, source, hub, count=3, floor=2)
         started = time.monotonic()
-        done = project.inv("push-deps", "--deps-namespace", f"{target.host}/m")
+        done = project.inv("push-deps", "--deps-namespace", f"{target.host}/m", timeout=60)
         took = time.monotonic() - started
         assert done.returncode == 0, done.stdout + done.stderr
         assert target.repositories() == ["m/img0", "m/img1", "m/img2"]
@@ -241,7 +241,7 @@ def test_a_window_that_does_not_come_back_stops_after_the_maximum_wait(project, 
     try:
         hub_project(project, source, hub, count=3, floor=2, max_wait=2)
         started = time.monotonic()
-        done = project.inv("push-deps", "--deps-namespace", f"{target.host}/m", "--keep-going")
+        done = project.inv("push-deps", "--deps-namespace", f"{target.host}/m", "--keep-going", timeout=60)
         took = time.monotonic() - started
         assert done.returncode == 1, done.stdout + done.stderr
         assert "the pull limit is spent" in done.stdout and "ratelimit_max_wait" in done.stdout
@@ -259,7 +259,7 @@ def test_a_429_is_waited_out_by_its_retry_after_not_hammered(project, source, ta
     try:
         hub_project(project, source, hub, count=1, floor=0)
         done = project.inv("push-deps", "--deps-namespace", f"{target.host}/m",
-                           env={"ACRTASKS_RETRY_BACKOFF": "0"})
+                           env={"ACRTASKS_RETRY_BACKOFF": "0"}, timeout=60)
         assert done.returncode == 0, done.stdout + done.stderr
         refused, pulled = [when for when, what in hub.events if what in ("429", "pull")][:2]
         assert pulled - refused >= 1.9, "the next pull came only after Retry-After"
