@@ -249,6 +249,15 @@ def failures(results: Sequence[DepResult]) -> Dict[str, Any]:
         for r in results if not r.ok]}
 
 
+def is_failures_file(path: Path) -> bool:
+    """Whether ``path`` holds a failures file of ours (one we may write over), not something else."""
+    try:
+        read_failures(path)
+    except UsageError:
+        return False
+    return True
+
+
 def read_failures(path: Path) -> List[str]:
     """The images a failures file names (``--only-failed``), each checked as a dependency entry."""
     from ..util import inputs

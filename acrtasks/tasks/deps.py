@@ -1,6 +1,7 @@
 """push-deps: dependency images mirrored registry to registry (``acrtasks.deps`` plans, ``delivery`` copies)."""
 
 from pathlib import Path
+from typing import Optional
 
 from ..config import check_attestations, check_platforms, drops_attestations, positive_int
 from ..errors import OperationFailed, UsageError
@@ -39,68 +40,97 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
               attestations=None, no_preflight=False, no_record=False, bases=False, keep_going=False,
               failures_file=None, only_failed=None, check=False):
     """Mirror dependency images registry-to-registry, all platforms, digest-verified, skipping unchanged."""
-    from ..release.images import plan_deps
     from ..delivery import mirrorer
     from ..util import metadata
 
+    _check_deps_flags(source, platform or (), attestations, skip_existing, no_skip_existing, check)
     run = start(c)
     settings = run.settings(registry=registry, layout=layout, version=version)  # its version is not used
-    if source not in mirrorer.SOURCES:
-        raise UsageError(f"--source {source!r} is not one of {', '.join(mirrorer.SOURCES)}")
-    check_platforms(platform or ())
-    check_attestations(attestations)
-    if skip_existing and no_skip_existing:
-        raise UsageError("--skip-existing and --no-skip-existing contradict each other; give one")
     # Two flags, not one bool: Invoke cannot tell `--skip-existing` from its default, and the flag must be
     # able to override `[deps] skip_existing = false`.
     skip = True if skip_existing else False if no_skip_existing else settings.config.deps_skip_existing
     job_count = positive_int(jobs, "--jobs") if jobs is not None else settings.config.deps_jobs
-    if check and source == "engine":
-        raise UsageError("--check reads registries; --source engine pushes from the engine: give one")
-    wanted = list(dep or ())
-    if only_failed:
-        wanted += mirrorer.read_failures(Path(only_failed))
-        if not wanted:
-            Console().say(f"nothing to mirror: {only_failed} names no failed image")
-            return None
-    failures = Path(failures_file) if failures_file else settings.config.root / "push-deps-failures.json"
-    if keep_going and not (is_dry(c) or check):
-        check_writable(failures)
-    deps_plan = plan_deps(settings, deps_namespace, wanted, bases, _tag_lister(run, settings.config))
-    console = Console()
-    for warning in deps_plan.warnings():
-        console.warn(warning)
-    for line in deps_plan.describe(job_count):
-        console.say(line)
+    wanted = [*(dep or ()), *(mirrorer.read_failures(Path(only_failed)) if only_failed else ())]
+    if only_failed and not wanted:
+        Console().say(f"nothing to mirror: {only_failed} names no failed image")
+        return None
     reads_only = is_dry(c) or check
+    failures = None
+    if keep_going and not reads_only:  # checked now: nothing is copied when it could not be written
+        failures = Path(failures_file) if failures_file else settings.config.root / "push-deps-failures.json"
+        check_writable(failures)
+    deps_plan = _plan(run, settings, deps_namespace, wanted, bases, job_count)
     record = metadata.MetadataFile(None if reads_only else metadata_file)
     record.check()
     if is_dry(c):
         dry_footer(run)
-    worker = mirrorer.Mirrorer(run.clients(), console, deps_plan.mirrors,
+    worker = mirrorer.Mirrorer(run.clients(), Console(), deps_plan.mirrors,
                                platform or (), source, skip or check, force and not check, reads_only,
                                run.engine, lambda host: drops_attestations(settings.config, host, attestations),
                                settings.config.deps_platforms, keep_going or check, check)
     worker.preflight(deps_plan.dependencies)
     if not no_preflight and not reads_only:
         run.preflight([d.target for d in deps_plan.dependencies], "nothing copied")
-    try:
-        results = carry_out(lambda: worker.run(deps_plan.dependencies, job_count), record, mirrorer.metadata,
-                            mirrorer.print_summary, console,
-                            lambda failed, total: f"{len(failed)} of {total} dependenc{'y' if total == 1 else 'ies'} "
-                                                  + ("not present at the target" if check else "failed to mirror"))
-    except OperationFailed:
-        if keep_going and not reads_only:
-            write_atomically(failures, mirrorer.failures(worker.results), 0o644, indent=2)
-            console.say(f"failures written to {failures}: `inv push-deps --only-failed {failures}` tries them again")
-        raise
+    results = _mirror(worker, deps_plan, job_count, record, failures, check)
     if not reads_only:
         from ..release.record import DependencyEntry
 
         run.recorder.add(settings, dependencies=[DependencyEntry.made(r.dep.source, r.dep.target, r.digest,
                                                                       r.source_digest if r.reduced else "")
                                                  for r in results if r.digest])
-        run.recorder.write("push-deps", console.say, no_record)
+        run.recorder.write("push-deps", Console().say, no_record)
+
+
+def _check_deps_flags(source: str, platforms, attestations, skip_existing: bool, no_skip_existing: bool,
+                      check: bool) -> None:
+    """Every flag checked before anything is read or started."""
+    from ..delivery.mirrorer import SOURCES
+
+    if source not in SOURCES:
+        raise UsageError(f"--source {source!r} is not one of {', '.join(SOURCES)}")
+    check_platforms(platforms)
+    check_attestations(attestations)
+    if skip_existing and no_skip_existing:
+        raise UsageError("--skip-existing and --no-skip-existing contradict each other; give one")
+    if check and source == "engine":
+        raise UsageError("--check reads registries; --source engine pushes from the engine: give one")
+
+
+def _plan(run, settings, deps_namespace, wanted, bases: bool, job_count: int):
+    """The dependencies (tag rules resolved from their tag lists), printed before anything is copied."""
+    from ..release.images import plan_deps
+
+    deps_plan = plan_deps(settings, deps_namespace, wanted, bases, _tag_lister(run, settings.config))
+    console = Console()
+    for warning in deps_plan.warnings():
+        console.warn(warning)
+    for line in deps_plan.describe(job_count):
+        console.say(line)
+    return deps_plan
+
+
+def _mirror(worker, deps_plan, job_count: int, record, failures: Optional[Path], check: bool) -> list:
+    """The copies, the summary, the metadata; with ``failures`` (--keep-going), the failures file, emptied
+    after a run where nothing failed (so that --only-failed does not try an old list again)."""
+    from ..delivery import mirrorer
+
+    console = Console()
+
+    def failed_line(failed, total) -> str:
+        what = "not present at the target" if check else "failed to mirror"
+        return f"{len(failed)} of {total} dependenc{'y' if total == 1 else 'ies'} {what}"
+
+    try:
+        results = carry_out(lambda: worker.run(deps_plan.dependencies, job_count), record, mirrorer.metadata,
+                            mirrorer.print_summary, console, failed_line)
+    except OperationFailed:
+        if failures is not None:
+            write_atomically(failures, mirrorer.failures(worker.results), 0o644, indent=2)
+            console.say(f"failures written to {failures}: `inv push-deps --only-failed {failures}` tries them again")
+        raise
+    if failures is not None and mirrorer.is_failures_file(failures):
+        write_atomically(failures, mirrorer.failures(results), 0o644, indent=2)
+    return results
 
 
 def _tag_lister(run, config):

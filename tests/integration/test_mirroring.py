@@ -154,6 +154,10 @@ def test_keep_going_writes_the_failures_and_only_failed_tries_them_again(project
     assert target.digest("m/gone", "1") == source.digest("library/gone", "1")
     written = {uri.split("/")[3] for method, uri in target.requests(offset) if method == "PUT"}
     assert written == {"gone"}, written  # only the failed one was copied
+    clean = project.inv("push-deps", "--deps-namespace", f"{target.host}/m", "--keep-going", "--failures-file",
+                        str(failures))
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert json.loads(failures.read_text())["failed"] == [], "an old list is not left to be tried again"
 
 
 def test_check_copies_nothing_and_exits_1_unless_all_are_present(project, source, target):
