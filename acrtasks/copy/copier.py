@@ -41,15 +41,19 @@ class CopyResult:
     bytes_uploaded: int = 0  # blobs the target had or could mount cost nothing
     size: int = 0  # bytes of all blobs and manifests of the image
     images: List[Tuple[str, Manifest]] = field(default_factory=list)  # (platform, image manifest) copied
-    source_digest: str = ""  # the source's own manifest, when only some of its platforms were copied
+    source_digest: str = ""  # the source's own index, when only some of its entries were copied; else ""
+
+    @property
+    def image_platforms(self) -> List[str]:
+        """The platforms of the images copied, without the attestations' (``unknown/unknown``)."""
+        return [platform for platform in self.platforms if platform != "unknown/unknown"]
 
     @property
     def reduced(self) -> str:
         """``source index sha256:a… reduced to linux/amd64, linux/arm64``, or "" when copied whole."""
-        if not self.source_digest or self.source_digest == self.digest:
+        if not self.source_digest:
             return ""
-        kept = [platform for platform in self.platforms if platform != "unknown/unknown"]  # attestations
-        return f"source index {self.source_digest} reduced to {', '.join(kept)}"
+        return f"source index {self.source_digest} reduced to {', '.join(self.image_platforms)}"
 
 
 #: What marks an index entry as an attestation rather than a platform image: buildx's annotation, or (OCI 1.1)
@@ -78,6 +82,11 @@ class Resolved(NamedTuple):
     platforms: List[str]  # of each child, in order (an attestation's is unknown/unknown)
     dropped: bool  # attestations were left out
     source_digest: str  # the source's own manifest (differs from top's when an index was reduced)
+
+    @property
+    def reduced_from(self) -> str:
+        """The source's index when ``top`` is not it (platforms or attestations left out), else ""."""
+        return self.source_digest if self.source_digest != self.top.digest else ""
 
 
 def resolve(source: Source, reference: str, platforms: Sequence[str] = (), drop_attestations: bool = False
@@ -204,13 +213,13 @@ def copy_image(source: Source, reference: str, target: Target, platforms: Sequen
     existing = target.tag_digest()
     if existing == top.digest and skip_existing and not force:
         return CopyResult("unchanged", top.digest, platform_names, size=size, images=images,
-                          source_digest=resolved.source_digest)
+                          source_digest=resolved.reduced_from)
     status = ("copied" if existing is None else "recopied" if existing == top.digest else "updated") + said
     if dry:
         return CopyResult(f"would be {status}", top.digest, platform_names, size=size, images=images,
-                          source_digest=resolved.source_digest)
+                          source_digest=resolved.reduced_from)
     result = CopyResult(status, top.digest, platform_names, size=size, images=images,
-                          source_digest=resolved.source_digest)
+                          source_digest=resolved.reduced_from)
     transfer = _Transfer(sum(blobs.values()), on_bytes)
 
     def one(item: Tuple[str, int]) -> int:

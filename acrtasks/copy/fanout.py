@@ -114,7 +114,7 @@ class _FanOut:
                 plans[fan.drop_attestations] = resolve(self.source, reference, self.platforms,
                                                        fan.drop_attestations)
             fan._plan = plans[fan.drop_attestations]
-            top, _, platforms, dropped, original = fan._plan
+            top, _, platforms, dropped, _ = fan._plan
             try:
                 existing = fan.target.tag_digest()
             except AcrError as exc:
@@ -122,7 +122,7 @@ class _FanOut:
                 continue
             said = " (attestations dropped)" if dropped else ""
             status = "unchanged" if existing == top.digest else ("copied" if existing is None else "updated") + said
-            fan.result = CopyResult(status, top.digest, platforms, source_digest=original)
+            fan.result = CopyResult(status, top.digest, platforms, source_digest=fan._plan.reduced_from)
         return [fan for fan in targets if fan.alive and fan.result is not None and fan.result.status != "unchanged"]
 
     def blob(self, item: Tuple[str, Tuple[int, List[FanTarget]]]) -> None:

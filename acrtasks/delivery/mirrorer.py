@@ -40,7 +40,7 @@ class DepResult:
     via: str = ""  # the registry the image came from, or "engine"
     error: str = ""
     reduced: str = ""  # "source index sha256:… reduced to linux/amd64, ...": the source's digest, when filtered
-    source_digest: str = ""
+    source_digest: str = ""  # that index, when reduced; else ""
     step: str = ""  # of a failure: source (reading it), target (writing it), engine, or "not started"
     status_code: Optional[int] = None  # of a failure: the registry's HTTP answer, when it gave one
 
@@ -137,15 +137,14 @@ class Mirrorer:
                                     tries=target.client.tries, backoff=target.client.backoff,
                                     drop_attestations=self.drops(dep.target.host))
             except RegistryError as exc:
+                at_target = exc.host == dep.target.host and exc.host != host
                 failure = DepResult(dep, "failed", via=host, error=explain(exc),
-                                    step="target" if exc.host == dep.target.host and exc.host != host else "source",
-                                    status_code=exc.status)
-                if exc.host == dep.target.host and exc.host != host:
+                                    step="target" if at_target else "source", status_code=exc.status)
+                if at_target:
                     return failure  # the target refused: another source would not help
                 continue
             status = CHECKED.get(copied.status, copied.status) if self.check else copied.status
-            platforms = [p for p in copied.platforms if p != "unknown/unknown"]  # attestations go with theirs
-            return DepResult(dep, status, copied.digest, platforms, copied.bytes_uploaded, via=host,
+            return DepResult(dep, status, copied.digest, copied.image_platforms, copied.bytes_uploaded, via=host,
                              reduced=copied.reduced, source_digest=copied.source_digest)
         if self.source == "auto" and self._engine_factory is not None and self._engine_has(dep):
             return self._from_engine(dep)
@@ -229,7 +228,7 @@ def metadata(results: Sequence[DepResult]) -> Dict[str, dict]:
             entry["digest"] = r.digest
         if r.platforms:
             entry["platforms"] = r.platforms
-        if r.reduced:
+        if r.source_digest:
             entry["source_digest"] = r.source_digest
         if r.error:
             entry["error"] = r.error

@@ -218,14 +218,13 @@ def record_at(plan: PromotePlan, index: int) -> records.Record:
     for item in plan.items:
         digests = {str(ref): fan.result.digest for _, refs, fan in item.at(index) for ref in refs}
         result = next(fan.result for _, _, fan in item.at(index))
-        source_digest = result.source_digest if result.reduced else ""
         if item.kind == "component":
             own = plan.destinations[index].naming.component_ref(item.name, plan.version)
             components[item.name] = plan.record.components[item.name].promoted(
-                digests, own, [p for p in result.platforms if p != "unknown/unknown"], source_digest)
+                digests, own, result.image_platforms, result.source_digest)
         else:
             target = next(iter(digests))
-            dependencies.append(records.DependencyEntry(item.name, target, digests[target], source_digest))
+            dependencies.append(records.DependencyEntry(item.name, target, digests[target], result.source_digest))
     return records.Record(plan.record.project, plan.version, records.utc_now(), components, tuple(dependencies))
 
 

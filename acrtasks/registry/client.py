@@ -265,19 +265,15 @@ class RegistryClient:
                 with WAITING.watch(f"{self.host}: {method} {urlsplit(path).path[:120]}", limit):
                     response = self._request(method, path, scope, headers, stream, data, params, ok, retry,
                                              timeout, limit, pull)
-            except RegistryError as exc:
+            except BaseException as exc:
                 if gate is None:
                     raise
                 gate.done(ticket)
-                if not pull or exc.status != 429:
+                if not (pull and isinstance(exc, RegistryError) and exc.status == 429):
                     raise
                 if not gate.wait_out(exc):  # waited out, then the pull is tried again; else given up on
                     raise gate.gave_up("429 Too Many Requests") from None
                 continue
-            except BaseException:
-                if gate is not None:
-                    gate.done(ticket)
-                raise
             if gate is not None:
                 gate.note(response.headers, ticket)
             return response

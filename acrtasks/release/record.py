@@ -76,9 +76,7 @@ class ComponentEntry(NamedTuple):
         """The same entry where promote copied it: the destination's refs, its own ref there; with
         ``platforms``, reduced to those from the index ``source_digest``."""
         entry = self._replace(refs=dict(digests), digest=own_digest(digests, own))
-        if source_digest and source_digest != entry.digest:
-            entry = entry._replace(platforms=tuple(platforms), source_digest=source_digest)
-        return entry
+        return entry._replace(platforms=tuple(platforms), source_digest=source_digest) if source_digest else entry
 
     @property
     def input_digest(self) -> str:

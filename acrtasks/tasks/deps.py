@@ -76,7 +76,7 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
         from ..release.record import DependencyEntry
 
         run.recorder.add(settings, dependencies=[DependencyEntry.made(r.dep.source, r.dep.target, r.digest,
-                                                                      r.source_digest if r.reduced else "")
+                                                                      r.source_digest)
                                                  for r in results if r.digest])
         run.recorder.write("push-deps", Console().say, no_record)
 
