@@ -6,7 +6,6 @@ from typing import Optional
 from ..config import check_attestations, check_platforms, drops_attestations, positive_int
 from ..errors import OperationFailed, UsageError
 from ..util.jsonfile import write_atomically
-from ..util.metadata import check_writable
 from ..util.console import Console
 from .common import boundary, carry_out, dry_footer, is_dry, shared, start, task
 
@@ -58,7 +57,7 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
     failures = None
     if keep_going and not reads_only:  # checked now: nothing is copied when it could not be written
         failures = Path(failures_file) if failures_file else settings.config.root / "push-deps-failures.json"
-        check_writable(failures)
+        _check_failures_file(failures)
     deps_plan = _plan(run, settings, deps_namespace, wanted, bases, job_count)
     record = metadata.MetadataFile(None if reads_only else metadata_file)
     record.check()
@@ -94,6 +93,20 @@ def _check_deps_flags(source: str, platforms, attestations, skip_existing: bool,
         raise UsageError("--skip-existing and --no-skip-existing contradict each other; give one")
     if check and source == "engine":
         raise UsageError("--check reads registries; --source engine pushes from the engine: give one")
+
+
+def _check_failures_file(path: Path) -> None:
+    """The failures file can be written, and what is there now is one of ours (nothing else is written over)."""
+    from ..delivery.mirrorer import is_failures_file
+    from ..errors import LocalSystemError
+    from ..util.jsonfile import check_creatable
+
+    if path.exists() and not is_failures_file(path):
+        raise UsageError(f"--failures-file {path} exists and is not a push-deps failures file; pick another path")
+    try:
+        check_creatable(path, "--failures-file")
+    except LocalSystemError as exc:  # a bad path given by the user: nothing was attempted
+        raise UsageError(str(exc)) from None
 
 
 def _plan(run, settings, deps_namespace, wanted, bases: bool, job_count: int):

@@ -305,3 +305,19 @@ def test_a_tag_rule_that_matches_nothing_names_what_there_is_and_copies_nothing(
     assert done.stderr.strip() == (f"error: tag rule '{source.host}/library/tool:~3' matches none of the 2 tag(s) "
                                    "(newest: 2.0, 1.9)")
     assert target.repositories() == []
+
+
+def test_a_failures_file_that_is_not_ours_is_never_written_over(project, source, target):
+    project.write(f'[deps]\nimages = ["{source.host}/library/redis:7"]\n')
+    notes = project.root / "notes.json"
+    notes.write_text('{"mine": true}\n')
+    done = project.inv("push-deps", "--deps-namespace", f"{target.host}/m", "--keep-going", "--failures-file",
+                       str(notes))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (f"error: --failures-file {notes} exists and is not a push-deps failures file; "
+                                   "pick another path")
+    assert notes.read_text() == '{"mine": true}\n' and target.repositories() == []
+    missing = project.inv("push-deps", "--deps-namespace", f"{target.host}/m", "--keep-going", "--failures-file",
+                          str(project.root / "no" / "such" / "dir" / "f.json"))
+    assert missing.returncode == 2 and missing.stderr.startswith("error: --failures-file: cannot write")
+    assert target.repositories() == []
