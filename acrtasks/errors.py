@@ -97,12 +97,14 @@ class CredentialError(AcrError):
 
 
 class BuildFailed(AcrError):
-    """The engine reported a build error; ``step`` and ``tail`` say where."""
+    """The engine reported a build error; ``step`` and ``tail`` say where. ``transient``: a registry's 5xx
+    while the build pulled or pushed, worth another try (the build cache makes it cheap)."""
 
-    def __init__(self, message: str, step: str, tail: List[str]):
+    def __init__(self, message: str, step: str, tail: List[str], kind: Kind = Kind.OTHER):
         super().__init__(message)
         self.step = step
         self.tail = tail
+        self.kind = Kind(kind)
 
 
 class PushFailed(AcrError):

@@ -15,6 +15,7 @@ from ..util.console import Console
 from ..errors import BuildFailed, PushFailed
 from ..naming import ImageRef, short_digest
 from ..util.jobs import run_jobs
+from ..util.retry import TRIES, with_retries
 from .plan import LABEL
 from .plan import BuildStep
 from .pusher import check_held
@@ -83,8 +84,15 @@ def run_builds(backend, engine_factory, steps: Sequence[BuildStep], parallel: in
 
         jobs.start(step.component)
         try:
-            output = backend.build(step, no_cache, on_line,
-                                   lambda done, total: jobs.update(step.component, done, total))
+            def on_retry(attempt: int, exc, delay: float) -> None:
+                console.warn(f"build {step.component}: try {attempt}/{TRIES} failed on a registry ({exc}); "
+                             f"retrying in {delay:g}s")
+
+            # A registry's 5xx during the build's pull or push (BuildFailed's kind) is tried again, as a push is.
+            output = with_retries(lambda: backend.build(step, no_cache, on_line,
+                                                        lambda done, total: jobs.update(step.component, done,
+                                                                                        total)),
+                                  on_retry=on_retry)
             result.image_id, result.digest, result.pushed = output.image_id, output.digest, output.pushed
             if output.pushed and held is not None:
                 for ref in output.pushed:

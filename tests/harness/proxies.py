@@ -27,8 +27,10 @@ class FaultyRegistry(LoopbackServer):
     ``tag_put_refused`` (the same answer once, and nothing stored), ``tag_put_always_refused`` (every PUT by tag
     so, nothing stored), ``upload_denied`` (every blob upload's closing PUT, its bytes read, answered 403
     ``DENIED`` as a registry that lets us read but not write), ``upload_fails_once`` (the first blob upload's
-    closing PUT answered 503, nothing stored: a registry's passing trouble), ``blob_unavailable`` (every blob
-    over 1000 bytes answered 503), ``blob_trickle`` (half a blob, then a byte every
+    closing PUT answered 503, nothing stored: a registry's passing trouble; BuildKit retries that itself),
+    ``tag_put_fails_once`` (the first 4 PUTs of a manifest by tag answered 500, nothing stored: one whole push of
+    BuildKit's, which tries 4 times, fails, as Debian's registry made it now and then), ``blob_unavailable`` (every
+    blob over 1000 bytes answered 503), ``blob_trickle`` (half a blob, then a byte every
     half second: no read ever waits long enough to time out), ``headers_trickle`` (every answer's status line and
     headers a byte every half second). ``hit`` is set once the fault has been served. Handler threads are daemons:
     a stall never holds up ``stop``.
@@ -45,6 +47,7 @@ class FaultyRegistry(LoopbackServer):
         self.requests_seen: list = []
         self.intervals: list = []  # (start, end) of each slowed blob, monotonic seconds
         self.manifest_put = False
+        self.tag_puts_failed = 0
 
     def handler_class(self):
         outer = self
@@ -107,6 +110,10 @@ class FaultyRegistry(LoopbackServer):
                     outer.hit.set()
                     error = {"errors": [{"code": "UNAVAILABLE", "message": "storage backend busy"}]}
                     return send(self, 503, {"Content-Type": "application/json"}, json.dumps(error).encode())
+                if fault == "tag_put_fails_once" and tag_put and outer.tag_puts_failed < 4:
+                    outer.tag_puts_failed += 1  # BuildKit tries 4 times itself (1, 2, 4 s apart), then fails
+                    outer.hit.set()
+                    return send(self, 500, {"Content-Type": "application/json"}, b"")
                 if fault == "upload_denied" and self.command == "PUT" and "/blobs/uploads/" in path:
                     outer.hit.set()
                     error = {"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}

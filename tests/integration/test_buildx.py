@@ -150,3 +150,24 @@ def test_what_the_build_pushed_is_read_back_from_the_registry(project, engine, r
         assert "1 of 1 build(s) failed: multi" in result.stderr
     finally:
         proxy.stop()
+
+
+def test_a_registry_failing_once_during_the_builds_push_is_tried_again(project, engine, registry):
+    """A 500 on the build's own PUT of its tag (a registry's passing trouble) fails buildx; the build is tried
+    again, from its cache, and the index reaches the registry."""
+    from harness import FaultyRegistry
+
+    proxy = FaultyRegistry(registry, "tag_put_fails_once").start()
+    try:
+        project.component("multi", TWO_PLATFORMS)
+        version = unique_version()
+        result = project.inv("build", "--registry", f"{proxy.host}/ns", "--version", version,
+                             "--platform", "linux/amd64", "--platform", "linux/arm64",
+                             env={"ACRTASKS_RETRY_BACKOFF": "0"})
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert proxy.hit.is_set(), "the fault was never served"
+        assert "build multi: try 1/3 failed on a registry" in result.stderr + result.stdout
+        index, _ = manifest(registry, "ns/demo-multi", version)  # read back from the registry itself
+        assert {m["platform"]["architecture"] for m in index["manifests"]} >= {"amd64", "arm64"}
+    finally:
+        proxy.stop()

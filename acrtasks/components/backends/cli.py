@@ -19,7 +19,7 @@ from collections import deque
 from pathlib import Path
 from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
-from ...errors import BuildFailed
+from ...errors import BuildFailed, Kind
 from . import BuildOutput
 from .detect import DockerCli
 from ...util.inputs import parse_json
@@ -30,6 +30,16 @@ _CLI_ENV = re.compile(r"(DOCKER_.*|BUILDX_.*|BUILDKIT_.*|PATH|HOME|TMPDIR|HTTPS?
 _VERTEX = re.compile(r"#(\d+) (.*)\Z")
 _STEP = re.compile(r"\[(?:[\w.-]+ )?(\d+)/(\d+)\] ")
 _ELAPSED = re.compile(r"\d+\.\d+ ")
+# A registry's passing trouble as BuildKit words it: "unexpected status from HEAD request to http://...: 500
+# Internal Server Error", "unexpected status: 502 Bad Gateway", "received unexpected HTTP status: 503 ...".
+_REGISTRY_5XX = re.compile(r"unexpected (?:HTTP )?status\b[^\n]*?: 5\d\d\b")
+
+
+def failure_kind(error: str) -> Kind:
+    """``transient`` when the build failed on a registry's 5xx (its pull of a base, or its own push): another
+    try may pass, and the cache keeps it cheap. A RUN step's failure reads "did not complete successfully: exit
+    code: N", never this, whatever the step printed (its output is the log tail, not the error)."""
+    return Kind.TRANSIENT if _REGISTRY_5XX.search(error) else Kind.OTHER
 
 
 def common_flags(step, no_cache: bool, iidfile: str) -> Tuple[List[str], Dict[str, str]]:
@@ -241,7 +251,8 @@ class _CliBackend:
                     self._running.pop(proc.pid, None)
             if code != 0:
                 log.finish_error(list(last))
-                raise BuildFailed(log.error or f"{self.cli.path} exited with {code}", log.failed_step, log.tail)
+                error = log.error or f"{self.cli.path} exited with {code}"
+                raise BuildFailed(error, log.failed_step, log.tail, failure_kind(error))
             return self.output(step, scratch)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -322,3 +322,59 @@ def test_what_a_backend_cannot_do_for_a_plan_is_one_usage_error():
     with pytest.raises(UsageError, match=r'cache = "registry" \(api\) needs --backend buildx'):
         refuse_unfit(classic, ["api"], has_registry=True)
     refuse_unfit(classic, [], has_registry=False)
+
+
+@pytest.mark.parametrize("error, transient", [
+    # BuildKit's own wording (containerd's remotes/docker), as users report it
+    ("failed to solve: failed to push 127.0.0.1:5000/ns/app:1: unexpected status from HEAD request to "
+     "http://127.0.0.1:5000/v2/ns/app/blobs/sha256:ab: 500 Internal Server Error", True),
+    ('failed to solve: failed to push r/x:1: failed commit on ref "index-sha256:3b": unexpected status: 500 '
+     "Server Error", True),
+    ("failed to solve: rpc error: code = Unknown desc = unexpected status: 502 Bad Gateway", True),
+    ("error pulling image configuration: download failed after attempts=6: received unexpected HTTP status: 503 "
+     "Service Unavailable", True),
+    # a registry that says no, and a step's own failure, are not worth another try
+    ("failed to solve: failed to push r/x:1: unexpected status from PUT request to http://r/v2/x/manifests/1: "
+     "401 Unauthorized", False),
+    ("failed to solve: failed to push r/x:1: unexpected status: 403 Forbidden", False),
+    ('failed to solve: process "/bin/sh -c curl -f http://x" did not complete successfully: exit code: 22', False),
+    ("failed to solve: process did not complete successfully: exit code: 500", False),
+])
+def test_only_a_registrys_5xx_makes_a_build_failure_worth_another_try(error, transient):
+    from acrtasks.components.backends.cli import failure_kind
+
+    assert (failure_kind(error) == "transient") is transient
+
+
+def test_a_build_failed_on_a_registrys_5xx_is_tried_again_and_a_steps_failure_is_not(monkeypatch):
+    from acrtasks.components import builder
+    from acrtasks.components.backends import BuildOutput
+    from acrtasks.errors import BuildFailed, Kind
+    from acrtasks.util.console import Console
+
+    monkeypatch.setenv("ACRTASKS_RETRY_BACKOFF", "0")
+
+    class Flaky:
+        """Fails its first builds with the given kinds, then builds."""
+
+        def __init__(self, kinds):
+            self.kinds, self.calls = list(kinds), 0
+
+        def build(self, step, no_cache, on_line, on_step):
+            self.calls += 1
+            if self.kinds:
+                raise BuildFailed("unexpected status: 500 Internal Server Error", "", [], self.kinds.pop(0))
+            return BuildOutput("sha256:feed", tagged=True)
+
+        def cancel_all(self):
+            pass
+
+    once = Flaky([Kind.TRANSIENT])
+    [result] = builder.run_builds(once, None, [step()], 1, False, Console(), progress="quiet")
+    assert result.status == "ok" and once.calls == 2
+    always = Flaky([Kind.TRANSIENT] * 5)
+    [result] = builder.run_builds(always, None, [step()], 1, False, Console(), progress="quiet")
+    assert result.status == "failed" and always.calls == 3  # three tries, as every registry write
+    step_failed = Flaky([Kind.OTHER])
+    [result] = builder.run_builds(step_failed, None, [step()], 1, False, Console(), progress="quiet")
+    assert result.status == "failed" and step_failed.calls == 1
