@@ -34,7 +34,8 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
                  "username": (str, ""), "insecure_hosts": (list, []), "attestations": (str, "auto")},
     "build": {"version": (str, ""), "mode": (str, "prod"), "tag_latest": (bool, False), "parallel": (int, 2),
               "backend": (str, "auto"), "network": (str, ""), "platforms": (list, []), "builder": (str, ""),
-              "cache": (str, "none"), "sbom": (bool, False), "sbom_generator": (str, ""), "rebuild": (bool, False), "bases_from": (str, "hub"),
+              "cache": (str, "none"), "sbom": (bool, False), "sbom_generator": (str, ""), "provenance": (str, ""),
+              "rebuild": (bool, False), "bases_from": (str, "hub"),
               "version_from": (str, "describe")},
     "deps": {
         "namespace": (str, ""),
@@ -74,9 +75,14 @@ PINS = ("tag", "digest")
 #: Where a base image missing from the engine is pulled from before a build: "hub" (Docker Hub through [deps]
 #: mirrors, build.sh's pre-pull) or "registry" (the copy push-deps made in the user's registry).
 BASES_FROM = ("hub", "registry")
-#: What becomes of buildx's provenance and SBOM attestations (OCI artifacts, which ACR refuses with "unknown
-#: manifest class for application/vnd.oci.empty.v1+json"): auto = drop for flat_hosts (ACR), keep elsewhere.
+#: What becomes of buildx's provenance and SBOM attestations: keep, drop, or auto (see :func:`drops_attestations`).
+#: ACR refuses them in their OCI-artifact form ("unknown manifest class for application/vnd.oci.empty.v1+json")
+#: and stores the older form, manifests inside the image's index, which BuildKit writes with oci-artifact=false.
 ATTESTATIONS = ("auto", "keep", "drop")
+#: What drops_attestations answers: nothing dropped, only what the target refuses (OCI artifacts), or all.
+KEEP_ALL, DROP_ARTIFACTS, DROP_ALL = "", "artifacts", "all"
+#: [build] provenance: "" = the builder's default (buildx: mode=min), "min", "max", or "false" (false in TOML).
+PROVENANCE = ("", "min", "max", "false")
 BACKENDS = ("auto", "classic", "buildkit", "buildx")
 # A build secret: its id (what RUN --mount=type=secret,id=... names) and where its value comes from.
 SECRET_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}\Z")
@@ -149,6 +155,7 @@ class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
     attestations: str
     sbom: bool
     sbom_generator: str  # "" = BuildKit's own scanner (docker/buildkit-syft-scanner, from Docker Hub)
+    provenance: str  # PROVENANCE
     rebuild: bool  # build every component, changed or not
 
     @property
@@ -230,6 +237,9 @@ class _Validator:
         for key in data:
             if key not in allowed:
                 raise self.fail(key, f"unknown table; allowed: {', '.join(allowed)}")
+        build_table = data.get("build")
+        if isinstance(build_table, dict) and isinstance(build_table.get("provenance"), bool):  # TOML's false
+            data = {**data, "build": {**build_table, "provenance": "min" if build_table["provenance"] else "false"}}
         sections = {name: self.table(data.get(name, {}), name, schema) for name, schema in SCHEMA.items()}
         project, registry, build, deps, deploy = (sections[k] for k in ("project", "registry", "build", "deps",
                                                                          "deploy"))
@@ -244,6 +254,8 @@ class _Validator:
                              ("build.backend", backend_problem(build["backend"])),
                              ("build.network", network_problem(build["network"])),
                              ("build.cache", one_of(build["cache"], CACHES)),
+                             ("build.provenance", one_of(build["provenance"], PROVENANCE[1:])
+                              if build["provenance"] else ""),
                              *(("build.platforms", platform_problem(p)) for p in build["platforms"]),
                              *(("deps.platforms", platform_problem(p)) for p in deps["platforms"]),
                              ("deploy.pin", pin_problem(deploy["pin"])),
@@ -318,6 +330,7 @@ class _Validator:
             attestations=registry["attestations"],
             sbom=build["sbom"],
             sbom_generator=build["sbom_generator"],
+            provenance=build["provenance"],
             rebuild=build["rebuild"],
         )
 
@@ -566,13 +579,24 @@ def network_problem(name: str) -> str:
     return f"{name!r} is not a network name (default, host, none or an engine network)"
 
 
-def drops_attestations(config: Config, host: str, flag: Optional[str] = None) -> bool:
-    """Whether images bound for ``host`` leave buildx's attestations out: ``--attestations``, else
-    ``[registry] attestations``; ``auto`` drops them for the flat hosts (ACR refuses OCI artifacts)."""
+def drops_attestations(config: Config, host: str, flag: Optional[str] = None) -> str:
+    """What images bound for ``host`` leave out of their attestations: ``--attestations``, else
+    ``[registry] attestations``. ``keep``: nothing; ``drop``: all of them (:data:`DROP_ALL`); ``auto``: on the
+    flat hosts (ACR), only those in the OCI-artifact form, which ACR refuses (:data:`DROP_ARTIFACTS`); builds
+    there write the form ACR stores (:func:`attestation_form`), so theirs are kept."""
     choice = flag or config.attestations
-    if choice == "auto":
-        return bool(host) and Registry(host).is_flat_host(config.flat_hosts)
-    return choice == "drop"
+    if choice == "drop":
+        return DROP_ALL
+    if choice == "auto" and host and Registry(host).is_flat_host(config.flat_hosts):
+        return DROP_ARTIFACTS
+    return KEEP_ALL
+
+
+def attestation_form(config: Config, host: str) -> str:
+    """The form a build's attestations take for ``host``: ``index`` (manifests inside the image's index,
+    BuildKit's ``oci-artifact=false``) on the flat hosts, which refuse the OCI-artifact form; elsewhere ""
+    (the builder's default)."""
+    return "index" if host and Registry(host).is_flat_host(config.flat_hosts) else ""
 
 
 def check_attestations(value: Optional[str]) -> None:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The two engines the tests run on: this Debian release's docker.io (installed by provision.sh) and the other
-# release's, unpacked with dpkg-deb -x under .cache/engines/<suite>/root. Debian 12 (docker.io 20.10, classic
+# The engines the tests run on: this Debian release's docker.io (installed by provision.sh), the other
+# release's, and sid's (below), unpacked with dpkg-deb -x under .cache/engines/<suite>/root. Debian 12 (docker.io 20.10, classic
 # image store) and Debian 13 (docker.io 26.1, the containerd image store, docker-buildx) each get the other.
 #
 # Nothing of the host changes: apt runs with a sources list, lists, cache and an empty status of our own
@@ -63,14 +63,24 @@ if ! { [ -x "$cache/root/usr/sbin/dockerd" ] && [ -x "$cache/root/usr/bin/docker
   touch "$cache/done"
 fi
 
-# Docker Compose v2 from sid (2.40 when this was written): the oracle that compose files and .env files are read
-# as compose reads them (tests/integration/test_compose_oracle.py). A static Go binary: it runs on Debian 12.
-# crane from sid (go-containerregistry): the peer bench/push_deps.py measures a cold mirror against.
-compose=.cache/engines/sid/root/usr/libexec/docker/cli-plugins/docker-compose
-crane=.cache/engines/sid/root/usr/bin/crane
-if ! { [ -x "$compose" ] && [ -x "$crane" ] && [ -f .cache/engines/sid/done ]; }; then
-  unpack sid docker-compose crane
+# From sid, all static or needing only Debian 12's glibc (2.34):
+# - Docker 28.5 (docker.io, containerd 2.1, docker-cli, docker-buildx 0.29): the newest engine, for the
+#   attestation and signing tests (engine28 in tests/harness/engines.py). sid's runc needs glibc 2.38, so it is
+#   not fetched: the host's runc serves (docker.io on the host depends on it).
+# - Docker Compose v2 (2.40 when this was written): the oracle that compose files and .env files are read as
+#   compose reads them (tests/integration/test_compose_oracle.py).
+# - crane (go-containerregistry): the peer bench/push_deps.py measures a cold mirror against.
+# - cosign 3.1: signs and verifies in the supply-chain tests, as the oracle of what `inv sign` wrote.
+sid=.cache/engines/sid/root
+compose=$sid/usr/libexec/docker/cli-plugins/docker-compose
+if ! { [ -x "$compose" ] && [ -x "$sid/usr/bin/crane" ] && [ -x "$sid/usr/sbin/dockerd" ] &&
+       [ -x "$sid/usr/bin/cosign" ] && [ -f .cache/engines/sid/done ]; }; then
+  unpack sid docker-compose crane docker.io containerd docker-cli docker-buildx cosign
   "$compose" version
-  "$crane" version
+  "$sid/usr/bin/crane" version
+  "$sid/usr/sbin/dockerd" --version
+  "$sid/usr/bin/containerd" --version
+  "$sid/usr/libexec/docker/cli-plugins/docker-buildx" version
+  "$sid/usr/bin/cosign" version >/dev/null
   touch .cache/engines/sid/done
 fi

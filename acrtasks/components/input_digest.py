@@ -141,8 +141,10 @@ def inputs_of(step: BuildStep, resolve: Resolver) -> Inputs:
         "bases": {name: resolve(name) for name in bases},
         # what else changes the result: RUN's network, and the attestations attached (an SBOM, or none)
         "network": step.network,
-        "attestations": "drop" if step.drop_attestations else f"sbom={step.sbom_generator or 'default'}"
-        if step.sbom else "builder",
+        "attestations": "drop" if step.drop_attestations else ";".join(
+            [f"sbom={step.sbom_generator or 'default'}" if step.sbom else "builder",
+             *([f"provenance={step.provenance}"] if step.provenance else []),
+             *([f"form={step.attestation_form}"] if step.attestation_form else [])]),
     }
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":")).encode()
     return Inputs(sha256(canonical), parts)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..util import gitinfo
-from ..config import Settings, drops_attestations
+from ..config import DROP_ALL, Settings, attestation_form, drops_attestations
 from ..errors import PreflightError, UsageError
 from ..naming import ImageRef
 from ..release.images import release_of
@@ -45,9 +45,11 @@ class BuildStep:
     network: str = ""  # "" = the engine's default
     platforms: Tuple[str, ...] = ()  # () = the engine's own
     cache: Optional[ImageRef] = None  # the registry build cache (buildx: --cache-from/--cache-to there)
-    drop_attestations: bool = False  # buildx: --provenance=false --sbom=false (ACR refuses OCI artifacts)
+    drop_attestations: bool = False  # buildx: --provenance=false --sbom=false
     sbom: bool = False  # buildx: --sbom=true, where attestations are kept
     sbom_generator: str = ""  # buildx: --sbom=generator=IMAGE instead of BuildKit's default scanner
+    provenance: str = ""  # buildx: --provenance=mode=min|max, or =false; "" = the builder's default (min)
+    attestation_form: str = ""  # "index": inside the image's index (oci-artifact=false, ACR); "": builder's default
     arg_sources: Tuple[Tuple[str, str], ...] = ()  # (build arg, where it came from: table, env file), for the plan
     bases: Tuple[str, ...] = ()  # the images its Dockerfile builds on, as written (input_digest.dockerfile_bases)
 
@@ -90,7 +92,8 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
     steps = []
     release = release_of(settings)
     host = settings.naming.registry.host if settings.naming.registry else ""
-    drop = drops_attestations(config, host, attestations)
+    drop = drops_attestations(config, host, attestations) == DROP_ALL
+    form = attestation_form(config, host)
     for component in settings.components(selected):
         dockerfile = component.context / component.dockerfile
         if not component.context.is_dir():
@@ -130,11 +133,29 @@ def plan_builds(settings: Settings, selected: Sequence[str] = (), labels: Option
                 drop_attestations=drop,
                 sbom=config.sbom and not drop,
                 sbom_generator=config.sbom_generator,
+                provenance="" if drop else config.provenance,
+                attestation_form="" if drop else form,
                 arg_sources=tuple((name, where) for name, (_, where) in args.items()),
                 bases=tuple(dockerfile_bases(text, values, config.image_prefix)),
             )
         )
     return steps
+
+
+def describe_attestations(step: BuildStep, attests: bool = True) -> str:
+    """What the plan says a step's image carries: which attestations, in which form, or why none."""
+    if step.drop_attestations:
+        return "attestations dropped (--provenance=false --sbom=false)"
+    if not attests:
+        return "attestations: none (this builder makes none; buildx does)"
+    what = [] if step.provenance == "false" else [f"provenance (mode={step.provenance or 'min'})"]
+    if step.sbom:
+        what.append("SBOM")
+    if not what:
+        return "attestations: none (provenance = false, no sbom)"
+    form = ("inside the image's index (oci-artifact=false, the form ACR stores)" if step.attestation_form == "index"
+            else "in the builder's default form")
+    return f"attestations: {' and '.join(what)}, {form}"
 
 
 def with_inputs(steps: Sequence[BuildStep], digests: Dict[str, str]) -> List[BuildStep]:
@@ -160,11 +181,13 @@ def plan_pushes(settings: Settings, selected: Sequence[str] = (), already_pushed
 
 
 def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, root: Optional[Path] = None,
-                    backend: str = "", decisions: Optional[Dict[str, object]] = None, registry: bool = False
-                    ) -> List[str]:
+                    backend: str = "", decisions: Optional[Dict[str, object]] = None, registry: bool = False,
+                    attests: bool = True) -> List[str]:
     """The plan in words, only what will be done; Dockerfiles inside ``root`` (build.toml's folder) are shown
     relative to it. ``decisions``: component -> components.changes.Decision (built, or unchanged since a release);
-    ``registry``: an unchanged component gets its new refs in the registry at push, not tags here."""
+    ``registry``: an unchanged component gets its new refs in the registry at push, not tags here; ``attests``:
+    the backend attaches attestations at all (buildx does; the classic builder and Docker 20.10's BuildKit
+    do not)."""
     decisions = decisions or {}
     options = [f"up to {parallel} at once", *(["no cache"] if no_cache else [])]
     if steps and steps[0].network:
@@ -190,8 +213,7 @@ def describe_builds(steps: Sequence[BuildStep], parallel: int, no_cache: bool, r
             lines.append(f"    platform {','.join(step.platforms)}")
         if step.cache is not None:
             lines.append(f"    cache {step.cache} (registry, mode=max)")
-        if step.drop_attestations:
-            lines.append("    attestations dropped (--provenance=false --sbom=false)")
+        lines.append(f"    {describe_attestations(step, attests)}")
         lines.extend(f"    base {base}" for base in step.bases)
         sources = dict(step.arg_sources)
         for name, value in masked(step.build_args).items():

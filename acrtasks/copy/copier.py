@@ -89,13 +89,15 @@ class Resolved(NamedTuple):
         return self.source_digest if self.source_digest != self.top.digest else ""
 
 
-def resolve(source: Source, reference: str, platforms: Sequence[str] = (), drop_attestations: bool = False
+def resolve(source: Source, reference: str, platforms: Sequence[str] = (), drop_attestations: str = ""
             ) -> Resolved:
     """The manifest to put under the tag, the child manifests it needs, the platforms they cover, and whether
     attestations were left out.
 
-    ``drop_attestations``: an index's attestation entries are left out (the index is rewritten, so its digest
-    changes; every platform image keeps its own)."""
+    ``drop_attestations`` (config.drops_attestations): ``"all"``: an index's attestation entries are left out;
+    ``"artifacts"``: only those in the OCI-artifact form (empty config or an artifactType), which ACR refuses,
+    while the older form, image manifests inside the index, goes along; ``""``: nothing. The index is rewritten
+    when something is left out, so its digest changes; every platform image keeps its own."""
     top = source.manifest(reference)
     original = top.digest
     dropped = False
@@ -110,7 +112,8 @@ def resolve(source: Source, reference: str, platforms: Sequence[str] = (), drop_
         return fetched[entry["digest"]]
 
     if drop_attestations:
-        kept = [e for e in entries if not is_attestation_entry(e) and not is_artifact(child(e))]
+        kept = [e for e in entries if not (drop_attestations == "all" and is_attestation_entry(e))
+                and not is_artifact(child(e))]
         if kept and len(kept) < len(entries):
             top, entries, dropped = with_entries(top, kept), kept, True
     if platforms:
@@ -191,7 +194,7 @@ def copy_image(source: Source, reference: str, target: Target, platforms: Sequen
                skip_existing: bool = True, force: bool = False, dry: bool = False, workers: int = 4,
                on_bytes: Optional[Callable[[int, int], None]] = None, tries: int = 3,
                backoff: Optional[float] = None, with_platforms: bool = False,
-               drop_attestations: bool = False) -> CopyResult:
+               drop_attestations: str = "") -> CopyResult:
     """Copy ``reference`` of ``source`` to ``target`` (see the module's docstring for the order of things).
 
     ``with_platforms``: also name the platform of a single-manifest image
@@ -200,7 +203,7 @@ def copy_image(source: Source, reference: str, target: Target, platforms: Sequen
     """
     resolved = resolve(source, reference, platforms, drop_attestations)
     top, children, platform_names, dropped = resolved[:4]
-    said = " (attestations dropped)" if dropped else ""
+    said = " (attestations dropped)" if dropped else ""  # only those the target refuses, where "artifacts"
     images = list(zip(platform_names, children)) if children else []
     if not top.is_index:
         platform = platform_names[0] if platform_names else (image_platform(source, top) if with_platforms else "")

@@ -30,7 +30,7 @@ class FanTarget:
 
     target: Target  # a RegistryTarget
     tags: Sequence[str] = ()  # further tags in the same repository
-    drop_attestations: bool = False
+    drop_attestations: str = ""  # config.drops_attestations: "", "artifacts" or "all"
     host: str = ""  # blobs in flight are shared per registry: another repository mounts what one received
     result: Optional[CopyResult] = None
     error: Optional[AcrError] = None
@@ -108,7 +108,7 @@ class _FanOut:
     def decide(self, reference: str, targets: Sequence[FanTarget]) -> List[FanTarget]:
         """Each target's result as if copied (or its error); the targets that need a copy. The source is
         resolved once per way of treating attestations."""
-        plans: Dict[bool, Resolved] = {}
+        plans: Dict[str, Resolved] = {}
         for fan in targets:
             if fan.drop_attestations not in plans:
                 plans[fan.drop_attestations] = resolve(self.source, reference, self.platforms,

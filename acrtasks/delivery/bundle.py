@@ -185,7 +185,7 @@ def _engine_name(image: BundleImage) -> ImageRef:
 
 
 def run_export(plan: ExportPlan, settings: Settings, clients: Clients, engine_factory, console: Console,
-               drop_attestations: bool = False) -> Path:
+               drop_attestations: str = "") -> Path:
     """Write the bundle; on any failure (or Ctrl-C) the partial file is removed."""
     from ..copy.daemon import EngineSource
 
@@ -358,7 +358,7 @@ def registry_targets(bundle: Bundle, settings: Settings) -> List[Tuple[BundleIma
 
 
 def import_to_registry(bundle: Bundle, targets: Sequence[Tuple[BundleImage, ImageRef]], clients: Clients,
-                       console: Console, dry: bool, jobs: int = 4, drops=lambda host: False
+                       console: Console, dry: bool, jobs: int = 4, drops=lambda host: ""
                        ) -> List[Tuple[BundleImage, ImageRef, CopyResult]]:
     """``drops``: target host -> leave attestations out (config.drops_attestations)."""
     from ..util.jobs import run_jobs

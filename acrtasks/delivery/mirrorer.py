@@ -52,7 +52,7 @@ class DepResult:
 class Mirrorer:
     def __init__(self, clients: Clients, console: Console, mirrors: Sequence[str] = (), platforms: Sequence[str] = (),
                  source: str = "auto", skip_existing: bool = True, force: bool = False, dry: bool = False,
-                 engine_factory: Optional[Callable] = None, drops: Callable[[str], bool] = lambda host: False,
+                 engine_factory: Optional[Callable] = None, drops: Callable[[str], str] = lambda host: "",
                  default_platforms: Sequence[str] = (), keep_going: bool = True, check: bool = False):
         """``platforms``: --platform, for every image; else an image's own (images.txt), else
         ``default_platforms`` ([deps] platforms); none: every platform. ``keep_going`` False: after a failure,

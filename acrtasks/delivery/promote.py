@@ -26,7 +26,7 @@ from ..release import record as records
 class Destination:
     text: str  # as given to --to
     naming: Naming
-    drop_attestations: bool = False
+    drop_attestations: str = ""  # config.drops_attestations
     error: str = ""  # why nothing (more) goes there: the preflight refused, or a copy failed
 
 
@@ -125,7 +125,8 @@ def describe(plan: PromotePlan) -> List[str]:
     lines = [f"promote release {plan.version} from {plan.source_ref.locator} ({len(plan.items)} image(s){only}) to "
              f"{len(plan.destinations)} destination(s):"]
     for index, dest in enumerate(plan.destinations):
-        extra = ", attestations dropped" if dest.drop_attestations else ""
+        extra = {"all": ", attestations dropped", "artifacts": ", attestations in the OCI-artifact form dropped (refused "
+                 "there)"}.get(dest.drop_attestations, "")
         lines.append(f"  {dest.text} ({dest.naming.layout}{extra}):")
         for item in plan.items:
             for _, refs, _ in item.at(index):

@@ -88,7 +88,7 @@ def _plan_build(run, settings, selected, network, platforms, attestations, build
     for warning in churn_warnings(settings, steps):
         run.once(warning, console.warn)
     for line in plan.describe_builds(steps, settings.parallel, no_cache, settings.config.root, chosen.describe(),
-                                     decided, settings.naming.registry is not None):
+                                     decided, settings.naming.registry is not None, chosen.attests):
         console.say(line)
     return _BuildPlan(steps, chosen, decided, copies)
 

@@ -1,8 +1,10 @@
 """Engines: an isolated dockerd on a bridge of its own (or the one $DOCKER_HOST names), the examples' base image.
 
-Two kinds (:data:`ENGINE_KINDS`), found by :func:`find_kind`: ``engine20``, Debian 12's docker.io 20.10 with the
-classic image store, and ``engine26``, Debian 13's docker.io 26.1 with the containerd image store and buildx. One
-is the host's own docker.io, the other is unpacked under ``.cache/engines`` by ``scripts/engines.sh``.
+Two kinds every engine test runs on (:data:`ENGINE_KINDS`), found by :func:`find_kind`: ``engine20``, Debian 12's
+docker.io 20.10 with the classic image store, and ``engine26``, Debian 13's docker.io 26.1 with the containerd
+image store and buildx. One is the host's own docker.io, the other is unpacked under ``.cache/engines`` by
+``scripts/engines.sh``. A third, ``engine28``, sid's docker.io 28.5 with containerd 2.1 and buildx 0.29 (the
+containerd image store), serves the tests that name it (attestations, signing); its runc is the host's.
 """
 
 import functools
@@ -21,8 +23,8 @@ from typing import Dict, Optional, Tuple
 from .processes import HarnessError, stop_process, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-ENGINE_KINDS = ("engine20", "engine26")
-_MAJOR = {"engine20": (20, 20), "engine26": (23, 99)}  # dockerd majors each kind takes
+ENGINE_KINDS = ("engine20", "engine26")  # every engine test runs on each; engine28 only where a test names it
+_MAJOR = {"engine20": (20, 20), "engine26": (23, 27), "engine28": (28, 99)}  # dockerd majors each kind takes
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class EngineKind:
     version: str
     bin_dirs: Tuple[str, ...]  # first on PATH for the engine (containerd, shims) and for the tests (its CLI)
     plugins: Optional[str]  # its docker CLI plugins (buildx), or None
-    daemon_json: Dict  # engine26: the containerd image store
+    daemon_json: Dict  # engine26 and engine28: the containerd image store
     libraries: str = ""  # LD_LIBRARY_PATH for an unpacked dockerd (20.10's libdevmapper on Debian 13)
 
     @property
@@ -68,7 +70,7 @@ def _dockerd_version(dockerd: str, libraries: str = "") -> Optional[str]:
 def find_kind(name: str) -> EngineKind:
     """The engine of kind ``name``: the host's dockerd if it is that release, else the one engines.sh unpacked."""
     if name not in _MAJOR:
-        raise HarnessError(f"unknown engine kind {name!r}: {', '.join(ENGINE_KINDS)}")
+        raise HarnessError(f"unknown engine kind {name!r}: {', '.join(_MAJOR)}")
     low, high = _MAJOR[name]
     host = shutil.which("dockerd", path="/usr/sbin:/usr/bin:/sbin:/bin")
     candidates = [(host, Path("/"))] if host else []
@@ -79,7 +81,7 @@ def find_kind(name: str) -> EngineKind:
         version = _dockerd_version(dockerd, libraries) if Path(dockerd).is_file() else None
         if version and low <= int(version.split(".")[0]) <= high:
             plugins = root / "usr/libexec/docker/cli-plugins"
-            features = {"features": {"containerd-snapshotter": True}} if name == "engine26" else {}
+            features = {"features": {"containerd-snapshotter": True}} if name != "engine20" else {}
             return EngineKind(name, dockerd, version, (str(root / "usr/bin"), str(root / "usr/sbin")),
                               str(plugins) if (plugins / "docker-buildx").exists() else None, features, libraries)
     found = ", ".join(f"{d} ({_dockerd_version(d)})" for d, _ in candidates if Path(d).is_file()) or "none"

@@ -132,3 +132,34 @@ def read_record(registry, repository, version):
     blob = registry.blob(repository, manifest["layers"][0]["digest"])
     with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
         return manifest, json.load(tar.extractfile("release.json"))
+
+
+SCANNER = r"""set -e
+cat > "$BUILDKIT_SCAN_DESTINATION/offline.spdx.json" <<'JSON'
+{"_type": "https://in-toto.io/Statement/v0.1", "predicateType": "https://spdx.dev/Document", "predicate": {
+ "spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "acrtasks-offline-scan", "dataLicense": "CC0-1.0",
+ "documentNamespace": "https://acrtasks.invalid/scan", "creationInfo": {"created": "2026-01-01T00:00:00Z",
+ "creators": ["Tool: acrtasks-test-scanner"]}, "packages": []}}
+JSON
+"""
+
+
+def sbom_scanner(api) -> str:
+    """An SBOM generator image made here, in the engine ``api`` talks to (BuildKit's generator protocol: it writes
+    an SPDX in-toto statement into $BUILDKIT_SCAN_DESTINATION), since BuildKit's own scanner is on Docker Hub."""
+    import io
+    import tarfile
+
+    from harness import BASE_IMAGE
+
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, data in (("scan.sh", SCANNER.encode()),
+                           ("Dockerfile", f'FROM {BASE_IMAGE}\nCOPY scan.sh /scan.sh\nENTRYPOINT ["sh", '
+                                          '"/scan.sh"]\n'.encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    scanner = f"acrtasks-test/sbom-scanner:{unique_version()}"
+    list(api.build(fileobj=io.BytesIO(context.getvalue()), custom_context=True, tag=scanner, rm=True, decode=True))
+    return scanner

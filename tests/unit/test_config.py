@@ -199,20 +199,40 @@ def test_version_from_git_never_reuses_a_release_tag(tmp_path):
     assert derive_version(tmp_path) == ("v1.0.0-dirty", None)  # a dirty tree is never the release
 
 
-@pytest.mark.parametrize("setting, flag, host, drops", [
-    ("auto", None, "registry.cn-hangzhou.aliyuncs.com", True),  # ACR refuses OCI artifacts
-    ("auto", None, "harbor.example.com", False),
-    ("auto", None, "", False),  # local tags only
-    ("keep", None, "registry.cn-hangzhou.aliyuncs.com", False),
-    ("drop", None, "harbor.example.com", True),
-    ("keep", "drop", "harbor.example.com", True),  # the flag wins
-    ("drop", "auto", "harbor.example.com", False),
+@pytest.mark.parametrize("setting, flag, host, drops, form", [
+    ("auto", None, "registry.cn-hangzhou.aliyuncs.com", "artifacts", "index"),  # ACR refuses OCI artifacts only
+    ("auto", None, "harbor.example.com", "", ""),
+    ("auto", None, "", "", ""),  # local tags only
+    ("keep", None, "registry.cn-hangzhou.aliyuncs.com", "", "index"),
+    ("drop", None, "harbor.example.com", "all", ""),
+    ("keep", "drop", "harbor.example.com", "all", ""),  # the flag wins
+    ("drop", "auto", "harbor.example.com", "", ""),
 ])
-def test_attestations_are_dropped_for_acr_unless_told(tmp_path, setting, flag, host, drops):
-    from acrtasks.config import drops_attestations, load_config
+def test_attestations_are_kept_on_acr_in_the_form_it_stores_unless_told(tmp_path, setting, flag, host, drops, form):
+    from acrtasks.config import attestation_form, drops_attestations, load_config
 
     (tmp_path / "build.toml").write_text(f'[project]\nname = "p"\n[registry]\nattestations = "{setting}"\n')
-    assert drops_attestations(load_config(tmp_path / "build.toml"), host, flag) is drops
+    config = load_config(tmp_path / "build.toml")
+    assert drops_attestations(config, host, flag) == drops
+    assert attestation_form(config, host) == form
+
+
+@pytest.mark.parametrize("written, read", [('"min"', "min"), ('"max"', "max"), ("false", "false"), ("true", "min"),
+                                           ('""', "")])
+def test_provenance_is_min_max_or_false(tmp_path, written, read):
+    from acrtasks.config import load_config
+
+    (tmp_path / "build.toml").write_text(f'[project]\nname = "p"\n[build]\nprovenance = {written}\n')
+    assert load_config(tmp_path / "build.toml").provenance == read
+
+
+def test_a_bad_provenance_is_refused_naming_its_line(tmp_path):
+    from acrtasks.config import load_config
+    from acrtasks.errors import ConfigError
+
+    (tmp_path / "build.toml").write_text('[project]\nname = "p"\n[build]\nprovenance = "full"\n')
+    with pytest.raises(ConfigError, match=r"build.toml:4: build.provenance: 'full' is not one of min, max, false"):
+        load_config(tmp_path / "build.toml")
 
 
 def test_an_unknown_attestations_setting_is_refused(tmp_path):

@@ -30,6 +30,7 @@ class Backend(Protocol):
     name: str
     pushes: bool  # the build pushes its images itself (buildx, several platforms): nothing is loaded locally
     builder: str  # the buildx builder it builds with ("": the engine's own; always "" but for buildx)
+    attests: bool  # it attaches provenance and SBOM attestations (a CLI with buildx), the plan says what
 
     def describe(self) -> str:
         """One line for the plan: which backend, which CLI."""

@@ -12,6 +12,7 @@ class ClassicBackend:
     name = "classic"
     pushes = False
     builder = ""  # the engine's own builder
+    attests = False  # the classic builder makes no attestations
 
     def __init__(self, engine_factory: Callable):
         self._engine_factory = engine_factory

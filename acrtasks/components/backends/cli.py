@@ -66,17 +66,28 @@ def common_flags(step, no_cache: bool, iidfile: str) -> Tuple[List[str], Dict[st
 
 
 def attestation_flags(cli: DockerCli, step) -> List[str]:
-    """buildx attaches provenance (and, asked, SBOM) attestations as OCI artifacts: off where they are dropped.
+    """buildx's provenance (and, asked, SBOM) attestations: off where they are dropped, else as [build] asks.
     A CLI without buildx (20.10's built-in BuildKit) attaches none and knows no such flags."""
     if not cli.buildx:
         return []
     if step.drop_attestations:
         return ["--provenance=false", "--sbom=false"]
-    if not step.sbom:
-        return []
-    # BuildKit's default scanner comes from Docker Hub; a generator of one's own (a mirror, an offline image)
-    # follows BuildKit's SBOM generator protocol.
-    return [f"--sbom=generator={step.sbom_generator}"] if step.sbom_generator else ["--sbom=true"]
+    flags = [f"--provenance={'false' if step.provenance == 'false' else 'mode=' + step.provenance}"] \
+        if step.provenance else []
+    if step.sbom:
+        # BuildKit's default scanner comes from Docker Hub; a generator of one's own (a mirror, an offline image)
+        # follows BuildKit's SBOM generator protocol.
+        flags.append(f"--sbom=generator={step.sbom_generator}" if step.sbom_generator else "--sbom=true")
+    return flags
+
+
+def output_flag(step, push: bool) -> List[str]:
+    """``--push`` or ``--load``; for attestations in the image's index (ACR), the same output with
+    ``oci-artifact=false``: BuildKit from 0.32 writes OCI artifacts by default, which ACR refuses, and older
+    BuildKit (Docker 26.1's) takes the option and writes that form anyway (seen: tests/integration/test_supply_chain.py)."""
+    if step.attestation_form != "index" or step.drop_attestations:
+        return ["--push" if push else "--load"]
+    return ["--output", f"type={'registry' if push else 'docker'},oci-artifact=false"]
 
 
 def buildkit_command(cli: DockerCli, step, no_cache: bool, iidfile: str) -> Tuple[List[str], Dict[str, str]]:
@@ -112,10 +123,10 @@ def buildx_command(cli: DockerCli, step, no_cache: bool, iidfile: str, metadata_
     flags += ["--metadata-file", metadata_file]
     if pushed_by_build(step, builder):
         tags = [str(ref) for ref in step.refs if ref.host]
-        flags.append("--push")
+        flags += output_flag(step, push=True)
     else:
         tags = [str(ref) for ref in step.refs]
-        flags.append("--load")
+        flags += output_flag(step, push=False)
     tag_flags = [flag for tag in tags for flag in ("-t", tag)]
     selector = ["--context", builder] if builder and context else []
     return [cli.path, *selector, "buildx", "build", *flags, *tag_flags, str(step.context)], env
@@ -200,6 +211,11 @@ class _CliBackend:
 
     def describe(self) -> str:
         return f"{self.name} ({self.cli.describe(short=True)})"
+
+    @property
+    def attests(self) -> bool:
+        """Docker 20.10's built-in BuildKit attaches no attestations; from 23 on ``docker build`` is buildx's."""
+        return self.cli.buildx
 
     def pushes_step(self, step) -> bool:
         return False

@@ -301,6 +301,40 @@ def test_attestations_are_switched_off_only_where_dropped_and_only_for_buildx():
     assert not [a for a in argv if a.startswith(("--provenance", "--sbom"))]
 
 
+@pytest.mark.parametrize("provenance, flag", [("", None), ("min", "--provenance=mode=min"),
+                                               ("max", "--provenance=mode=max"), ("false", "--provenance=false")])
+def test_provenance_is_passed_as_build_toml_says(provenance, flag):
+    argv, _ = buildx_command(BUILDX, step(provenance=provenance), False, "/t/iid", "/t/meta.json")
+    assert [a for a in argv if a.startswith("--provenance")] == ([flag] if flag else [])
+
+
+@pytest.mark.parametrize("platforms, output", [((), ["--load"]), (("linux/amd64", "linux/arm64"), ["--push"])])
+def test_attestations_inside_the_index_are_asked_of_buildx_by_its_output(platforms, output):
+    """For ACR: BuildKit's oci-artifact=false on the same output --load or --push would have been."""
+    argv, _ = buildx_command(BUILDX, step(platforms), False, "/t/iid", "/t/meta.json")
+    assert output[0] in argv and "--output" not in argv  # the builder's default form
+    argv, _ = buildx_command(BUILDX, step(platforms, attestation_form="index"), False, "/t/iid", "/t/meta.json")
+    kind = "docker" if output == ["--load"] else "registry"
+    assert argv[argv.index("--output") + 1] == f"type={kind},oci-artifact=false"
+    assert "--load" not in argv and "--push" not in argv
+    argv, _ = buildx_command(BUILDX, step(platforms, attestation_form="index", drop_attestations=True), False,
+                             "/t/iid", "/t/meta.json")
+    assert output[0] in argv and "--output" not in argv  # nothing to attach: nothing to say about its form
+
+
+def test_the_plan_says_what_each_image_carries_and_in_which_form():
+    from acrtasks.components.plan import describe_attestations
+
+    assert describe_attestations(step()) == "attestations: provenance (mode=min), in the builder's default form"
+    assert describe_attestations(step(sbom=True, provenance="max", attestation_form="index")) == (
+        "attestations: provenance (mode=max) and SBOM, inside the image's index (oci-artifact=false, the form ACR "
+        "stores)")
+    assert describe_attestations(step(drop_attestations=True)) == \
+        "attestations dropped (--provenance=false --sbom=false)"
+    assert describe_attestations(step(provenance="false")) == "attestations: none (provenance = false, no sbom)"
+    assert describe_attestations(step(), attests=False) == "attestations: none (this builder makes none; buildx does)"
+
+
 def test_an_sbom_generator_of_ones_own_is_named_to_buildx():
     argv, _ = buildx_command(BUILDX, step(sbom=True, sbom_generator="mirror.example/buildkit-syft-scanner:1"),
                              False, "/t/iid", "/t/meta.json")

@@ -338,14 +338,20 @@ def test_attestations_leave_an_index_only_when_asked():
     source = ManifestSource({m.digest: m for m in (amd, arm, artifact, old_style, index)}, index.digest)
     top, children, platforms, dropped, _ = resolve(source, "1.0")
     assert (top.digest, len(children), dropped) == (index.digest, 4, False)  # keep: byte for byte
-    top, children, platforms, dropped, _ = resolve(source, "1.0", drop_attestations=True)
+    top, children, platforms, dropped, _ = resolve(source, "1.0", drop_attestations="all")
     assert dropped and top.digest != index.digest
     assert [c.digest for c in children] == [amd.digest, arm.digest] and platforms == ["linux/amd64", "linux/arm64"]
     assert [e["digest"] for e in top.data["manifests"]] == [amd.digest, arm.digest]
+    # what ACR refuses only: the OCI 1.1 artifact goes, the older form (an image manifest in the index) stays
+    top, children, platforms, dropped, _ = resolve(source, "1.0", drop_attestations="artifacts")
+    assert dropped and [e["digest"] for e in top.data["manifests"]] == [amd.digest, arm.digest, old_style.digest]
+    assert [c.digest for c in children] == [amd.digest, arm.digest, old_style.digest]
+    assert top.data["manifests"][2] == entries[3]  # its annotation as the source has it
     plain = _manifest({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
                        "manifests": entries[:2]})
     source = ManifestSource({m.digest: m for m in (amd, arm, plain)}, plain.digest)
-    assert resolve(source, "1.0", drop_attestations=True)[0].digest == plain.digest  # nothing to drop: unchanged
+    for drop in ("all", "artifacts"):  # nothing to drop: unchanged
+        assert resolve(source, "1.0", drop_attestations=drop)[0].digest == plain.digest
 
 
 def test_json_from_outside_nested_5000_deep_is_one_typed_error_at_every_entry_point(tmp_path):
