@@ -52,6 +52,14 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
         "ratelimit_max_wait": (int, 1800),  # seconds a run may wait for the limit, per registry, in all
     },
     "deploy": {"files": (list, []), "registry": (str, ""), "pin": (str, "tag"), "verify": (bool, True)},
+    "sign": {
+        "key": (str, ""),  # a cosign key file (relative to build.toml) or a KMS URI; its password: $COSIGN_PASSWORD
+        "cosign": (str, ""),  # the cosign program; "" = the one on PATH
+        "tlog": (bool, False),  # also upload each signature to the transparency log (Rekor): needs the internet
+        "deps": (bool, False),  # sign the release's dependencies too (as `sign --deps`)
+        "on_push": (bool, False),  # push signs what it pushed, as its last step (as `push --sign`)
+    },
+    "verify": {"key": (str, "")},  # pull and import verify each image's signature with this public key first
 }
 # Tables of named sub-tables: [modes.<name>] and [components.<name>].
 MODE_SCHEMA = {"build_args": (dict, {}), "env_files": (list, None)}  # None: .env, then .env.<mode>, if present
@@ -147,6 +155,12 @@ class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
     deploy_registry: str
     deploy_pin: str
     deploy_verify: bool  # set-images confirms every ref it writes is in the registry
+    sign_key: str  # [sign]: see SCHEMA
+    sign_cosign: str
+    sign_tlog: bool
+    sign_deps: bool
+    sign_on_push: bool
+    verify_key: str
     backend: str
     network: str
     platforms: Tuple[str, ...]
@@ -322,6 +336,12 @@ class _Validator:
             deploy_registry=deploy["registry"],
             deploy_pin=deploy["pin"],
             deploy_verify=deploy["verify"],
+            sign_key=sections["sign"]["key"],
+            sign_cosign=sections["sign"]["cosign"],
+            sign_tlog=sections["sign"]["tlog"],
+            sign_deps=sections["sign"]["deps"],
+            sign_on_push=sections["sign"]["on_push"],
+            verify_key=sections["verify"]["key"],
             backend=build["backend"],
             network=build["network"],
             platforms=tuple(build["platforms"]),

@@ -38,7 +38,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path_factory):
-    """Every test: no ACRTASKS_* from the caller, a DOCKER_CONFIG and a blob location cache of its own
+    """Every test: no ACRTASKS_* (nor COSIGN_PASSWORD) from the caller, a DOCKER_CONFIG and a blob location cache of its own
     (the user's are never touched, and no test mounts blobs because of another's copies)."""
     for name in [n for n in os.environ if n.startswith("ACRTASKS_")]:
         if name != "ACRTASKS_REQUIRE_ENGINE":
@@ -47,6 +47,7 @@ def isolated(monkeypatch, tmp_path_factory):
     link_cli_plugins(docker_config)
     monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
     monkeypatch.setenv("ACRTASKS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("COSIGN_PASSWORD", raising=False)  # a key's password only where a test gives one
 
 
 

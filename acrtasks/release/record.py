@@ -7,7 +7,8 @@ and one layer, a tar holding ``release.json``::
      "components": {"backend": {"refs": {"<ref>": "<digest>", ...}, "digest": "<digest of its own ref>",
                                 "input": {"digest": "...", "parts": {...}} (or {}), "platforms": ["linux/amd64"],
                                 "aliases": ["backend-init"], "latest": false, "since": "v1"}},
-     "dependencies": [{"source": "docker.io/library/postgres:15-alpine", "target": "...", "digest": "..."}]}
+     "dependencies": [{"source": "docker.io/library/postgres:15-alpine", "target": "...", "digest": "..."}],
+     "signatures": [{"image": "<repo>@<digest>", "signature": "<repo>:sha256-<hex>.sig", "digest": "..."}]}
 
 ``build`` compares inputs with the newest record; ``pull``, ``export``, ``set-images --pin digest`` read
 digests from it (two requests for the whole release); ``promote`` copies what it names. Everything read
@@ -18,7 +19,7 @@ import io
 from datetime import datetime, timezone
 import json
 import re
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from ..errors import Kind, NotFound, RegistryError, UsageError
 from ..naming import TAG, ImageRef, Naming, check_tag, digest_problem
@@ -114,6 +115,18 @@ class DependencyEntry(NamedTuple):
         return {key: value for key, value in self._asdict().items() if value or key != "source_digest"}
 
 
+class SignatureEntry(NamedTuple):
+    """One signature ``inv sign`` made: the image it signs (by digest), where cosign put it (the tag form), and
+    the digest of the signature manifest there."""
+
+    image: str  # host/repository@sha256:...
+    signature: str  # host/repository:sha256-<hex>.sig
+    digest: str
+
+    def to_json(self) -> Dict[str, Any]:
+        return self._asdict()
+
+
 class Record(NamedTuple):
     """One release, as written in (or read from) ``release-<version>``."""
 
@@ -122,6 +135,12 @@ class Record(NamedTuple):
     created: str
     components: Dict[str, ComponentEntry]
     dependencies: Tuple[DependencyEntry, ...] = ()
+    signatures: Tuple[SignatureEntry, ...] = ()
+
+    def digests(self) -> Set[str]:
+        """Every image digest the record names (components' refs and dependencies)."""
+        return {d for entry in self.components.values() for d in entry.refs.values()} | \
+            {dep.digest for dep in self.dependencies}
 
     @classmethod
     def of(cls, settings: "Settings", components: Mapping[str, ComponentEntry],
@@ -130,12 +149,18 @@ class Record(NamedTuple):
         return cls(settings.config.project, settings.version, utc_now(), dict(components), tuple(dependencies))
 
     def merged(self, newer: "Record") -> "Record":
-        """This record with ``newer``'s components and dependencies written over (a later push of the same
-        version: one component again, or push-deps after push)."""
+        """This record with ``newer``'s components, dependencies and signatures written over (a later push of the
+        same version: one component again, push-deps after push, sign after push). A signature of an image the
+        merged record no longer names (a component pushed again) is left out: it signs nothing of the release."""
         deps = {d.source: d for d in self.dependencies}
         deps.update({d.source: d for d in newer.dependencies})
-        return Record(self.project, self.version, newer.created, {**self.components, **newer.components},
-                      tuple(deps.values()))
+        merged = Record(self.project, self.version, newer.created, {**self.components, **newer.components},
+                        tuple(deps.values()))
+        signatures = {s.image: s for s in self.signatures}
+        signatures.update({s.image: s for s in newer.signatures})
+        named = merged.digests()
+        return merged._replace(signatures=tuple(s for s in signatures.values()
+                                                if s.image.rsplit("@", 1)[-1] in named))
 
     def digest_of(self, ref: ImageRef) -> Optional[str]:
         """The digest the record holds for ``ref`` (a component's ref or a dependency's target)."""
@@ -152,6 +177,8 @@ class Record(NamedTuple):
         body = {"schema": SCHEMA, "project": self.project, "version": self.version, "created": self.created,
                 "components": {name: entry.to_json() for name, entry in self.components.items()},
                 "dependencies": [dep.to_json() for dep in self.dependencies]}
+        if self.signatures:
+            body["signatures"] = [signature.to_json() for signature in self.signatures]
         return json.dumps(body, indent=2, sort_keys=True).encode()
 
 
@@ -325,6 +352,13 @@ class _Checks:
             self.digest(entry["source_digest"], f"component {name}'s source digest") if "source_digest" in entry
             else "")
 
+    def signature(self, entry: Any) -> SignatureEntry:
+        if not isinstance(entry, dict):
+            raise self.bad("a signature is not an object")
+        return SignatureEntry(self.ref_text(entry.get("image"), "a signature's image"),
+                              self.ref_text(entry.get("signature"), "a signature's ref"),
+                              self.digest(entry.get("digest"), "a signature's digest"))
+
     def dependency(self, dep: Any) -> DependencyEntry:
         if not isinstance(dep, dict):
             raise self.bad("a dependency is not an object")
@@ -352,11 +386,15 @@ def parse(raw: bytes, client: "RegistryClient", where: str, version: str) -> Rec
     dependencies = body.get("dependencies", [])
     if not isinstance(dependencies, list):
         raise check.bad("\"dependencies\" is not a list")
+    signatures = body.get("signatures", [])
+    if not isinstance(signatures, list):
+        raise check.bad("\"signatures\" is not a list")
     created = body["created"] if isinstance(body.get("created"), str) else ""
     project = body["project"] if isinstance(body.get("project"), str) else ""
     return Record(project[:256], version, created[:64],
                   {name: check.component(name, entry) for name, entry in components.items()},
-                  tuple(check.dependency(dep) for dep in dependencies))
+                  tuple(check.dependency(dep) for dep in dependencies),
+                  tuple(check.signature(entry) for entry in signatures))
 
 
 def release_tags(clients: "Clients", repo_ref: ImageRef) -> List[str]:

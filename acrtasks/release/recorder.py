@@ -5,13 +5,13 @@ set-images writes is what this chain pushed."""
 from typing import TYPE_CHECKING, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from ..config import Settings
-from .record import ComponentEntry, DependencyEntry, Record, read, record_ref, write
+from .record import ComponentEntry, DependencyEntry, Record, SignatureEntry, read, record_ref, write
 
 if TYPE_CHECKING:  # the registry client (urllib3) is loaded only when a record is written
     from ..registry.client import Clients
 
-#: The tasks whose pushes the release record records: the last of them in a chain writes it.
-RECORDING_TASKS = ("build", "push", "push-deps", "import")
+#: The tasks whose pushes (and signatures) the release record records: the last of them in a chain writes it.
+RECORDING_TASKS = ("build", "push", "push-deps", "import", "sign")
 
 
 def release_key(settings: Settings) -> Tuple[str, str, str]:
@@ -24,13 +24,17 @@ class _Book:
         self.settings = settings
         self.components: Dict[str, ComponentEntry] = {}
         self.dependencies: Dict[str, DependencyEntry] = {}
+        self.signatures: Dict[str, SignatureEntry] = {}
 
-    def add(self, components: Mapping[str, ComponentEntry], dependencies: Sequence[DependencyEntry]) -> None:
+    def add(self, components: Mapping[str, ComponentEntry], dependencies: Sequence[DependencyEntry],
+            signatures: Sequence[SignatureEntry] = ()) -> None:
         self.components.update(components)
         self.dependencies.update({dep.source: dep for dep in dependencies})
+        self.signatures.update({signature.image: signature for signature in signatures})
 
     def record(self) -> Record:
-        return Record.of(self.settings, self.components, tuple(self.dependencies.values()))
+        return Record.of(self.settings, self.components, tuple(self.dependencies.values()))._replace(
+            signatures=tuple(self.signatures.values()))
 
 
 class Recorder:
@@ -44,10 +48,10 @@ class Recorder:
         self._pushed: Dict[Tuple[str, str, str], _Book] = {}  # kept after the record is written
 
     def add(self, settings: Settings, components: Optional[Mapping[str, ComponentEntry]] = None,
-            dependencies: Sequence[DependencyEntry] = ()) -> None:
-        """What a push of this chain pushed, for the record written after the chain's last push."""
+            dependencies: Sequence[DependencyEntry] = (), signatures: Sequence[SignatureEntry] = ()) -> None:
+        """What a push (or sign) of this chain made, for the record written after the chain's last of them."""
         for books in (self._todo, self._pushed):
-            books.setdefault(release_key(settings), _Book(settings)).add(components or {}, dependencies)
+            books.setdefault(release_key(settings), _Book(settings)).add(components or {}, dependencies, signatures)
 
     def pushed(self, settings: Settings) -> Optional[Record]:
         """What this chain pushed of ``settings``' release, as a record; None when it pushed nothing of it."""
@@ -62,7 +66,7 @@ class Recorder:
             return
         for book in list(self._todo.values()):
             ref = record_ref(book.settings.naming, book.settings.version)
-            if ref is None or not (book.components or book.dependencies):
+            if ref is None or not (book.components or book.dependencies or book.signatures):
                 continue
             new = book.record()
             earlier = read(self._clients(), ref)

@@ -7,6 +7,7 @@
 - ``account.py``: login, logout
 - ``naming.py``: test-naming
 - ``release.py``: show-release, promote
+- ``sign.py``: sign (``acrtasks.supply``)
 
 ``common.py`` holds the one error boundary and the help of the flags chained
 tasks share; ``run.py`` the Run a chain shares (settings, engine, warnings);
@@ -27,9 +28,10 @@ from .deploy import set_images
 from .deps import push_deps
 from .naming import test_naming
 from .release import promote, show_release
+from .sign import sign
 
 ns = Collection(build, push, push_deps, login, logout, test_naming, set_images, export, import_, pull, show_release,
-                promote)
+                promote, sign)
 _flags = SharedFlags(ns)  # every task takes every flag of a chain (tasks/chain.py)
 for _task in ns.tasks.values():
     _task.shared_flags = _flags

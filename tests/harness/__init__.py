@@ -21,6 +21,7 @@ every wait is bounded.
 - ``servers``: the HTTP plumbing they share (:class:`LoopbackServer`, :class:`QuietHandler`, ``read_body``,
   ``forward``, ``send``), and :class:`SilentServer` (accepts, never answers).
 - ``compose``: :func:`compose_config` (Docker Compose 2.40's own reading of a project: the oracle for ours).
+- ``cosign``: cosign 3.1 itself (:func:`make_key_pair`, :func:`verify`): the oracle of what ``inv sign`` wrote.
 - ``processes``: :class:`HarnessError`, :func:`free_port`, :func:`wait_for`, :func:`stop_process`, :func:`git`.
 """
 
@@ -36,6 +37,7 @@ from .engines import (
 )
 from .acr import AcrRegistry
 from .compose import compose_binary, compose_config
+from .cosign import cosign_binary, make_key_pair
 from .fakes import TokenServer
 from .hub import HubLikeRegistry
 from .processes import HarnessError, free_port, git, peak_rss_child, run_measured, stop_process, wait_for

@@ -80,3 +80,157 @@ def test_build_push_keeps_an_sbom_and_provenance_on_every_component_on_acr(proje
         found = attached(acr.upstream, "shop/demo", f"{component}-{version}")
         assert len(found) == count
         assert all(types == sorted([SPDX, SLSA]) for types in found.values()), found
+
+
+PASSWORD = "correct-horse-battery-staple-7c1e"  # the key's: must never show in argv, logs, records or files
+
+
+@pytest.fixture
+def key_pair(tmp_path_factory):
+    from harness import make_key_pair
+
+    folder = tmp_path_factory.mktemp("keys")
+    key, public = make_key_pair(folder, PASSWORD)
+    return key, public, folder
+
+
+def sign_project(project, acr, key, extra: str = "") -> None:
+    from harness import cosign_binary
+
+    project.write(f'\n[registry]\nflat_hosts = [".aliyuncs.com", "{acr.host.split(":")[0]}"]\n'
+                  f'[sign]\nkey = "{key}"\ncosign = "{cosign_binary()}"\n' + extra)
+
+
+def cosign_verifies(image: str, public, folder) -> bool:
+    from harness.cosign import verify
+
+    done = verify(image, public, folder, folder / ".docker")
+    return done.returncode == 0
+
+
+@ENGINES
+def test_build_push_sign_signs_every_component_and_cosign_verifies_each(project, engine, acr, key_pair):
+    """The chain signs what it pushed, by digest; cosign itself verifies each component at the registry with the
+    public key, the record lists each signature's digest (read from the registry), and a second sign adds
+    nothing (the .sig manifest keeps its digest)."""
+    import os
+
+    from support import read_record
+
+    key, public, folder = key_pair
+    project.component("api", "FROM scratch\nCOPY Dockerfile /\n")
+    project.component("web", TWO_PLATFORMS, '{}\nplatforms = ["linux/amd64", "linux/arm64"]')
+    sign_project(project, acr, key)
+    version = unique_version()
+    env = {"COSIGN_PASSWORD": PASSWORD}
+    done = project.inv("build", "--registry", f"{acr.host}/shop", "--version", version, "push", "sign", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert PASSWORD not in done.stdout + done.stderr
+    assert acr.refused == []
+    _, record = read_record(acr.upstream, "shop/demo", version)
+    assert PASSWORD.encode() not in json.dumps(record).encode()
+    signatures = {entry["image"]: entry for entry in record["signatures"]}
+    for component in ("api", "web"):
+        digest = acr.upstream.digest("shop/demo", f"{component}-{version}")
+        image = f"{acr.host}/shop/demo@{digest}"
+        assert cosign_verifies(image, public, folder), component
+        tag = digest.replace(":", "-") + ".sig"
+        assert signatures[image]["signature"] == f"{acr.host}/shop/demo:{tag}"
+        assert signatures[image]["digest"] == acr.upstream.digest("shop/demo", tag)  # what the registry holds
+    again = project.inv("sign", "--registry", f"{acr.host}/shop", "--version", version, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "kept: 2" in again.stdout
+    _, after = read_record(acr.upstream, "shop/demo", version)
+    assert after["signatures"] == record["signatures"]
+    for entry in after["signatures"]:  # nothing appended to the signature manifests
+        assert acr.upstream.digest("shop/demo", entry["signature"].rsplit(":", 1)[1]) == entry["digest"]
+    assert not [p for p in folder.rglob("*") if p.is_file() and p.stat().st_mode & 0o004 and
+                PASSWORD.encode() in p.read_bytes()]
+    assert os.environ.get("COSIGN_PASSWORD") is None
+
+
+REGISTRY_PASSWORD = "registry-secret-51d0a2"
+
+
+def recorded_release(registry, repository: str, version: str, images: dict) -> None:
+    """A release record written straight to ``registry`` (as push writes it): component -> (repo, tag, digest)."""
+    from acrtasks.naming import ImageRef
+    from acrtasks.registry.client import Clients
+    from acrtasks.release import record as records
+
+    components = {name: records.ComponentEntry({f"{registry.host}/{repo}:{tag}": digest}, digest, {},
+                                               ("linux/amd64",), (), False)
+                  for name, (repo, tag, digest) in images.items()}
+    records.write(Clients(), ImageRef(registry.host, repository, f"release-{version}"),
+                  records.Record("demo", version, records.utc_now(), components))
+
+
+def test_no_secret_reaches_argv_a_log_the_record_or_a_readable_file(project, key_pair, tmp_path):
+    """Signing at a registry with htpasswd auth: while `inv sign` runs, every process's argv (/proc) is read;
+    neither the key's password nor the registry's shows there, nor in the output or the record, and the docker
+    config cosign is given lives in a 0700 folder as a 0600 file. cosign then verifies with the login's
+    credentials, so they did reach it."""
+    import os
+    import threading
+    import time
+    from pathlib import Path
+
+    from harness import RegistryWriter, make_layer
+    from harness.cosign import cosign_binary, verify
+    from support import read_record
+
+    key, public, folder = key_pair
+    registry = Registry(users={"alice": REGISTRY_PASSWORD}).start()
+    try:
+        image = RegistryWriter(registry).image("shop/demo-api", "v1", [make_layer(2000, 5)], oci=True)
+        project.component("api", "FROM scratch\n")
+        project.write(f'[registry]\nurl = "{registry.host}/shop"\n[sign]\nkey = "{key}"\ncosign = "{cosign_binary()}"\n')
+        login = project.inv("login", "--username", "alice", "--password-stdin", input=REGISTRY_PASSWORD + "\n")
+        assert login.returncode == 0, login.stdout + login.stderr
+        version = unique_version()
+        recorded_release(registry, "shop/demo", version, {"api": ("shop/demo-api", "v1", image["digest"])})
+        seen, cosigns, folders, stop = [], [0], [], threading.Event()
+
+        def watch() -> None:
+            for _ in range(20000):  # bounded: about 100 s at most
+                if stop.is_set():
+                    return
+                for pid in os.listdir("/proc"):
+                    if not pid.isdigit():
+                        continue
+                    try:
+                        argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+                    except OSError:
+                        continue
+                    if argv.startswith(cosign_binary().encode()):
+                        cosigns[0] += 1
+                    if PASSWORD.encode() in argv or REGISTRY_PASSWORD.encode() in argv:
+                        seen.append(argv)
+                for made in Path("/tmp").glob("acrtasks-cosign-*"):
+                    try:
+                        config = made / "config.json"
+                        folders.append((made.stat().st_mode & 0o777,
+                                        config.stat().st_mode & 0o777 if config.exists() else None))
+                    except OSError:
+                        continue
+                time.sleep(0.005)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            done = project.inv("sign", "--version", version, env={"COSIGN_PASSWORD": PASSWORD})
+        finally:
+            stop.set()
+            watcher.join(10)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert cosigns[0] > 0, "the watch never saw cosign run: it proves nothing"
+        assert seen == []
+        assert folders and all(mode == 0o700 and config in (0o600, None) for mode, config in folders), folders
+        for secret in (PASSWORD, REGISTRY_PASSWORD):
+            assert secret not in done.stdout + done.stderr
+        _, record = read_record(registry, "shop/demo", version)
+        assert PASSWORD not in json.dumps(record) and REGISTRY_PASSWORD not in json.dumps(record)
+        assert verify(f"{registry.host}/shop/demo-api@{image['digest']}", public, folder,
+                      Path(os.environ["DOCKER_CONFIG"])).returncode == 0
+    finally:
+        registry.remove()

@@ -19,7 +19,7 @@ LAYERS = [
     {"copy", "deps"},
     {"release"},
     {"components", "deploy", "naming_cases"},
-    {"delivery"},
+    {"delivery", "supply"},
     {"tasks"},
     {"__init__", "cli"},
 ]

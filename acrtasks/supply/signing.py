@@ -1,0 +1,170 @@
+"""What a release signs, and how: each image it pushed, by digest, in every repository it lives in.
+
+cosign's tag form puts a signature beside the image, in the same repository, at ``sha256-<hex>.sig``; so an
+image pushed to two repositories (a component's alias, a second registry) is signed in each, or a verifier
+there finds nothing. An image whose ``.sig`` already verifies with the public half of the key is not signed
+again (cosign would append another signature to the same manifest at every run).
+"""
+
+import getpass
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from ..errors import AcrError, NotFound, OperationFailed, PreflightError
+from ..naming import ImageRef
+from ..release.record import Record, SignatureEntry, components_of
+from .cosign import Cosign, Registry, is_kms
+
+#: cosign's tags beside an image: its signatures, attestations and SBOMs (``cosign attest``, ``attach sbom``).
+COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
+
+
+def signature_tag(digest: str, suffix: str = ".sig") -> str:
+    """``sha256:abc`` -> ``sha256-abc.sig``: where cosign's tag form keeps what it attaches to that image."""
+    return digest.replace(":", "-", 1) + suffix
+
+
+def to_sign(record: Record, selected: Sequence[str] = (), deps: bool = False) -> List[Tuple[str, ImageRef]]:
+    """(what, image by digest) for each distinct repository@digest of the release's components (``selected``,
+    default all) and, with ``deps``, of its dependencies' targets; in the record's order."""
+    found: Dict[str, Tuple[str, ImageRef]] = {}
+    for name in components_of(record, selected):
+        for ref_text, digest in record.components[name].refs.items():
+            ref = ImageRef.parse(ref_text)
+            image = ImageRef(ref.host, ref.repository, digest=digest)
+            found.setdefault(str(image), (name, image))
+    if deps:
+        for dep in record.dependencies:
+            target = ImageRef.parse(dep.target)
+            image = ImageRef(target.host, target.repository, digest=dep.digest)
+            found.setdefault(str(image), (dep.source, image))
+    return list(found.values())
+
+
+def registry_for(clients, host: str) -> Registry:
+    """How cosign reaches ``host``: the credentials our docker config gives it, and docker's trust rules."""
+    from ..registry.client import certs_dir
+
+    client = clients.get(host)
+    credentials = client.credentials
+    directory = certs_dir() / host
+    try:
+        present = directory.is_dir()
+    except OSError:
+        present = False
+    cas = tuple(sorted(directory.glob("*.crt"))) if present else ()
+    pairs = [c for c in sorted(directory.glob("*.cert")) if c.with_suffix(".key").is_file()] if present else []
+    return Registry(host, credentials.username if credentials else "", credentials.password if credentials else "",
+                    credentials.identity_token if credentials else "", client.plain_http_allowed, cas,
+                    (pairs[0], pairs[0].with_suffix(".key")) if pairs else None)
+
+
+def key_path(key: str, root: Path, what: str) -> str:
+    """A key as cosign takes it: a KMS URI unchanged, a file (relative to build.toml's folder) that must exist."""
+    if not key:
+        raise PreflightError(f"no key to {what} with: pass --key (a cosign key file or a KMS URI), or set [sign] key")
+    if is_kms(key):
+        return key
+    path = Path(key).expanduser()
+    path = path if path.is_absolute() else root / path
+    if not path.is_file():
+        raise PreflightError(f"key {key!r}: no such file ({path})")
+    return str(path)
+
+
+def key_password(key: str, environ=os.environ, ask: Optional[Callable[[str], str]] = None) -> Optional[str]:
+    """The password of a key file: ``$COSIGN_PASSWORD`` (cosign's own variable; "" for a key without one), else a
+    prompt on a terminal; never a flag. None for a KMS key (the KMS holds it)."""
+    if is_kms(key):
+        return None
+    if "COSIGN_PASSWORD" in environ:
+        return environ["COSIGN_PASSWORD"]
+    if ask is None and sys.stdin.isatty():
+        ask = getpass.getpass
+    if ask is None:
+        raise PreflightError(f"the key {key} needs its password: set COSIGN_PASSWORD (\"\" for a key without one); "
+                             "it is never taken as a flag")
+    return ask(f"password of {key}: ")
+
+
+@dataclass
+class Signed:
+    """One image's outcome: ``signed``, ``kept`` (its signature by this key was there), or ``failed``."""
+
+    what: str
+    image: ImageRef
+    status: str
+    entry: Optional[SignatureEntry] = None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+class Signer:
+    """Signs images with one key through one cosign; the public half, asked of cosign once, checks what is
+    there already."""
+
+    def __init__(self, tool: Cosign, key: str, password: Optional[str], tlog: bool, clients):
+        self.tool, self.key, self.password, self.tlog, self.clients = tool, key, password, tlog, clients
+        self._scratch = tempfile.TemporaryDirectory(prefix="acrtasks-sign-")
+        self._public: Optional[str] = None
+
+    def close(self) -> None:
+        self._scratch.cleanup()
+
+    def public_key(self) -> str:
+        if self._public is None:
+            self._public = str(self.tool.public_key(self.key, self.password, Path(self._scratch.name) / "key.pub"))
+        return self._public
+
+    def signature_digest(self, image: ImageRef) -> Optional[str]:
+        from ..copy.remote import held_by
+
+        assert image.digest is not None
+        return held_by(self.clients)(image.with_tag(signature_tag(image.digest)))
+
+    def sign(self, what: str, image: ImageRef) -> Signed:
+        assert image.digest is not None
+        registry = registry_for(self.clients, image.host)
+        try:
+            status = "signed"
+            if self.signature_digest(image):
+                try:
+                    self.tool.verify(image, self.public_key(), registry, self.tlog)
+                    status = "kept"
+                except OperationFailed:
+                    pass  # signatures by other keys only: ours is added beside them
+            if status == "signed":
+                self.tool.sign(image, self.key, self.password, registry, self.tlog)
+            digest = self.signature_digest(image)
+            if not digest:
+                raise OperationFailed(f"cosign reported {image} signed, but {image.host} holds no "
+                                      f"{signature_tag(image.digest)}")
+        except NotFound as exc:
+            return Signed(what, image, "failed", error=str(exc))
+        except AcrError as exc:
+            return Signed(what, image, "failed", error=str(exc))
+        signature = image.with_tag(signature_tag(image.digest))
+        return Signed(what, image, status, SignatureEntry(str(image), str(signature), digest))
+
+
+def verify_images(tool: Cosign, key: str, clients, images: Sequence[Tuple[str, ImageRef]], tlog: bool,
+                  workers: int = 4) -> List[Tuple[str, ImageRef, str]]:
+    """Each image's signature verified with ``key``; the (what, image, cosign's reason) of those that fail."""
+    from ..util.jobs import run_jobs
+
+    def one(item: Tuple[str, ImageRef]) -> Optional[Tuple[str, ImageRef, str]]:
+        what, image = item
+        try:
+            tool.verify(image, key, registry_for(clients, image.host), tlog)
+        except OperationFailed as exc:
+            return what, image, str(exc)
+        return None
+
+    return [failure for failure in run_jobs(one, list(images), workers) if failure is not None]
