@@ -59,7 +59,8 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
         "deps": (bool, False),  # sign the release's dependencies too (as `sign --deps`)
         "on_push": (bool, False),  # push signs what it pushed, as its last step (as `push --sign`)
     },
-    "verify": {"key": (str, "")},  # pull and import verify each image's signature with this public key first
+    # pull and import verify each image's signature with this public key (a file or a KMS URI) before anything
+    "verify": {"key": (str, ""), "tlog": (bool, False)},  # tlog: also check the transparency log (needs the internet)
 }
 # Tables of named sub-tables: [modes.<name>] and [components.<name>].
 MODE_SCHEMA = {"build_args": (dict, {}), "env_files": (list, None)}  # None: .env, then .env.<mode>, if present
@@ -161,6 +162,7 @@ class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
     sign_deps: bool
     sign_on_push: bool
     verify_key: str
+    verify_tlog: bool
     backend: str
     network: str
     platforms: Tuple[str, ...]
@@ -342,6 +344,7 @@ class _Validator:
             sign_deps=sections["sign"]["deps"],
             sign_on_push=sections["sign"]["on_push"],
             verify_key=sections["verify"]["key"],
+            verify_tlog=sections["verify"]["tlog"],
             backend=build["backend"],
             network=build["network"],
             platforms=tuple(build["platforms"]),

@@ -35,6 +35,14 @@ _FLAG = re.compile(r"^\s+--([a-z0-9-]+)=", re.MULTILINE)
 _KMS = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
+class CosignFailed(OperationFailed):
+    """cosign ran and said no; ``reason`` is its own words, one line."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
 def is_kms(key: str) -> bool:
     """A KMS URI (``awskms://...``), not a key file."""
     return bool(_KMS.match(key))
@@ -123,8 +131,8 @@ class Cosign:
                                           f"{TIMEOUT:g} s") from None
             stdout, stderr = _tail(out_path), _tail(err_path)
         if done.returncode != 0:
-            raise OperationFailed(f"cosign {what}{' of ' + str(image) if image else ''} failed: "
-                                  f"{reason(stderr or stdout)}")
+            why = reason(stderr or stdout)
+            raise CosignFailed(f"cosign {what}{' of ' + str(image) if image else ''} failed: {why}", why)
         return stdout
 
 

@@ -17,7 +17,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from ..errors import AcrError, NotFound, OperationFailed, PreflightError
 from ..naming import ImageRef
 from ..release.record import Record, SignatureEntry, components_of
-from .cosign import Cosign, Registry, is_kms
+from .cosign import Cosign, CosignFailed, Registry, is_kms
 
 #: cosign's tags beside an image: its signatures, attestations and SBOMs (``cosign attest``, ``attach sbom``).
 COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
@@ -163,7 +163,9 @@ def verify_images(tool: Cosign, key: str, clients, images: Sequence[Tuple[str, I
         what, image = item
         try:
             tool.verify(image, key, registry_for(clients, image.host), tlog)
-        except OperationFailed as exc:
+        except CosignFailed as exc:
+            return what, image, exc.reason
+        except AcrError as exc:  # cosign could not be run, or did not finish
             return what, image, str(exc)
         return None
 

@@ -148,10 +148,12 @@ def _carry_out_build(run, settings, planned: _BuildPlan, metadata_file, no_prefl
                                           rebuild="relabel nothing: every image must be in the engine (`inv build "
                                                   "push --rebuild` shares it with the build)",
                                           since="an image not in the engine may be this release's, unchanged: "
-                                                "compare with this release's record (as build does)"))
+                                                "compare with this release's record (as build does)",
+                                          sign="sign what was pushed with cosign as the last step (as `inv sign`; "
+                                               "[sign] key); default: [sign] on_push"))
 @boundary
 def push(c, component=None, registry=None, version=None, layout=None, tag_latest=False, metadata_file=None,
-         jobs=None, no_preflight=False, no_record=False, rebuild=False, since=None, force=False):
+         jobs=None, no_preflight=False, no_record=False, rebuild=False, since=None, force=False, sign=False):
     """Push built component images, N at once; an unchanged one is relabelled in the registry, no layer sent."""
     from ..components import plan, pusher
     from ..copy.remote import held_by
@@ -162,9 +164,14 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
     settings = run.settings(Console().warn, registry=registry, version=version, layout=layout,
                             tag_latest=tag_latest or None)
     steps = plan.plan_pushes(settings, component or (), already_pushed=run.pushed_by_build)
+    signing = None
+    if sign or settings.config.sign_on_push:  # cosign, the key and its password checked before the first push
+        from .sign import prepare
+
+        signing = prepare(settings, dry=is_dry(c))
     if not steps:
         Console().say("nothing to push: the build pushed every image itself (several platforms, buildx)")
-        run.recorder.write("push", Console().say, no_record)
+        _sign_and_record(c, run, settings, signing, component, no_record)
         return None
     try:
         engine = run.engine()
@@ -201,4 +208,16 @@ def push(c, component=None, registry=None, version=None, layout=None, tag_latest
         lambda failed, total: f"{len(failed)} of {total} push(es) did not complete")
     run.recorder.add(settings, pusher.pushed_components(
         settings, engine, steps, results, image_ids, lambda name: run.decision(settings, name)))
-    run.recorder.write("push", console.say, no_record)
+    _sign_and_record(c, run, settings, signing, component, no_record)
+
+
+def _sign_and_record(c, run, settings, signing, component, no_record: bool) -> None:
+    """push's last steps: sign what was pushed (``--sign``, [sign] on_push), then the record, written even when
+    signing failed (it lists what was pushed, and the signatures made)."""
+    try:
+        if signing is not None:
+            from .sign import sign_release
+
+            sign_release(run, settings, signing, component or (), settings.config.sign_deps, dry=is_dry(c))
+    finally:
+        run.recorder.write("push", Console().say, no_record)

@@ -107,26 +107,55 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
 
 @task(iterable=["component"], help=shared(
     "component", "registry", "version", "layout",
-    deps="also pull the dependencies from where push-deps put them, tagged with their source names"))
+    deps="also pull the dependencies from where push-deps put them, tagged with their source names",
+    verify_key="verify each image's cosign signature with this public key (a file, or a KMS URI) before anything "
+               "is pulled; one unsigned or badly signed image stops the pull; default: [verify] key"))
 @boundary
-def pull(c, component=None, deps=False, registry=None, version=None, layout=None):
+def pull(c, component=None, deps=False, registry=None, version=None, layout=None, verify_key=None):
     """Pull released images through the engine and tag them with their local names (compose runs unchanged)."""
     from ..delivery import puller
+    from ..naming import ImageRef
 
     run = start(c)
     settings = run.settings(Console().warn, registry=registry, version=version, layout=layout)
+    key = verify_key if verify_key is not None else settings.config.verify_key
+    verifier = _verifier(settings, key) if key else None  # cosign and the key checked before any request
     found = puller.read_record(settings, run.clients())
     steps = puller.plan_pulls(settings, component or (), deps, found)
     console = Console()
     for line in puller.describe(steps):
         console.say(line)
     puller.preflight(steps, run.clients(), found)
+    if verifier is not None:  # by the digest the pull will take: what is verified is what is pulled
+        verifier([(step.kind, ImageRef(step.ref.host, step.ref.repository, digest=step.digest)) for step in steps],
+                 run.clients(), console, "nothing pulled")
     if is_dry(c):
         return dry_footer(run)
     results = puller.run_pulls(run.engine(), steps, console)
     failed = [s for s in results if s.status != "pulled"]
     if failed:
         raise OperationFailed(f"{len(failed)} of {len(results)} pull(s) failed")
+
+
+def _verifier(settings, key: str):
+    """``verify(images, clients, console, nothing_done)``: each image's signature checked by cosign with ``key``;
+    one that fails stops the task with a line naming it. cosign and the key are checked here, first."""
+    from ..supply import cosign, signing
+
+    config = settings.config
+    key_text = signing.key_path(key, config.root, "verify")
+    tool = cosign.find(config.sign_cosign, config.root)
+
+    def verify(images, clients, console: Console, nothing_done: str) -> None:
+        console.say(f"verify {len(images)} image(s)' signatures with {key_text} ({tool.describe()})")
+        failures = signing.verify_images(tool, key_text, clients, images, config.verify_tlog)
+        if failures:
+            what, image, why = failures[0]
+            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+            raise OperationFailed(f"{nothing_done}: {what} {image} is not signed by {key_text}: {why}{more}")
+        console.say(f"verified  {len(images)} signature(s)")
+
+    return verify
 
 
 def _same_project(run, opened, bundle) -> None:

@@ -234,3 +234,51 @@ def test_no_secret_reaches_argv_a_log_the_record_or_a_readable_file(project, key
                       Path(os.environ["DOCKER_CONFIG"])).returncode == 0
     finally:
         registry.remove()
+
+
+@pytest.mark.parametrize("engine", ["engine26"], indirect=True)  # what is verified is the registry's, not the engine's
+def test_pull_verify_key_refuses_an_unsigned_image_and_another_keys_signature(project, engine, api, key_pair,
+                                                                             tmp_path_factory):
+    """A release of two components: pulled when both are signed by the key; with one unsigned, or signed by
+    another key only, the pull stops with one line naming it and nothing is pulled or tagged."""
+    from harness import RegistryWriter, cosign_binary, make_key_pair, make_layer
+
+    key, public, _ = key_pair
+    other_key, other_public = make_key_pair(tmp_path_factory.mktemp("other"), PASSWORD)
+    registry = Registry().start()
+    try:
+        writer = RegistryWriter(registry)
+        version = unique_version()
+        images = {name: writer.image(f"shop/demo-{name}", version, [make_layer(3000, n)], oci=True)["digest"]
+                  for n, name in enumerate(("api", "web"), 40)}
+        for name in images:
+            project.component(name, "FROM scratch\n")
+        settings = f'[registry]\nurl = "{registry.host}/shop"\n[sign]\ncosign = "{cosign_binary()}"\n'
+        project.write(settings + f'key = "{key}"\n')
+        recorded_release(registry, "shop/demo", version,
+                         {name: (f"shop/demo-{name}", version, digest) for name, digest in images.items()})
+        env = {"COSIGN_PASSWORD": PASSWORD}
+        signed = project.inv("sign", "--version", version, "--component", "api", env=env)
+        assert signed.returncode == 0, signed.stdout + signed.stderr
+        refused = project.inv("pull", "--version", version, "--verify-key", str(public))
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        last = refused.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: nothing pulled: component ") and f"/shop/demo-web@{images['web']}" in last
+        assert last.endswith("is not signed by " + str(public) + ": no signatures found"), last
+        assert "Traceback" not in refused.stderr
+        assert not api.images(name="demo-api"), "a verified image was pulled though another failed"
+        # signed by another key only: refused as well
+        project.write(settings + f'key = "{other_key}"\n')
+        assert project.inv("sign", "--version", version, "--component", "web", env=env).returncode == 0
+        by_other = project.inv("pull", "--version", version, "--verify-key", str(public))
+        assert by_other.returncode == 1 and f"/shop/demo-web@{images['web']} is not signed by" in by_other.stderr
+        assert not api.images(name="demo-web") and not api.images(name="demo-api")
+        # both signed by the key ([verify] key this time): pulled and tagged
+        project.write(settings + f'key = "{key}"\n[verify]\nkey = "{public}"\n')
+        assert project.inv("sign", "--version", version, "--component", "web", env=env).returncode == 0
+        pulled = project.inv("pull", "--version", version)
+        assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+        assert "verified  2 signature(s)" in pulled.stdout
+        assert api.images(name="demo-api") and api.images(name="demo-web")
+    finally:
+        registry.remove()
