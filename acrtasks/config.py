@@ -50,6 +50,7 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any]]] = {
         "list_file": (str, ""),  # images.txt: one image per line, beside images and compose_files
         "ratelimit_floor": (int, 3),  # pulls kept in hand below a registry's stated limit (registry.ratelimit)
         "ratelimit_max_wait": (int, 1800),  # seconds a run may wait for the limit, per registry, in all
+        "signatures": (bool, False),  # an image's cosign signatures (.sig, .att, .sbom) and referrers go along
     },
     "deploy": {"files": (list, []), "registry": (str, ""), "pin": (str, "tag"), "verify": (bool, True)},
     "sign": {
@@ -163,6 +164,7 @@ class Config(NamedTuple):  # NamedTuple, not a frozen dataclass: see Component
     sign_on_push: bool
     verify_key: str
     verify_tlog: bool
+    deps_signatures: bool
     backend: str
     network: str
     platforms: Tuple[str, ...]
@@ -345,6 +347,7 @@ class _Validator:
             sign_on_push=sections["sign"]["on_push"],
             verify_key=sections["verify"]["key"],
             verify_tlog=sections["verify"]["tlog"],
+            deps_signatures=deps["signatures"],
             backend=build["backend"],
             network=build["network"],
             platforms=tuple(build["platforms"]),

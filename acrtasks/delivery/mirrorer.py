@@ -43,6 +43,7 @@ class DepResult:
     source_digest: str = ""  # that index, when reduced; else ""
     step: str = ""  # of a failure: source (reading it), target (writing it), engine, or "not started"
     status_code: Optional[int] = None  # of a failure: the registry's HTTP answer, when it gave one
+    attached: str = ""  # signatures and attestations carried beside it ([deps] signatures; supply.carry)
 
     @property
     def ok(self) -> bool:
@@ -53,13 +54,15 @@ class Mirrorer:
     def __init__(self, clients: Clients, console: Console, mirrors: Sequence[str] = (), platforms: Sequence[str] = (),
                  source: str = "auto", skip_existing: bool = True, force: bool = False, dry: bool = False,
                  engine_factory: Optional[Callable] = None, drops: Callable[[str], str] = lambda host: "",
-                 default_platforms: Sequence[str] = (), keep_going: bool = True, check: bool = False):
+                 default_platforms: Sequence[str] = (), keep_going: bool = True, check: bool = False,
+                 signatures: bool = False):
         """``platforms``: --platform, for every image; else an image's own (images.txt), else
         ``default_platforms`` ([deps] platforms); none: every platform. ``keep_going`` False: after a failure,
         no further image is started (the ones under way finish)."""
         self.clients = clients
         self.keep_going = keep_going
         self.check = check  # --check: read only; each image present, missing or different at the target
+        self.signatures = signatures  # [deps] signatures: an image's cosign tags and referrers go along
         self.failed = threading.Event()
         self.results: List[DepResult] = []
         self.default_platforms = list(default_platforms)
@@ -144,8 +147,14 @@ class Mirrorer:
                     return failure  # the target refused: another source would not help
                 continue
             status = CHECKED.get(copied.status, copied.status) if self.check else copied.status
+            attached = ""
+            if self.signatures and not (self.check or self.dry or copied.source_digest):  # reduced: theirs no longer
+                from ..supply.carry import carry
+
+                carried = carry(source, copied.digest, target.client, target.repo, self.sessions, self.locations)
+                attached = carried.describe()
             return DepResult(dep, status, copied.digest, copied.image_platforms, copied.bytes_uploaded, via=host,
-                             reduced=copied.reduced, source_digest=copied.source_digest)
+                             reduced=copied.reduced, source_digest=copied.source_digest, attached=attached)
         if self.source == "auto" and self._engine_factory is not None and self._engine_has(dep):
             return self._from_engine(dep)
         return failure
@@ -196,8 +205,9 @@ class Mirrorer:
             extra = f", {len(r.platforms)} platforms" if r.platforms else ""
             size = f", {human_bytes(r.bytes_uploaded)} uploaded" if r.bytes_uploaded else ""
             reduced = f"; {r.reduced}" if r.reduced else ""
+            attached = f"; {r.attached}" if r.attached else ""
             self.console.say(f"{r.status:<9} {r.dep.source} -> {r.dep.target} ({r.digest or '-'}{extra}{size}, "
-                             f"{r.seconds:.1f}s{reduced})")
+                             f"{r.seconds:.1f}s{reduced}{attached})")
         elif r.status == "failed":
             self.console.say(f"failed    {r.dep.source} -> {r.dep.target}: {r.error}")
 

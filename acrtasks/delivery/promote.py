@@ -156,6 +156,16 @@ def preflight(plan: PromotePlan, check, console: Console) -> None:
         raise RegistryPreflightError("nothing promoted: no destination takes a push (see above)")
 
 
+def _carry(source, digest: str, fan, sessions, locations) -> str:
+    """Its signatures and attestations beside the promoted image (supply.carry), where it kept its digest."""
+    from ..supply.carry import carry
+
+    if fan.result.digest != digest:  # reduced: they sign the source's digest, not this one
+        return ""
+    carried = carry(source, digest, fan.target.client, fan.target.repo, sessions, locations)
+    return f"; {carried.describe()}" if carried.copied or carried.refused else ""
+
+
 def run_promote(plan: PromotePlan, clients, console: Console, jobs: int) -> None:
     """Copy every image to every destination still standing, then write each destination's record."""
     sessions = UploadSessions()
@@ -185,7 +195,8 @@ def run_promote(plan: PromotePlan, clients, console: Console, jobs: int) -> None
             else:
                 size = f", {human_bytes(fan.result.bytes_uploaded)} uploaded" if fan.result.bytes_uploaded else ""
                 reduced = f"; {fan.result.reduced}" if fan.result.reduced else ""
-                console.say(f"{fan.result.status:<9} {refs[0]} ({fan.result.digest}{size}{reduced})")
+                attached = _carry(source, item.source.digest, fan, sessions, locations)
+                console.say(f"{fan.result.status:<9} {refs[0]} ({fan.result.digest}{size}{reduced}{attached})")
         return item
 
     try:

@@ -66,7 +66,8 @@ def push_deps(c, deps_namespace=None, dep=None, skip_existing=False, no_skip_exi
     worker = mirrorer.Mirrorer(run.clients(), Console(), deps_plan.mirrors,
                                platform or (), source, skip or check, force and not check, reads_only,
                                run.engine, lambda host: drops_attestations(settings.config, host, attestations),
-                               settings.config.deps_platforms, keep_going or check, check)
+                               settings.config.deps_platforms, keep_going or check, check,
+                               settings.config.deps_signatures)
     worker.preflight(deps_plan.dependencies)
     if not no_preflight and not reads_only:
         run.preflight([d.target for d in deps_plan.dependencies], "nothing copied")

@@ -282,3 +282,69 @@ def test_pull_verify_key_refuses_an_unsigned_image_and_another_keys_signature(pr
         assert api.images(name="demo-api") and api.images(name="demo-web")
     finally:
         registry.remove()
+
+
+def referrers_index(writer, repo: str, subject: str) -> str:
+    """An OCI 1.1 referrer of ``subject`` (an artifact: empty config, artifactType) listed under the referrers
+    tag ``sha256-<hex>``, as a registry without the Referrers API keeps them (OCI distribution spec 1.1)."""
+    import hashlib
+
+    writer.blob(repo, b"{}")
+    payload = writer.blob(repo, b'{"_type": "https://in-toto.io/Statement/v1"}')
+    artifact = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "artifactType": "application/vnd.in-toto+json", "config": EMPTY,
+                "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": payload, "size": 44}],
+                "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": subject, "size": 1}}
+    raw = json.dumps(artifact).encode()
+    digest = writer.manifest(repo, "sha256:" + hashlib.sha256(raw).hexdigest(), artifact, artifact["mediaType"])
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": artifact["mediaType"], "digest": digest, "size": len(raw),
+         "artifactType": artifact["artifactType"]}]}
+    return writer.manifest(repo, subject.replace(":", "-"), index, index["mediaType"])
+
+
+EMPTY = {"mediaType": "application/vnd.oci.empty.v1+json", "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb"
+         "4fc21fe77e8310c060f61caaff8a", "size": 2}
+
+
+def test_promote_and_push_deps_carry_signatures_that_cosign_verifies_there(project, key_pair, acr):
+    """A signed release promoted into the ACR double, and a signed dependency mirrored there
+    ([deps] signatures): cosign verifies each at its new place. A referrers index of OCI artifacts beside the
+    dependency is refused by ACR: left behind and said so, the image copied all the same."""
+    from harness import RegistryWriter, cosign_binary, make_layer
+    from harness.cosign import cosign
+
+    key, public, folder = key_pair
+    registry = Registry().start()
+    try:
+        writer = RegistryWriter(registry)
+        version = unique_version()
+        api = writer.image("shop/demo-api", version, [make_layer(4000, 61)], oci=True)["digest"]
+        dep = writer.image("library/redis", "7", [make_layer(5000, 62)], oci=True)["digest"]
+        referrers_index(writer, "library/redis", dep)
+        project.component("api", "FROM scratch\n")
+        project.write(f'[registry]\nurl = "{registry.host}/shop"\n'
+                      f'flat_hosts = [".aliyuncs.com", "{acr.host.split(":")[0]}"]\n'
+                      f'[sign]\nkey = "{key}"\ncosign = "{cosign_binary()}"\n'
+                      f'[deps]\nimages = ["{registry.host}/library/redis:7"]\nsignatures = true\n')
+        recorded_release(registry, "shop/demo", version, {"api": ("shop/demo-api", version, api)})
+        env = {"COSIGN_PASSWORD": PASSWORD}
+        assert project.inv("sign", "--version", version, env=env).returncode == 0
+        signed = cosign(["sign", "--key", str(key), "--tlog-upload=false", "--new-bundle-format=false",
+                         "--use-signing-config=false", "--allow-http-registry", "--allow-insecure-registry", "-y",
+                         f"{registry.host}/library/redis@{dep}"], folder, folder / ".docker", PASSWORD)
+        assert signed.returncode == 0, signed.stderr
+        promoted = project.inv("promote", "--version", version, "--from", f"{registry.host}/shop", "--to",
+                               f"{acr.host}/shop")
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+        assert cosign_verifies(f"{acr.host}/shop/demo@{api}", public, folder)
+        mirrored = project.inv("push-deps", "--deps-namespace", f"{acr.host}/shop")
+        assert mirrored.returncode == 0, mirrored.stdout + mirrored.stderr
+        assert acr.upstream.digest("shop/redis", "7") == dep
+        assert cosign_verifies(f"{acr.host}/shop/redis@{dep}", public, folder)
+        referrers_tag = dep.replace(":", "-")
+        assert acr.upstream.digest("shop/redis", referrers_tag) is None  # ACR refused the artifacts
+        assert f"{referrers_tag} left behind" in mirrored.stdout and "unknown manifest class" in mirrored.stdout
+        assert f"with {referrers_tag}.sig" in mirrored.stdout
+    finally:
+        registry.remove()

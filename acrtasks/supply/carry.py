@@ -1,0 +1,51 @@
+"""Signatures and attestations travel with a copied image: cosign's tags beside it (``sha256-<hex>.sig``,
+``.att``, ``.sbom``) and the OCI 1.1 referrers tag (``sha256-<hex>``, the fallback a registry without the
+Referrers API keeps), each copied as any image is (every blob and manifest checked by digest).
+
+They sign or describe a digest, so they go only where the image keeps its source digest: a copy that reduced
+an index (``--platform``, attestations dropped) made another image, which they would not match; the caller says
+so. A tag the target refuses (ACR refuses OCI artifacts: an ``.att`` bundle, a referrers index of artifacts) is
+left behind and reported; the image stays copied.
+"""
+
+from typing import List, NamedTuple, Tuple
+
+from ..copy.copier import copy_image
+from ..copy.remote import RegistrySource, RegistryTarget
+from ..errors import AcrError, explain
+from .signing import COSIGN_SUFFIXES, signature_tag
+
+
+class Carried(NamedTuple):
+    """What went along with one image: the tags copied, and those left behind with why."""
+
+    copied: List[str]
+    refused: List[Tuple[str, str]]
+
+    def describe(self) -> str:
+        parts = []
+        if self.copied:
+            parts.append(f"with {', '.join(self.copied)}")
+        parts += [f"{tag} left behind ({why})" for tag, why in self.refused]
+        return "; ".join(parts)
+
+
+def attached_tags(digest: str) -> List[str]:
+    """The tags a copy of ``digest`` looks for beside it, in that order."""
+    return [*(signature_tag(digest, suffix) for suffix in COSIGN_SUFFIXES), signature_tag(digest, "")]
+
+
+def carry(source: RegistrySource, digest: str, target_client, target_repo: str, sessions, locations=None) -> Carried:
+    """Copy what the source keeps beside ``digest`` into ``target_repo`` of ``target_client``'s registry."""
+    copied: List[str] = []
+    refused: List[Tuple[str, str]] = []
+    for tag in attached_tags(digest):
+        try:
+            if not source.digest(tag):
+                continue
+            copy_image(source, tag, RegistryTarget(target_client, target_repo, tag, sessions, locations), workers=2)
+        except AcrError as exc:
+            refused.append((tag, explain(exc)[:300]))
+            continue
+        copied.append(tag)
+    return Carried(copied, refused)
