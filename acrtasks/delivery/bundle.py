@@ -6,6 +6,10 @@ load`` archive (``manifest.json`` for one platform, tagged with the local
 names and registry refs), and a record (``acrtasks-bundle.json``) with
 checksums of every file (``checksums.sha256``, for ``sha256sum -c``).
 
+What cosign keeps beside an image in its registry (``sha256-<hex>.sig``, ``.att``, ``.sbom``, the referrers
+tag) goes into the bundle as ``attached`` entries (``of``: the image's ref) and back beside the image at import;
+``import --verify-key`` checks each image's signature from the bundle alone (cosign's ``--local-image``).
+
 Everything is planned and preflighted first (each image found in a registry
 or the engine, the target reachable, the bundle verified); then the copy
 engine (:mod:`acrtasks.copy`) moves the bytes.
@@ -45,7 +49,7 @@ RECORD = "acrtasks-bundle.json"
 FORMAT = "acrtasks-bundle/1"
 COMPRESSIONS = ("none", "gzip")
 SOURCES = ("registry", "engine", "auto")
-KINDS = ("component", "dependency")
+KINDS = ("component", "dependency", "attached")  # attached: a signature or attestation of another entry
 
 
 def familiar(ref: ImageRef) -> ImageRef:
@@ -69,6 +73,7 @@ class BundleImage:
     origin: str = ""  # registry host the bytes come from, or "engine"
     origin_ref: Optional[ImageRef] = None  # the ref at the origin (a mirror's, the engine's local name)
     result: Optional[CopyResult] = None
+    of: Optional[ImageRef] = None  # an attached entry's image (its bundle ref)
 
     @property
     def local(self) -> ImageRef:
@@ -214,6 +219,7 @@ def run_export(plan: ExportPlan, settings: Settings, clients: Clients, engine_fa
                 result = image.result
                 console.say(f"exported  {image.ref} ({len(result.images)} platform(s), {human_bytes(result.size)}, "
                             f"from {image.origin}, {time.monotonic() - started:.1f}s)")
+        plan.images += _export_attached(plan, clients, writer, console)
         docker_manifest, skipped, loads = _docker_manifest(plan, writer.images)
         for image in skipped:
             console.warn(f"{image.ref} has no {plan.load_platform}: `docker load` of the bundle leaves it out "
@@ -226,6 +232,28 @@ def run_export(plan: ExportPlan, settings: Settings, clients: Clients, engine_fa
     return plan.output
 
 
+def _export_attached(plan: ExportPlan, clients: Clients, writer: LayoutWriter, console: Console
+                     ) -> List[BundleImage]:
+    """Each exported image's signatures and attestations (supply.carry's tags) from its registry, where the
+    bundle keeps the image's own digest (not reduced to platforms, nothing dropped)."""
+    from ..supply.carry import attached_tags
+
+    found = []
+    for image in list(plan.images):
+        if image.origin in ("", "engine") or image.result is None or image.result.source_digest:
+            continue
+        source = RegistrySource(clients.get(image.origin), image.ref.repository)
+        for tag in attached_tags(image.result.digest):
+            if not source.digest(tag):
+                continue
+            ref = ImageRef(image.ref.host, image.ref.repository, tag)
+            attached = BundleImage("attached", image.name, ref, [ref], image.origin, ref, of=image.ref)
+            attached.result = copy_image(source, tag, LayoutTarget(writer, str(ref)), workers=1)
+            console.say(f"exported  {ref} (beside {image.ref})")
+            found.append(attached)
+    return found
+
+
 def _docker_manifest(plan: ExportPlan, written: Dict[str, Manifest]) -> Tuple[List[dict], List[BundleImage],
                                                                              List[Tuple[List[str], Manifest]]]:
     """``manifest.json`` (what ``docker load`` on the classic store reads: one platform of each image), the
@@ -235,6 +263,8 @@ def _docker_manifest(plan: ExportPlan, written: Dict[str, Manifest]) -> Tuple[Li
 
     entries, skipped, tagged, loads = [], [], set(), []
     for image in plan.images:
+        if image.kind == "attached":  # a signature is no image to load
+            continue
         chosen = [m for platform, m in image.result.images if not platform or platform_matches(platform, plan.load_platform)]
         if not chosen:
             skipped.append(image)
@@ -258,7 +288,8 @@ def _record(plan: ExportPlan, settings: Settings) -> dict:
         "load_platform": plan.load_platform,
         "images": [{"kind": i.kind, "name": i.name, "ref": str(i.ref), "tags": [str(t) for t in i.tags], "source": i.origin,
                     "digest": i.result.digest, "size": i.result.size,
-                    "platforms": {p or "unknown": m.digest for p, m in i.result.images}}
+                    "platforms": {p or "unknown": m.digest for p, m in i.result.images},
+                    **({"of": str(i.of)} if i.of is not None else {})}
                    for i in plan.images],
     }
 
@@ -305,6 +336,9 @@ def open_bundle(path: Path, on_file=lambda name, size: None) -> Bundle:
                                     [ImageRef.parse_engine_name(tag) for tag in tags])  # read once, here
                 if kind == "component":
                     check_path_component(name, "component")
+                if kind == "attached":  # beside an image listed before it
+                    image.of = ImageRef.parse_engine_name(entry["of"])
+                    assert any(str(other.ref) == entry["of"] for other in images if other.kind != "attached")
             except (KeyError, TypeError, AssertionError, AcrError):
                 raise bad(f"image entry {json.dumps(entry)[:120]} is malformed") from None
             if ref not in named:
@@ -348,12 +382,16 @@ def registry_targets(bundle: Bundle, settings: Settings) -> List[Tuple[BundleIma
     if settings.naming.registry is None:
         raise UsageError("import needs --registry R (or [registry] url), or --engine")
     release = release_of(settings)  # at the bundle's version: the task resolves the settings with it
-    targets = []
+    targets: List[Tuple[BundleImage, ImageRef]] = []
     for image in bundle.images:
         if image.kind == "component":  # every ref a push makes: the component's, its aliases', latest's
             targets.extend((image, ref) for ref in release.component(image.name).registry_refs)
-        else:
+        elif image.kind == "dependency":
             targets.append((image, release.dependency(image.name).target))
+    for image in bundle.images:  # beside its image, in every repository the image goes to
+        if image.kind == "attached":
+            places = dict.fromkeys((ref.host, ref.repository) for owner, ref in targets if owner.ref == image.of)
+            targets.extend((image, ImageRef(host, repository, image.ref.tag)) for host, repository in places)
     return targets
 
 
@@ -376,9 +414,16 @@ def import_to_registry(bundle: Bundle, targets: Sequence[Tuple[BundleImage, Imag
     def one(item):
         image, ref = item
         target = RegistryTarget(clients.get(ref.host), ref.repository, ref.tag, sessions, locations)
-        result = copy_image(LayoutSource(bundle.reader, str(image.ref)), str(image.ref), target, dry=dry,
-                            tries=target.client.tries, backoff=target.client.backoff,
-                            drop_attestations=drops(ref.host))
+        try:
+            result = copy_image(LayoutSource(bundle.reader, str(image.ref)), str(image.ref), target, dry=dry,
+                                tries=target.client.tries, backoff=target.client.backoff,
+                                drop_attestations="" if image.kind == "attached" else drops(ref.host))
+        except RegistryError as exc:
+            if image.kind != "attached":
+                raise
+            # a signature or attestation the target refuses (ACR: OCI artifacts) stays behind; the image went
+            console.say(f"left      {image.ref} behind: {explain(exc)[:300]}")
+            return image, ref, CopyResult("left behind", "")
         console.say(f"{result.status:<9} {image.ref} -> {ref} ({result.digest}, "
                     f"{human_bytes(result.bytes_uploaded)} uploaded)")
         return image, ref, result
@@ -394,6 +439,8 @@ def import_to_engine(bundle: Bundle, engine, platform: str, console: Console, dr
 
     done = []
     for image in bundle.images:
+        if image.kind == "attached":  # signatures stay in registries: the engine keeps none
+            continue
         if dry:
             console.say(f"would load {image.ref} ({platform}) as {', '.join(map(str, image.tags))}")
             continue
@@ -423,6 +470,8 @@ def record_of_import(bundle: Bundle, results: Sequence[Tuple[BundleImage, ImageR
     facts: Dict[str, Tuple[List[str], str]] = {}  # component -> (platforms, input digest), from its first image
     dependencies: List[DependencyEntry] = []
     for image, ref, result in results:
+        if image.kind == "attached":
+            continue
         if image.kind != "component":
             dependencies.append(DependencyEntry.made(release_source(settings, image), ref, result.digest))
             continue

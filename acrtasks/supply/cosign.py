@@ -98,6 +98,15 @@ class Cosign:
             argv.append("--insecure-ignore-tlog=true")
         self._run(argv, image, registry, {}, "verify")
 
+    def verify_layout(self, layout: Path, key: str, tlog: bool, what: str) -> None:
+        """Verify the image of an OCI layout in cosign's own form (``cosign save``: index.json naming the image
+        and its signatures by their ``kind``), offline: no registry is asked."""
+        argv = [self.path, "verify", "--key", key, "--local-image", str(layout)]
+        if not tlog:
+            argv.append("--insecure-ignore-tlog=true")
+        env = {key_: value for key_, value in os.environ.items() if key_ != "COSIGN_PASSWORD"}
+        self._exec(argv, env, f"verify of {what}")
+
     def public_key(self, key: str, password: Optional[str], into: Path) -> Path:
         """The public half of ``key`` written to ``into`` (what verify needs when only the private key is
         named)."""

@@ -170,3 +170,57 @@ def verify_images(tool: Cosign, key: str, clients, images: Sequence[Tuple[str, I
         return None
 
     return [failure for failure in run_jobs(one, list(images), workers) if failure is not None]
+
+
+#: ``cosign save``'s names for what an OCI layout's index.json lists (cosign's pkg/oci/layout; seen in the layout
+#: cosign 3.1 saves, tests/integration/test_supply_chain.py).
+LAYOUT_KINDS = {"image": "dev.cosignproject.cosign/image", "index": "dev.cosignproject.cosign/imageIndex",
+                "sigs": "dev.cosignproject.cosign/sigs"}
+
+
+def verify_bundle(tool: Cosign, key: str, bundle, tlog: bool) -> List[Tuple[str, str, str]]:
+    """Each component and dependency of an opened bundle (delivery.bundle.Bundle) verified with ``key`` from the
+    bundle alone: its top manifest and its ``.sig`` entry written as a layout in cosign's own form, checked by
+    ``cosign verify --local-image``. The (kind, image, why) of those that fail: unsigned ones too."""
+    import json
+    import shutil
+
+    from ..copy.layout import blob_path
+
+    reader = bundle.reader
+    named = {(e.get("annotations") or {}).get("org.opencontainers.image.ref.name"): e for e in reader.index()}
+    signatures = {str(image.of): image for image in bundle.images
+                  if image.kind == "attached" and (image.ref.tag or "").endswith(".sig")}
+    failures = []
+    for image in bundle.images:
+        if image.kind == "attached":
+            continue
+        entry = named[str(image.ref)]
+        sig = signatures.get(str(image.ref))
+        if sig is None or sig.ref.tag != signature_tag(entry["digest"]):
+            failures.append((image.kind, str(image.ref), f"no signature in the bundle for {entry['digest']}"))
+            continue
+        folder = Path(tempfile.mkdtemp(prefix="acrtasks-verify-"))
+        try:
+            blobs = folder / "blobs" / "sha256"
+            blobs.mkdir(parents=True)
+            top = reader.manifest(entry["digest"])
+            signature = reader.manifest(named[str(sig.ref)]["digest"])
+            for manifest in (top, signature):
+                (folder / blob_path(manifest.digest)).write_bytes(manifest.raw)
+            for digest, size in signature.blobs():
+                (folder / blob_path(digest)).write_bytes(reader.read(blob_path(digest), size))
+            index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+                {"mediaType": top.media_type, "size": len(top.raw), "digest": top.digest,
+                 "annotations": {"kind": LAYOUT_KINDS["index" if top.is_index else "image"]}},
+                {"mediaType": signature.media_type, "size": len(signature.raw), "digest": signature.digest,
+                 "annotations": {"kind": LAYOUT_KINDS["sigs"]}}]}
+            (folder / "index.json").write_text(json.dumps(index))
+            (folder / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+            try:
+                tool.verify_layout(folder, key, tlog, str(image.ref))
+            except CosignFailed as exc:
+                failures.append((image.kind, str(image.ref), exc.reason))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    return failures

@@ -58,10 +58,13 @@ def export(c, component=None, deps=True, output=None, platform=None, source="aut
     engine="load into the Docker engine and tag the local names (one platform)",
     platform="with --engine: the platform to load; default: the engine's own",
     check="only verify the bundle's checksums and contents; change nothing",
-    jobs="images pushed at once with --registry (default 4)"))
+    jobs="images pushed at once with --registry (default 4)",
+    verify_key="verify each image's cosign signature, from the bundle alone, with this public key (a file, or a "
+               "KMS URI) before anything is pushed or loaded; one unsigned or badly signed image stops the import; "
+               "default: [verify] key"))
 @boundary
 def import_(c, bundle=None, registry=None, engine=False, platform=None, check=False, layout=None, jobs=None,
-            attestations=None, no_preflight=False, no_record=False):
+            attestations=None, no_preflight=False, no_record=False, verify_key=None):
     """Verify an offline bundle, then push it to a registry (--registry) or load it into the engine (--engine)."""
     from ..delivery import bundle as bundles
 
@@ -82,6 +85,10 @@ def import_(c, bundle=None, registry=None, engine=False, platform=None, check=Fa
         _same_project(run, opened, bundle)
         console.say(f"verified {bundle}: {opened.files} files, {opened.bytes} bytes; {opened.project} "
                     f"{opened.version}, {len(opened.images)} image(s)")
+        config = _config_or_none(run)
+        key = verify_key if verify_key is not None else (config.verify_key if config else "")
+        if key:
+            _verify_bundle(run, opened, key, console)
         if check:
             return None
         if engine:
@@ -156,6 +163,36 @@ def _verifier(settings, key: str):
         console.say(f"verified  {len(images)} signature(s)")
 
     return verify
+
+
+def _verify_bundle(run, opened, key: str, console: Console) -> None:
+    """import --verify-key: every image's signature, from the bundle, checked by cosign before anything moves."""
+    from ..supply import cosign, signing
+
+    config = _config_or_none(run)  # a bare `import --check --verify-key K` needs no build.toml
+    root = config.root if config else Path.cwd()
+    key_text = signing.key_path(key, root, "verify")
+    tool = cosign.find(config.sign_cosign if config else "", root)
+    images = [image for image in opened.images if image.kind != "attached"]
+    console.say(f"verify {len(images)} image(s)' signatures with {key_text} ({tool.describe()}), from the bundle")
+    failures = signing.verify_bundle(tool, key_text, opened, config.verify_tlog if config else False)
+    if failures:
+        kind, image, why = failures[0]
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise OperationFailed(f"nothing imported: {kind} {image} is not signed by {key_text}: {why}{more}")
+    console.say(f"verified  {len(images)} signature(s)")
+
+
+def _config_or_none(run):
+    """build.toml's settings, or None where there is none (import --check, --engine need none)."""
+    from ..config import find_config
+    from ..errors import ConfigError
+
+    try:
+        find_config(str(run.project_dir) if run.project_dir else None)
+    except ConfigError:
+        return None
+    return run.config()
 
 
 def _same_project(run, opened, bundle) -> None:

@@ -348,3 +348,61 @@ def test_promote_and_push_deps_carry_signatures_that_cosign_verifies_there(proje
         assert f"with {referrers_tag}.sig" in mirrored.stdout
     finally:
         registry.remove()
+
+
+def test_export_import_carry_signatures_and_import_verify_key_checks_them_from_the_bundle(project, key_pair, acr,
+                                                                                          tmp_path_factory):
+    """A release exported from its registry takes each image's signature into the bundle; import --verify-key
+    refuses a bundle with an unsigned image, and one signed by another key, pushing nothing; a bundle signed
+    throughout is imported into the ACR double, signatures beside the images, where cosign verifies them."""
+    from harness import RegistryWriter, cosign_binary, make_key_pair, make_layer
+
+    key, public, folder = key_pair
+    other_key, _ = make_key_pair(tmp_path_factory.mktemp("other"), PASSWORD)
+    registry = Registry().start()
+    try:
+        writer = RegistryWriter(registry)
+        version = unique_version()
+        # both registries are on 127.0.0.1, named in flat_hosts: the release is flat (ACR's names) at both
+        images = {name: writer.image("shop/demo", f"{name}-{version}", [make_layer(3000, n)], oci=True)["digest"]
+                  for n, name in enumerate(("api", "web"), 70)}
+        for name in images:
+            project.component(name, "FROM scratch\n")
+        settings = (f'[registry]\nurl = "{registry.host}/shop"\n'
+                    f'flat_hosts = [".aliyuncs.com", "{acr.host.split(":")[0]}"]\n'
+                    f'[sign]\ncosign = "{cosign_binary()}"\n')
+        project.write(settings + f'key = "{key}"\n')
+        recorded_release(registry, "shop/demo", version,
+                         {name: ("shop/demo", f"{name}-{version}", digest) for name, digest in images.items()})
+        env = {"COSIGN_PASSWORD": PASSWORD}
+        bundles = tmp_path_factory.mktemp("bundles")
+
+        def export(name: str):
+            out = bundles / name
+            done = project.inv("export", "--version", version, "--source", "registry", "--no-deps", "--output",
+                               str(out))
+            assert done.returncode == 0, done.stdout + done.stderr
+            return out
+
+        def imported(bundle):
+            return project.inv("import", str(bundle), "--registry", f"{acr.host}/shop", "--verify-key", str(public))
+
+        assert project.inv("sign", "--version", version, "--component", "api", env=env).returncode == 0
+        unsigned = imported(export("unsigned.tar"))
+        assert unsigned.returncode == 1, unsigned.stdout + unsigned.stderr
+        assert "error: nothing imported: component " in unsigned.stderr and "/shop/demo:web-" in unsigned.stderr
+        assert "no signature in the bundle" in unsigned.stderr
+        project.write(settings + f'key = "{other_key}"\n')
+        assert project.inv("sign", "--version", version, "--component", "web", env=env).returncode == 0
+        by_other = imported(export("other.tar"))
+        assert by_other.returncode == 1 and "/shop/demo:web-" in by_other.stderr, by_other.stdout + by_other.stderr
+        assert acr.upstream.digest("shop/demo", f"api-{version}") is None  # nothing pushed by either
+        project.write(settings + f'key = "{key}"\n')
+        assert project.inv("sign", "--version", version, "--component", "web", env=env).returncode == 0
+        good = imported(export("signed.tar"))
+        assert good.returncode == 0, good.stdout + good.stderr
+        for name, digest in images.items():
+            assert acr.upstream.digest("shop/demo", f"{name}-{version}") == digest
+            assert cosign_verifies(f"{acr.host}/shop/demo@{digest}", public, folder), name
+    finally:
+        registry.remove()
