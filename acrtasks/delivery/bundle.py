@@ -236,16 +236,15 @@ def _export_attached(plan: ExportPlan, clients: Clients, writer: LayoutWriter, c
                      ) -> List[BundleImage]:
     """Each exported image's signatures and attestations (supply.carry's tags) from its registry, where the
     bundle keeps the image's own digest (not reduced to platforms, nothing dropped)."""
-    from ..supply.carry import attached_tags
+    from ..supply.carry import Finder
 
     found = []
+    finder = Finder()  # one tag list per repository, not a request per image and tag
     for image in list(plan.images):
         if image.origin in ("", "engine") or image.result is None or image.result.source_digest:
             continue
         source = RegistrySource(clients.get(image.origin), image.ref.repository)
-        for tag in attached_tags(image.result.digest):
-            if not source.digest(tag):
-                continue
+        for tag in finder.beside(source, image.result.digest):
             ref = ImageRef(image.ref.host, image.ref.repository, tag)
             attached = BundleImage("attached", image.name, ref, [ref], image.origin, ref, of=image.ref)
             attached.result = copy_image(source, tag, LayoutTarget(writer, str(ref)), workers=1)

@@ -63,6 +63,7 @@ class Mirrorer:
         self.keep_going = keep_going
         self.check = check  # --check: read only; each image present, missing or different at the target
         self.signatures = signatures  # [deps] signatures: an image's cosign tags and referrers go along
+        self._finder = None  # supply.carry.Finder, made when the first image's signatures are looked for
         self.failed = threading.Event()
         self.results: List[DepResult] = []
         self.default_platforms = list(default_platforms)
@@ -149,9 +150,12 @@ class Mirrorer:
             status = CHECKED.get(copied.status, copied.status) if self.check else copied.status
             attached = ""
             if self.signatures and not (self.check or self.dry or copied.source_digest):  # reduced: theirs no longer
-                from ..supply.carry import carry
+                from ..supply.carry import Finder, carry
 
-                carried = carry(source, copied.digest, target.client, target.repo, self.sessions, self.locations)
+                with self._engine_lock:
+                    self._finder = self._finder or Finder()
+                carried = carry(source, copied.digest, target.client, target.repo, self.sessions, self.locations,
+                                self._finder)
                 attached = carried.describe()
             return DepResult(dep, status, copied.digest, copied.image_platforms, copied.bytes_uploaded, via=host,
                              reduced=copied.reduced, source_digest=copied.source_digest, attached=attached)

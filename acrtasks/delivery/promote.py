@@ -156,21 +156,24 @@ def preflight(plan: PromotePlan, check, console: Console) -> None:
         raise RegistryPreflightError("nothing promoted: no destination takes a push (see above)")
 
 
-def _carry(source, digest: str, fan, sessions, locations) -> str:
+def _carry(source, digest: str, fan, sessions, locations, finder) -> str:
     """Its signatures and attestations beside the promoted image (supply.carry), where it kept its digest."""
     from ..supply.carry import carry
 
     if fan.result.digest != digest:  # reduced: they sign the source's digest, not this one
         return ""
-    carried = carry(source, digest, fan.target.client, fan.target.repo, sessions, locations)
+    carried = carry(source, digest, fan.target.client, fan.target.repo, sessions, locations, finder)
     return f"; {carried.describe()}" if carried.copied or carried.refused else ""
 
 
 def run_promote(plan: PromotePlan, clients, console: Console, jobs: int) -> None:
     """Copy every image to every destination still standing, then write each destination's record."""
+    from ..supply.carry import Finder
+
     sessions = UploadSessions()
     in_flight = InFlight()
     locations = BlobLocations.default()  # shared: a blob one repository received is mounted into the next
+    finder = Finder()  # each source repository's signatures found from its tag list, read once
 
     def one(item: Item) -> Item:
         source = RegistrySource(clients.get(item.source.host), item.source.repository)
@@ -195,7 +198,7 @@ def run_promote(plan: PromotePlan, clients, console: Console, jobs: int) -> None
             else:
                 size = f", {human_bytes(fan.result.bytes_uploaded)} uploaded" if fan.result.bytes_uploaded else ""
                 reduced = f"; {fan.result.reduced}" if fan.result.reduced else ""
-                attached = _carry(source, item.source.digest, fan, sessions, locations)
+                attached = _carry(source, item.source.digest, fan, sessions, locations, finder)
                 console.say(f"{fan.result.status:<9} {refs[0]} ({fan.result.digest}{size}{reduced}{attached})")
         return item
 

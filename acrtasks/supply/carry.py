@@ -6,9 +6,13 @@ They sign or describe a digest, so they go only where the image keeps its source
 an index (``--platform``, attestations dropped) made another image, which they would not match; the caller says
 so. A tag the target refuses (ACR refuses OCI artifacts: an ``.att`` bundle, a referrers index of artifacts) is
 left behind and reported; the image stays copied.
+
+They are found in the source repository's tag list, read once per repository (one request for a flat
+release's whole repository, a few pages for a Docker Hub image), not by a request per image and tag.
 """
 
-from typing import List, NamedTuple, Tuple
+import threading
+from typing import Dict, List, NamedTuple, Tuple
 
 from ..copy.copier import copy_image
 from ..copy.remote import RegistrySource, RegistryTarget
@@ -35,14 +39,33 @@ def attached_tags(digest: str) -> List[str]:
     return [*(signature_tag(digest, suffix) for suffix in COSIGN_SUFFIXES), signature_tag(digest, "")]
 
 
-def carry(source: RegistrySource, digest: str, target_client, target_repo: str, sessions, locations=None) -> Carried:
+class Finder:
+    """Which of :func:`attached_tags` a source repository holds, from its tag list, read once per repository."""
+
+    def __init__(self) -> None:
+        self._tags: Dict[Tuple[str, str], frozenset] = {}
+        self._lock = threading.Lock()
+
+    def beside(self, source: RegistrySource, digest: str) -> List[str]:
+        key = (source.client.host, source.repo)
+        with self._lock:  # one listing per repository, however many images of it are copied at once
+            if key not in self._tags:
+                self._tags[key] = frozenset(source.client.tags(source.repo))
+            tags = self._tags[key]
+        return [tag for tag in attached_tags(digest) if tag in tags]
+
+
+def carry(source: RegistrySource, digest: str, target_client, target_repo: str, sessions, locations=None,
+          finder: "Finder | None" = None) -> Carried:
     """Copy what the source keeps beside ``digest`` into ``target_repo`` of ``target_client``'s registry."""
     copied: List[str] = []
     refused: List[Tuple[str, str]] = []
-    for tag in attached_tags(digest):
+    try:
+        present = (finder or Finder()).beside(source, digest)
+    except AcrError as exc:
+        return Carried([], [("its tag list", explain(exc)[:300])])
+    for tag in present:
         try:
-            if not source.digest(tag):
-                continue
             copy_image(source, tag, RegistryTarget(target_client, target_repo, tag, sessions, locations), workers=2)
         except AcrError as exc:
             refused.append((tag, explain(exc)[:300]))

@@ -49,5 +49,5 @@ from .servers import LoopbackServer, QuietHandler, SilentServer, forward, gzip_b
 __all__ = ["AcrRegistry", "BASE_IMAGE", "ENGINE_KINDS", "Bridge", "CredentialTrap", "DockerEngine", "Elsewhere", "HubLikeRegistry",
            "EngineKind", "FaultyRegistry", "ForwardProxy", "HarnessError", "LatencyRelay",
            "LoopbackServer", "MutatingRegistry", "QuietHandler", "Registry", "RegistryWriter", "SilentServer", "TokenServer", "TunnelProxy",
-           "compose_binary", "compose_config", "engine_reachable", "ensure_base_image", "find_kind", "forward", "free_port", "git", "gzip_bomb", "make_layer", "peak_rss_child", "make_tls", "run_measured", "read_body",
+           "compose_binary", "compose_config", "cosign_binary", "make_key_pair", "engine_reachable", "ensure_base_image", "find_kind", "forward", "free_port", "git", "gzip_bomb", "make_layer", "peak_rss_child", "make_tls", "run_measured", "read_body",
            "send", "stop_process", "wait_for"]

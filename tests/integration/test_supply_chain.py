@@ -266,20 +266,20 @@ def test_pull_verify_key_refuses_an_unsigned_image_and_another_keys_signature(pr
         assert last.startswith("error: nothing pulled: component ") and f"/shop/demo-web@{images['web']}" in last
         assert last.endswith("is not signed by " + str(public) + ": no signatures found"), last
         assert "Traceback" not in refused.stderr
-        assert not api.images(name="demo-api"), "a verified image was pulled though another failed"
+        assert not api.images(name=f"demo-api:{version}"), "a verified image was pulled though another failed"
         # signed by another key only: refused as well
         project.write(settings + f'key = "{other_key}"\n')
         assert project.inv("sign", "--version", version, "--component", "web", env=env).returncode == 0
         by_other = project.inv("pull", "--version", version, "--verify-key", str(public))
         assert by_other.returncode == 1 and f"/shop/demo-web@{images['web']} is not signed by" in by_other.stderr
-        assert not api.images(name="demo-web") and not api.images(name="demo-api")
+        assert not api.images(name=f"demo-web:{version}") and not api.images(name=f"demo-api:{version}")
         # both signed by the key ([verify] key this time): pulled and tagged
         project.write(settings + f'key = "{key}"\n[verify]\nkey = "{public}"\n')
         assert project.inv("sign", "--version", version, "--component", "web", env=env).returncode == 0
         pulled = project.inv("pull", "--version", version)
         assert pulled.returncode == 0, pulled.stdout + pulled.stderr
         assert "verified  2 signature(s)" in pulled.stdout
-        assert api.images(name="demo-api") and api.images(name="demo-web")
+        assert api.images(name=f"demo-api:{version}") and api.images(name=f"demo-web:{version}")
     finally:
         registry.remove()
 
