@@ -346,6 +346,11 @@ def test_promote_and_push_deps_carry_signatures_that_cosign_verifies_there(proje
         assert acr.upstream.digest("shop/redis", referrers_tag) is None  # ACR refused the artifacts
         assert f"{referrers_tag} left behind" in mirrored.stdout and "unknown manifest class" in mirrored.stdout
         assert f"with {referrers_tag}.sig" in mirrored.stdout
+        # a registry that stores OCI artifacts keeps the referrers index too, byte for byte
+        plain = project.inv("push-deps", "--deps-namespace", f"{registry.host}/mirror")
+        assert plain.returncode == 0, plain.stdout + plain.stderr
+        assert registry.digest("mirror/redis", referrers_tag) == registry.digest("library/redis", referrers_tag)
+        assert cosign_verifies(f"{registry.host}/mirror/redis@{dep}", public, folder)
     finally:
         registry.remove()
 
@@ -406,3 +411,30 @@ def test_export_import_carry_signatures_and_import_verify_key_checks_them_from_t
             assert cosign_verifies(f"{acr.host}/shop/demo@{digest}", public, folder), name
     finally:
         registry.remove()
+
+
+@pytest.mark.parametrize("engine", ["engine26"], indirect=True)
+def test_push_sign_signs_as_its_last_step_and_checks_the_key_before_the_first_push(project, engine, key_pair,
+                                                                                  registry):
+    """push --sign: without the key's password nothing is pushed (checked first); with it, the pushed image is
+    signed (cosign verifies it) and the record push writes lists the signature."""
+    from support import read_record
+
+    key, public, folder = key_pair
+    project.component("api", "FROM scratch\nCOPY Dockerfile /\n")
+    from harness import cosign_binary
+
+    project.write(f'[sign]\nkey = "{key}"\ncosign = "{cosign_binary()}"\n')
+    version = unique_version()
+    refused = project.inv("build", "--registry", f"{registry.host}/ns", "--version", version, "push", "--sign")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith("error: the key ")
+    assert "set COSIGN_PASSWORD" in refused.stderr
+    assert registry.digest("ns/demo-api", version) is None  # checked before the first push
+    done = project.inv("build", "--registry", f"{registry.host}/ns", "--version", version, "push", "--sign",
+                       env={"COSIGN_PASSWORD": PASSWORD})
+    assert done.returncode == 0, done.stdout + done.stderr
+    digest = registry.digest("ns/demo-api", version)
+    assert cosign_verifies(f"{registry.host}/ns/demo-api@{digest}", public, folder)
+    _, record = read_record(registry, "ns/demo", version)
+    assert [entry["image"] for entry in record["signatures"]] == [f"{registry.host}/ns/demo-api@{digest}"]
