@@ -8,18 +8,20 @@ the registry (:class:`UploadSessions`).
 
 import threading
 import time
-from typing import Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..errors import Kind, NotFound, RegistryError
 from ..naming import ImageRef, digest_problem
 from ..registry.client import Clients, RegistryClient, cancel_upload, read_bounded, reason_of, upload_location
 from ..registry.transport import TransportError
+from ..util.inputs import parse_json
 from . import Chunks, Source
 from .locations import BlobLocations
 from .manifests import (
     ACCEPT,
     CHUNK,
     MAX_MANIFEST,
+    OCI_INDEX,
     Manifest,
     ManifestInvalid,
     parse_manifest,
@@ -65,6 +67,44 @@ class RegistrySource:
     def digest(self, reference: str) -> Optional[str]:
         """What ``reference`` points at (one HEAD request), or None when the repository has no such tag."""
         return _head_manifest(self.client, self.repo, reference, _pull(self.repo))
+
+    def referrers(self, digest: str) -> Optional[List[Dict[str, Any]]]:
+        """The descriptors the OCI 1.1 Referrers API lists for ``digest`` (signatures, attestations stored with a
+        ``subject``), or None where the registry has no such API (distribution 2.8 and ACR Personal answer 404).
+        Bounded as a manifest; every descriptor's digest checked where it enters."""
+        try:
+            response = self.client.request("GET", f"/v2/{self.repo}/referrers/{digest}", scope=_pull(self.repo),
+                                           headers={"Accept": OCI_INDEX}, stream=True, retry=False)
+        except RegistryError as exc:
+            if exc.status in (400, 404, 405):
+                return None
+            raise
+        with response:
+            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            try:
+                raw = read_bounded(response, MAX_MANIFEST)
+            except TransportError as exc:
+                raise self.fail(f"{self.where}: the referrers list broke off ({reason_of(exc)})",
+                                Kind.TRANSIENT) from None
+        if media_type != OCI_INDEX:  # a page, a redirect's body: no Referrers API here
+            return None
+        if raw is None:
+            raise self.fail(f"{self.where}: the referrers list of {digest} is larger than 4 MiB", Kind.INTEGRITY)
+        try:
+            index = parse_json(raw)
+        except ValueError:
+            raise self.fail(f"{self.where}: the referrers list of {digest} is not JSON", Kind.INTEGRITY) from None
+        found = index.get("manifests") if isinstance(index, dict) else None
+        if not isinstance(found, list):
+            raise self.fail(f"{self.where}: the referrers list of {digest} is not an image index", Kind.INTEGRITY)
+        listed = []
+        for entry in found:
+            if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str) or \
+                    digest_problem(entry["digest"]) or not isinstance(entry.get("size"), int):
+                raise self.fail(f"{self.where}: the referrers list of {digest} holds a malformed descriptor",
+                                Kind.INTEGRITY)
+            listed.append(entry)
+        return listed
 
     def open_blob(self, digest: str, size: int) -> Tuple[Iterator[bytes], Callable[[], None]]:
         # One try: the copy retries the whole blob (a stream cannot be replayed), so tries here would multiply

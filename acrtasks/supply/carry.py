@@ -8,15 +8,20 @@ so. A tag the target refuses (ACR refuses OCI artifacts: an ``.att`` bundle, a r
 left behind and reported; the image stays copied.
 
 They are found in the source repository's tag list, read once per repository (one request for a flat
-release's whole repository, a few pages for a Docker Hub image), not by a request per image and tag.
+release's whole repository, a few pages for a Docker Hub image), not by a request per image and tag; and, on a
+source with the Referrers API (asked once per registry), in its list for the image: those referrers are copied by
+digest, and a target without the API gets them in its referrers tag, as the OCI distribution spec 1.1 has clients
+do (cosign and oras find them there).
 """
 
+import json
 import threading
-from typing import Dict, List, NamedTuple, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
 from ..copy.copier import copy_image
+from ..copy.manifests import OCI_INDEX, parse_manifest, sha256_digest
 from ..copy.remote import RegistrySource, RegistryTarget
-from ..errors import AcrError, explain
+from ..errors import AcrError, NotFound, explain
 from .signing import COSIGN_SUFFIXES, signature_tag
 
 
@@ -44,7 +49,19 @@ class Finder:
 
     def __init__(self) -> None:
         self._tags: Dict[Tuple[str, str], frozenset] = {}
+        self._without_api: Set[str] = set()  # registries whose Referrers API answered "none here"
         self._lock = threading.Lock()
+
+    def referrers(self, source: RegistrySource, digest: str) -> Optional[List[Dict[str, Any]]]:
+        """The Referrers API's list for ``digest``; None where the registry has no API (asked once per host)."""
+        host = source.client.host
+        if host in self._without_api:
+            return None
+        listed = source.referrers(digest)
+        if listed is None:
+            with self._lock:
+                self._without_api.add(host)
+        return listed
 
     def beside(self, source: RegistrySource, digest: str) -> List[str]:
         key = (source.client.host, source.repo)
@@ -71,4 +88,43 @@ def carry(source: RegistrySource, digest: str, target_client, target_repo: str, 
             refused.append((tag, explain(exc)[:300]))
             continue
         copied.append(tag)
+    try:
+        listed = (finder or Finder()).referrers(source, digest)
+    except AcrError as exc:
+        return Carried(copied, [*refused, ("its referrers", explain(exc)[:300])])
+    if listed:
+        _carry_referrers(source, digest, listed, target_client, target_repo, sessions, locations, copied, refused)
     return Carried(copied, refused)
+
+
+def _carry_referrers(source: RegistrySource, digest: str, listed: List[Dict[str, Any]], target_client,
+                     target_repo: str, sessions, locations, copied: List[str], refused: List[Tuple[str, str]]) -> None:
+    """Each referrer copied by digest (a target with the API indexes it by its subject); for a target without
+    the API, the referrers tag ``sha256-<hex>`` lists them (merged with what it listed)."""
+    arrived = []
+    for descriptor in listed:
+        name = descriptor["digest"]
+        try:
+            copy_image(source, name, RegistryTarget(target_client, target_repo, name, sessions, locations), workers=2)
+        except AcrError as exc:
+            refused.append((f"referrer {name[:19]}", explain(exc)[:300]))
+            continue
+        arrived.append(descriptor)
+        copied.append(f"referrer {name[:19]}")
+    target = RegistrySource(target_client, target_repo)
+    if not arrived or target.referrers(digest) is not None:
+        return
+    tag = signature_tag(digest, "")
+    try:
+        try:
+            known = list(target.manifest(tag).data.get("manifests") or [])
+        except NotFound:
+            known = []
+        have = {entry.get("digest") for entry in known}
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX,
+                 "manifests": [*known, *(d for d in arrived if d["digest"] not in have)]}
+        raw = json.dumps(index).encode()
+        RegistryTarget(target_client, target_repo, tag, sessions).put_manifest(
+            parse_manifest(raw, OCI_INDEX, sha256_digest(raw)), "tag")
+    except AcrError as exc:
+        refused.append((tag, explain(exc)[:300]))

@@ -80,15 +80,32 @@ class Cosign:
     def describe(self) -> str:
         return f"cosign {self.version or '(version not stated)'} ({self.path})"
 
-    def sign(self, image: ImageRef, key: str, password: Optional[str], registry: Registry, tlog: bool) -> None:
-        """Sign ``image`` (by digest) with ``key``; the signature is pushed in the tag form
-        (``sha256-<hex>.sig`` beside the image). ``tlog``: also upload it to the transparency log (Rekor)."""
+    def sign(self, image: ImageRef, key: str, password: Optional[str], registry: Registry, tlog: bool,
+             referrer: bool = False, signing_config: Optional[Path] = None) -> None:
+        """Sign ``image`` (by digest) with ``key``. ``tlog``: also upload the signature to the transparency log
+        (Rekor). ``referrer`` (3.x, a registry with the Referrers API): cosign 3's own form, a Sigstore bundle
+        stored as a referrer of the image, signed with ``signing_config`` (one naming no service: offline)
+        unless ``tlog``; else the tag form (``sha256-<hex>.sig`` beside the image), which every registry
+        stores."""
         argv = [self.path, "sign", "--key", key, "--yes"]
-        if self.bundles_by_default:  # 3.x: the tag form, service URLs from flags (so --tlog-upload is honoured)
+        if referrer and self.bundles_by_default:
+            if not tlog and signing_config is not None:
+                argv += ["--signing-config", str(signing_config)]
+        elif self.bundles_by_default:  # 3.x: the tag form, service URLs from flags (so --tlog-upload is honoured)
             argv += ["--new-bundle-format=false", "--use-signing-config=false"]
-        if not tlog:
+            if not tlog:
+                argv.append("--tlog-upload=false")
+        elif not tlog:
             argv.append("--tlog-upload=false")
         self._run(argv, image, registry, {"COSIGN_PASSWORD": password} if password is not None else {}, "sign")
+
+    def offline_signing_config(self, into: Path) -> Path:
+        """A signing config naming no service (no Fulcio, Rekor or TSA): cosign 3 signs with the key alone."""
+        self._exec([self.path, "signing-config", "create", "--out", str(into)],
+                   {k: v for k, v in os.environ.items() if k != "COSIGN_PASSWORD"}, "signing-config create")
+        if not into.is_file():
+            raise OperationFailed(f"{self.path} signing-config create wrote nothing")
+        return into
 
     def verify(self, image: ImageRef, key: str, registry: Registry, tlog: bool) -> None:
         """Verify ``image``'s signature with ``key`` (a public key file, or a KMS URI); OperationFailed with

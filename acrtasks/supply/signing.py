@@ -21,6 +21,8 @@ from .cosign import Cosign, CosignFailed, Registry, is_kms
 
 #: cosign's tags beside an image: its signatures, attestations and SBOMs (``cosign attest``, ``attach sbom``).
 COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
+#: cosign 3's signature stored as a referrer: its artifactType in the Referrers API's list.
+BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 
 def signature_tag(digest: str, suffix: str = ".sig") -> str:
@@ -129,8 +131,25 @@ class Signer:
         assert image.digest is not None
         return held_by(self.clients)(image.with_tag(signature_tag(image.digest)))
 
+    def bundles(self, image: ImageRef) -> Optional[List[str]]:
+        """The digests of cosign bundles the Referrers API lists for ``image``; None without the API (or with
+        a cosign that writes only the tag form)."""
+        from ..copy.remote import RegistrySource
+
+        if not self.tool.bundles_by_default:
+            return None
+        assert image.digest is not None
+        listed = RegistrySource(self.clients.get(image.host), image.repository).referrers(image.digest)
+        return None if listed is None else [d["digest"] for d in listed if d.get("artifactType") == BUNDLE_TYPE]
+
     def sign(self, what: str, image: ImageRef) -> Signed:
         assert image.digest is not None
+        try:
+            before = self.bundles(image)
+        except AcrError as exc:
+            return Signed(what, image, "failed", error=str(exc))
+        if before is not None:  # the registry has the Referrers API: cosign 3's own form, a referrer
+            return self._sign_as_referrer(what, image, before)
         registry = registry_for(self.clients, image.host)
         try:
             status = "signed"
@@ -152,6 +171,31 @@ class Signer:
             return Signed(what, image, "failed", error=str(exc))
         signature = image.with_tag(signature_tag(image.digest))
         return Signed(what, image, status, SignatureEntry(str(image), str(signature), digest))
+
+    def _sign_as_referrer(self, what: str, image: ImageRef, before: List[str]) -> Signed:
+        registry = registry_for(self.clients, image.host)
+        try:
+            if before:
+                try:
+                    self.tool.verify(image, self.public_key(), registry, self.tlog)
+                    return Signed(what, image, "kept", SignatureEntry(str(image), f"{image.locator}@{before[-1]}",
+                                                                      before[-1]))
+                except CosignFailed:
+                    pass  # bundles by other keys only
+            config = None if self.tlog else self.offline_config()
+            self.tool.sign(image, self.key, self.password, registry, self.tlog, referrer=True, signing_config=config)
+            after = self.bundles(image) or []
+            made = [digest for digest in after if digest not in before]
+            if not made:
+                raise OperationFailed(f"cosign reported {image} signed, but {image.host}'s Referrers API lists no "
+                                      "new signature of it")
+        except AcrError as exc:
+            return Signed(what, image, "failed", error=str(exc))
+        return Signed(what, image, "signed", SignatureEntry(str(image), f"{image.locator}@{made[-1]}", made[-1]))
+
+    def offline_config(self) -> Path:
+        path = Path(self._scratch.name) / "signing-config.json"
+        return path if path.is_file() else self.tool.offline_signing_config(path)
 
 
 def verify_images(tool: Cosign, key: str, clients, images: Sequence[Tuple[str, ImageRef]], tlog: bool,

@@ -438,3 +438,50 @@ def test_push_sign_signs_as_its_last_step_and_checks_the_key_before_the_first_pu
     assert cosign_verifies(f"{registry.host}/ns/demo-api@{digest}", public, folder)
     _, record = read_record(registry, "ns/demo", version)
     assert [entry["image"] for entry in record["signatures"]] == [f"{registry.host}/ns/demo-api@{digest}"]
+
+
+def test_with_the_referrers_api_a_signature_is_a_referrer_and_promote_carries_it_to_either_kind(project, key_pair):
+    """On a registry with the OCI Referrers API (harness.referrers), sign writes cosign 3's own form (a bundle
+    stored as a referrer: no .sig tag) and a second sign keeps it; promote copies it by digest, to a registry with
+    the API (which lists it) and to one without (whose referrers tag lists it); cosign verifies at all three."""
+    from harness import RegistryWriter, cosign_binary, make_layer
+    from harness.referrers import ReferrersRegistry
+    from support import read_record
+
+    key, public, folder = key_pair
+    upstreams = [Registry().start() for _ in range(2)]
+    source, other = (ReferrersRegistry(upstream).start() for upstream in upstreams)
+    plain = Registry().start()
+    try:
+        version = unique_version()
+        api = RegistryWriter(source).image("shop/demo-api", version, [make_layer(3000, 81)], oci=True)["digest"]
+        project.component("api", "FROM scratch\n")
+        project.write(f'[registry]\nurl = "{source.host}/shop"\n[sign]\nkey = "{key}"\ncosign = "{cosign_binary()}"\n')
+        recorded_release(source, "shop/demo", version, {"api": ("shop/demo-api", version, api)})
+        env = {"COSIGN_PASSWORD": PASSWORD}
+        signed = project.inv("sign", "--version", version, env=env)
+        assert signed.returncode == 0, signed.stdout + signed.stderr
+        [bundle] = source.referrers[("shop/demo-api", api)]
+        assert bundle["artifactType"] == "application/vnd.dev.sigstore.bundle.v0.3+json"
+        assert upstreams[0].digest("shop/demo-api", api.replace(":", "-") + ".sig") is None  # not the tag form
+        _, record = read_record(upstreams[0], "shop/demo", version)
+        assert record["signatures"] == [{"image": f"{source.host}/shop/demo-api@{api}",
+                                         "signature": f"{source.host}/shop/demo-api@{bundle['digest']}",
+                                         "digest": bundle["digest"]}]
+        assert cosign_verifies(f"{source.host}/shop/demo-api@{api}", public, folder)
+        again = project.inv("sign", "--version", version, env=env)
+        assert again.returncode == 0 and "kept: 1" in again.stdout, again.stdout + again.stderr
+        assert len(source.referrers[("shop/demo-api", api)]) == 1
+        for destination in (plain, other):
+            done = project.inv("promote", "--version", version, "--from", f"{source.host}/shop", "--to",
+                               f"{destination.host}/prod")
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert cosign_verifies(f"{destination.host}/prod/demo-api@{api}", public, folder), destination.host
+        fallback = plain.manifest("prod/demo-api", api.replace(":", "-"))
+        assert [entry["digest"] for entry in fallback["manifests"]] == [bundle["digest"]]
+        assert [entry["digest"] for entry in other.referrers[("prod/demo-api", api)]] == [bundle["digest"]]
+    finally:
+        for server in (source, other):
+            server.stop()
+        for registry in (*upstreams, plain):
+            registry.remove()
