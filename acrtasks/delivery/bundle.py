@@ -236,7 +236,8 @@ def _export_attached(plan: ExportPlan, clients: Clients, writer: LayoutWriter, c
                      ) -> List[BundleImage]:
     """Each exported image's signatures and attestations (supply.carry's tags) from its registry, where the
     bundle keeps the image's own digest (not reduced to platforms, nothing dropped)."""
-    from ..supply.carry import Finder
+    from ..supply.carry import Finder, WithReferrersTag, referrers_index
+    from ..supply.signing import signature_tag
 
     found = []
     finder = Finder()  # one tag list per repository, not a request per image and tag
@@ -244,10 +245,15 @@ def _export_attached(plan: ExportPlan, clients: Clients, writer: LayoutWriter, c
         if image.origin in ("", "engine") or image.result is None or image.result.source_digest:
             continue
         source = RegistrySource(clients.get(image.origin), image.ref.repository)
-        for tag in finder.beside(source, image.result.digest):
+        tags = {tag: source for tag in finder.beside(source, image.result.digest)}
+        listed = finder.referrers(source, image.result.digest)
+        if listed:  # the Referrers API's list goes into the bundle as the referrers tag (the fallback form)
+            tag = signature_tag(image.result.digest, "")
+            tags[tag] = WithReferrersTag(source, tag, referrers_index(listed))
+        for tag, origin in tags.items():
             ref = ImageRef(image.ref.host, image.ref.repository, tag)
             attached = BundleImage("attached", image.name, ref, [ref], image.origin, ref, of=image.ref)
-            attached.result = copy_image(source, tag, LayoutTarget(writer, str(ref)), workers=1)
+            attached.result = copy_image(origin, tag, LayoutTarget(writer, str(ref)), workers=1)
             console.say(f"exported  {ref} (beside {image.ref})")
             found.append(attached)
     return found

@@ -128,3 +128,27 @@ def _carry_referrers(source: RegistrySource, digest: str, listed: List[Dict[str,
             parse_manifest(raw, OCI_INDEX, sha256_digest(raw)), "tag")
     except AcrError as exc:
         refused.append((tag, explain(exc)[:300]))
+
+
+def referrers_index(listed: List[Dict[str, Any]]):
+    """The referrers tag's index of ``listed`` (OCI distribution spec 1.1's fallback form), as a Manifest."""
+    raw = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": listed}).encode()
+    return parse_manifest(raw, OCI_INDEX, sha256_digest(raw))
+
+
+class WithReferrersTag:
+    """A registry source that also serves, at the referrers tag of one image, the index of what its Referrers
+    API lists: so that a copy of that tag (into a bundle) takes the referrers along in the fallback form."""
+
+    def __init__(self, source: RegistrySource, tag: str, index) -> None:
+        self.source, self.tag, self.index = source, tag, index
+        self.where = source.where
+
+    def fail(self, message: str, kind=None):
+        return self.source.fail(message, kind) if kind is not None else self.source.fail(message)
+
+    def manifest(self, reference: str):
+        return self.index if reference == self.tag else self.source.manifest(reference)
+
+    def open_blob(self, digest: str, size: int):
+        return self.source.open_blob(digest, size)

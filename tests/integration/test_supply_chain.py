@@ -480,6 +480,14 @@ def test_with_the_referrers_api_a_signature_is_a_referrer_and_promote_carries_it
         fallback = plain.manifest("prod/demo-api", api.replace(":", "-"))
         assert [entry["digest"] for entry in fallback["manifests"]] == [bundle["digest"]]
         assert [entry["digest"] for entry in other.referrers[("prod/demo-api", api)]] == [bundle["digest"]]
+        # a bundle takes the Referrers API's list as the referrers tag; imported, cosign finds it there
+        bundle_file = folder / "release.tar"
+        exported = project.inv("export", "--version", version, "--source", "registry", "--no-deps", "--output",
+                               str(bundle_file))
+        assert exported.returncode == 0, exported.stdout + exported.stderr
+        imported = project.inv("import", str(bundle_file), "--registry", f"{plain.host}/offline")
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        assert cosign_verifies(f"{plain.host}/offline/demo-api@{api}", public, folder)
     finally:
         for server in (source, other):
             server.stop()
