@@ -523,6 +523,10 @@ def run(selected) -> int:
                                   cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
         finally:
             path.write_text(original)
+        if done.returncode in (4, 5):  # a -k pytest cannot parse, or no test selected: that proves nothing
+            stale.append(name)
+            print(f"STALE     {name}: pytest ran no test ({done.stdout.strip().splitlines()[-1:]})")
+            continue
         verdict = "caught" if done.returncode != 0 else "SURVIVED"
         (caught if done.returncode != 0 else missed).append(name)
         print(f"{verdict:<9} {name}  ({time.monotonic() - started:.0f} s)", flush=True)
