@@ -288,7 +288,7 @@ BREAKAGES = [
     ("TLS trust through an HTTPS proxy", "acrtasks/registry/transport.py",
      '{"maxsize": self._pool, "ssl_context": self.ssl_context}', '{"maxsize": self._pool}',
 
-     [BUNDLE, "-k", "posing_as_acr"]),
+     [BUNDLE, "-k", "acr_double_over_tls"]),
     ("import names dependencies as push-deps", "acrtasks/delivery/bundle.py",
      "targets.append((image, release.dependency(image.name).target))",
      "targets.append((image, release.component(image.ref.name).ref))", [BUNDLE, "-k", "htpasswd"]),
