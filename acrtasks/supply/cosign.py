@@ -12,13 +12,16 @@ is told by its ``--use-signing-config`` flag in ``cosign sign --help`` (Debian's
 hides the flags it deprecated, ``--tlog-upload`` and ``--new-bundle-format``, though it still takes them).
 """
 
+import atexit
 import base64
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +44,32 @@ class CosignFailed(OperationFailed):
     def __init__(self, message: str, reason: str):
         super().__init__(message)
         self.reason = reason
+
+
+class _Live:
+    """The cosign processes running and the credential folders made for them: Ctrl-C stops the one and removes
+    the other at once (job threads are daemons, so their own ``finally`` may never run)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.processes: set = set()
+        self.folders: set = set()
+
+    def cancel_all(self) -> None:
+        with self.lock:
+            processes, folders = list(self.processes), list(self.folders)
+        for process in processes:
+            try:
+                process.send_signal(signal.SIGINT)  # as a terminal's Ctrl-C would: cosign stops
+            except OSError:
+                pass
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+LIVE = _Live()
+cancel_all = LIVE.cancel_all
+atexit.register(lambda: [shutil.rmtree(folder, ignore_errors=True) for folder in list(LIVE.folders)])
 
 
 def is_kms(key: str) -> bool:
@@ -148,15 +177,23 @@ class Cosign:
             out_path, err_path = Path(scratch) / "out", Path(scratch) / "err"
             with open(out_path, "wb") as out, open(err_path, "wb") as err:
                 try:
-                    done = subprocess.run(list(argv), stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
-                                          timeout=TIMEOUT, check=False)
+                    process = subprocess.Popen(list(argv), stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
                 except OSError as exc:
                     raise OperationFailed(f"cannot run {self.path} ({exc.strerror or exc})") from None
+                with LIVE.lock:
+                    LIVE.processes.add(process)
+                try:
+                    returncode = process.wait(TIMEOUT)
                 except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
                     raise OperationFailed(f"cosign {what} of {image or ''} did not finish within "
                                           f"{TIMEOUT:g} s") from None
+                finally:
+                    with LIVE.lock:
+                        LIVE.processes.discard(process)
             stdout, stderr = _tail(out_path), _tail(err_path)
-        if done.returncode != 0:
+        if returncode != 0:
             why = reason(stderr or stdout)
             raise CosignFailed(f"cosign {what}{' of ' + str(image) if image else ''} failed: {why}", why)
         return stdout
@@ -183,6 +220,8 @@ def registry_access(registry: Registry) -> Iterator[Tuple[str, List[str]]]:
     """A docker config holding only ``registry``'s credentials (0700 folder, 0600 file, removed on exit), and the
     flags cosign needs to reach it; yields (the folder, the flags)."""
     folder = tempfile.mkdtemp(prefix="acrtasks-cosign-")  # mkdtemp: 0700
+    with LIVE.lock:
+        LIVE.folders.add(folder)
     try:
         entry = {}
         if registry.identity_token:
@@ -208,6 +247,8 @@ def registry_access(registry: Registry) -> Iterator[Tuple[str, List[str]]]:
         yield folder, flags
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        with LIVE.lock:
+            LIVE.folders.discard(folder)
 
 
 def _auth_key(host: str) -> str:

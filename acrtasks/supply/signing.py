@@ -17,7 +17,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from ..errors import AcrError, NotFound, OperationFailed, PreflightError
 from ..naming import ImageRef
 from ..release.record import Record, SignatureEntry, components_of
-from .cosign import Cosign, CosignFailed, Registry, is_kms
+from .cosign import Cosign, CosignFailed, Registry, cancel_all, is_kms
 
 #: cosign's tags beside an image: its signatures, attestations and SBOMs (``cosign attest``, ``attach sbom``).
 COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
@@ -213,7 +213,8 @@ def verify_images(tool: Cosign, key: str, clients, images: Sequence[Tuple[str, I
             return what, image, str(exc)
         return None
 
-    return [failure for failure in run_jobs(one, list(images), workers) if failure is not None]
+    return [failure for failure in run_jobs(one, list(images), workers, on_interrupt=cancel_all)
+            if failure is not None]
 
 
 #: ``cosign save``'s names for what an OCI layout's index.json lists (cosign's pkg/oci/layout; seen in the layout

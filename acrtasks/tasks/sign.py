@@ -61,7 +61,7 @@ def sign_release(run, settings, setup: Setup, selected: Sequence[str], deps: boo
     """Sign what the release holds (the record in the registry, with this chain's own pushes over it); the
     signatures go to the chain's record."""
     from ..release import record as records
-    from ..supply import signing
+    from ..supply import cosign, signing
     from ..util.jobs import run_jobs
 
     ref = records.record_ref(settings.naming, settings.version)
@@ -90,7 +90,7 @@ def sign_release(run, settings, setup: Setup, selected: Sequence[str], deps: boo
                 progress.end(str(item[1]), "ok" if result.ok else "failed")
                 return result
 
-            results: List[signing.Signed] = run_jobs(one, targets, jobs)
+            results: List[signing.Signed] = run_jobs(one, targets, jobs, on_interrupt=cosign.cancel_all)
     finally:
         signer.close()
     console.table(("status", "image", "signature", "digest"),

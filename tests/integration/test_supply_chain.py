@@ -11,6 +11,7 @@ second form either way.
 """
 
 import json
+import os
 
 import pytest
 from harness import AcrRegistry, Registry
@@ -493,3 +494,91 @@ def test_with_the_referrers_api_a_signature_is_a_referrer_and_promote_carries_it
             server.stop()
         for registry in (*upstreams, plain):
             registry.remove()
+
+
+def test_signs_mistakes_are_one_line_before_anything_and_dry_signs_nothing(project, key_pair, registry):
+    """No key, a key file that is not there, no cosign, a release never pushed: each one line, exit 2 (1 for
+    the registry's answer), nothing signed; --dry prints the plan without asking for the password."""
+    from harness import RegistryWriter, cosign_binary, make_layer
+
+    key, _, _ = key_pair
+    version = unique_version()
+    digest = RegistryWriter(registry).image("shop/demo-api", version, [make_layer(2000, 91)], oci=True)["digest"]
+    recorded_release(registry, "shop/demo", version, {"api": ("shop/demo-api", version, digest)})
+    project.component("api", "FROM scratch\n")
+    base = f'[registry]\nurl = "{registry.host}/shop"\n'
+    cases = [
+        ("", 2, "no key to sign with: pass --key"),
+        (f'[sign]\nkey = "nowhere.key"\ncosign = "{cosign_binary()}"\n', 2, "key 'nowhere.key': no such file"),
+        (f'[sign]\nkey = "{key}"\ncosign = "/nonexistent/cosign"\n', 2, "is not an executable file"),
+    ]
+    for extra, code, words in cases:
+        project.write(base + extra)
+        done = project.inv("sign", "--version", version, env={"COSIGN_PASSWORD": PASSWORD})
+        assert done.returncode == code, done.stdout + done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], done.stderr
+    project.write(base + f'[sign]\nkey = "{key}"\ncosign = "{cosign_binary()}"\n')
+    missing = project.inv("sign", "--version", "v-never", env={"COSIGN_PASSWORD": PASSWORD})
+    assert missing.returncode == 1 and "nothing to sign: no release record" in missing.stderr
+    dry = project.inv("--dry", "sign", "--version", version)  # no password: --dry asks for none
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"api: {registry.host}/shop/demo-api@{digest}" in dry.stdout
+    assert registry.digest("shop/demo-api", digest.replace(":", "-") + ".sig") is None
+
+
+HANGING_COSIGN = r"""#!/bin/sh
+# cosign 3 by its flags; `sign` says it started, then hangs (a registry that never answers)
+case "$1" in version) echo "GitVersion: v3.1.1"; exit 0;; esac
+if [ "$2" = "--help" ]; then printf '    --key=:\n    --use-signing-config=true:\n'; exit 0; fi
+echo started > "$HANG_MARK"
+exec sleep 30
+"""
+
+
+def test_ctrl_c_stops_signing_at_once_and_leaves_no_credentials_behind(project, registry, key_pair, tmp_path):
+    """Ctrl-C while cosign runs: the task ends within 3 s (exit 130, one line), cosign is stopped, and the
+    docker config made for it (the registry's credentials) is gone."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from harness import RegistryWriter, make_layer
+    from support import interrupt_promptly
+
+    key, _, _ = key_pair
+    fake = tmp_path / "cosign"
+    fake.write_text(HANGING_COSIGN)
+    fake.chmod(0o755)
+    mark = tmp_path / "started"
+    version = unique_version()
+    digest = RegistryWriter(registry).image("shop/demo-api", version, [make_layer(2000, 93)], oci=True)["digest"]
+    recorded_release(registry, "shop/demo", version, {"api": ("shop/demo-api", version, digest)})
+    project.component("api", "FROM scratch\n")
+    project.write(f'[registry]\nurl = "{registry.host}/shop"\n[sign]\nkey = "{key}"\ncosign = "{fake}"\n')
+    before = set(Path("/tmp").glob("acrtasks-cosign-*"))
+    child = subprocess.Popen([sys.executable, "-m", "invoke", "sign", "--version", version], cwd=project.root,
+                             env={**os.environ, "COSIGN_PASSWORD": PASSWORD, "HANG_MARK": str(mark)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def ready() -> None:
+        deadline = time.monotonic() + 30
+        while not mark.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mark.exists(), "the stand-in cosign never started"
+
+    interrupt_promptly(child, ready)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and set(Path("/tmp").glob("acrtasks-cosign-*")) - before:
+        time.sleep(0.05)
+    assert not set(Path("/tmp").glob("acrtasks-cosign-*")) - before
+    time.sleep(0.5)  # SIGINT delivered: the stand-in (a sleep) is gone by now
+    left = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(mark).encode() in (proc / "environ").read_bytes():
+                left.append((proc / "cmdline").read_bytes())
+        except OSError:
+            continue
+    assert left == [], "cosign was left running"
