@@ -237,27 +237,40 @@ def test_no_secret_reaches_argv_a_log_the_record_or_a_readable_file(project, key
         registry.remove()
 
 
+def two_components(project, registry, seed: int, flat: bool = False):
+    """Components api and web of a release, written to ``registry``/shop through its API with their record, as
+    push leaves them (``flat``: ACR's names, shop/demo:api-V); returns (version, component -> digest)."""
+    from harness import RegistryWriter, make_layer
+
+    writer = RegistryWriter(registry)
+    version = unique_version()
+
+    def where(name: str):
+        return ("shop/demo", f"{name}-{version}") if flat else (f"shop/demo-{name}", version)
+
+    images = {name: writer.image(*where(name), [make_layer(3000, n)], oci=True)["digest"]
+              for n, name in enumerate(("api", "web"), seed)}
+    for name in images:
+        project.component(name, "FROM scratch\n")
+    recorded_release(registry, "shop/demo", version,
+                     {name: (*where(name), digest) for name, digest in images.items()})
+    return version, images
+
+
 @pytest.mark.parametrize("engine", ["engine26"], indirect=True)  # what is verified is the registry's, not the engine's
 def test_pull_verify_key_refuses_an_unsigned_image_and_another_keys_signature(project, engine, api, key_pair,
                                                                              tmp_path_factory):
     """A release of two components: pulled when both are signed by the key; with one unsigned, or signed by
     another key only, the pull stops with one line naming it and nothing is pulled or tagged."""
-    from harness import RegistryWriter, cosign_binary, make_key_pair, make_layer
+    from harness import cosign_binary, make_key_pair
 
     key, public, _ = key_pair
-    other_key, other_public = make_key_pair(tmp_path_factory.mktemp("other"), PASSWORD)
+    other_key, _ = make_key_pair(tmp_path_factory.mktemp("other"), PASSWORD)
     registry = Registry().start()
     try:
-        writer = RegistryWriter(registry)
-        version = unique_version()
-        images = {name: writer.image(f"shop/demo-{name}", version, [make_layer(3000, n)], oci=True)["digest"]
-                  for n, name in enumerate(("api", "web"), 40)}
-        for name in images:
-            project.component(name, "FROM scratch\n")
+        version, images = two_components(project, registry, 40)
         settings = f'[registry]\nurl = "{registry.host}/shop"\n[sign]\ncosign = "{cosign_binary()}"\n'
         project.write(settings + f'key = "{key}"\n')
-        recorded_release(registry, "shop/demo", version,
-                         {name: (f"shop/demo-{name}", version, digest) for name, digest in images.items()})
         env = {"COSIGN_PASSWORD": PASSWORD}
         signed = project.inv("sign", "--version", version, "--component", "api", env=env)
         assert signed.returncode == 0, signed.stdout + signed.stderr
@@ -361,25 +374,18 @@ def test_export_import_carry_signatures_and_import_verify_key_checks_them_from_t
     """A release exported from its registry takes each image's signature into the bundle; import --verify-key
     refuses a bundle with an unsigned image, and one signed by another key, pushing nothing; a bundle signed
     throughout is imported into the ACR double, signatures beside the images, where cosign verifies them."""
-    from harness import RegistryWriter, cosign_binary, make_key_pair, make_layer
+    from harness import cosign_binary, make_key_pair
 
     key, public, folder = key_pair
     other_key, _ = make_key_pair(tmp_path_factory.mktemp("other"), PASSWORD)
     registry = Registry().start()
     try:
-        writer = RegistryWriter(registry)
-        version = unique_version()
         # both registries are on 127.0.0.1, named in flat_hosts: the release is flat (ACR's names) at both
-        images = {name: writer.image("shop/demo", f"{name}-{version}", [make_layer(3000, n)], oci=True)["digest"]
-                  for n, name in enumerate(("api", "web"), 70)}
-        for name in images:
-            project.component(name, "FROM scratch\n")
+        version, images = two_components(project, registry, 70, flat=True)
         settings = (f'[registry]\nurl = "{registry.host}/shop"\n'
                     f'flat_hosts = [".aliyuncs.com", "{acr.host.split(":")[0]}"]\n'
                     f'[sign]\ncosign = "{cosign_binary()}"\n')
         project.write(settings + f'key = "{key}"\n')
-        recorded_release(registry, "shop/demo", version,
-                         {name: ("shop/demo", f"{name}-{version}", digest) for name, digest in images.items()})
         env = {"COSIGN_PASSWORD": PASSWORD}
         bundles = tmp_path_factory.mktemp("bundles")
 
