@@ -11,7 +11,7 @@ from .common import boundary, dry_footer, is_dry, shared, start, task
     json="print the record as JSON (as stored) instead of tables"))
 @boundary
 def show_release(c, registry=None, version=None, layout=None, json_=False):
-    """Print a release's record: each component's refs, digest, input digest and platforms; its dependencies."""
+    """Print a release's record: each component's refs, digest, input digest and platforms; dependencies; signatures."""
     from ..release import record as records
 
     run = start(c)
@@ -41,6 +41,10 @@ def show_release(c, registry=None, version=None, layout=None, json_=False):
         console.say()
         console.table(("dependency", "target", "digest"),
                       [(d.source, d.target, d.digest) for d in found.dependencies], keep=2)
+    if found.signatures:
+        console.say()
+        console.table(("signed image", "signature", "digest"),
+                      [(entry.image, entry.signature, entry.digest) for entry in found.signatures], keep=2)
 
 
 @task(iterable=["to", "component", "platform"], help=shared(

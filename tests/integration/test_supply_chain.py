@@ -138,6 +138,8 @@ def test_build_push_sign_signs_every_component_and_cosign_verifies_each(project,
         tag = digest.replace(":", "-") + ".sig"
         assert signatures[image]["signature"] == f"{acr.host}/shop/demo:{tag}"
         assert signatures[image]["digest"] == acr.upstream.digest("shop/demo", tag)  # what the registry holds
+    shown = project.inv("show-release", "--registry", f"{acr.host}/shop", "--version", version)
+    assert shown.returncode == 0 and all(entry["digest"] in shown.stdout for entry in record["signatures"])
     again = project.inv("sign", "--registry", f"{acr.host}/shop", "--version", version, env=env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "kept: 2" in again.stdout
