@@ -22,6 +22,7 @@ every wait is bounded.
   ``forward``, ``send``), and :class:`SilentServer` (accepts, never answers).
 - ``compose``: :func:`compose_config` (Docker Compose 2.40's own reading of a project: the oracle for ours).
 - ``cosign``: cosign 3.1 itself (:func:`make_key_pair`, :func:`verify`): the oracle of what ``inv sign`` wrote.
+- ``referrers``: :class:`ReferrersRegistry` (the OCI 1.1 Referrers API in front of a real registry, which has none).
 - ``processes``: :class:`HarnessError`, :func:`free_port`, :func:`wait_for`, :func:`stop_process`, :func:`git`.
 """
 
@@ -43,11 +44,12 @@ from .hub import HubLikeRegistry
 from .processes import HarnessError, free_port, git, peak_rss_child, run_measured, stop_process, wait_for
 from .proxies import (CredentialTrap, Elsewhere, FaultyRegistry, ForwardProxy, LatencyRelay, MutatingRegistry,
                       TunnelProxy)
+from .referrers import ReferrersRegistry
 from .registries import Registry, RegistryWriter, make_layer, make_tls
 from .servers import LoopbackServer, QuietHandler, SilentServer, forward, gzip_bomb, read_body, send
 
 __all__ = ["AcrRegistry", "BASE_IMAGE", "ENGINE_KINDS", "Bridge", "CredentialTrap", "DockerEngine", "Elsewhere", "HubLikeRegistry",
            "EngineKind", "FaultyRegistry", "ForwardProxy", "HarnessError", "LatencyRelay",
-           "LoopbackServer", "MutatingRegistry", "QuietHandler", "Registry", "RegistryWriter", "SilentServer", "TokenServer", "TunnelProxy",
+           "LoopbackServer", "MutatingRegistry", "QuietHandler", "ReferrersRegistry", "Registry", "RegistryWriter", "SilentServer", "TokenServer", "TunnelProxy",
            "compose_binary", "compose_config", "cosign_binary", "make_key_pair", "engine_reachable", "ensure_base_image", "find_kind", "forward", "free_port", "git", "gzip_bomb", "make_layer", "peak_rss_child", "make_tls", "run_measured", "read_body",
            "send", "stop_process", "wait_for"]

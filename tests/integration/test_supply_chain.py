@@ -453,8 +453,7 @@ def test_with_the_referrers_api_a_signature_is_a_referrer_and_promote_carries_it
     """On a registry with the OCI Referrers API (harness.referrers), sign writes cosign 3's own form (a bundle
     stored as a referrer: no .sig tag) and a second sign keeps it; promote copies it by digest, to a registry with
     the API (which lists it) and to one without (whose referrers tag lists it); cosign verifies at all three."""
-    from harness import RegistryWriter, cosign_binary, make_layer
-    from harness.referrers import ReferrersRegistry
+    from harness import ReferrersRegistry, RegistryWriter, cosign_binary, make_layer
     from support import read_record
 
     key, public, folder = key_pair
