@@ -102,7 +102,8 @@ def test_progress_quiet_shows_the_summary_and_the_failing_steps_log(project, eng
     project.component("bad", f"FROM {BASE_IMAGE}\nRUN echo the-reason-it-fails && false\n")
     result = project.inv("build", "--version", unique_version(), "--progress", "quiet", "--backend", backend)
     assert result.returncode == 1
-    assert not re.search(r"^\w+ \| ", result.stdout.split("component")[0], re.M), \
+    before_summary = re.split(r"^component\s", result.stdout, maxsplit=1, flags=re.M)[0]  # the table's header
+    assert not re.search(r"^\w+ \| ", before_summary, re.M), \
         "quiet prints no log before the summary"
     step = STEP_LINE[backend].format(n=2, text="RUN echo the-reason-it-fails && false").replace("#\\d+ ", "")
     assert re.search(rf"bad failed at: {step}", result.stdout), result.stdout
