@@ -426,8 +426,8 @@ BREAKAGES = [
     ("a destination the preflight refuses is left out, the others promoted", "acrtasks/delivery/promote.py",
      "        except RegistryPreflightError as exc:\n            return str(exc)",
      "        except RegistryPreflightError as exc:\n            raise", [RELEASES, "-k", "refusing_and_one_dead and engine20"]),
-    ("promote drops attestations for ACR", "acrtasks/delivery/promote.py",
-     "dest.drop_attestations = drops(dest.naming.registry.host)", "dest.drop_attestations = False",
+    ("promote keeps the attestations ACR stores", "acrtasks/delivery/promote.py",
+     "dest.drop_attestations = drops(dest.naming.registry.host)", 'dest.drop_attestations = "all"',
      [RELEASES, "-k", "promote_to_acr"]),
     # #26: a release is what was pushed; flags anywhere in the chain
     ("set-images leaves what the release did not push", "acrtasks/deploy/digests.py",
