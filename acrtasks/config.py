@@ -613,7 +613,7 @@ def drops_attestations(config: Config, host: str, flag: Optional[str] = None) ->
     choice = flag or config.attestations
     if choice == "drop":
         return DROP_ALL
-    if choice == "auto" and host and Registry(host).is_flat_host(config.flat_hosts):
+    if choice == "auto" and _refuses_artifacts(config, host):
         return DROP_ARTIFACTS
     return KEEP_ALL
 
@@ -622,7 +622,12 @@ def attestation_form(config: Config, host: str) -> str:
     """The form a build's attestations take for ``host``: ``index`` (manifests inside the image's index,
     BuildKit's ``oci-artifact=false``) on the flat hosts, which refuse the OCI-artifact form; elsewhere ""
     (the builder's default)."""
-    return "index" if host and Registry(host).is_flat_host(config.flat_hosts) else ""
+    return "index" if _refuses_artifacts(config, host) else ""
+
+
+def _refuses_artifacts(config: Config, host: str) -> bool:
+    """ACR (a flat host) refuses OCI artifacts: what both decisions above rest on."""
+    return bool(host) and Registry(host).is_flat_host(config.flat_hosts)
 
 
 def check_attestations(value: Optional[str]) -> None:

@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
+from ..config import DROP_ALL
 from ..errors import AcrError, Kind
 from ..util.jobs import CANCELLED, run_jobs
 from ..util.retry import with_retries
@@ -112,7 +113,7 @@ def resolve(source: Source, reference: str, platforms: Sequence[str] = (), drop_
         return fetched[entry["digest"]]
 
     if drop_attestations:
-        kept = [e for e in entries if not (drop_attestations == "all" and is_attestation_entry(e))
+        kept = [e for e in entries if not (drop_attestations == DROP_ALL and is_attestation_entry(e))
                 and not is_artifact(child(e))]
         if kept and len(kept) < len(entries):
             top, entries, dropped = with_entries(top, kept), kept, True

@@ -63,7 +63,11 @@ class Mirrorer:
         self.keep_going = keep_going
         self.check = check  # --check: read only; each image present, missing or different at the target
         self.signatures = signatures  # [deps] signatures: an image's cosign tags and referrers go along
-        self._finder = None  # supply.carry.Finder, made when the first image's signatures are looked for
+        self._finder = None  # supply.carry.Finder: each source repository's tag list, read once
+        if signatures:
+            from ..supply.carry import Finder
+
+            self._finder = Finder()
         self.failed = threading.Event()
         self.results: List[DepResult] = []
         self.default_platforms = list(default_platforms)
@@ -150,10 +154,8 @@ class Mirrorer:
             status = CHECKED.get(copied.status, copied.status) if self.check else copied.status
             attached = ""
             if self.signatures and not (self.check or self.dry or copied.source_digest):  # reduced: theirs no longer
-                from ..supply.carry import Finder, carry
+                from ..supply.carry import carry
 
-                with self._engine_lock:
-                    self._finder = self._finder or Finder()
                 carried = carry(source, copied.digest, target.client, target.repo, self.sessions, self.locations,
                                 self._finder)
                 attached = carried.describe()

@@ -10,6 +10,7 @@ streamed once to every destination that lacks it. A destination that refuses doe
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..config import DROP_ALL, DROP_ARTIFACTS
 from ..copy.fanout import FanTarget, InFlight, copy_to_all
 from ..copy.locations import BlobLocations
 from ..copy.remote import RegistrySource, RegistryTarget, UploadSessions
@@ -125,8 +126,9 @@ def describe(plan: PromotePlan) -> List[str]:
     lines = [f"promote release {plan.version} from {plan.source_ref.locator} ({len(plan.items)} image(s){only}) to "
              f"{len(plan.destinations)} destination(s):"]
     for index, dest in enumerate(plan.destinations):
-        extra = {"all": ", attestations dropped", "artifacts": ", attestations in the OCI-artifact form dropped (refused "
-                 "there)"}.get(dest.drop_attestations, "")
+        extra = {DROP_ALL: ", attestations dropped",
+                 DROP_ARTIFACTS: ", attestations in the OCI-artifact form dropped (refused there)"
+                 }.get(dest.drop_attestations, "")
         lines.append(f"  {dest.text} ({dest.naming.layout}{extra}):")
         for item in plan.items:
             for _, refs, _ in item.at(index):

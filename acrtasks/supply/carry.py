@@ -21,7 +21,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 from ..copy.copier import copy_image
 from ..copy.manifests import OCI_INDEX, parse_manifest, sha256_digest
 from ..copy.remote import RegistrySource, RegistryTarget
-from ..errors import AcrError, NotFound, explain
+from ..errors import AcrError, Kind, NotFound, explain
 from .signing import COSIGN_SUFFIXES, signature_tag
 
 
@@ -77,8 +77,9 @@ def carry(source: RegistrySource, digest: str, target_client, target_repo: str, 
     """Copy what the source keeps beside ``digest`` into ``target_repo`` of ``target_client``'s registry."""
     copied: List[str] = []
     refused: List[Tuple[str, str]] = []
+    finder = finder or Finder()
     try:
-        present = (finder or Finder()).beside(source, digest)
+        present = finder.beside(source, digest)
     except AcrError as exc:
         return Carried([], [("its tag list", explain(exc)[:300])])
     for tag in present:
@@ -89,16 +90,18 @@ def carry(source: RegistrySource, digest: str, target_client, target_repo: str, 
             continue
         copied.append(tag)
     try:
-        listed = (finder or Finder()).referrers(source, digest)
+        listed = finder.referrers(source, digest)
     except AcrError as exc:
         return Carried(copied, [*refused, ("its referrers", explain(exc)[:300])])
     if listed:
-        _carry_referrers(source, digest, listed, target_client, target_repo, sessions, locations, copied, refused)
+        _carry_referrers(source, digest, listed, target_client, target_repo, sessions, locations, finder, copied,
+                         refused)
     return Carried(copied, refused)
 
 
 def _carry_referrers(source: RegistrySource, digest: str, listed: List[Dict[str, Any]], target_client,
-                     target_repo: str, sessions, locations, copied: List[str], refused: List[Tuple[str, str]]) -> None:
+                     target_repo: str, sessions, locations, finder: Finder, copied: List[str],
+                     refused: List[Tuple[str, str]]) -> None:
     """Each referrer copied by digest (a target with the API indexes it by its subject); for a target without
     the API, the referrers tag ``sha256-<hex>`` lists them (merged with what it listed)."""
     arrived = []
@@ -112,20 +115,17 @@ def _carry_referrers(source: RegistrySource, digest: str, listed: List[Dict[str,
         arrived.append(descriptor)
         copied.append(f"referrer {name[:19]}")
     target = RegistrySource(target_client, target_repo)
-    if not arrived or target.referrers(digest) is not None:
-        return
     tag = signature_tag(digest, "")
     try:
+        if not arrived or finder.referrers(target, digest) is not None:  # the target lists them by their subject
+            return
         try:
             known = list(target.manifest(tag).data.get("manifests") or [])
         except NotFound:
             known = []
         have = {entry.get("digest") for entry in known}
-        index = {"schemaVersion": 2, "mediaType": OCI_INDEX,
-                 "manifests": [*known, *(d for d in arrived if d["digest"] not in have)]}
-        raw = json.dumps(index).encode()
-        RegistryTarget(target_client, target_repo, tag, sessions).put_manifest(
-            parse_manifest(raw, OCI_INDEX, sha256_digest(raw)), "tag")
+        merged = referrers_index([*known, *(d for d in arrived if d["digest"] not in have)])
+        RegistryTarget(target_client, target_repo, tag, sessions).put_manifest(merged, "tag")
     except AcrError as exc:
         refused.append((tag, explain(exc)[:300]))
 
@@ -144,8 +144,8 @@ class WithReferrersTag:
         self.source, self.tag, self.index = source, tag, index
         self.where = source.where
 
-    def fail(self, message: str, kind=None):
-        return self.source.fail(message, kind) if kind is not None else self.source.fail(message)
+    def fail(self, message: str, kind: Kind = Kind.OTHER) -> AcrError:
+        return self.source.fail(message, kind)
 
     def manifest(self, reference: str):
         return self.index if reference == self.tag else self.source.manifest(reference)

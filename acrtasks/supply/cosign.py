@@ -25,7 +25,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import FrozenSet, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import OperationFailed, PreflightError
 from ..naming import ImageRef
@@ -120,18 +120,16 @@ class Cosign:
         if referrer and self.bundles_by_default:
             if not tlog and signing_config is not None:
                 argv += ["--signing-config", str(signing_config)]
-        elif self.bundles_by_default:  # 3.x: the tag form, service URLs from flags (so --tlog-upload is honoured)
-            argv += ["--new-bundle-format=false", "--use-signing-config=false"]
+        else:
+            if self.bundles_by_default:  # 3.x: the tag form, service URLs from flags (so --tlog-upload counts)
+                argv += ["--new-bundle-format=false", "--use-signing-config=false"]
             if not tlog:
                 argv.append("--tlog-upload=false")
-        elif not tlog:
-            argv.append("--tlog-upload=false")
-        self._run(argv, image, registry, {"COSIGN_PASSWORD": password} if password is not None else {}, "sign")
+        self._run(argv, image, registry, _password(password), "sign")
 
     def offline_signing_config(self, into: Path) -> Path:
         """A signing config naming no service (no Fulcio, Rekor or TSA): cosign 3 signs with the key alone."""
-        self._exec([self.path, "signing-config", "create", "--out", str(into)],
-                   {k: v for k, v in os.environ.items() if k != "COSIGN_PASSWORD"}, "signing-config create")
+        self._exec([self.path, "signing-config", "create", "--out", str(into)], _environment(), "signing-config create")
         if not into.is_file():
             raise OperationFailed(f"{self.path} signing-config create wrote nothing")
         return into
@@ -139,25 +137,19 @@ class Cosign:
     def verify(self, image: ImageRef, key: str, registry: Registry, tlog: bool) -> None:
         """Verify ``image``'s signature with ``key`` (a public key file, or a KMS URI); OperationFailed with
         cosign's reason when there is none by that key."""
-        argv = [self.path, "verify", "--key", key]
-        if not tlog:
-            argv.append("--insecure-ignore-tlog=true")
-        self._run(argv, image, registry, {}, "verify")
+        self._run(_verify_argv(self.path, key, tlog), image, registry, {}, "verify")
 
     def verify_layout(self, layout: Path, key: str, tlog: bool, what: str) -> None:
         """Verify the image of an OCI layout in cosign's own form (``cosign save``: index.json naming the image
         and its signatures by their ``kind``), offline: no registry is asked."""
-        argv = [self.path, "verify", "--key", key, "--local-image", str(layout)]
-        if not tlog:
-            argv.append("--insecure-ignore-tlog=true")
-        env = {key_: value for key_, value in os.environ.items() if key_ != "COSIGN_PASSWORD"}
-        self._exec(argv, env, f"verify of {what}")
+        self._exec([*_verify_argv(self.path, key, tlog), "--local-image", str(layout)], _environment(),
+                   f"verify of {what}")
 
     def public_key(self, key: str, password: Optional[str], into: Path) -> Path:
         """The public half of ``key`` written to ``into`` (what verify needs when only the private key is
         named)."""
-        env = {**os.environ, **({"COSIGN_PASSWORD": password} if password is not None else {})}
-        out = self._exec([self.path, "public-key", "--key", key, "--outfile", str(into)], env, "public-key")
+        out = self._exec([self.path, "public-key", "--key", key, "--outfile", str(into)],
+                         _environment(_password(password)), "public-key")
         if not into.is_file():
             raise OperationFailed(f"{self.path} public-key wrote no key ({out})")
         return into
@@ -166,10 +158,8 @@ class Cosign:
         if image.digest is None:
             raise ValueError(f"cosign {what} takes an image by digest, not {image}")
         with registry_access(registry) as (env_dir, flags):
-            env = {**os.environ, "DOCKER_CONFIG": env_dir, **extra_env}
-            if "COSIGN_PASSWORD" not in extra_env:
-                env.pop("COSIGN_PASSWORD", None)  # verify needs none; nothing of it where it is not needed
-            self._exec([*argv, *flags, str(image)], env, what, image)
+            self._exec([*argv, *flags, str(image)], _environment({"DOCKER_CONFIG": env_dir, **extra_env}), what,
+                       image)
 
     def _exec(self, argv: Sequence[str], env: dict, what: str, image: Optional[ImageRef] = None) -> str:
         """Run cosign, its output bounded; its last error line as an OperationFailed."""
@@ -197,6 +187,21 @@ class Cosign:
             why = reason(stderr or stdout)
             raise CosignFailed(f"cosign {what}{' of ' + str(image) if image else ''} failed: {why}", why)
         return stdout
+
+
+def _environment(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """cosign's environment: ours, without a ``COSIGN_PASSWORD`` of the user's shell (only a run that signs or
+    reads the key gets the key's, in ``extra``), with ``extra``."""
+    return {**{name: value for name, value in os.environ.items() if name != "COSIGN_PASSWORD"}, **(extra or {})}
+
+
+def _password(password: Optional[str]) -> Dict[str, str]:
+    return {"COSIGN_PASSWORD": password} if password is not None else {}
+
+
+def _verify_argv(path: str, key: str, tlog: bool) -> List[str]:
+    """``cosign verify --key K``, offline (no transparency log) unless ``tlog``."""
+    return [path, "verify", "--key", key, *([] if tlog else ["--insecure-ignore-tlog=true"])]
 
 
 def _tail(path: Path) -> str:

@@ -10,11 +10,12 @@ import getpass
 import os
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..errors import AcrError, NotFound, OperationFailed, PreflightError
+from ..errors import AcrError, OperationFailed, PreflightError
 from ..naming import ImageRef
 from ..release.record import Record, SignatureEntry, components_of
 from .cosign import Cosign, CosignFailed, Registry, cancel_all, is_kms
@@ -115,15 +116,31 @@ class Signer:
     def __init__(self, tool: Cosign, key: str, password: Optional[str], tlog: bool, clients):
         self.tool, self.key, self.password, self.tlog, self.clients = tool, key, password, tlog, clients
         self._scratch = tempfile.TemporaryDirectory(prefix="acrtasks-sign-")
-        self._public: Optional[str] = None
+        self._made: Dict[str, Path] = {}  # the public key, the offline signing config: each made once
+        self._lock = threading.Lock()  # images are signed several at once
 
     def close(self) -> None:
         self._scratch.cleanup()
 
+    def _once(self, name: str, make: Callable[[Path], Path]) -> Path:
+        with self._lock:
+            if name not in self._made:
+                self._made[name] = make(Path(self._scratch.name) / name)
+            return self._made[name]
+
     def public_key(self) -> str:
-        if self._public is None:
-            self._public = str(self.tool.public_key(self.key, self.password, Path(self._scratch.name) / "key.pub"))
-        return self._public
+        return str(self._once("key.pub", lambda into: self.tool.public_key(self.key, self.password, into)))
+
+    def offline_config(self) -> Path:
+        return self._once("signing-config.json", self.tool.offline_signing_config)
+
+    def signed_by_us(self, image: ImageRef, registry: Registry) -> bool:
+        """A signature by this key is there already (cosign verifies it with the public half)."""
+        try:
+            self.tool.verify(image, self.public_key(), registry, self.tlog)
+        except CosignFailed:
+            return False  # signatures by other keys only: ours goes beside them
+        return True
 
     def signature_digest(self, image: ImageRef) -> Optional[str]:
         from ..copy.remote import held_by
@@ -152,21 +169,13 @@ class Signer:
             return self._sign_as_referrer(what, image, before)
         registry = registry_for(self.clients, image.host)
         try:
-            status = "signed"
-            if self.signature_digest(image):
-                try:
-                    self.tool.verify(image, self.public_key(), registry, self.tlog)
-                    status = "kept"
-                except OperationFailed:
-                    pass  # signatures by other keys only: ours is added beside them
+            status = "kept" if self.signature_digest(image) and self.signed_by_us(image, registry) else "signed"
             if status == "signed":
                 self.tool.sign(image, self.key, self.password, registry, self.tlog)
             digest = self.signature_digest(image)
             if not digest:
                 raise OperationFailed(f"cosign reported {image} signed, but {image.host} holds no "
                                       f"{signature_tag(image.digest)}")
-        except NotFound as exc:
-            return Signed(what, image, "failed", error=str(exc))
         except AcrError as exc:
             return Signed(what, image, "failed", error=str(exc))
         signature = image.with_tag(signature_tag(image.digest))
@@ -175,13 +184,9 @@ class Signer:
     def _sign_as_referrer(self, what: str, image: ImageRef, before: List[str]) -> Signed:
         registry = registry_for(self.clients, image.host)
         try:
-            if before:
-                try:
-                    self.tool.verify(image, self.public_key(), registry, self.tlog)
-                    return Signed(what, image, "kept", SignatureEntry(str(image), f"{image.locator}@{before[-1]}",
-                                                                      before[-1]))
-                except CosignFailed:
-                    pass  # bundles by other keys only
+            if before and self.signed_by_us(image, registry):
+                return Signed(what, image, "kept", SignatureEntry(str(image), f"{image.locator}@{before[-1]}",
+                                                                  before[-1]))
             config = None if self.tlog else self.offline_config()
             self.tool.sign(image, self.key, self.password, registry, self.tlog, referrer=True, signing_config=config)
             after = self.bundles(image) or []
@@ -192,10 +197,6 @@ class Signer:
         except AcrError as exc:
             return Signed(what, image, "failed", error=str(exc))
         return Signed(what, image, "signed", SignatureEntry(str(image), f"{image.locator}@{made[-1]}", made[-1]))
-
-    def offline_config(self) -> Path:
-        path = Path(self._scratch.name) / "signing-config.json"
-        return path if path.is_file() else self.tool.offline_signing_config(path)
 
 
 def verify_images(tool: Cosign, key: str, clients, images: Sequence[Tuple[str, ImageRef]], tlog: bool,

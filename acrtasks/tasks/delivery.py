@@ -1,6 +1,7 @@
 """export, import and pull: released images taken where they are needed (``acrtasks.delivery``)."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 
 from ..config import check_attestations, check_platforms, drops_attestations, positive_int
@@ -8,6 +9,9 @@ from ..errors import OperationFailed, UsageError
 from ..util import retry
 from ..util.console import Console, count_line
 from .common import boundary, dry_footer, is_dry, shared, start, task
+
+if TYPE_CHECKING:  # loaded by the tasks that verify, not by `inv --list`
+    from ..supply.cosign import Cosign
 
 
 @task(iterable=["component", "platform"], help=shared(
@@ -126,7 +130,7 @@ def pull(c, component=None, deps=False, registry=None, version=None, layout=None
     run = start(c)
     settings = run.settings(Console().warn, registry=registry, version=version, layout=layout)
     key = verify_key if verify_key is not None else settings.config.verify_key
-    verifier = _verifier(settings, key) if key else None  # cosign and the key checked before any request
+    verifier = _Verifier.of(settings.config, key) if key else None  # checked before any request
     found = puller.read_record(settings, run.clients())
     steps = puller.plan_pulls(settings, component or (), deps, found)
     console = Console()
@@ -134,8 +138,12 @@ def pull(c, component=None, deps=False, registry=None, version=None, layout=None
         console.say(line)
     puller.preflight(steps, run.clients(), found)
     if verifier is not None:  # by the digest the pull will take: what is verified is what is pulled
-        verifier([(step.kind, ImageRef(step.ref.host, step.ref.repository, digest=step.digest)) for step in steps],
-                 run.clients(), console, "nothing pulled")
+        from ..supply.signing import verify_images
+
+        images = [(step.kind, ImageRef(step.ref.host, step.ref.repository, digest=step.digest)) for step in steps]
+        verifier.say(len(images), console)
+        verifier.refuse(verify_images(verifier.tool, verifier.key, run.clients(), images, verifier.tlog),
+                        len(images), console, "nothing pulled")
     if is_dry(c):
         return dry_footer(run)
     results = puller.run_pulls(run.engine(), steps, console)
@@ -144,43 +152,43 @@ def pull(c, component=None, deps=False, registry=None, version=None, layout=None
         raise OperationFailed(f"{len(failed)} of {len(results)} pull(s) failed")
 
 
-def _verifier(settings, key: str):
-    """``verify(images, clients, console, nothing_done)``: each image's signature checked by cosign with ``key``;
-    one that fails stops the task with a line naming it. cosign and the key are checked here, first."""
-    from ..supply import cosign, signing
+class _Verifier(NamedTuple):
+    """What pull and import verify with: cosign (found, its version checked) and the key, before any request."""
 
-    config = settings.config
-    key_text = signing.key_path(key, config.root, "verify")
-    tool = cosign.find(config.sign_cosign, config.root)
+    tool: "Cosign"
+    key: str
+    tlog: bool
 
-    def verify(images, clients, console: Console, nothing_done: str) -> None:
-        console.say(f"verify {len(images)} image(s)' signatures with {key_text} ({tool.describe()})")
-        failures = signing.verify_images(tool, key_text, clients, images, config.verify_tlog)
+    @classmethod
+    def of(cls, config, key: str) -> "_Verifier":
+        """``config`` None: no build.toml (``import --check``): cosign from PATH, the key from here."""
+        from ..supply import cosign, signing
+
+        root = config.root if config else Path.cwd()
+        return cls(cosign.find(config.sign_cosign if config else "", root), signing.key_path(key, root, "verify"),
+                   config.verify_tlog if config else False)
+
+    def say(self, count: int, console: Console, where: str = "") -> None:
+        console.say(f"verify {count} image(s)' signatures with {self.key} ({self.tool.describe()}){where}")
+
+    def refuse(self, failures, count: int, console: Console, nothing_done: str) -> None:
+        """One line naming the first image cosign refused (the task stops), else how many were verified."""
         if failures:
             what, image, why = failures[0]
             more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-            raise OperationFailed(f"{nothing_done}: {what} {image} is not signed by {key_text}: {why}{more}")
-        console.say(f"verified  {len(images)} signature(s)")
-
-    return verify
+            raise OperationFailed(f"{nothing_done}: {what} {image} is not signed by {self.key}: {why}{more}")
+        console.say(f"verified  {count} signature(s)")
 
 
 def _verify_bundle(run, opened, key: str, console: Console) -> None:
     """import --verify-key: every image's signature, from the bundle, checked by cosign before anything moves."""
-    from ..supply import cosign, signing
+    from ..supply.signing import verify_bundle
 
-    config = _config_or_none(run)  # a bare `import --check --verify-key K` needs no build.toml
-    root = config.root if config else Path.cwd()
-    key_text = signing.key_path(key, root, "verify")
-    tool = cosign.find(config.sign_cosign if config else "", root)
-    images = [image for image in opened.images if image.kind != "attached"]
-    console.say(f"verify {len(images)} image(s)' signatures with {key_text} ({tool.describe()}), from the bundle")
-    failures = signing.verify_bundle(tool, key_text, opened, config.verify_tlog if config else False)
-    if failures:
-        kind, image, why = failures[0]
-        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-        raise OperationFailed(f"nothing imported: {kind} {image} is not signed by {key_text}: {why}{more}")
-    console.say(f"verified  {len(images)} signature(s)")
+    verifier = _Verifier.of(_config_or_none(run), key)
+    count = sum(1 for image in opened.images if image.kind != "attached")
+    verifier.say(count, console, ", from the bundle")
+    verifier.refuse(verify_bundle(verifier.tool, verifier.key, opened, verifier.tlog), count, console,
+                    "nothing imported")
 
 
 def _config_or_none(run):
@@ -198,14 +206,10 @@ def _config_or_none(run):
 def _same_project(run, opened, bundle) -> None:
     """A bundle of another project would merge its images into this one's release record: refused (checked by
     --check too), where a build.toml says which project this is."""
-    from ..config import find_config
-    from ..errors import ConfigError
-
-    try:
-        find_config(str(run.project_dir) if run.project_dir else None)
-    except ConfigError:
+    config = _config_or_none(run)
+    if config is None:
         return  # no build.toml (a bare --check): nothing to compare with
-    project = run.config().project
+    project = config.project
     if opened.project != project:
         raise UsageError(f"bundle {bundle} holds project {opened.project[:100]!r}, not {project!r} (build.toml "
                          "[project] name); nothing imported")

@@ -1,11 +1,14 @@
 """sign: every image of a release signed by digest with cosign (``acrtasks.supply``); the record lists each."""
 
-from typing import List, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, List, NamedTuple, Optional, Sequence
 
 from ..config import positive_int
 from ..errors import OperationFailed, RegistryPreflightError, UsageError
 from ..util.console import Console, count_line
 from .common import boundary, dry_footer, is_dry, shared, start, task
+
+if TYPE_CHECKING:  # loaded by the task, not by `inv --list`
+    from ..supply.cosign import Cosign
 
 DEFAULT_JOBS = 4
 
@@ -37,7 +40,7 @@ def sign(c, component=None, registry=None, version=None, layout=None, key=None, 
 class Setup(NamedTuple):
     """What signing needs, checked before anything is pushed or signed."""
 
-    tool: object  # supply.cosign.Cosign
+    tool: "Cosign"
     key: str  # a file path or a KMS URI
     password: Optional[str]
     tlog: bool
