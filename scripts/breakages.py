@@ -39,6 +39,7 @@ PARTIAL = "tests/integration/test_partial_release.py"
 CHAIN = "tests/unit/tasks/test_chain.py"
 MIRRORING = "tests/integration/test_mirroring.py"
 SUPPLY = "tests/integration/test_supply_chain.py"
+REFERRERS = "tests/integration/test_hostile_referrers.py"
 
 # (what the README promises, file, the line as it is, the line broken, the tests that should notice)
 BREAKAGES = [
@@ -128,8 +129,21 @@ BREAKAGES = [
     ("supply: promote carries referrers", "acrtasks/supply/carry.py",
      "    if listed:\n        _carry_referrers(", "    if False:\n        _carry_referrers(", [SUPPLY, "-k", "referrers_api"]),
     ("supply: a bundle takes the Referrers API's list", "acrtasks/delivery/bundle.py",
-     "        if listed:  # the Referrers API's list", "        if False:  # the Referrers API's list",
+     "        if kept:  # the Referrers API's list", "        if False:  # the Referrers API's list",
      [SUPPLY, "-k", "referrers_api"]),
+    ("hostile referrers: only those naming the image as subject", "acrtasks/supply/carry.py",
+     'if not isinstance(subject, dict) or subject.get("digest") != digest:', "if False:", [REFERRERS]),
+    ("hostile referrers: described from the manifest, not the list", "acrtasks/supply/carry.py",
+     "        descriptor = descriptor_of(manifest)",
+     '        descriptor = next(d for d in listed if d["digest"] == name)', [REFERRERS]),
+    ("hostile referrers: a list of thousands refused", "acrtasks/copy/remote.py",
+     "            if len(listed) > MAX_REFERRERS:", "            if False:", [REFERRERS, "-k", "thousand"]),
+    ("a next page only on the registry's origin", "acrtasks/registry/client.py",
+     "        if not same_origin(following, url):", "        if False:", [REFERRERS, "-k", "paged"]),
+    ("a list past its pages is an error, not cut", "acrtasks/registry/client.py",
+     "        if page + 1 >= pages:", "        if False:", [REFERRERS, "-k", "paged"]),
+    ("a referrers tag that is no index is left alone", "acrtasks/supply/carry.py",
+     "        if held is not None and held.media_type != OCI_INDEX:", "        if False:", [REFERRERS, "-k", "no_index"]),
     ("ACRTASKS_LAYOUT honoured", "acrtasks/config.py", 'pick(layout, "ACRTASKS_LAYOUT", config.layout)',
      'pick(layout, "ACRTASKS_LAYOUT_OFF", config.layout)', [FLAGS, "-k", "layout"]),
     ("ACRTASKS_USERNAME honoured", "acrtasks/tasks/account.py",

@@ -29,6 +29,10 @@ from .manifests import (
 
 MOUNT_TRIES = 3  # candidate repositories tried before uploading
 RACED_PUT_TRIES = 3  # a manifest PUT refused (400) while another writer lands the same image, tried again
+# An image has a few referrers (a signature per key, an attestation per kind, an SBOM per platform); a list of
+# thousands is a registry misbehaving, and each would be a copy.
+MAX_REFERRERS = 100
+MAX_REFERRER_PAGES = 10
 
 
 class RegistrySource:
@@ -71,39 +75,37 @@ class RegistrySource:
     def referrers(self, digest: str) -> Optional[List[Dict[str, Any]]]:
         """The descriptors the OCI 1.1 Referrers API lists for ``digest`` (signatures, attestations stored with a
         ``subject``), or None where the registry has no such API (distribution 2.8 and ACR Personal answer 404).
-        Bounded as a manifest; every descriptor's digest checked where it enters."""
-        try:
-            response = self.client.request("GET", f"/v2/{self.repo}/referrers/{digest}", scope=_pull(self.repo),
-                                           headers={"Accept": OCI_INDEX}, stream=True, retry=False)
-        except RegistryError as exc:
-            if exc.status in (400, 404, 405):
-                return None
-            raise
-        with response:
-            media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        Paged as the API pages it (``Link``), each page bounded as a manifest, :data:`MAX_REFERRERS` in all;
+        every descriptor's digest checked where it enters. What they point at is not trusted here:
+        supply.carry.vetted reads each one."""
+        what = f"{self.where}: the referrers list of {digest}"
+        path: Optional[str] = f"/v2/{self.repo}/referrers/{digest}"
+        listed: List[Dict[str, Any]] = []
+        for page in range(MAX_REFERRER_PAGES):
             try:
-                raw = read_bounded(response, MAX_MANIFEST)
-            except TransportError as exc:
-                raise self.fail(f"{self.where}: the referrers list broke off ({reason_of(exc)})",
-                                Kind.TRANSIENT) from None
-        if media_type != OCI_INDEX:  # a page, a redirect's body: no Referrers API here
-            return None
-        if raw is None:
-            raise self.fail(f"{self.where}: the referrers list of {digest} is larger than 4 MiB", Kind.INTEGRITY)
-        try:
-            index = parse_json(raw)
-        except ValueError:
-            raise self.fail(f"{self.where}: the referrers list of {digest} is not JSON", Kind.INTEGRITY) from None
-        found = index.get("manifests") if isinstance(index, dict) else None
-        if not isinstance(found, list):
-            raise self.fail(f"{self.where}: the referrers list of {digest} is not an image index", Kind.INTEGRITY)
-        listed = []
-        for entry in found:
-            if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str) or \
-                    digest_problem(entry["digest"]) or not isinstance(entry.get("size"), int):
-                raise self.fail(f"{self.where}: the referrers list of {digest} holds a malformed descriptor",
-                                Kind.INTEGRITY)
-            listed.append(entry)
+                response = self.client.request("GET", path or "", scope=_pull(self.repo),
+                                               headers={"Accept": OCI_INDEX}, stream=True, retry=False)
+            except RegistryError as exc:
+                if page == 0 and exc.status in (400, 404, 405):
+                    return None
+                raise
+            with response:
+                media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+                link, url = str(response.headers.get("Link", "")), response.url
+                try:
+                    raw = read_bounded(response, MAX_MANIFEST)
+                except TransportError as exc:
+                    raise self.fail(f"{what} broke off ({reason_of(exc)})", Kind.TRANSIENT) from None
+            if media_type != OCI_INDEX:
+                if page == 0:  # a page, a redirect's body: no Referrers API here
+                    return None
+                raise self.fail(f"{what}: a next page is not an image index", Kind.INTEGRITY)
+            listed += _listed_descriptors(raw, what, self.fail)
+            if len(listed) > MAX_REFERRERS:
+                raise self.fail(f"{what} names more than {MAX_REFERRERS} referrers; refused", Kind.INTEGRITY)
+            path = self.client.next_page(link, url, what, page, MAX_REFERRER_PAGES)
+            if path is None:
+                break
         return listed
 
     def open_blob(self, digest: str, size: int) -> Tuple[Iterator[bytes], Callable[[], None]]:
@@ -114,6 +116,25 @@ class RegistrySource:
         if self.locations is not None:
             self.locations.remember(self.client.host, self.repo, digest)
         return response.iter_content(chunk_size=CHUNK), response.close
+
+
+def _listed_descriptors(raw: Optional[bytes], what: str, fail: Callable[..., RegistryError]) -> List[Dict[str, Any]]:
+    """The descriptors of one page of a referrers list (an OCI image index), each with a well-formed digest and
+    an integer size; anything else is an integrity error."""
+    if raw is None:
+        raise fail(f"{what} is larger than {MAX_MANIFEST >> 20} MiB", Kind.INTEGRITY)
+    try:
+        index = parse_json(raw)
+    except ValueError:
+        raise fail(f"{what} is not JSON", Kind.INTEGRITY) from None
+    found = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(found, list):
+        raise fail(f"{what} is not an image index", Kind.INTEGRITY)
+    for entry in found:
+        if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str) or \
+                digest_problem(entry["digest"]) or not isinstance(entry.get("size"), int):
+            raise fail(f"{what} holds a malformed descriptor", Kind.INTEGRITY)
+    return found
 
 
 class RegistryTarget:

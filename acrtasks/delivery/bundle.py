@@ -236,7 +236,7 @@ def _export_attached(plan: ExportPlan, clients: Clients, writer: LayoutWriter, c
                      ) -> List[BundleImage]:
     """Each exported image's signatures and attestations (supply.carry's tags) from its registry, where the
     bundle keeps the image's own digest (not reduced to platforms, nothing dropped)."""
-    from ..supply.carry import Finder, WithReferrersTag, referrers_index
+    from ..supply.carry import Finder, WithReferrersTag, referrers_index, vetted
     from ..supply.signing import signature_tag
 
     found = []
@@ -247,9 +247,12 @@ def _export_attached(plan: ExportPlan, clients: Clients, writer: LayoutWriter, c
         source = RegistrySource(clients.get(image.origin), image.ref.repository)
         tags = {tag: source for tag in finder.beside(source, image.result.digest)}
         listed = finder.referrers(source, image.result.digest)
-        if listed:  # the Referrers API's list goes into the bundle as the referrers tag (the fallback form)
+        kept, left = vetted(source, image.result.digest, listed or [])
+        for what, why in left:
+            console.warn(f"{image.ref}: {what} left out of the bundle ({why})")
+        if kept:  # the Referrers API's list goes into the bundle as the referrers tag (the fallback form)
             tag = signature_tag(image.result.digest, "")
-            tags[tag] = WithReferrersTag(source, tag, referrers_index(listed))
+            tags[tag] = WithReferrersTag(source, tag, referrers_index(kept))
         for tag, origin in tags.items():
             ref = ImageRef(image.ref.host, image.ref.repository, tag)
             attached = BundleImage("attached", image.name, ref, [ref], image.origin, ref, of=image.ref)

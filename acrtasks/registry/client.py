@@ -371,15 +371,14 @@ class RegistryClient:
         return RegistryError(message, kind, status, host=self.host, retry_after=retry_after)
 
     def tags(self, repository: str) -> List[str]:
-        """Every tag of ``repository``, its list paged as the Registry API pages it (``Link: <...>; rel="next"``):
-        each page bounded, at most :data:`MAX_TAG_PAGES`, and a next page only on the registry's own origin
-        (never asked for elsewhere, with or without credentials). [] when the repository does not exist."""
+        """Every tag of ``repository``, its list paged as the Registry API pages it (see :meth:`next_page`):
+        each page bounded, at most :data:`MAX_TAG_PAGES`. [] when the repository does not exist."""
         where = f"{self.host}/{repository}"
-        path = f"/v2/{repository}/tags/list?n=1000"
+        path: Optional[str] = f"/v2/{repository}/tags/list?n=1000"
         found: List[str] = []
-        for _ in range(MAX_TAG_PAGES):
+        for page in range(MAX_TAG_PAGES):
             try:
-                response = self.request("GET", path, scope=f"repository:{repository}:pull", stream=True)
+                response = self.request("GET", path or "", scope=f"repository:{repository}:pull", stream=True)
             except NotFound:  # no repository yet
                 return found
             with response:
@@ -391,14 +390,26 @@ class RegistryClient:
             except (ValueError, AttributeError):
                 raise self.fail(f"{where}: the tag list is not JSON", Kind.INTEGRITY) from None
             found += [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
-            match = re.match(r"\s*<([^>]+)>\s*;\s*rel=\"?next\"?", link)
-            if not match:
+            path = self.next_page(link, url, f"{where}: the tag list", page, MAX_TAG_PAGES)
+            if path is None:
                 break
-            path = urljoin(url, match.group(1))
-            if not same_origin(path, url):
-                raise self.fail(f"{where}: the tag list's next page is on another host "
-                                f"({urlsplit(path).netloc[:100]}); not followed", Kind.INTEGRITY)
         return found
+
+    def next_page(self, link: str, url: str, what: str, page: int, pages: int) -> Optional[str]:
+        """Where the page after ``url`` is (``Link: <...>; rel="next"``, as the Registry API pages tag and referrer
+        lists), None after the last. A next page is asked for only on the registry's own origin (never elsewhere,
+        with or without credentials), and only ``pages`` pages in all: a list that goes on is an error, not
+        silently cut (a cut tag list would let "the newest" be an older tag)."""
+        match = re.match(r"\s*<([^>]+)>\s*;\s*rel=\"?next\"?", link)
+        if not match:
+            return None
+        following: str = urljoin(url, str(match.group(1)))
+        if not same_origin(following, url):
+            raise self.fail(f"{what}'s next page is on another host ({urlsplit(following).netloc[:100]}); "
+                            "not followed", Kind.INTEGRITY)
+        if page + 1 >= pages:
+            raise self.fail(f"{what} goes on past {pages} pages; refused", Kind.INTEGRITY)
+        return following
 
     def check_login(self) -> None:
         """Verify the credentials against ``/v2/`` like ``docker login`` does; raise kind ``auth`` if refused."""

@@ -25,6 +25,11 @@ from ..errors import AcrError, Kind, NotFound, explain
 from .signing import COSIGN_SUFFIXES, signature_tag
 
 
+# A referrer's descriptor (its annotations, copied from its manifest into the referrers tag) is a few hundred
+# bytes from cosign and notation; this bounds the memory the referrers of one image can take.
+MAX_DESCRIPTOR = 64 << 10
+
+
 class Carried(NamedTuple):
     """What went along with one image: the tags copied, and those left behind with why."""
 
@@ -99,13 +104,57 @@ def carry(source: RegistrySource, digest: str, target_client, target_repo: str, 
     return Carried(copied, refused)
 
 
+def vetted(source: RegistrySource, digest: str, listed: List[Dict[str, Any]]
+           ) -> Tuple[List[Dict[str, Any]], List[Tuple[str, str]]]:
+    """The referrers of ``listed`` worth carrying, and those left behind with why. A registry's list is not
+    trusted: each manifest is read by its digest (checked), must name ``digest`` as its ``subject`` (a list
+    could name any image, to be copied beside ours), and its descriptor is made from the manifest itself, as
+    the OCI distribution spec 1.1 has a client make it for the referrers tag (its size; its artifactType, else
+    its config's media type; its annotations), not taken from the list. A digest listed twice counts once."""
+    kept: List[Dict[str, Any]] = []
+    refused: List[Tuple[str, str]] = []
+    for name in dict.fromkeys(descriptor["digest"] for descriptor in listed):
+        try:
+            manifest = source.manifest(name)
+        except AcrError as exc:
+            refused.append((f"referrer {name[:19]}", explain(exc)[:300]))
+            continue
+        subject = manifest.data.get("subject")
+        if not isinstance(subject, dict) or subject.get("digest") != digest:
+            refused.append((f"referrer {name[:19]}", f"its subject is not {digest[:19]}: not carried"))
+            continue
+        descriptor = descriptor_of(manifest)
+        if len(json.dumps(descriptor)) > MAX_DESCRIPTOR:
+            refused.append((f"referrer {name[:19]}", f"its annotations are over {MAX_DESCRIPTOR >> 10} KiB"))
+            continue
+        kept.append(descriptor)
+    return kept, refused
+
+
+def descriptor_of(manifest) -> Dict[str, Any]:
+    """A referrer's descriptor, from the manifest itself (OCI distribution spec 1.1, "Pushing Manifests with
+    Subject": artifactType, else the config's mediaType; all of its annotations)."""
+    data = manifest.data
+    descriptor: Dict[str, Any] = {"mediaType": manifest.media_type, "digest": manifest.digest,
+                                  "size": len(manifest.raw)}
+    config = data.get("config")
+    artifact_type = data.get("artifactType") or (config.get("mediaType") if isinstance(config, dict) else None)
+    if isinstance(artifact_type, str) and artifact_type:
+        descriptor["artifactType"] = artifact_type
+    if isinstance(data.get("annotations"), dict) and data["annotations"]:
+        descriptor["annotations"] = data["annotations"]
+    return descriptor
+
+
 def _carry_referrers(source: RegistrySource, digest: str, listed: List[Dict[str, Any]], target_client,
                      target_repo: str, sessions, locations, finder: Finder, copied: List[str],
                      refused: List[Tuple[str, str]]) -> None:
     """Each referrer copied by digest (a target with the API indexes it by its subject); for a target without
     the API, the referrers tag ``sha256-<hex>`` lists them (merged with what it listed)."""
+    kept, left = vetted(source, digest, listed)
+    refused += left
     arrived = []
-    for descriptor in listed:
+    for descriptor in kept:
         name = descriptor["digest"]
         try:
             copy_image(source, name, RegistryTarget(target_client, target_repo, name, sessions, locations), workers=2)
@@ -120,9 +169,13 @@ def _carry_referrers(source: RegistrySource, digest: str, listed: List[Dict[str,
         if not arrived or finder.referrers(target, digest) is not None:  # the target lists them by their subject
             return
         try:
-            known = list(target.manifest(tag).data.get("manifests") or [])
+            held = target.manifest(tag)
         except NotFound:
-            known = []
+            held = None
+        if held is not None and held.media_type != OCI_INDEX:  # the spec: report it, leave the tag alone
+            refused.append((tag, f"{target.where}:{tag} is not a referrers index; left as it is"))
+            return
+        known = list(held.data.get("manifests") or []) if held is not None else []
         have = {entry.get("digest") for entry in known}
         merged = referrers_index([*known, *(d for d in arrived if d["digest"] not in have)])
         RegistryTarget(target_client, target_repo, tag, sessions).put_manifest(merged, "tag")

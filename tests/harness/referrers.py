@@ -5,7 +5,11 @@ a manifest PUT whose body names a ``subject`` is stored upstream and answered wi
 <the subject's digest>`` (so a client knows the registry indexed it and writes no referrers tag); ``GET
 /v2/<name>/referrers/<digest>`` answers an OCI image index of every such manifest's descriptor (its mediaType,
 digest, size, artifactType and annotations), filtered by ``?artifactType=`` with the ``OCI-Filters-Applied``
-header. Everything else is passed through.
+header, and paged when ``page_size`` is set (``Link: <...?page=K>; rel="next"``, as the spec lets a registry
+page it). Everything else is passed through.
+
+A test may write ``referrers`` itself (a hostile list), and ``link``: a Link header sent on every page as it
+is (a next page elsewhere, or one that never ends).
 """
 
 import hashlib
@@ -25,6 +29,8 @@ class ReferrersRegistry(LoopbackServer):
         self.referrers: dict = {}  # (repository, subject digest) -> [descriptor]
         self.lock = threading.Lock()
         self.listed = 0  # how many times the Referrers API was asked
+        self.page_size = None  # None: the whole list in one answer
+        self.link = None  # a Link header for every page, instead of the pages' own
         self.tls = None  # plain HTTP on loopback, as its upstream
 
     @property
@@ -52,6 +58,13 @@ class ReferrersRegistry(LoopbackServer):
                     if wanted:
                         found = [d for d in found if d.get("artifactType") in wanted]
                         headers["OCI-Filters-Applied"] = "artifactType"
+                    if outer.page_size:
+                        page = int(parse_qs(parts.query).get("page", ["0"])[0])
+                        if len(found) > (page + 1) * outer.page_size:
+                            headers["Link"] = f'<{parts.path}?page={page + 1}>; rel="next"'
+                        found = found[page * outer.page_size:(page + 1) * outer.page_size]
+                    if outer.link:
+                        headers["Link"] = outer.link
                     return send(self, 200, headers, json.dumps({"schemaVersion": 2, "mediaType": INDEX,
                                                                 "manifests": found}).encode())
                 status, headers, data = forward(self, outer.upstream.host, path, body)
