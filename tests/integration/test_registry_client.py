@@ -92,3 +92,51 @@ def test_unreachable_registry_is_transient():
     with pytest.raises(RegistryError) as err:
         client.request("GET", "/v2/")
     assert err.value.kind == "transient"
+
+
+class PagedTags:
+    """Answers ``/v2/x/tags/list`` one tag a page, each page linking to the next, ``pages`` pages (None: forever)."""
+
+    def __init__(self, pages):
+        self.seen = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                outer.seen += 1
+                page = int(self.path.rsplit("page=", 1)[1]) if "page=" in self.path else 0
+                body = b'{"name": "x", "tags": ["t%d"]}' % page
+                self.send_response(200)
+                if pages is None or page + 1 < pages:
+                    self.send_header("Link", f'</v2/x/tags/list?n=1000&page={page + 1}>; rel="next"')
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.mark.parametrize("pages", [3, None])
+def test_a_tag_list_is_read_page_by_page_and_one_that_never_ends_is_an_error_not_a_cut(pages):
+    """A cut list would let a tag rule's "newest" be an older tag: past 50 pages it is refused, after 50 requests."""
+    server = PagedTags(pages)
+    try:
+        client = RegistryClient(server.host, tries=1)
+        if pages:
+            assert client.tags("x") == ["t0", "t1", "t2"]
+        else:
+            with pytest.raises(RegistryError, match="the tag list goes on past 50 pages") as raised:
+                client.tags("x")
+            assert raised.value.kind.value == "integrity"
+            assert server.seen == 50
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
