@@ -18,6 +18,7 @@ from typing import Any, Dict, Optional
 from ..errors import CredentialError, UsageError
 from ..util import inputs, jsonfile
 from ..util.inputs import parse_json
+from ..util.programs import run_bounded
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 
@@ -153,17 +154,19 @@ class DockerConfig:
         """Run ``docker-credential-<name> <action>``; the payload (and any secret) goes on stdin only."""
         program = f"docker-credential-{name}"
         try:
-            done = subprocess.run([program, action], input=stdin.encode(), capture_output=True, timeout=60,
-                                  check=False)
+            done = run_bounded([program, action], input=stdin.encode(), limit=MAX_HELPER_OUTPUT, timeout=60)
         except FileNotFoundError:
             raise CredentialError(
                 f"{program} (named by credsStore/credHelpers in {self.path}) is not on PATH; "
                 "install it or remove it from the config"
             ) from None
+        except OSError as exc:
+            raise CredentialError(f"cannot run {program} ({exc.strerror or exc})") from None
         except subprocess.TimeoutExpired:
             raise CredentialError(f"{program} {action} did not answer within 60 s") from None
-        if len(done.stdout) > MAX_HELPER_OUTPUT:
-            raise CredentialError(f"{program} {action} answered {len(done.stdout)} bytes; that is no credential")
+        if done.overflowed:
+            raise CredentialError(f"{program} {action} wrote more than {MAX_HELPER_OUTPUT >> 20} MiB; that is no "
+                                  "credential (stopped)")
         stdout = done.stdout.decode("utf-8", "replace")
         if done.returncode != 0:
             message = (stdout + done.stderr.decode("utf-8", "replace")).strip()

@@ -29,6 +29,7 @@ from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import OperationFailed, PreflightError
 from ..naming import ImageRef
+from ..util.programs import run_bounded
 
 MIN_MAJOR = 2  # --tlog-upload, --insecure-ignore-tlog and keys from KMS URIs are all there from 2.0 on
 TIMEOUT = 300.0  # one sign or verify; cosign's own --timeout is 3 min per registry operation
@@ -291,7 +292,7 @@ def find(configured: str = "", root: Optional[Path] = None) -> Cosign:
 
 def _probe(argv: List[str]) -> str:
     try:
-        done = subprocess.run(argv, capture_output=True, timeout=30, stdin=subprocess.DEVNULL, check=False)
+        done = run_bounded(argv, limit=MAX_OUTPUT, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise PreflightError(f"cannot run {argv[0]} ({getattr(exc, 'strerror', None) or exc})") from None
-    return (done.stdout[:MAX_OUTPUT] + done.stderr[:MAX_OUTPUT]).decode("utf-8", "replace")
+    return (done.stdout + done.stderr).decode("utf-8", "replace")

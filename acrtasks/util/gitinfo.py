@@ -5,18 +5,18 @@ import subprocess
 from pathlib import Path
 from typing import Optional, Tuple
 
+from .programs import run_bounded
+
 UNKNOWN = "dev-unknown"
 _LONG = re.compile(r"(?P<tag>.+)-(?P<distance>\d+)-g(?P<sha>[0-9a-f]+)(?P<dirty>-dirty)?\Z")
 
 
 def _git(root: Path, *args: str) -> Optional[str]:
     try:
-        done = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=False
-        )
+        done = run_bounded(["git", *args], cwd=str(root), limit=64 << 10, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    out = done.stdout.strip()
+    out = done.text().strip()
     return out if done.returncode == 0 and out else None
 
 

@@ -132,6 +132,30 @@ def test_misbehaving_credential_helper_is_one_line(project, registry, tmp_path, 
     assert registry.repositories() == []
 
 
+def test_a_credential_helper_writing_without_end_is_stopped_with_memory_bounded(project, registry, tmp_path):
+    """A helper that writes 300 MB (a loop gone wrong) is stopped past 1 MiB: one line, and inv's memory stays
+    where a bare run's is (reading it all first, as subprocess.run does, peaked above 300 MB)."""
+    from harness import run_measured
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-endless"
+    helper.write_text("#!/bin/sh\ncat >/dev/null\nhead -c 300000000 /dev/zero\n")
+    helper.chmod(0o755)
+    config_dir = tmp_path / "cfg"
+    config_dir.mkdir()
+    (config_dir / "config.json").write_text(json.dumps({"credsStore": "endless"}))
+    project.write(f'[deps]\nimages = ["{registry.host}/library/app:1"]\n')
+    env = {**os.environ, "DOCKER_CONFIG": str(config_dir), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    done, stderr, peak_mib = run_measured([sys.executable, "-m", "invoke", "push-deps", "--deps-namespace",
+                                           f"{registry.host}/m"], cwd=project.root, env=env)
+    done.stderr = stderr
+    line = one_error_line(done, 1)
+    assert "docker-credential-endless get wrote more than 1 MiB" in line, line
+    assert peak_mib < 150, peak_mib
+    assert registry.repositories() == []
+
+
 # -- the metadata file and the local system ---------------------------------------------------------------
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from ...errors import BuildFailed, Kind
 from . import BuildOutput
 from .detect import DockerCli
 from ...util.inputs import parse_json
+from ...util.programs import run_bounded
 
 LOG_TAIL = 12
 # Build args that would change how the docker CLI itself runs if given as its environment: passed by value.
@@ -135,8 +136,7 @@ def buildx_command(cli: DockerCli, step, no_cache: bool, iidfile: str, metadata_
 def is_context(cli: DockerCli, name: str) -> bool:
     """Whether ``name`` is a docker context (``docker context inspect`` knows it), not a buildx builder."""
     try:
-        done = subprocess.run([cli.path, "context", "inspect", name], capture_output=True, text=True, timeout=30,
-                              stdin=subprocess.DEVNULL)
+        done = run_bounded([cli.path, "context", "inspect", name], limit=1 << 20, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
@@ -228,12 +228,12 @@ class _CliBackend:
         from ...errors import EngineUnavailable
 
         try:
-            done = subprocess.run([self.cli.path, "version", "--format", "{{.Server.Version}}"], capture_output=True,
-                                  text=True, timeout=30, stdin=subprocess.DEVNULL)
+            done = run_bounded([self.cli.path, "version", "--format", "{{.Server.Version}}"], limit=64 << 10,
+                               timeout=30)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise EngineUnavailable(f"cannot ask the Docker engine through {self.cli.path} ({exc})") from None
-        if done.returncode != 0 or not done.stdout.strip():
-            reason = (done.stderr.strip().splitlines() or ["no answer"])[-1][:200]
+        if done.returncode != 0 or not done.text().strip():
+            reason = (done.stderr.decode("utf-8", "replace").strip().splitlines() or ["no answer"])[-1][:200]
             raise EngineUnavailable(f"cannot reach the Docker engine through {self.cli.path} ({reason}); start "
                                     "dockerd, or point DOCKER_HOST at a running engine")
 

@@ -14,6 +14,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
+from ...util.programs import run_bounded
+
 _VERSION = re.compile(r"Docker version (\d+)\.(\d+)\.(\d+)")
 
 
@@ -43,10 +45,10 @@ class DockerCli:
 
 def _run(args: List[str]) -> Optional[str]:
     try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=15, stdin=subprocess.DEVNULL)
+        done = run_bounded(args, limit=64 << 10, timeout=15)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return done.stdout if done.returncode == 0 else None
+    return done.text() if done.returncode == 0 else None
 
 
 def inspect_cli(path: str) -> Optional[DockerCli]:
