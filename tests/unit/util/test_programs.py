@@ -28,8 +28,10 @@ def test_output_stdin_and_exit_code_come_back_apart():
 @pytest.mark.parametrize("stream", ["stdout", "stderr"])
 def test_a_program_writing_without_end_is_stopped_at_the_limit(stream):
     started = time.monotonic()
-    done = run_bounded(["sh", "-c", "yes" if stream == "stdout" else "yes >&2"], limit=1 << 20, timeout=60)
-    assert time.monotonic() - started < 5  # not the timeout: stopped as soon as it passed the limit
+    # 50 MB, not `yes`: the test must stay safe when the bound is broken (then all 50 MB would come back)
+    writes = "head -c 50000000 /dev/zero" + ("" if stream == "stdout" else " >&2")
+    done = run_bounded(["sh", "-c", writes], limit=1 << 20, timeout=60)
+    assert time.monotonic() - started < 5
     assert done.overflowed and done.returncode != 0
     assert len(getattr(done, stream)) == 1 << 20
 
