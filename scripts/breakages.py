@@ -145,6 +145,8 @@ BREAKAGES = [
      [REFERRERS, "tests/integration/test_registry_client.py", "-k", "paged or page_by_page"]),
     ("a referrers tag that is no index is left alone", "acrtasks/supply/carry.py",
      "        if held is not None and held.media_type != OCI_INDEX:", "        if False:", [REFERRERS, "-k", "no_index"]),
+    ("hostile referrers: export bundles only the vetted ones", "acrtasks/delivery/bundle.py",
+     "referrers_index(kept))", "referrers_index(listed))", [REFERRERS, "-k", "export"]),
     ("a credential helper's answer is bounded while read", "acrtasks/registry/credentials.py",
      "limit=MAX_HELPER_OUTPUT, timeout=60)", "limit=1 << 40, timeout=60)", [HOSTILE, "-k", "without_end"]),
     ("a program writing without end is stopped", "acrtasks/util/programs.py",

@@ -1,4 +1,4 @@
-"""A source registry's Referrers API list is not trusted: ``push-deps`` with ``[deps] signatures`` copies only the
+"""A source registry's Referrers API list is not trusted: ``push-deps`` with ``[deps] signatures`` (and ``export``) copies only the
 manifests that name the image as their ``subject``, describes each from the manifest itself (as the OCI
 distribution spec 1.1 has a client write the referrers tag), refuses a list of a thousand whole, and follows its
 pages only on the registry's own origin, a bounded number of times.
@@ -189,3 +189,30 @@ def test_a_referrers_tag_at_the_target_that_is_no_index_is_left_as_it_is(project
     assert plain.digest(f"{namespace}/app", app.replace(":", "-")) == squatter
     assert plain.digest(f"{namespace}/app", seeded.genuine[0]["digest"]) == seeded.genuine[0]["digest"]
     assert "is not a referrers index; left as it is" in done.stdout, done.stdout
+
+
+def test_export_takes_only_genuine_referrers_into_the_bundle(project, source, tmp_path):
+    """The bundle's referrers tag beside the exported image lists only the genuine referrer, described by its
+    manifest; the unrelated image and the foreign referrer are not in the bundle at all."""
+    import tarfile
+
+    seeded = source.seeded
+    app = seeded.app["digest"]
+    source.referrers[("library/app", app)] = [{**seeded.genuine[0], "size": 1}, dict(seeded.other),
+                                              dict(seeded.foreign)]
+    source.page_size = source.link = None
+    project.write(f'[deps]\nimages = ["{source.host}/library/app:1"]\n')
+    bundle = tmp_path / "bundle.tar"
+    done = project.inv("export", "--registry", f"{source.host}/shop", "--version", "1", "--output", str(bundle))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    with tarfile.open(bundle) as tar:
+        index = json.load(tar.extractfile("index.json"))
+        blobs = {m.name.rsplit("/", 1)[-1] for m in tar.getmembers() if m.name.startswith("blobs/sha256/")}
+        tag = app.replace(":", "-")
+        [entry] = [e for e in index["manifests"]
+                   if e.get("annotations", {}).get("org.opencontainers.image.ref.name", "").endswith(":" + tag)]
+        referrers = json.load(tar.extractfile("blobs/sha256/" + entry["digest"].split(":")[1]))["manifests"]
+    assert referrers == [seeded.genuine[0]]
+    for stranger in (seeded.other["digest"], seeded.foreign["digest"]):
+        assert stranger.split(":")[1] not in blobs
+    assert done.stderr.count("left out of the bundle") == 2, done.stderr
