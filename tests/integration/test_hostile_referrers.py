@@ -1,11 +1,12 @@
-"""A source registry's Referrers API list is not trusted: ``push-deps`` with ``[deps] signatures`` (and ``export``) copies only the
-manifests that name the image as their ``subject``, describes each from the manifest itself (as the OCI
-distribution spec 1.1 has a client write the referrers tag), refuses a list of a thousand whole, and follows its
-pages only on the registry's own origin, a bounded number of times.
+"""A source registry's Referrers API list is not trusted: ``push-deps`` with ``[deps] signatures``, and
+``export``, take only the manifests that name the image as their ``subject``, describe each from the manifest
+itself (as the OCI distribution spec 1.1 has a client write the referrers tag), refuse a list of a thousand
+whole, and follow its pages only on the registry's own origin, a bounded number of times.
 
 The source is harness.referrers.ReferrersRegistry (the API in front of a real distribution registry), whose list
 for the image each test writes itself; the target is a plain distribution registry without the API, so what was
-carried is read back from its referrers tag (``sha256-<hex>``) and its manifests by digest.
+carried is read back from its referrers tag (``sha256-<hex>``) and its manifests by digest (from the bundle's
+index.json and blobs, for export).
 """
 
 import hashlib
