@@ -132,6 +132,20 @@ def test_misbehaving_credential_helper_is_one_line(project, registry, tmp_path, 
     assert registry.repositories() == []
 
 
+def test_a_credential_helper_that_cannot_run_is_one_line(project, registry, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker-credential-noexec").write_text("#!/bin/sh\necho '{}'\n")  # not executable
+    config_dir = tmp_path / "cfg"
+    config_dir.mkdir()
+    (config_dir / "config.json").write_text(json.dumps({"credsStore": "noexec"}))
+    project.write(f'[deps]\nimages = ["{registry.host}/library/app:1"]\n')
+    env = {"DOCKER_CONFIG": str(config_dir), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    line = one_error_line(project.inv("push-deps", "--deps-namespace", f"{registry.host}/m", env=env), 1)
+    assert "cannot run docker-credential-noexec" in line, line
+    assert registry.repositories() == []
+
+
 def test_a_credential_helper_writing_without_end_is_stopped_with_memory_bounded(project, registry, tmp_path):
     """A helper that writes 300 MB (a loop gone wrong) is stopped past 1 MiB: one line, and inv's memory stays
     where a bare run's is (reading it all first, as subprocess.run does, peaked above 300 MB)."""
