@@ -111,36 +111,35 @@ def test_bad_docker_config_is_exit_2_before_any_copy(project, registry, tmp_path
     assert words in line and "config.json" in line
 
 
+def helper_project(project, registry, tmp_path, name: str, body: str, executable: bool = True) -> dict:
+    """A project mirroring one image with ``docker-credential-<name>`` (a shell script of ``body``, reading its
+    stdin first) as the credsStore; the environment that puts it on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / f"docker-credential-{name}"
+    helper.write_text(f"#!/bin/sh\ncat >/dev/null\n{body}\n")
+    helper.chmod(0o755 if executable else 0o644)
+    config_dir = tmp_path / "cfg"
+    config_dir.mkdir()
+    (config_dir / "config.json").write_text(json.dumps({"credsStore": name}))
+    project.write(f'[deps]\nimages = ["{registry.host}/library/app:1"]\n')
+    return {"DOCKER_CONFIG": str(config_dir), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
 @pytest.mark.parametrize("script, words", [
     ("echo '<html>not json</html>'", "not JSON"),
     ("echo '[1]'", "without string Username/Secret"),
     ("echo 'helper exploded' >&2; exit 3", "failed (exit 3): helper exploded"),
 ])
 def test_misbehaving_credential_helper_is_one_line(project, registry, tmp_path, script, words):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    helper = bin_dir / "docker-credential-hostile"
-    helper.write_text(f"#!/bin/sh\ncat >/dev/null\n{script}\n")
-    helper.chmod(0o755)
-    config_dir = tmp_path / "cfg"
-    config_dir.mkdir()
-    (config_dir / "config.json").write_text(json.dumps({"credsStore": "hostile"}))
-    project.write(f'[deps]\nimages = ["{registry.host}/library/app:1"]\n')
-    env = {"DOCKER_CONFIG": str(config_dir), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env = helper_project(project, registry, tmp_path, "hostile", script)
     line = one_error_line(project.inv("push-deps", "--deps-namespace", f"{registry.host}/m", env=env), 1)
     assert "docker-credential-hostile" in line and words in line
     assert registry.repositories() == []
 
 
 def test_a_credential_helper_that_cannot_run_is_one_line(project, registry, tmp_path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "docker-credential-noexec").write_text("#!/bin/sh\necho '{}'\n")  # not executable
-    config_dir = tmp_path / "cfg"
-    config_dir.mkdir()
-    (config_dir / "config.json").write_text(json.dumps({"credsStore": "noexec"}))
-    project.write(f'[deps]\nimages = ["{registry.host}/library/app:1"]\n')
-    env = {"DOCKER_CONFIG": str(config_dir), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env = helper_project(project, registry, tmp_path, "noexec", "echo '{}'", executable=False)
     line = one_error_line(project.inv("push-deps", "--deps-namespace", f"{registry.host}/m", env=env), 1)
     assert "cannot run docker-credential-noexec" in line, line
     assert registry.repositories() == []
@@ -151,16 +150,7 @@ def test_a_credential_helper_writing_without_end_is_stopped_with_memory_bounded(
     where a bare run's is (reading it all first, as subprocess.run does, peaked above 300 MB)."""
     from harness import run_measured
 
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    helper = bin_dir / "docker-credential-endless"
-    helper.write_text("#!/bin/sh\ncat >/dev/null\nhead -c 300000000 /dev/zero\n")
-    helper.chmod(0o755)
-    config_dir = tmp_path / "cfg"
-    config_dir.mkdir()
-    (config_dir / "config.json").write_text(json.dumps({"credsStore": "endless"}))
-    project.write(f'[deps]\nimages = ["{registry.host}/library/app:1"]\n')
-    env = {**os.environ, "DOCKER_CONFIG": str(config_dir), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env = {**os.environ, **helper_project(project, registry, tmp_path, "endless", "head -c 300000000 /dev/zero")}
     done, stderr, peak_mib = run_measured([sys.executable, "-m", "invoke", "push-deps", "--deps-namespace",
                                            f"{registry.host}/m"], cwd=project.root, env=env)
     done.stderr = stderr
