@@ -79,11 +79,11 @@ class RegistrySource:
         every descriptor's digest checked where it enters. What they point at is not trusted here:
         supply.carry.vetted reads each one."""
         what = f"{self.where}: the referrers list of {digest}"
-        path: Optional[str] = f"/v2/{self.repo}/referrers/{digest}"
+        path = f"/v2/{self.repo}/referrers/{digest}"
         listed: List[Dict[str, Any]] = []
         for page in range(MAX_REFERRER_PAGES):
             try:
-                response = self.client.request("GET", path or "", scope=_pull(self.repo),
+                response = self.client.request("GET", path, scope=_pull(self.repo),
                                                headers={"Accept": OCI_INDEX}, stream=True, retry=False)
             except RegistryError as exc:
                 if page == 0 and exc.status in (400, 404, 405):
@@ -103,9 +103,10 @@ class RegistrySource:
             listed += _listed_descriptors(raw, what, self.fail)
             if len(listed) > MAX_REFERRERS:
                 raise self.fail(f"{what} names more than {MAX_REFERRERS} referrers; refused", Kind.INTEGRITY)
-            path = self.client.next_page(link, url, what, page, MAX_REFERRER_PAGES)
-            if path is None:
+            following = self.client.next_page(link, url, what, page, MAX_REFERRER_PAGES)
+            if following is None:
                 break
+            path = following
         return listed
 
     def open_blob(self, digest: str, size: int) -> Tuple[Iterator[bytes], Callable[[], None]]:

@@ -374,11 +374,11 @@ class RegistryClient:
         """Every tag of ``repository``, its list paged as the Registry API pages it (see :meth:`next_page`):
         each page bounded, at most :data:`MAX_TAG_PAGES`. [] when the repository does not exist."""
         where = f"{self.host}/{repository}"
-        path: Optional[str] = f"/v2/{repository}/tags/list?n=1000"
+        path = f"/v2/{repository}/tags/list?n=1000"
         found: List[str] = []
         for page in range(MAX_TAG_PAGES):
             try:
-                response = self.request("GET", path or "", scope=f"repository:{repository}:pull", stream=True)
+                response = self.request("GET", path, scope=f"repository:{repository}:pull", stream=True)
             except NotFound:  # no repository yet
                 return found
             with response:
@@ -390,9 +390,10 @@ class RegistryClient:
             except (ValueError, AttributeError):
                 raise self.fail(f"{where}: the tag list is not JSON", Kind.INTEGRITY) from None
             found += [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
-            path = self.next_page(link, url, f"{where}: the tag list", page, MAX_TAG_PAGES)
-            if path is None:
+            following = self.next_page(link, url, f"{where}: the tag list", page, MAX_TAG_PAGES)
+            if following is None:
                 break
+            path = following
         return found
 
     def next_page(self, link: str, url: str, what: str, page: int, pages: int) -> Optional[str]:
