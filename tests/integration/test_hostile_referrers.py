@@ -68,12 +68,17 @@ def plain():
     registry.remove()
 
 
-def mirror(project, source, plain, listed, page_size=None, link=None):
-    """push-deps of library/app:1 with ``listed`` as the source's referrers list; the target namespace."""
-    app = source.seeded.app["digest"]
-    source.referrers[("library/app", app)] = listed
+def serve(source, listed, page_size=None, link=None) -> None:
+    """``listed`` as the source's referrers list for library/app:1, paged as given."""
+    source.referrers[("library/app", source.seeded.app["digest"])] = listed
     source.page_size, source.link = page_size, link
-    namespace = f"hostile{next(NAMESPACES)}"
+
+
+def mirror(project, source, plain, listed, page_size=None, link=None, namespace=None):
+    """push-deps of library/app:1 (into ``namespace``, else a new one) with ``listed`` as the source's referrers
+    list; the run and the target repository."""
+    serve(source, listed, page_size, link)
+    namespace = namespace or f"hostile{next(NAMESPACES)}"
     project.write(f'[deps]\nimages = ["{source.host}/library/app:1"]\nsignatures = true\n')
     done = project.inv("push-deps", "--deps-namespace", f"{plain.host}/{namespace}")
     assert "Traceback" not in done.stdout + done.stderr
@@ -182,13 +187,10 @@ def test_a_referrers_tag_at_the_target_that_is_no_index_is_left_as_it_is(project
     namespace = f"hostile{next(NAMESPACES)}"
     squatter = RegistryWriter(plain).image(f"{namespace}/app", app.replace(":", "-"), [make_layer(1000, 93)],
                                            oci=True)["digest"]
-    source.referrers[("library/app", app)] = [dict(seeded.genuine[0])]
-    source.page_size = source.link = None
-    project.write(f'[deps]\nimages = ["{source.host}/library/app:1"]\nsignatures = true\n')
-    done = project.inv("push-deps", "--deps-namespace", f"{plain.host}/{namespace}")
-    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
-    assert plain.digest(f"{namespace}/app", app.replace(":", "-")) == squatter
-    assert plain.digest(f"{namespace}/app", seeded.genuine[0]["digest"]) == seeded.genuine[0]["digest"]
+    done, repository = mirror(project, source, plain, [dict(seeded.genuine[0])], namespace=namespace)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert plain.digest(repository, app.replace(":", "-")) == squatter
+    assert plain.digest(repository, seeded.genuine[0]["digest"]) == seeded.genuine[0]["digest"]
     assert "is not a referrers index; left as it is" in done.stdout, done.stdout
 
 
@@ -199,9 +201,7 @@ def test_export_takes_only_genuine_referrers_into_the_bundle(project, source, tm
 
     seeded = source.seeded
     app = seeded.app["digest"]
-    source.referrers[("library/app", app)] = [{**seeded.genuine[0], "size": 1}, dict(seeded.other),
-                                              dict(seeded.foreign)]
-    source.page_size = source.link = None
+    serve(source, [{**seeded.genuine[0], "size": 1}, dict(seeded.other), dict(seeded.foreign)])
     project.write(f'[deps]\nimages = ["{source.host}/library/app:1"]\n')
     bundle = tmp_path / "bundle.tar"
     done = project.inv("export", "--registry", f"{source.host}/shop", "--version", "1", "--output", str(bundle))
